@@ -1,0 +1,171 @@
+"""Typed, strict loading of `params.yaml` blocks into dataclasses.
+
+Every stage owns one block of `params.yaml` and one dataclass describing it. Loading is strict:
+an unknown key or a value of the wrong type is an error that names the key (`ingest.min_duration_s:
+expected float, got str 'abc'`), because a typo in a params file that silently falls back to a
+default is the kind of irreproducibility headflow exists to remove.
+
+Supported field types: bool, int, float, str, Literal[...], list[T], tuple[T, ...], dict[str, T],
+`T | None`, and nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A params block that does not match its dataclass."""
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) < 60 else text[:57] + '...'}"
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against type `tp`, converting only where it is lossless (int -> float)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ConfigError(f"{where}: expected {_typename(tp)}, got null")
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{where}: expected {_typename(tp)}, got {_describe(value)}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            choices = ", ".join(repr(c) for c in get_args(tp))
+            raise ConfigError(f"{where}: expected one of {choices}, got {_describe(value)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {_describe(value)}")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {_describe(value)}")
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
+        _, val_tp = get_args(tp) or (str, Any)
+        return {str(k): _coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected bool (true/false), got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected int, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected float, got {_describe(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected str, got {_describe(value)}")
+        return value
+    raise TypeError(f"{where}: unsupported field type {tp!r} in a params dataclass")
+
+
+def _typename(tp: Any) -> str:
+    if get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_typename(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and mistyped values.
+
+    Args:
+        cls: the params dataclass.
+        data: the raw mapping (from YAML).
+        where: dotted prefix used in error messages (the params block name).
+
+    Raises:
+        ConfigError: naming the offending key, what was expected and what was found.
+    """
+    prefix = f"{where}." if where else ""
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), list(fields), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(
+            f"{prefix}{key}: unknown key{hint}; valid keys of {where or cls.__name__}: "
+            + ", ".join(fields)
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], f"{prefix}{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{name}: required key is missing")
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        try:
+            check()
+        except ValueError as err:
+            raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {err}") from err
+    return obj
+
+
+def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read the whole params file as a mapping (empty file -> {})."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: params file not found (run from the project root)")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of params blocks at the top level")
+    return data
+
+
+def load_block(cls: type[T], block: str, path: str | Path = "params.yaml") -> T:
+    """Load one stage's params block from `params.yaml` into its dataclass."""
+    data = load_params_file(path)
+    if block not in data:
+        raise ConfigError(f"{path}: params block '{block}' is missing (expected keys of {cls.__name__})")
+    return from_dict(cls, data[block] or {}, block)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass to plain YAML/JSON-friendly mapping (tuples become lists)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return {k: plain(v) for k, v in dataclasses.asdict(obj).items()}
+
+
+__all__ = ["ConfigError", "from_dict", "load_block", "load_params_file", "to_dict"]

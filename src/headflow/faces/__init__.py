@@ -1,0 +1,1 @@
+"""Face detection and landmarks (the `faces` stage builds on these)."""

@@ -1,0 +1,50 @@
+"""dlib's HOG face detector and 68-point shape predictor (the offline default backend).
+
+Weights come from the `face-recognition-models` wheel, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=1)
+def hog_detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=1)
+def shape_predictor():
+    import dlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
+        import face_recognition_models
+
+    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+
+def detect_faces(image: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
+    """HOG detections as (left, top, right, bottom, score), best first. `image`: RGB or gray uint8."""
+    dets, scores, _ = hog_detector().run(image, upsample, 0.0)
+    boxes = [(d.left(), d.top(), d.right(), d.bottom(), float(s)) for d, s in zip(dets, scores)]
+    return sorted(boxes, key=lambda b: -b[4])
+
+
+def landmarks68(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """68 iBUG landmarks (68, 2) float32 in image pixels for the face inside `box` (l, t, r, b)."""
+    import dlib
+
+    rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
+    shape = shape_predictor()(image, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
+    """Distance between the outer eye corners (points 36 and 45), per frame: (..., 68, 2) -> (...)."""
+    return np.linalg.norm(landmarks[..., 36, :] - landmarks[..., 45, :], axis=-1)

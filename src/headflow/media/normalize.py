@@ -1,0 +1,216 @@
+"""Canonical media: 25 fps CFR H.264 mp4 and 16 kHz mono PCM wav, plus frame/audio I/O.
+
+All transcoding runs the ffmpeg binary shipped by imageio-ffmpeg (no system ffmpeg needed).
+Outputs are byte-for-byte reproducible on a given ffmpeg build: bitexact muxer/encoder flags, no
+metadata, and a *fixed* x264 thread count, because x264's output depends on its thread count
+(auto = 1.5 x cores would make the bytes depend on the machine). Writes are atomic.
+
+Timing: both outputs are aligned to the source's time origin (fps `start_time=0`, aresample
+`first_pts=0`), so video frame f and audio sample s*f/fps cover the same instant even when one
+stream starts later than the other (the late one is padded: first frame repeated / silence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import av
+import decord
+import imageio_ffmpeg
+import numpy as np
+import soundfile as sf
+
+from headflow.media.probe import MediaError, probe, require_streams
+
+#: x264 threads, fixed so the bytes do not depend on the core count (1 vs 2 vs 4 all differ).
+X264_THREADS = 4
+_BITEXACT = ["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
+             "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
+_SWS = "bicubic+accurate_rnd+full_chroma_int"
+
+
+def _ffmpeg(args: list[str], what: str, stdin_chunks: Iterable[bytes] | None = None) -> None:
+    """Run ffmpeg; raise MediaError("unreadable") with the tail of its stderr on failure."""
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin" if stdin_chunks is None else "-hide_banner",
+           "-hide_banner", "-loglevel", "error", "-y", *args]
+    # stderr goes to a file, not a pipe: a full pipe would deadlock while we feed stdin.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_chunks is not None else None,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            if stdin_chunks is not None:
+                assert proc.stdin is not None
+                with contextlib.suppress(BrokenPipeError):  # ffmpeg died; its stderr says why
+                    for chunk in stdin_chunks:
+                        proc.stdin.write(chunk)
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err.seek(0)
+        tail = err.read().decode("utf-8", "replace").strip().splitlines()[-8:]
+    if rc != 0:
+        raise MediaError("unreadable", f"ffmpeg failed ({what}), exit code {rc}: " + " | ".join(tail))
+
+
+@contextlib.contextmanager
+def _atomic(dst: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary path next to `dst` (same suffix); os.replace it into place on success."""
+    final = Path(dst)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def _x264_args(fps: int, crf: int, preset: str) -> list[str]:
+    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-threads", str(X264_THREADS), "-r", str(fps), "-movflags", "+faststart"]
+
+
+def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fps: int = 25,
+                    crf: int = 18, preset: str = "medium", max_side: int | None = None) -> None:
+    """Transcode the first video stream to canonical CFR H.264 mp4 (no audio).
+
+    ffmpeg autorotates (and then writes no display matrix), the fps filter makes the rate
+    constant, and the frame is rescaled to square pixels, even dimensions and, if `max_side` is
+    given, a longer side of at most `max_side` (never upscaled).
+
+    Raises:
+        MediaError: "unreadable" (probe or ffmpeg failure) or "no_video_stream".
+    """
+    require_streams(probe(src), video=True, audio=False)
+    # Width in square pixels is iw*sar; the scale factor k never upscales.
+    k = "1" if max_side is None else f"min(1,{int(max_side)}/max(iw*sar,ih))"
+    scale = f"scale=w='2*trunc(iw*sar*{k}/2)':h='2*trunc(ih*{k}/2)':flags={_SWS}"
+    vf = f"fps={fps}:start_time=0,{scale},setsar=1,format=yuv420p"
+    with _atomic(dst) as tmp:
+        _ffmpeg(["-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf,
+                 *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", tmp],
+                f"normalize_video {src} -> {dst}")
+
+
+def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                  sample_rate: int = 16000) -> None:
+    """Write the first audio stream as mono PCM s16le wav at `sample_rate` (channels averaged).
+
+    Raises:
+        MediaError: "unreadable" (probe or ffmpeg failure) or "no_audio_stream".
+    """
+    require_streams(probe(src), video=False, audio=True)
+    with _atomic(dst) as tmp:
+        _ffmpeg(["-i", os.fspath(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
+                 "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
+                 "-c:a", "pcm_s16le", *_BITEXACT, "-f", "wav", tmp],
+                f"extract_audio {src} -> {dst}")
+
+
+def normalize_clip(src: str | os.PathLike[str], video_dst: str | os.PathLike[str],
+                   audio_dst: str | os.PathLike[str], fps: int = 25, sample_rate: int = 16000,
+                   crf: int = 18, preset: str = "medium", max_side: int | None = None) -> None:
+    """Canonical video and audio of one clip; both streams are required (checked before encoding)."""
+    require_streams(probe(src), video=True, audio=True)
+    normalize_video(src, video_dst, fps=fps, crf=crf, preset=preset, max_side=max_side)
+    extract_audio(src, audio_dst, sample_rate=sample_rate)
+
+
+def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames of shape (H, W, 3), decoded sequentially by decord.
+
+    decord ignores rotation metadata; read normalized files (which carry none).
+    """
+    try:
+        reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0))
+    except (decord.DECORDError, RuntimeError) as e:
+        raise MediaError("unreadable", f"{path}: decord cannot open the video ({e})") from e
+    for frame in reader:  # sequential; one get_batch of a long clip is 5-7x slower
+        yield frame.asnumpy()
+
+
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Return (float32 mono samples in [-1, 1], sample rate) at the file's native rate.
+
+    wav/flac are read with soundfile; other containers (e.g. mp4) are decoded with PyAV.
+    Channels are averaged.
+    """
+    p = os.fspath(path)
+    try:
+        data, sr = sf.read(p, dtype="float32", always_2d=True)
+        return np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)), int(sr)
+    except (sf.LibsndfileError, RuntimeError):
+        pass  # not a soundfile format; try ffmpeg's demuxers
+    try:
+        with av.open(p, metadata_errors="ignore") as c:
+            if not c.streams.audio:
+                raise MediaError("no_audio_stream", f"{p}: no audio stream; expected an audio track")
+            chunks = [f.to_ndarray().astype(np.float32, copy=False).reshape(f.samples, -1, order="F")
+                      if not f.format.is_planar else f.to_ndarray().T.astype(np.float32, copy=False)
+                      for f in c.decode(c.streams.audio[0])]
+            sr = c.streams.audio[0].codec_context.sample_rate
+    except av.FFmpegError as e:
+        raise MediaError("unreadable", f"{p}: cannot decode audio ({e})") from e
+    if not chunks:
+        return np.zeros(0, np.float32), int(sr)
+    return np.concatenate(chunks).mean(axis=1, dtype=np.float32), int(sr)
+
+
+def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps: int = 25,
+                 crf: int = 18, audio: np.ndarray | None = None, sample_rate: int = 16000,
+                 preset: str = "medium", audio_codec: str = "aac") -> None:
+    """Encode RGB uint8 frames (H, W, 3) to H.264 mp4 through an ffmpeg rawvideo pipe.
+
+    Args:
+        frames: Same-size RGB uint8 frames with even H and W (yuv420p needs them).
+        audio: Optional mono float32 samples in [-1, 1] at `sample_rate`, muxed alongside.
+        audio_codec: "aac" (128 kb/s, playable everywhere; deterministic on one ffmpeg build) or
+            "pcm_s16le" (lossless PCM in mp4; exact samples, but browsers will not play it).
+    """
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ValueError(f"encode_video({dst}): no frames given")
+    h, w = first.shape[:2]
+    if first.dtype != np.uint8 or first.shape != (h, w, 3) or h % 2 or w % 2:
+        raise ValueError(f"encode_video({dst}): expected RGB uint8 frames of even size (H, W, 3), "
+                         f"got {first.dtype} {first.shape}")
+
+    def chunks() -> Iterator[bytes]:
+        yield np.ascontiguousarray(first).tobytes()
+        for i, f in enumerate(it, start=1):
+            if f.shape != first.shape or f.dtype != np.uint8:
+                raise ValueError(f"encode_video({dst}): frame {i} is {f.dtype} {f.shape}, "
+                                 f"expected uint8 {first.shape}")
+            yield np.ascontiguousarray(f).tobytes()
+
+    inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
+    outputs = ["-map", "0:v:0", "-sws_flags", _SWS, *_x264_args(fps, crf, preset)]
+    with _atomic(dst) as tmp, contextlib.ExitStack() as stack:
+        if audio is not None:
+            samples = np.asarray(audio, dtype="<f4")
+            if samples.ndim != 1:
+                raise ValueError(f"encode_video({dst}): audio must be mono 1-D, got {samples.shape}")
+            raw = stack.enter_context(tempfile.NamedTemporaryFile(dir=Path(tmp).parent, suffix=".f32"))
+            raw.write(samples.tobytes())
+            raw.flush()
+            inputs += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", raw.name]
+            outputs += ["-map", "1:a:0", "-c:a", audio_codec]
+            outputs += ["-b:a", "128k"] if audio_codec == "aac" else []
+        _ffmpeg([*inputs, *outputs, *_BITEXACT, "-f", "mp4", tmp], f"encode_video -> {dst}",
+                stdin_chunks=chunks())
+
+
+__all__ = ["X264_THREADS", "encode_video", "extract_audio", "normalize_clip", "normalize_video",
+           "read_audio", "read_frames"]

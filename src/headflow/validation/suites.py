@@ -1,0 +1,74 @@
+"""Expectation suites per manifest, in code (reviewed like code, versioned with the schemas)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from headflow.manifest.schemas import schema_for
+
+CLIP_ID_REGEX = r"^[a-z0-9_]+-[0-9a-f]{10}$"
+
+
+def _columns(manifest: str) -> list:
+    return [gxe.ExpectTableColumnsToMatchOrderedList(column_list=schema_for(manifest).names)]
+
+
+def _not_null(*cols: str) -> list:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in cols]
+
+
+def clips_suite() -> list:
+    return [
+        *_columns("clips"),
+        *_not_null("clip_id", "source", "source_path", "content_hash", "speaker_id", "split",
+                   "video_path", "audio_path", "fps", "sample_rate", "n_frames", "duration_s"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="content_hash"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="content_hash", regex=r"^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "val", "test"]),
+        gxe.ExpectColumnValuesToBeInSet(column="fps", value_set=[25]),
+        gxe.ExpectColumnValuesToBeInSet(column="sample_rate", value_set=[16000]),
+        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.2, max_value=3600),
+        gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=5),
+        gxe.ExpectColumnValuesToBeBetween(column="native_fps", min_value=1, max_value=240),
+        gxe.ExpectColumnValuesToBeInSet(column="rotation", value_set=[0, 90, 180, 270]),
+        gxe.ExpectColumnValuesToBeBetween(column="width", min_value=16),
+        gxe.ExpectColumnValuesToBeBetween(column="height", min_value=16),
+    ]
+
+
+def quarantine_suite() -> list:
+    return [
+        *_columns("quarantine"),
+        *_not_null("clip_id", "stage", "reason_code", "message"),
+        gxe.ExpectColumnValuesToMatchRegex(column="reason_code", regex=r"^[a-z][a-z0-9_]*$"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "stage"]),
+    ]
+
+
+def corpus_suite() -> list:
+    return [
+        *_columns("corpus"),
+        *_not_null("source_path", "kind", "identity"),
+        gxe.ExpectColumnValuesToBeUnique(column="source_path"),
+        gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["good", "bad"]),
+        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.0, max_value=10.0),
+    ]
+
+
+BUILDERS: dict[str, Callable[[], list]] = {
+    "clips": clips_suite,
+    "quarantine": quarantine_suite,
+    "corpus": corpus_suite,
+}
+SUITES = tuple(BUILDERS)
+
+
+def build_suite(manifest: str) -> gx.ExpectationSuite:
+    if manifest not in BUILDERS:
+        raise KeyError(f"no expectation suite for manifest '{manifest}'; known: {sorted(BUILDERS)}")
+    return gx.ExpectationSuite(name=manifest, expectations=BUILDERS[manifest]())
