@@ -22,7 +22,6 @@ $(STAMP): requirements.lock pyproject.toml
 	# insightface ships sample portraits the demo corpus uses; its own deps are optional (--no-deps).
 	$(BIN)/python -m pip install -q --no-deps "insightface==2.1"
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
-	$(BIN)/dvc config --local core.analytics false >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 demo: env

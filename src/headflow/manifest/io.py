@@ -41,9 +41,13 @@ def _to_table(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, schema: pa.S
     if isinstance(rows, pa.Table):
         table = rows
     elif isinstance(rows, pd.DataFrame):
+        if rows.empty and not len(rows.columns):
+            return schema.empty_table()
         table = pa.Table.from_pandas(rows, preserve_index=False)
     else:
         table = pa.Table.from_pylist(list(rows), schema=schema)
+    if table.schema.metadata:
+        table = table.replace_schema_metadata(None)   # pandas metadata would tie bytes to versions
     missing = [n for n in schema.names if n not in table.column_names]
     extra = [n for n in table.column_names if n not in schema.names]
     if missing or extra:

@@ -32,12 +32,15 @@ X264_THREADS = 4
 _BITEXACT = ["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
              "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
 _SWS = "bicubic+accurate_rnd+full_chroma_int"
+#: filters that turn decoded frames upright, keyed by MediaInfo.rotation (clockwise degrees)
+_ROTATE = {0: "", 90: "transpose=clock", 180: "hflip,vflip", 270: "transpose=cclock"}
 
 
 def _ffmpeg(args: list[str], what: str, stdin_chunks: Iterable[bytes] | None = None) -> None:
     """Run ffmpeg; raise MediaError("unreadable") with the tail of its stderr on failure."""
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin" if stdin_chunks is None else "-hide_banner",
-           "-hide_banner", "-loglevel", "error", "-y", *args]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    if stdin_chunks is None:
+        cmd.insert(1, "-nostdin")
     # stderr goes to a file, not a pipe: a full pipe would deadlock while we feed stdin.
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_chunks is not None else None,
@@ -56,9 +59,11 @@ def _ffmpeg(args: list[str], what: str, stdin_chunks: Iterable[bytes] | None = N
             proc.wait()
             raise
         err.seek(0)
-        tail = err.read().decode("utf-8", "replace").strip().splitlines()[-8:]
+        lines = err.read().decode("utf-8", "replace").strip().splitlines()
     if rc != 0:
-        raise MediaError("unreadable", f"ffmpeg failed ({what}), exit code {rc}: " + " | ".join(tail))
+        # ffmpeg 9 logs the cause first, then every thread's teardown: keep both ends.
+        lines = lines if len(lines) <= 8 else [*lines[:3], "...", *lines[-4:]]
+        raise MediaError("unreadable", f"ffmpeg failed ({what}), exit code {rc}: " + " | ".join(lines))
 
 
 @contextlib.contextmanager
@@ -85,20 +90,27 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
                     crf: int = 18, preset: str = "medium", max_side: int | None = None) -> None:
     """Transcode the first video stream to canonical CFR H.264 mp4 (no audio).
 
-    ffmpeg autorotates (and then writes no display matrix), the fps filter makes the rate
-    constant, and the frame is rescaled to square pixels, even dimensions and, if `max_side` is
+    Frames are turned upright (`MediaInfo.rotation`; the output carries no rotation), the fps
+    filter makes the rate constant, and the frame is rescaled to square pixels, even dimensions and, if `max_side` is
     given, a longer side of at most `max_side` (never upscaled).
 
     Raises:
         MediaError: "unreadable" (probe or ffmpeg failure) or "no_video_stream".
     """
-    require_streams(probe(src), video=True, audio=False)
-    # Width in square pixels is iw*sar; the scale factor k never upscales.
+    info = probe(src)
+    require_streams(info, video=True, audio=False)
+    # Rotate explicitly from probe's answer instead of ffmpeg's autorotate, which ignores a bare
+    # 'rotate' tag (e.g. MKV); overriding the input display matrix with 0 also keeps it out of
+    # the output. Width in square pixels is iw*sar; the scale factor k never upscales; the 1e-6
+    # keeps float error from truncating an exact 100.0 to 98.
     k = "1" if max_side is None else f"min(1,{int(max_side)}/max(iw*sar,ih))"
-    scale = f"scale=w='2*trunc(iw*sar*{k}/2)':h='2*trunc(ih*{k}/2)':flags={_SWS}"
-    vf = f"fps={fps}:start_time=0,{scale},setsar=1,format=yuv420p"
+    filters = [_ROTATE[info.rotation], f"fps={fps}:start_time=0",
+               f"scale=w='2*trunc(iw*sar*{k}/2+1e-6)':h='2*trunc(ih*{k}/2+1e-6)':flags={_SWS}",
+               "setsar=1", "format=yuv420p"]
+    vf = ",".join(f for f in filters if f)
     with _atomic(dst) as tmp:
-        _ffmpeg(["-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf,
+        _ffmpeg(["-display_rotation:V:0", "0", "-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn",
+                 "-dn", "-vf", vf,
                  *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", tmp],
                 f"normalize_video {src} -> {dst}")
 
@@ -156,15 +168,16 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         with av.open(p, metadata_errors="ignore") as c:
             if not c.streams.audio:
                 raise MediaError("no_audio_stream", f"{p}: no audio stream; expected an audio track")
-            chunks = [f.to_ndarray().astype(np.float32, copy=False).reshape(f.samples, -1, order="F")
-                      if not f.format.is_planar else f.to_ndarray().T.astype(np.float32, copy=False)
-                      for f in c.decode(c.streams.audio[0])]
-            sr = c.streams.audio[0].codec_context.sample_rate
+            stream = c.streams.audio[0]
+            sr = stream.codec_context.sample_rate
+            planar = av.AudioResampler(format="fltp")  # (channels, samples) float32 whatever the codec
+            chunks = [g.to_ndarray() for f in c.decode(stream) for g in planar.resample(f)]
+            chunks += [g.to_ndarray() for g in planar.resample(None)]
     except av.FFmpegError as e:
         raise MediaError("unreadable", f"{p}: cannot decode audio ({e})") from e
     if not chunks:
         return np.zeros(0, np.float32), int(sr)
-    return np.concatenate(chunks).mean(axis=1, dtype=np.float32), int(sr)
+    return np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32), int(sr)
 
 
 def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps: int = 25,

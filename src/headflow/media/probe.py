@@ -75,8 +75,9 @@ def _primary_video(container: av.container.InputContainer) -> av.video.stream.Vi
 def _rotation_cw(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
     ccw = float(frame.rotation or 0.0)  # from the DISPLAYMATRIX side data, counter-clockwise
     if ccw == 0.0:
+        tags = {k.lower(): v for k, v in stream.metadata.items()}  # MKV stores it as ROTATE
         try:  # older muxers/containers only carry the clockwise 'rotate' tag
-            return int(round(float(stream.metadata.get("rotate", 0)) / 90.0)) * 90 % 360
+            return int(round(float(tags.get("rotate", 0)) / 90.0)) * 90 % 360
         except ValueError:
             return 0
     return int(round(-ccw / 90.0)) * 90 % 360

@@ -1,0 +1,122 @@
+"""Prefect flow `preprocess`: the same stage functions as dvc.yaml, as Prefect tasks mapped over shards.
+
+Run it:
+    make ui      # terminal 1: Prefect server on http://127.0.0.1:4200 (telemetry off)
+    make flow    # terminal 2: this flow against it; the runs show in the UI
+    python -m pipelines.preprocess                       # no server: a temporary local one
+    python -m pipelines.preprocess --dask tcp://host:8786  # tasks on an existing Dask cluster
+    python -m pipelines.preprocess --ray ray://host:10001  # ... or an existing Ray cluster
+
+DVC remains the cache of record: the flow writes the same files as `dvc repro`, so run
+`dvc commit` afterwards if you want DVC to adopt them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+
+from headflow import params as P  # noqa: E402
+
+SHARD_SIZE = 8  # clips per task: a few hundred tasks per flow run at most
+
+
+@task(name="shard", cache_policy=NO_CACHE)
+def run_shard(fn: Callable, jobs: list) -> list:
+    """One Prefect task per shard of clips (paths in, rows out)."""
+    return [fn(job) for job in jobs]
+
+
+def sharded_map(shard_size: int = SHARD_SIZE) -> Callable[[Callable, Iterable], list]:
+    """A `map(fn, items)` that submits one Prefect task per shard and keeps the input order."""
+
+    def _map(fn: Callable, items: Iterable) -> list:
+        items = list(items)
+        shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
+        futures = [run_shard.with_options(name=f"{getattr(fn, '__name__', 'shard')}-{k}").submit(fn, s)
+                   for k, s in enumerate(shards)]
+        return [row for fut in futures for row in fut.result()]
+
+    return _map
+
+
+@task(name="demo_corpus", cache_policy=NO_CACHE)
+def demo_corpus_task(params_path: str) -> dict:
+    from headflow.demo.stage import run_stage
+
+    return run_stage(P.load("demo_corpus", params_path), map_fn=sharded_map(4), progress=False)
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(params_path: str) -> dict:
+    from headflow.ingest.stage import run_stage
+
+    return run_stage(P.load("ingest", params_path), map_fn=sharded_map(), progress=False)
+
+
+def _report(metrics: dict[str, Any]) -> None:
+    ingest = metrics.get("ingest", {})
+    rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
+    create_table_artifact(key="ingest-quarantine", table=rows or [{"reason_code": "-", "clips": 0}],
+                          description="Inputs quarantined by ingest, by reason code")
+    lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
+    for stage, m in metrics.items():
+        for k, v in m.items():
+            if not isinstance(v, dict):
+                lines.append(f"| {stage} | {k} | {v} |")
+    create_markdown_artifact(key="preprocess-summary", markdown="\n".join(lines),
+                             description="headflow preprocess: stage metrics")
+
+
+@flow(name="preprocess", log_prints=True)
+def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
+    """Demo corpus (when ingest reads it) then ingest; returns each stage's metrics."""
+    ingest_params = P.load("ingest", params_path)
+    metrics: dict[str, Any] = {}
+    if build_demo if build_demo is not None else ingest_params.source == "demo":
+        metrics["demo_corpus"] = demo_corpus_task(params_path)
+    metrics["ingest"] = ingest_task(params_path)
+    _report(metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--skip-demo", action="store_true", help="do not rebuild the demo corpus")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--dask", metavar="ADDRESS", help="run tasks on an existing Dask scheduler")
+    group.add_argument("--ray", metavar="ADDRESS", help="run tasks on an existing Ray cluster")
+    args = ap.parse_args(argv)
+    runner_flow = preprocess
+    if args.dask:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise SystemExit("--dask needs prefect-dask: .venv/bin/pip install 'prefect-dask' 'dask[distributed]'") from None
+
+        runner_flow = preprocess.with_options(task_runner=DaskTaskRunner(address=args.dask))
+    elif args.ray:
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError:
+            raise SystemExit("--ray needs prefect-ray: .venv/bin/pip install 'prefect-ray' 'ray==2.60.*'") from None
+
+        runner_flow = preprocess.with_options(task_runner=RayTaskRunner(address=args.ray))
+    if not Path(args.params).exists():
+        raise SystemExit(f"{args.params} not found: run from the project root")
+    runner_flow(params_path=args.params, build_demo=False if args.skip_demo else None)
+
+
+if __name__ == "__main__":
+    main()

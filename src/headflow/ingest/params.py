@@ -1,0 +1,66 @@
+"""Params of the `ingest` stage (block `ingest` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SplitParams:
+    """Speaker-disjoint train/val/test split."""
+
+    seed: int = 0
+    """Seed of the speaker shuffle."""
+    val: float = 0.15
+    """Fraction of speakers in val (at least one speaker when > 0 and there are 3+ speakers)."""
+    test: float = 0.15
+    """Fraction of speakers in test (same rule)."""
+
+
+@dataclass
+class IngestParams:
+    """Probe, hash, split and normalise raw videos into `clips.parquet`."""
+
+    source: Literal["demo", "folder", "grid", "lrs2"] = "demo"
+    """Layout of `root`: demo corpus, plain folder, GRID (speaker folders + .align), LRS2 file list."""
+    root: str = "data/raw/demo"
+    """Folder holding the raw videos (relative to the project root or absolute)."""
+    file_list: str | None = None
+    """lrs2: the list file (e.g. pretrain.txt / train.txt), relative to `root`."""
+    transcripts_json: str | None = None
+    """Optional JSON {relative path or stem: transcript} (GRID's transcripts.json)."""
+    extensions: list[str] = field(default_factory=lambda: [".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"])
+    """Video file extensions to pick up."""
+    speaker_from: Literal["parent", "stem_prefix", "none"] = "parent"
+    """folder source: speaker id from the parent folder name, the file-name prefix before '_' , or none."""
+    min_duration_s: float = 1.0
+    """Shorter inputs are quarantined as too_short."""
+    max_duration_s: float = 15.0
+    """Longer inputs are quarantined as too_long."""
+    fps: int = 25
+    """Canonical frame rate of the normalised video."""
+    sample_rate: int = 16000
+    """Canonical sample rate of the normalised mono audio."""
+    crf: int = 18
+    """x264 quality of the normalised video."""
+    max_side: int | None = None
+    """Downscale so the longer side is at most this (null keeps the native resolution)."""
+    face_probe_frames: int = 4
+    """Run dlib HOG on this many evenly spaced frames to count faces (0 disables)."""
+    reject_no_face: bool = True
+    """Quarantine clips where the face probe saw no face on any sampled frame (no_face)."""
+    split: SplitParams = field(default_factory=SplitParams)
+    """Speaker-disjoint split."""
+    max_reject_fraction: float = 0.5
+    """Fail the stage when more than this fraction of inputs is quarantined."""
+    workers: int = 2
+    """Processes probing and normalising clips in parallel."""
+
+    def validate(self) -> None:
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError("min_duration_s must be below max_duration_s")
+        if not 0 <= self.split.val + self.split.test < 1:
+            raise ValueError("split.val + split.test must be in [0, 1)")
+        if self.source == "lrs2" and not self.file_list:
+            raise ValueError("source 'lrs2' needs file_list (e.g. 'pretrain.txt')")

@@ -1,0 +1,36 @@
+"""The ingest stage's edges: run it and write its manifests, media and metrics (DVC and Prefect share this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from headflow.ingest.ingest import run_ingest
+from headflow.ingest.params import IngestParams
+from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
+
+OUT = Path("data/interim/ingest")
+METRICS = Path("reports/metrics/ingest.json")
+
+
+def run_stage(params: IngestParams, out_dir: Path = OUT, metrics_path: Path = METRICS,
+              map_fn: Callable | None = None, progress: bool = True) -> dict:
+    """Ingest `params.root` into `out_dir`; returns the metrics it wrote."""
+    with Timer() as t:
+        result = run_ingest(params, Path(params.root), out_dir, map_fn=map_fn, progress=progress)
+    clips = result.clips
+    write_validated(clips, out_dir / "clips.parquet", "clips")
+    metrics = {
+        "inputs": result.n_inputs,
+        "accepted": len(clips),
+        "quarantined": len(result.quarantine),
+        "quarantine_reasons": dict(sorted(result.quarantine.reasons().items())),
+        "hours": round(float(clips["duration_s"].sum()) / 3600, 4) if len(clips) else 0.0,
+        "speakers": int(clips["speaker_id"].nunique()) if len(clips) else 0,
+        "seconds": round(t.seconds, 2),
+    }
+    write_metrics(metrics_path, metrics)
+    log.info("ingest: %d inputs -> %d clips, %d quarantined (%.1f s)", result.n_inputs, len(clips),
+             len(result.quarantine), t.seconds)
+    finish_quarantine(result.quarantine, out_dir / "quarantine.parquet", result.n_inputs, params.max_reject_fraction)
+    return metrics

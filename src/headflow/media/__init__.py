@@ -1,0 +1,37 @@
+"""Media I/O: probe and reject unusable files, normalize to canonical 25 fps / 16 kHz mono media."""
+
+from headflow.media.normalize import (
+    X264_THREADS,
+    encode_video,
+    extract_audio,
+    normalize_clip,
+    normalize_video,
+    read_audio,
+    read_frames,
+)
+from headflow.media.probe import (
+    MIN_DECODED_FRACTION,
+    REASON_CODES,
+    MediaError,
+    MediaInfo,
+    decode_check,
+    probe,
+    require_streams,
+)
+
+__all__ = [
+    "MIN_DECODED_FRACTION",
+    "REASON_CODES",
+    "X264_THREADS",
+    "MediaError",
+    "MediaInfo",
+    "decode_check",
+    "encode_video",
+    "extract_audio",
+    "normalize_clip",
+    "normalize_video",
+    "probe",
+    "read_audio",
+    "read_frames",
+    "require_streams",
+]

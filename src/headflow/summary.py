@@ -1,0 +1,88 @@
+"""A short, human summary of the pipeline's state: stages, accepted/quarantined clips, bad-input verdicts.
+
+`python -m headflow.summary` (or `make summary`) prints it for whatever has been built;
+`headflow.demo_run` prints it at the end of `make demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from headflow import params as P
+
+QUARANTINES = {"ingest": Path("data/interim/ingest/quarantine.parquet")}
+CORPUS = Path("data/raw/demo/corpus.parquet")
+CLIPS = Path("data/interim/ingest/clips.parquet")
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def bad_input_verdicts(corpus: pd.DataFrame, quarantines: dict[str, pd.DataFrame],
+                       demo_root: str) -> pd.DataFrame:
+    """For each deliberately bad demo input: expected stage/reason vs what the pipeline did."""
+    bad = corpus[corpus.kind == "bad"]
+    rows = []
+    for r in bad.itertuples():
+        got_stage, got_reason = None, None
+        for stage, q in quarantines.items():
+            hit = q[q.source_path == r.source_path]
+            if len(hit):
+                got_stage, got_reason = stage, hit.reason_code.iloc[0]
+        if got_reason == r.expected_reason:
+            verdict = "ok"
+        elif got_reason is None and r.expected_stage not in quarantines:
+            verdict = f"pending: stage '{r.expected_stage}' not in the pipeline yet"
+        else:
+            verdict = "WRONG"
+        rows.append({"input": f"{demo_root}/{r.source_path}", "expected": f"{r.expected_stage}:{r.expected_reason}",
+                     "got": f"{got_stage}:{got_reason}" if got_reason else "accepted", "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None) -> str:
+    """The summary text."""
+    lines = ["", "== headflow summary =="]
+    if stage_status:
+        lines.append("stages: " + ", ".join(f"{s} ({st})" for s, st in stage_status.items()))
+    clips = _read(CLIPS)
+    quarantines = {s: q for s, p in QUARANTINES.items() if (q := _read(p)) is not None}
+    if clips is not None:
+        by_split = clips.split.value_counts().to_dict()
+        lines.append(f"ingest: {len(clips)} clips accepted ({clips.speaker_id.nunique()} speakers, "
+                     f"{clips.duration_s.sum() / 60:.1f} min; split {by_split}) -> {CLIPS}")
+    for stage, q in quarantines.items():
+        reasons = q.reason_code.value_counts().sort_index().to_dict()
+        lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {QUARANTINES[stage]}")
+    corpus = _read(CORPUS)
+    if corpus is not None and quarantines:
+        try:
+            demo_root = P.load("ingest").root
+        except Exception:  # noqa: BLE001 - the summary must not fail on a params problem
+            demo_root = "data/raw/demo"
+        verdicts = bad_input_verdicts(corpus, quarantines, demo_root)
+        if len(verdicts):
+            lines.append("deliberately bad demo inputs:")
+            width = max(len(v) for v in verdicts.input)
+            for v in verdicts.itertuples():
+                lines.append(f"  {v.input:<{width}}  expected {v.expected:<26} got {v.got:<26} {v.verdict}")
+    metrics = sorted(Path("reports/metrics").glob("*.json"))
+    if metrics:
+        lines.append("metrics: " + ", ".join(m.as_posix() for m in metrics) + "  (dvc metrics show)")
+    if wall_s is not None:
+        lines.append(f"wall time: {wall_s:.0f} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    print(render())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real params shrunk for tests, the shared test material, a small demo corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared (real test material); tests that need it skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared test material not found at {SHARED} (only developer and CI machines have it)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def grid_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "grid"
+    if not path.is_dir():
+        pytest.skip(f"GRID clips not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_params():
+    """The real demo_corpus params from params.yaml."""
+    from headflow import params
+
+    return params.load("demo_corpus", ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory, demo_params):
+    """The default demo corpus (real params.yaml), built once per test session."""
+    from headflow.demo.corpus import build_corpus
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    corpus = build_corpus(demo_params, out, progress=False)
+    return out, corpus
