@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def test_normalize_30fps_to_25fps(src: dict[str, Path], tmp_path: Path) -> None:
     assert decode_check(dst, info) == info.n_frames
     assert (info.width, info.height) == (160, 120)
     assert sorted(p.name for p in dst.parent.iterdir()) == ["clip.mp4"]  # no temp file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600
 
 
 def test_normalize_applies_rotation_and_writes_none(src: dict[str, Path], tmp_path: Path) -> None:
@@ -165,6 +169,16 @@ def test_encode_video_rejects_bad_frames_atomically(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="even size"):
         encode_video([np.zeros((63, 96, 3), np.uint8)], tmp_path / "v.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_readers_raise_media_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.mp4").write_bytes(b"not a video" * 100)
+    with pytest.raises(MediaError) as e:
+        next(read_frames(tmp_path / "bad.mp4"))
+    assert e.value.reason_code == "unreadable" and "bad.mp4" in str(e.value)
+    with pytest.raises(MediaError) as e:
+        read_audio(tmp_path / "bad.mp4")
+    assert e.value.reason_code == "unreadable"
 
 
 def test_read_audio_from_mp4_averages_channels(src: dict[str, Path]) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -37,7 +38,7 @@ _ROTATE = {0: "", 90: "transpose=clock", 180: "hflip,vflip", 270: "transpose=ccl
 
 
 def _ffmpeg(args: list[str], what: str, stdin_chunks: Iterable[bytes] | None = None) -> None:
-    """Run ffmpeg; raise MediaError("unreadable") with the tail of its stderr on failure."""
+    """Run ffmpeg; raise MediaError("unreadable") quoting its stderr (head and tail) on failure."""
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
     if stdin_chunks is None:
         cmd.insert(1, "-nostdin")
@@ -71,8 +72,9 @@ def _atomic(dst: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path next to `dst` (same suffix); os.replace it into place on success."""
     final = Path(dst)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{final.suffix}", dir=final.parent)
-    os.close(fd)
+    # A fresh name rather than mkstemp: mkstemp's 0600 mode would survive os.replace, while
+    # ffmpeg creating the file gives the usual umask-derived permissions.
+    tmp = str(final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}.tmp{final.suffix}")
     try:
         yield tmp
         os.replace(tmp, final)

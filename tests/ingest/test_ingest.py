@@ -1,0 +1,105 @@
+"""The ingest stage on made-up inputs (every quarantine reason) and on the real GRID clips."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from headflow.ingest.ingest import run_ingest
+from headflow.ingest.params import IngestParams
+from headflow.manifest import check_accounting
+from headflow.media import encode_video, probe
+from headflow.validation import validate_manifest
+
+
+def _clip(path, seconds, fps=30, audio=True, size=(96, 128), seed=0):
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fps)
+    base = rng.integers(0, 255, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
+    frames = [np.roll(np.kron(base, np.ones((8, 8, 1), np.uint8)), i, axis=1) for i in range(n)]
+    sr = 16000
+    wav = (0.1 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)).astype(np.float32) if audio else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode_video(frames, path, fps=fps, audio=wav, sample_rate=sr)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    _clip(root / "ann" / "good1.mp4", 2.0, seed=1)
+    (root / "ann" / "good1.txt").write_text("hello world\n")
+    _clip(root / "bob" / "good2.mp4", 1.5, fps=25, seed=2)
+    shutil.copyfile(root / "bob" / "good2.mp4", root / "bob" / "good2_copy.mp4")
+    _clip(root / "bob" / "silent.mp4", 1.5, audio=False, seed=3)
+    _clip(root / "cat" / "short.mp4", 0.4, seed=4)
+    _clip(root / "cat" / "long.mp4", 4.0, seed=5)
+    data = (root / "ann" / "good1.mp4").read_bytes()
+    (root / "cat" / "cut.mp4").write_bytes(data[: len(data) // 3])
+    (root / "cat" / "garbage.mp4").write_bytes(b"\x00not a video" * 100)
+    return root
+
+
+def test_every_input_is_accepted_or_quarantined_with_its_reason(bad_folder, tmp_path):
+    params = IngestParams(source="folder", root=str(bad_folder), max_duration_s=3.0, face_probe_frames=0,
+                          workers=1)
+    result = run_ingest(params, bad_folder, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    reasons = dict(zip(result.quarantine.frame().source_path, result.quarantine.frame().reason_code))
+    assert reasons == {
+        "bob/good2_copy.mp4": "duplicate_content", "bob/silent.mp4": "no_audio_stream",
+        "cat/short.mp4": "too_short", "cat/long.mp4": "too_long", "cat/cut.mp4": "unreadable",
+        "cat/garbage.mp4": "unreadable",
+    }
+    clips = result.clips
+    assert list(clips.source_path) == ["ann/good1.mp4", "bob/good2.mp4"]
+    assert result.n_inputs == 8 == len(clips) + len(result.quarantine)
+    check_accounting([*clips.clip_id, *result.quarantine.frame().clip_id], list(clips.clip_id),
+                     list(result.quarantine.frame().clip_id), "ingest")
+    good1 = clips.iloc[0]
+    assert good1.native_fps == pytest.approx(30.0) and good1.transcript == "hello world"
+    assert good1.n_frames == 50 and good1.duration_s == pytest.approx(2.0, abs=0.05)
+    canon = probe(tmp_path / good1.video_path)
+    assert canon.fps == pytest.approx(25.0) and not canon.has_audio
+    audio = probe(tmp_path / good1.audio_path)
+    assert audio.audio_sample_rate == 16000 and audio.audio_channels == 1
+    assert validate_manifest(clips, "clips").success
+    # Only accepted clips leave media behind.
+    assert sorted(p.name for p in (tmp_path / "ingest" / "media").iterdir()) == sorted(
+        [f"{c}.mp4" for c in clips.clip_id] + [f"{c}.wav" for c in clips.clip_id])
+
+
+def test_ingest_is_deterministic(bad_folder, tmp_path):
+    params = IngestParams(source="folder", root=str(bad_folder), max_duration_s=3.0, face_probe_frames=0,
+                          workers=2)
+    a = run_ingest(params, bad_folder, tmp_path / "a", project_root=tmp_path, progress=False)
+    b = run_ingest(params, bad_folder, tmp_path / "b", project_root=tmp_path, progress=False)
+    assert list(a.clips.clip_id) == list(b.clips.clip_id)
+    for cid in a.clips.clip_id:
+        for ext in (".mp4", ".wav"):
+            assert (tmp_path / "a" / "media" / f"{cid}{ext}").read_bytes() == \
+                   (tmp_path / "b" / "media" / f"{cid}{ext}").read_bytes()
+
+
+@pytest.mark.shared
+def test_real_grid_clips(grid_dir, tmp_path):
+    import json
+
+    params = IngestParams(source="grid", root=str(grid_dir), transcripts_json="transcripts.json", workers=2)
+    result = run_ingest(params, grid_dir, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    assert len(result.quarantine) == 0, result.quarantine.frame().to_dict("records")
+    clips = result.clips
+    assert len(clips) == 6
+    truth = json.loads((grid_dir / "transcripts.json").read_text())
+    for row in clips.itertuples():
+        stem = row.source_path.rsplit(".", 1)[0]
+        assert row.transcript == truth[stem]
+        assert row.native_fps == pytest.approx(25.0)
+        assert row.native_duration_s == pytest.approx(3.0, abs=0.05)
+        assert row.duration_s == pytest.approx(3.0, abs=0.05) and row.n_frames == 75
+        assert (row.native_width, row.native_height) == (360, 288)
+        assert row.native_sample_rate == 44100 and row.native_channels == 2
+        assert row.n_faces_probe == 1
+    swwp = clips[clips.source_path == "swwp2s.mpg"].iloc[0]
+    assert [w["word"] for w in swwp.words] == truth["swwp2s"].split()
+    assert swwp.words[0]["start"] == pytest.approx(12250 / 25000)
+    assert validate_manifest(clips, "clips").success
