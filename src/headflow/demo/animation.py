@@ -46,7 +46,7 @@ def _dominance(phone: str) -> np.ndarray:
     if phone == "SIL":
         return np.array([0.6, 0.6, 0.6])
     if phone in BILABIALS:
-        return np.array([6.0, 0.4, 0.4])
+        return np.array([4.0, 0.4, 0.4])
     if phone in ("F", "V"):
         return np.array([3.0, 0.5, 0.5])
     if phone in VOWELS:
@@ -75,6 +75,13 @@ def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0) 
         den += d
     track = num / den
     track[:, 0] = np.clip(track[:, 0] * gain, 0.0, 1.0)
+    # Lips meet during a bilabial and the lower lip touches the teeth during F/V, whatever the
+    # neighbours are (blending alone leaves them half open between open vowels).
+    for ph in phones:
+        cap = 0.0 if ph.label in BILABIALS else 0.08 if ph.label in ("F", "V") else None
+        if cap is not None:
+            inside = (t >= ph.start) & (t < ph.end)
+            track[inside, 0] = np.minimum(track[inside, 0], cap)
     return track.astype(np.float32)
 
 

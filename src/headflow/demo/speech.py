@@ -12,10 +12,12 @@ Where the timings come from (all in samples at espeak's native 22050 Hz, before 
   silent pre-pause: for a stop or affricate it is the closure and belongs to the stop (unless it follows
   a pause, where closure and pause are one silence), otherwise it is labelled SIL.
 * For a vowel after a liquid or nasal espeak emits the event only after the "vowel start" sequence, which
-  also holds the consonant's murmur and release (for [m n N j] all of it), so the event is 25-50 ms late.
+  also holds the consonant's murmur and release (for [m n N j] all of it), so the event is ~20-45 ms late.
   There the boundary is put where a two-segment fit of 15 ms log band energies splits the span between
   the consonant's event and the vowel's event (the nasal release / liquid-vowel change).
 * Word events give the word structure (which phones belong to which word); a word spans its phones.
+* Klatt-based variants do not drive the per-sample hooks; there the pre-pause is the run of zero samples
+  before the event.
 
 espeak keeps global wave-generator state (pitch flutter, gain, ...) from one call to the next, which
 shifts timings by a few samples. To make the same inputs give bit-identical output, each synthesis runs
@@ -71,6 +73,8 @@ _EV_WORD, _EV_PHONEME = 1, 7
 
 @dataclass(frozen=True)
 class Interval:
+    """A labelled time span [start, end) in seconds from the start of the utterance's audio."""
+
     start: float  # seconds
     end: float
     label: str
@@ -78,10 +82,12 @@ class Interval:
 
 @dataclass
 class Utterance:
+    """Synthesised speech with its ground-truth timings."""
+
     audio: np.ndarray  # float32 mono, shape (n,), in [-1, 1]
-    sample_rate: int
-    words: list[Interval]
-    phones: list[Interval]  # tiles [0, duration]
+    sample_rate: int  # the requested output rate
+    words: list[Interval]  # one per whitespace token: lowercased, surrounding punctuation stripped
+    phones: list[Interval]  # ARPAbet without stress, or SIL; tiles [0, duration] exactly
     text: str
     voice: str
     rate_wpm: int
@@ -117,49 +123,42 @@ class _Hooks(ctypes.Structure):  # espeak_ng_OUTPUT_HOOKS
 
 
 class _Engine:
-    """The process's espeak-ng instance (the library has global state, so there is one)."""
+    """The process's espeak-ng instance (the library has global state, so there is exactly one)."""
 
     def __init__(self) -> None:
         import espeakng_loader
 
         lib = self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
-        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        c = ctypes
+        lib.espeak_Initialize.argtypes = [c.c_int, c.c_int, c.c_char_p, c.c_int]
+        lib.espeak_Synth.argtypes = [c.c_char_p, c.c_size_t, c.c_uint, c.c_int, c.c_uint, c.c_uint,
+                                     c.c_void_p, c.c_void_p]
+        lib.espeak_ListVoices.restype = c.POINTER(c.POINTER(_Voice))
+        lib.espeak_TextToPhonemes.restype = c.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [c.POINTER(c.c_void_p), c.c_int, c.c_int]
         data = espeakng_loader.get_data_path()
-        # AUDIO_OUTPUT_SYNCHRONOUS=2; espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT
+        # AUDIO_OUTPUT_SYNCHRONOUS; espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT
         self.rate = lib.espeak_Initialize(2, 0, data.encode(), 0x0001 | 0x8000)
         if self.rate <= 0:
             raise RuntimeError(f"espeak_Initialize failed ({self.rate}) with data at {data}")
-        self._callbacks = (_SYNTH_CB(self._on_audio), _Hooks(_PHO_CB(self._on_phoneme), *[_SAMPLE_CB(self._on_sample)] * 3))
+        count = _SAMPLE_CB(self._on_sample)
+        self._callbacks = (_SYNTH_CB(self._on_audio), _Hooks(_PHO_CB(self._on_phoneme), count, count, count))
         lib.espeak_SetSynthCallback(self._callbacks[0])
-        lib.espeak_ng_SetOutputHooks(ctypes.byref(self._callbacks[1]))
+        lib.espeak_ng_SetOutputHooks(c.byref(self._callbacks[1]))
         self.voices: dict[str, tuple[int, str]] = {}  # language code, name or file -> (priority, identifier)
-        entries = lib.espeak_ListVoices(None)
-        for i in range(10_000):
-            if not entries[i]:
-                break
-            v = entries[i].contents
-            ident = v.identifier.decode()
-            keys, p = [(0, ident.lower()), (0, v.name.decode().lower())], v.languages
-            while (prio := ctypes.c_ubyte.from_address(p).value) != 0:  # (priority byte, NUL-terminated code)*
-                code = ctypes.string_at(p + 1)
-                keys.append((prio, code.decode().lower()))
-                p += len(code) + 2
+        entries, i = lib.espeak_ListVoices(None), 0
+        while entries[i]:
+            v, i = entries[i].contents, i + 1
+            keys, p = [(0, v.identifier.decode().lower()), (0, v.name.decode().lower())], v.languages
+            while prio := c.c_ubyte.from_address(p).value:  # (priority byte, NUL-terminated code)*, then 0
+                keys.append((prio, c.string_at(p + 1).decode().lower()))
+                p += len(keys[-1][1]) + 2
             for prio, key in keys:
                 if key not in self.voices or prio < self.voices[key][0]:
-                    self.voices[key] = (prio, ident)
-        self.languages = sorted({k for k, (prio, _) in self.voices.items() if prio > 0})
+                    self.voices[key] = (prio, v.identifier.decode())
+        self.languages = sorted(k for k, (prio, _) in self.voices.items() if prio > 0)
         self.variants = {p.name.lower(): p.name for p in (Path(data) / "voices" / "!v").iterdir()}
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple] = []
-        self._hooks: list[tuple[str, int, int]] = []
-        self._n = 0
+        self._chunks, self._events, self._hooks, self._n = [], [], [], 0
 
     def _on_audio(self, wav, n, events) -> int:
         if n > 0:
@@ -178,16 +177,15 @@ class _Engine:
         self._n += 1
 
     def resolve(self, voice: str) -> str:
-        """'en-us+f3' -> 'gmw/en-US+f3' (espeak's own SetVoiceByName does not know codes like 'en-gb')."""
-        base, _, variant = voice.partition("+")
-        if base.strip().lower() not in self.voices or (variant and variant.lower() not in self.variants):
+        """'en-gb+f3' -> 'gmw/en+f3' (espeak's SetVoiceByName does not know codes like 'en-gb')."""
+        base, _, variant = voice.strip().lower().partition("+")
+        if base not in self.voices or (variant and variant not in self.variants):
             raise ValueError(f"unknown espeak voice {voice!r}; voices: {', '.join(self.languages)}; "
                              f"variants (voice+variant): {', '.join(sorted(self.variants.values()))}")
-        ident = self.voices[base.strip().lower()][1]
-        return ident + ("+" + self.variants[variant.lower()] if variant else "")
+        return self.voices[base][1] + ("+" + self.variants[variant] if variant else "")
 
     def run(self, ident: str, text: str, rate: int, pitch: int, tokens: list[str]) -> tuple:
-        """Synthesise (in a disposable child process); returns raw audio, events, hooks, phone counts."""
+        """Synthesise; returns int16 audio, events, alignment hooks (None if unusable), phonemes per token."""
         self._chunks, self._events, self._hooks, self._n = [], [], [], 0
         if hasattr(self.lib, "espeak_ng_SetRandSeed"):
             self.lib.espeak_ng_SetRandSeed(ctypes.c_long(0))  # breath/noise generators
@@ -204,9 +202,8 @@ class _Engine:
             buf = ctypes.create_string_buffer(tok.encode())
             ptr, names = ctypes.c_void_p(ctypes.addressof(buf)), []
             while ptr.value:
-                out = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), 1, ord("|") << 8)
-                names += (out or b"").decode("utf-8", "replace").split("|")
-            counts.append(sum(_arpabet(n) != SIL for n in names))
+                names += (self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), 1, ord("|") << 8) or b"").split(b"|")
+            counts.append(sum(n.decode("utf-8", "replace").lstrip("',%=") not in _PAUSES for n in names))
         hooks = self._hooks if self._n == len(audio) else None  # Klatt voices skip the per-sample hooks
         return audio, self._events, hooks, counts
 
@@ -223,16 +220,15 @@ def _engine() -> _Engine:
 
 
 def _isolated(fn, *args):
-    """fn(*args) in a forked child, so every call starts from the same pristine espeak state."""
+    """fn(*args) in a forked child, so that every call starts from the same pristine espeak state."""
     if not hasattr(os, "fork"):
-        return fn(*args)  # no fork: still correct timings, but not bit-reproducible across calls
+        return fn(*args)  # timings stay exact, but output may differ by a few samples between calls
     r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into the caller's code
+    if (pid := os.fork()) == 0:  # child: must never return into the caller's code
         try:
             try:
                 payload = pickle.dumps((True, fn(*args)), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            except BaseException as exc:  # noqa: BLE001 - handed to the parent
                 payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
             with os.fdopen(w, "wb") as f:
                 f.write(payload)
@@ -242,9 +238,7 @@ def _isolated(fn, *args):
     with os.fdopen(r, "rb") as f:
         payload = f.read()
     os.waitpid(pid, 0)
-    if not payload:
-        raise RuntimeError("espeak synthesis process died")
-    ok, result = pickle.loads(payload)
+    ok, result = pickle.loads(payload) if payload else (False, "espeak synthesis process died")
     if not ok:
         raise RuntimeError(result)
     return result
@@ -273,7 +267,7 @@ def _split_point(x: np.ndarray, lo: int, hi: int, rate: int) -> int:
     """Sample in (lo, hi) where a two-segment fit of log band energies changes (nasal release, liquid-vowel)."""
     hop, win = rate // 500, rate * 15 // 1000
     centres = np.arange(lo + hop // 2, hi, hop)
-    if len(centres) < 6:
+    if len(centres) < 6:  # too short to split (or empty): keep espeak's event
         return hi
     idx = np.clip(centres[:, None] - win // 2 + np.arange(win)[None, :], 0, len(x) - 1)
     spec = np.abs(np.fft.rfft(x[idx] * np.hanning(win), axis=1)) ** 2
@@ -287,52 +281,49 @@ def _split_point(x: np.ndarray, lo: int, hi: int, rate: int) -> int:
     return int((centres[j - 1] + centres[j]) // 2)
 
 
+def _match_hooks(names: list[str], hooks: list[tuple[str, int, int]]) -> list:
+    """The alignment hook of each phoneme event, matched run by run of equal names (or None)."""
+    h = [x for k, x in enumerate(hooks) if k == 0 or x != hooks[k - 1]]  # repeats when espeak's queue was full
+    out: list = [None] * len(names)
+    i = j = 0
+    while i < len(names):
+        ie = next((q for q in range(i, len(names)) if names[q] != names[i]), len(names))
+        j = next((q for q in range(j, len(h)) if h[q][0] == names[i]), len(h))
+        je = next((q for q in range(j, len(h)) if h[q][0] != names[i]), len(h))
+        if je - j == ie - i:
+            out[i:ie] = h[j:je]
+        i, j = ie, je
+    return out
+
+
 def _phone_starts(audio: np.ndarray, events: list[tuple], hooks: list | None, rate: int) -> list[list]:
     """[start_sample, label, word_group] per phone (and inserted pause), in order, at espeak's rate."""
     names = [e[3] for e in events if e[0] == _EV_PHONEME]
-    matched: list = [None] * len(names)
-    if hooks is not None:  # pair hooks with events run by run; the hook repeats when espeak's queue was full
-        h = [x for k, x in enumerate(hooks) if k == 0 or x != hooks[k - 1]]
-        i = j = 0
-        while i < len(names):
-            ie = i
-            while ie < len(names) and names[ie] == names[i]:
-                ie += 1
-            while j < len(h) and h[j][0] != names[i]:
-                j += 1
-            je = j
-            while je < len(h) and h[je][0] == names[i]:
-                je += 1
-            if je - j == ie - i:
-                matched[i:ie] = h[j:je]
-            i, j = ie, je
+    matched = _match_hooks(names, hooks) if hooks is not None else [None] * len(names)
     out: list[list] = []
     group, prev_ev, prev_type, k = -1, 0, None, 0
-    nonzero = np.flatnonzero(audio)
+    nonzero, x = np.flatnonzero(audio), audio.astype(np.float64)
     for etype, sample, _pos, name in events:
-        if etype == _EV_WORD:
-            group += 1
-            continue
+        group += etype == _EV_WORD
         if etype != _EV_PHONEME:
             continue
-        label, hk = _arpabet(name), matched[k]
-        k += 1
+        label, hk, k = _arpabet(name), matched[k], k + 1
         if hk is not None:
             begin, ptype = min(hk[2], sample), hk[1]
         else:  # no hook: the pre-pause is the run of zeros before the event
             before = nonzero[(nonzero < sample) & (nonzero >= prev_ev)]
             begin = int(before[-1]) + 1 if len(before) else prev_ev
             ptype = _VOWEL_T if label in _VOWELS else _NASAL_T if label in _SONORANTS else 0
-        prev = out[-1] if out else None
+        after_sound = bool(out) and out[-1][1] != SIL
         if label == SIL:
             start = begin
-        elif ptype == _VOWEL_T and prev_type in (_LIQUID_T, _NASAL_T) and prev and prev[1] != SIL:
-            start = _split_point(audio.astype(np.float64), prev_ev, sample, rate) if sample > prev_ev else sample
-        elif begin < sample and label in _STOPS and prev is not None and prev[1] != SIL:
-            start = begin  # closure
+        elif ptype == _VOWEL_T and prev_type in (_LIQUID_T, _NASAL_T) and after_sound:
+            start = _split_point(x, prev_ev, sample, rate)
+        elif label in _STOPS and after_sound:
+            start = begin  # the closure belongs to the stop
         else:
             if begin < sample:
-                out.append([begin, SIL, None])
+                out.append([begin, SIL, None])  # a pre-pause that is a real (short) silence
             start = sample
         out.append([start, label, None if label == SIL else group])
         prev_ev, prev_type = sample, ptype
@@ -341,93 +332,70 @@ def _phone_starts(audio: np.ndarray, events: list[tuple], hooks: list | None, ra
     return out
 
 
-def _word_tokens(text: str, events: list[tuple], n_groups: int) -> list[list[int]]:
-    """Token indices spoken by each word event, from the events' 1-based character positions."""
-    spans = [m.span() for m in re.finditer(r"\S+", text)]
-    firsts = []
-    for e in events:
-        if e[0] == _EV_WORD:
-            pos = e[2] - 1
-            firsts.append(next((t for t, (a, b) in enumerate(spans) if pos < b), len(spans) - 1))
-    tokens: list[list[int]] = [[] for _ in range(n_groups)]
-    for g in range(n_groups):
-        # A token with no event of its own was spoken together with the one before ("of the").
-        lo = 0 if g == 0 else firsts[g]
-        hi = firsts[g + 1] if g + 1 < n_groups else len(spans)
-        tokens[g] = [t for t in range(lo, hi) if all(firsts[q] != t for q in range(g))]
-    return tokens
-
-
 def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 160, pitch: int = 50,
                sample_rate: int = 16000, lead_silence: float = 0.3, tail_silence: float = 0.3) -> Utterance:
-    """Speak `text` with espeak-ng; see the module docstring for where the timings come from.
+    """Speak `text` with espeak-ng (see the module docstring for where the timings come from).
+
+    Args:
+        voice: a language code from `available_voices()`, optionally with a variant: "en-us+f3".
+        rate_wpm: speaking rate (80-450 words per minute); pitch: espeak base pitch (0-100).
+        lead_silence, tail_silence: seconds of digital silence added before and after the speech.
 
     Raises:
         ValueError: unknown voice, empty text, or a parameter out of range.
-        KeyError: espeak produced a phoneme with no ARPAbet mapping (e.g. a non-English voice).
+        KeyError: espeak produced a phoneme with no ARPAbet mapping (e.g. with a non-English voice).
     """
     tokens = text.split()
     if not tokens:
         raise ValueError("text is empty")
-    if not (80 <= rate_wpm <= 450 and 0 <= pitch <= 100 and sample_rate > 0
-            and lead_silence >= 0 and tail_silence >= 0):
-        raise ValueError("need 80 <= rate_wpm <= 450, 0 <= pitch <= 100, sample_rate > 0, silences >= 0")
+    if not (80 <= rate_wpm <= 450 and 0 <= pitch <= 100 and sample_rate > 0 and min(lead_silence, tail_silence) >= 0):
+        raise ValueError("need 80 <= rate_wpm <= 450, 0 <= pitch <= 100, sample_rate > 0 and silences >= 0")
     with _LOCK:
         eng = _engine()
-        ident = eng.resolve(voice)
-        audio, events, hooks, counts = _isolated(eng.run, ident, text, rate_wpm, pitch, tokens)
-        rate = eng.rate
-    phones = _phone_starts(audio, events, hooks, rate)
-    lead_n, tail_n = round(lead_silence * sample_rate), round(tail_silence * sample_rate)
-    g = gcd(sample_rate, rate)
+        audio, events, hooks, counts = _isolated(eng.run, eng.resolve(voice), text, rate_wpm, pitch, tokens)
+    rate = eng.rate
+    starts = _phone_starts(audio, events, hooks, rate)
+    g, lead_n = gcd(sample_rate, rate), round(lead_silence * sample_rate)
     speech = resample_poly(audio / 32768.0, sample_rate // g, rate // g) if len(audio) else np.zeros(0)
-    out = np.zeros(lead_n + len(speech) + tail_n, np.float32)
+    out = np.zeros(lead_n + len(speech) + round(tail_silence * sample_rate), np.float32)
     out[lead_n:lead_n + len(speech)] = np.clip(speech, -1.0, 1.0)
     duration, lead = len(out) / sample_rate, lead_n / sample_rate
-    # Boundaries in seconds; one list, so each start is exactly the previous end.
-    cuts = [0.0] + [lead + s / rate for s, _, _ in phones] + [lead + len(audio) / rate, duration]
-    labels = [SIL] + [lab for _, lab, _ in phones] + [SIL]
-    spans = [(cuts[i], cuts[i + 1], labels[i], phones[i - 1][2] if 0 < i <= len(phones) else None)
-             for i in range(len(labels))]
-    phone_list: list[Interval] = []
+    # All boundaries come from this one list, so each start is exactly the previous end.
+    cuts = [0.0] + [lead + s / rate for s, _, _ in starts] + [lead + len(audio) / rate, duration]
+    marks = [(0, SIL, None), *starts, (0, SIL, None)]  # lead silence, phones, tail silence
+    spans = [(cuts[i], cuts[i + 1], lab, grp) for i, (_, lab, grp) in enumerate(marks)]
+    phones: list[Interval] = []
     for a, b, lab, _ in spans:
-        if b <= a:
-            continue
-        if phone_list and lab == SIL and phone_list[-1].label == SIL:
-            phone_list[-1] = Interval(phone_list[-1].start, b, SIL)
-        else:
-            phone_list.append(Interval(a, b, lab))
-    if phone_list:  # the last phone ends exactly at the duration
-        last = phone_list[-1]
-        phone_list[-1] = Interval(last.start, duration, last.label)
-    words = _words(text, tokens, events, spans, counts)
-    return Utterance(out, sample_rate, words, phone_list, text, voice, rate_wpm)
+        if b > a and phones and lab == SIL == phones[-1].label:
+            phones[-1] = Interval(phones[-1].start, b, SIL)
+        elif b > a:
+            phones.append(Interval(a, b, lab))
+    phones = phones or [Interval(0.0, duration, SIL)]
+    phones[-1] = Interval(phones[-1].start, duration, phones[-1].label)
+    return Utterance(out, sample_rate, _words(text, tokens, events, spans, counts), phones, text, voice, rate_wpm)
 
 
 def _words(text: str, tokens: list[str], events: list[tuple], spans: list, counts: list[int]) -> list[Interval]:
-    n_groups = sum(e[0] == _EV_WORD for e in events)
-    per_group: list[list[tuple[float, float]]] = [[] for _ in range(max(n_groups, 1))]
-    for a, b, lab, grp in spans:
-        if lab != SIL and grp is not None:
-            per_group[max(grp, 0)].append((a, b))
-    token_groups = _word_tokens(text, events, n_groups) if n_groups else [list(range(len(tokens)))]
-    bounds: list[tuple[float, float] | None] = [None] * len(tokens)
-    for grp, toks in enumerate(token_groups):
-        ph = per_group[grp]
-        if not toks:
-            continue
-        want = np.array([max(counts[t], 1) for t in toks], float)
-        # Cut the group's phones in proportion to each token's own phoneme count (exact when they agree).
+    """One interval per whitespace token, from the word events and the phones that follow each."""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    firsts = [next((t for t, end in enumerate(ends) if e[2] - 1 < end), len(ends) - 1)
+              for e in events if e[0] == _EV_WORD]  # token where each word event starts (1-based position)
+    runs: list[tuple[int, list[tuple[float, float]]]] = []  # (first token, phone spans) per run of speech
+    for g, t in enumerate(firsts):
+        if not runs or t > runs[-1][0]:  # else espeak split one token into words ("fifty-one"): keep together
+            runs.append((t, []))
+        runs[-1][1].extend((a, b) for a, b, lab, grp in spans if lab != SIL and grp is not None and max(grp, 0) == g)
+    runs = runs or [(0, [(a, b) for a, b, lab, _ in spans if lab != SIL])]
+    bounds: list[tuple[float, float]] = []
+    for r, (first, ph) in enumerate(runs):
+        # Tokens without a word event of their own were spoken with the one before ("of the", "at once"):
+        # cut the run's phones in proportion to each token's own phoneme count (exact when they agree).
+        toks = range(0 if r == 0 else first, runs[r + 1][0] if r + 1 < len(runs) else len(tokens))
+        want = np.array([counts[t] for t in toks], float)
+        want = want if want.sum() > 0 else np.ones(len(want))
         edges = np.round(np.r_[0, np.cumsum(want)] * len(ph) / want.sum()).astype(int)
-        for t, a, b in zip(toks, edges[:-1], edges[1:]):
-            if b > a:
-                bounds[t] = (ph[a][0], ph[b - 1][1])
-            elif ph:
-                at = ph[min(a, len(ph) - 1)][0] if a < len(ph) else ph[-1][1]
-                bounds[t] = (at, at)
-    words, last = [], spans[0][1] if spans else 0.0
-    for tok, bd in zip(tokens, bounds):
-        start, end = bd if bd is not None else (last, last)  # a token espeak did not speak (e.g. "&")
-        words.append(Interval(start, end, tok.strip(string.punctuation + "\u201c\u201d\u2018\u2019\u2026").lower()))
-        last = end
-    return words
+        for a, b in zip(edges[:-1], edges[1:]):
+            at = ph[a][0] if a < len(ph) else ph[-1][1] if ph else (bounds[-1][1] if bounds else spans[0][1])
+            bounds.append((ph[a][0], ph[b - 1][1]) if b > a else (at, at))  # (at, at): nothing spoken, e.g. "-"
+    strip = string.punctuation + "\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
+    return [Interval(a, b, tok.strip(strip).lower()) for tok, (a, b) in zip(tokens, bounds)]

@@ -93,8 +93,8 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
     """Transcode the first video stream to canonical CFR H.264 mp4 (no audio).
 
     Frames are turned upright (`MediaInfo.rotation`; the output carries no rotation), the fps
-    filter makes the rate constant, and the frame is rescaled to square pixels, even dimensions and, if `max_side` is
-    given, a longer side of at most `max_side` (never upscaled).
+    filter makes the rate constant, and frames are rescaled to square pixels, even dimensions
+    and, if `max_side` is given, a longer side of at most `max_side` (never upscaled).
 
     Raises:
         MediaError: "unreadable" (probe or ffmpeg failure) or "no_video_stream".
@@ -112,8 +112,7 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
     vf = ",".join(f for f in filters if f)
     with _atomic(dst) as tmp:
         _ffmpeg(["-display_rotation:V:0", "0", "-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn",
-                 "-dn", "-vf", vf,
-                 *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", tmp],
+                 "-dn", "-vf", vf, *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", tmp],
                 f"normalize_video {src} -> {dst}")
 
 
@@ -217,7 +216,8 @@ def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps:
             samples = np.asarray(audio, dtype="<f4")
             if samples.ndim != 1:
                 raise ValueError(f"encode_video({dst}): audio must be mono 1-D, got {samples.shape}")
-            raw = stack.enter_context(tempfile.NamedTemporaryFile(dir=Path(tmp).parent, suffix=".f32"))
+            raw = stack.enter_context(tempfile.NamedTemporaryFile(
+                prefix=f".{Path(dst).name}.", suffix=".f32", dir=Path(tmp).parent))
             raw.write(samples.tobytes())
             raw.flush()
             inputs += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", raw.name]

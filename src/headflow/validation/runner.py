@@ -50,7 +50,11 @@ def _context():
 
 def _describe_failure(result) -> str:
     cfg = result.expectation_config
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "column", "result_format")}
+    kwargs = {k: v for k, v in cfg.kwargs.items()
+              if k not in ("batch_id", "column", "result_format", "condition_parser")}
+    cond = kwargs.get("row_condition")
+    if isinstance(cond, dict):   # GX 1.x wraps pandas conditions; show the condition itself
+        kwargs["row_condition"] = cond.get("pass_through_filter", cond)
     col = cfg.kwargs.get("column")
     where = f"column '{col}'" if col else "table"
     r = result.result or {}

@@ -56,7 +56,14 @@ def corpus_suite() -> list:
         *_not_null("source_path", "kind", "identity"),
         gxe.ExpectColumnValuesToBeUnique(column="source_path"),
         gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["good", "bad"]),
-        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.0, max_value=10.0),
+        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.0, max_value=60.0),
+        # Good clips are 3-6 s of talking face with ground truth beside them.
+        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=3.0, max_value=6.0,
+                                          row_condition='kind=="good"', condition_parser="pandas"),
+        gxe.ExpectColumnValuesToNotBeNull(column="truth_path", row_condition='kind=="good"',
+                                          condition_parser="pandas"),
+        gxe.ExpectColumnValuesToNotBeNull(column="expected_reason", row_condition='kind=="bad"',
+                                          condition_parser="pandas"),
     ]
 
 

@@ -1,0 +1,100 @@
+"""End to end: `dvc repro` on a shrunken copy of the project, caching, param granularity, Prefect flow."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _run(cmd, cwd, check=True):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _set_params(project: Path, **blocks):
+    path = project / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    for block, values in blocks.items():
+        data[block].update(values)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, project_root):
+    """A git+DVC copy of the tracked project files with a small demo corpus."""
+    dst = tmp_path_factory.mktemp("proj") / "headflow"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=project_root,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if rel.startswith(("data/", "reports/")) or rel == "dvc.lock" or not (project_root / rel).is_file():
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project_root / rel, dst / rel)
+    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2})
+    _run(["git", "init", "-q"], dst)
+    _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
+    _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
+    first = _run([sys.executable, "-m", "headflow.demo_run"], dst)
+    return dst, first.stdout
+
+
+def test_demo_run_builds_everything_and_summarises(project):
+    dst, out = project
+    assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
+    assert "stages: demo_corpus (ran), ingest (ran)" in out
+    clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
+    corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")
+    assert len(corpus) == len(clips) + len(quarantine)          # rows in = out + quarantined
+    expected = corpus[(corpus.kind == "bad") & (corpus.expected_stage == "ingest")]
+    got = dict(zip(quarantine.source_path, quarantine.reason_code))
+    assert {r.source_path: r.expected_reason for r in expected.itertuples()} == got
+    for line in ("no_audio_stream", "unreadable", "duplicate_content", "no_face", "too_short"):
+        assert line in out
+    assert "WRONG" not in out
+
+
+def test_noop_repro_is_fast_and_param_change_reruns_only_ingest(project):
+    dst, _ = project
+    dvc = str(Path(sys.executable).parent / "dvc")
+    timings = []
+    for _ in range(2):
+        start = time.perf_counter()
+        out = _run([dvc, "repro"], dst).stdout
+        timings.append(time.perf_counter() - start)
+        assert "Running stage" not in out
+    print(f"no-op dvc repro: {min(timings):.2f} s (best of 2)")
+    assert min(timings) < 3.0
+    _set_params(dst, ingest={"crf": 23})
+    out = _run([dvc, "repro"], dst).stdout
+    assert "Stage 'demo_corpus' didn't change" in out and "Running stage 'ingest'" in out
+    metrics = _run([dvc, "metrics", "show"], dst).stdout
+    assert "reports/metrics/ingest.json" in metrics and "accepted" in metrics
+
+
+def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
+    from prefect.testing.utilities import prefect_test_harness
+
+    dst, _ = project
+    dvc_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    dvc_quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
+    monkeypatch.chdir(dst)
+    from pipelines.preprocess import preprocess
+
+    with prefect_test_harness():
+        metrics = preprocess(params_path="params.yaml", build_demo=False)
+    assert metrics["ingest"]["accepted"] == len(dvc_clips)
+    flow_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
+    assert pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet").equals(dvc_quarantine)
