@@ -21,6 +21,7 @@ from headflow.summary import render
 
 RAN = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
+FAILED = re.compile(r"failed to reproduce '([^']+)'")
 
 
 def _dvc() -> str:
@@ -41,6 +42,8 @@ def run_repro(target: str | None = None, force: bool = False) -> tuple[int, dict
             status[m.group(1)] = "ran"
         elif m := SKIPPED.search(line):
             status[m.group(1)] = "cached"
+        elif m := FAILED.search(line):
+            status[m.group(1)] = "FAILED"
     return proc.wait(), status
 
 

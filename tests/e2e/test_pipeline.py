@@ -41,7 +41,7 @@ def project(tmp_path_factory, project_root):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project_root / rel, dst / rel)
-    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2})
+    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
