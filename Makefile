@@ -1,5 +1,6 @@
 # headflow: one obvious way to run things. See README.md.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,20 +9,25 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 PREFECT_API := http://127.0.0.1:4200/api
+# Prefect keeps its database and settings inside the project, not in ~/.prefect.
+export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: env demo test test-fast ui flow summary lint clean lock
+.PHONY: env demo test test-fast ui flow summary clean lock
 
 env: $(STAMP)
+
+# pip warns once per package about index folders some machines configure but lack; hide that noise.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # The environment is rebuilt whenever the pins change.
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; headflow needs Python 3.11 (set PY=...)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip>=24"
-	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --upgrade "pip>=24" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -r requirements.lock $(QUIET_PIP)
 	# insightface ships sample portraits the demo corpus uses; its own deps are optional (--no-deps).
-	$(BIN)/python -m pip install -q --no-deps "insightface==2.1"
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install -q --no-deps "insightface==2.1" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $(STAMP)
 
 demo: env
@@ -35,10 +41,11 @@ test-fast: env
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 ui: env
-	$(BIN)/prefect config set PREFECT_API_URL=$(PREFECT_API) >/dev/null
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 flow: env
+	@$(BIN)/python -c "import urllib.request as u; u.urlopen('$(PREFECT_API)/health', timeout=5)" 2>/dev/null || \
+	  { echo "error: no Prefect server answers at $(PREFECT_API); start one with 'make ui' in another terminal"; exit 1; }
 	PREFECT_API_URL=$(PREFECT_API) $(BIN)/python -m pipelines.preprocess
 
 summary: env

@@ -56,7 +56,7 @@ def load_sentences() -> list[str]:
 class ClipSpec:
     index: int
     identity: str
-    sentence: str
+    sentences: tuple[str, ...]   # spoken together when they fit in max_duration_s, else the first
     voice: str
     rate_wpm: int
     relpath: str
@@ -73,8 +73,11 @@ def plan_clips(params: DemoCorpusParams) -> list[ClipSpec]:
         k = i % len(params.identities)
         identity = params.identities[k]
         n = i // len(params.identities)
+        first = sentences[order[i % len(sentences)]]
+        # About a third of the clips say two sentences, for a spread of 3-6 s durations.
+        pair = (first, sentences[order[(i + params.n_clips) % len(sentences)]]) if rng.random() < 0.35 else (first,)
         specs.append(ClipSpec(
-            index=i, identity=identity, sentence=sentences[order[i % len(sentences)]],
+            index=i, identity=identity, sentences=pair,
             voice=params.voices[k % len(params.voices)], rate_wpm=int(rng.choice(params.rates_wpm)),
             relpath=f"{identity}/{identity}_{n:02d}.mp4", seed=int(rng.integers(2**31))))
     return specs
@@ -112,8 +115,16 @@ def _animate(identity: str, phones, n_frames: int, params: DemoCorpusParams, rng
 def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict:
     """Render one good clip and its ground truth; returns its corpus.parquet row."""
     rng = np.random.default_rng(spec.seed)
-    utt = synthesize(spec.sentence, voice=spec.voice, rate_wpm=spec.rate_wpm, sample_rate=params.sample_rate,
-                     lead_silence=float(rng.uniform(0.25, 0.5)), tail_silence=0.3)
+    lead = float(rng.uniform(0.25, 0.5))
+    for n_sentences in range(len(spec.sentences), 0, -1):
+        sentence = " ".join(spec.sentences[:n_sentences])
+        utt = synthesize(sentence, voice=spec.voice, rate_wpm=spec.rate_wpm, sample_rate=params.sample_rate,
+                         lead_silence=lead, tail_silence=0.3)
+        if utt.duration <= params.max_duration_s:
+            break
+    else:
+        raise ValueError(f"{spec.relpath}: '{sentence}' lasts {utt.duration:.2f} s > max_duration_s "
+                         f"{params.max_duration_s} even alone; raise max_duration_s or the rates")
     audio, n_frames = _pad_audio(utt, params, rng)
     duration = n_frames / params.fps
     phones = list(utt.phones)
@@ -128,12 +139,12 @@ def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict
     encode_video(frames, video, fps=params.fps, crf=params.crf, audio=audio, sample_rate=params.sample_rate)
     stem = video.with_suffix("")
     with atomic_output(stem.with_suffix(".txt")) as tmp:
-        tmp.write_text(spec.sentence + "\n")
+        tmp.write_text(sentence + "\n")
     with atomic_output(stem.with_suffix(".truth.npz")) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, landmarks=landmarks, pose=pose.astype(np.float32), mouth=mouth, blink=blink)
     write_json({
-        "transcript": spec.sentence, "identity": spec.identity, "voice": spec.voice, "rate_wpm": spec.rate_wpm,
+        "transcript": sentence, "identity": spec.identity, "voice": spec.voice, "rate_wpm": spec.rate_wpm,
         "fps": params.fps, "sample_rate": params.sample_rate, "n_frames": n_frames, "duration_s": duration,
         "av_offset_frames": 0,
         "words": [{"word": w.label, "start": round(w.start, 6), "end": round(w.end, 6)} for w in utt.words],
@@ -142,7 +153,7 @@ def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict
         "mouth_columns": ["open", "spread", "round"],
         "landmarks": "68-point iBUG order, source-frame pixels, sampled at frame centres",
     }, stem.with_suffix(".truth.json"))
-    return {"source_path": spec.relpath, "kind": "good", "identity": spec.identity, "sentence": spec.sentence,
+    return {"source_path": spec.relpath, "kind": "good", "identity": spec.identity, "sentence": sentence,
             "voice": spec.voice, "rate_wpm": spec.rate_wpm, "n_frames": n_frames, "duration_s": duration,
             "expected_stage": None, "expected_reason": None,
             "truth_path": stem.with_suffix(".truth.npz").relative_to(out_dir).as_posix()}

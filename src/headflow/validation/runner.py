@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import pandas as pd
 
 # great-expectations phones home and draws progress bars by default; neither belongs in a pipeline.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Its INFO/WARNING chatter (temporary docs sites, field defaults) is not about our data.
+logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
 class ValidationFailed(RuntimeError):
@@ -52,9 +55,11 @@ def _describe_failure(result) -> str:
     cfg = result.expectation_config
     kwargs = {k: v for k, v in cfg.kwargs.items()
               if k not in ("batch_id", "column", "result_format", "condition_parser")}
-    cond = kwargs.get("row_condition")
-    if isinstance(cond, dict):   # GX 1.x wraps pandas conditions; show the condition itself
-        kwargs["row_condition"] = cond.get("pass_through_filter", cond)
+    cond = kwargs.pop("row_condition", None)
+    if isinstance(cond, dict) and {"column", "operator", "parameter"} <= set(cond):
+        cond = f"{cond['column'].get('name')} {cond['operator']} {cond['parameter']!r}"
+    if cond is not None:
+        kwargs["where"] = str(cond)
     col = cfg.kwargs.get("column")
     where = f"column '{col}'" if col else "table"
     r = result.result or {}

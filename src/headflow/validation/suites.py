@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
 
 from headflow.manifest.schemas import schema_for
 
@@ -59,11 +60,9 @@ def corpus_suite() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.0, max_value=60.0),
         # Good clips are 3-6 s of talking face with ground truth beside them.
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=3.0, max_value=6.0,
-                                          row_condition='kind=="good"', condition_parser="pandas"),
-        gxe.ExpectColumnValuesToNotBeNull(column="truth_path", row_condition='kind=="good"',
-                                          condition_parser="pandas"),
-        gxe.ExpectColumnValuesToNotBeNull(column="expected_reason", row_condition='kind=="bad"',
-                                          condition_parser="pandas"),
+                                          row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToNotBeNull(column="truth_path", row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToNotBeNull(column="expected_reason", row_condition=Column("kind") == "bad"),
     ]
 
 
