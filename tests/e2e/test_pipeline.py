@@ -94,7 +94,11 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
 
     with prefect_test_harness():
         metrics = preprocess(params_path="params.yaml", build_demo=False)
-    assert metrics["ingest"]["accepted"] == len(dvc_clips)
+    flow_quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
+    assert flow_quarantine[["source_path", "reason_code"]].to_dict("records") == \
+        dvc_quarantine[["source_path", "reason_code"]].to_dict("records")
+    assert flow_quarantine.equals(dvc_quarantine)
     flow_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    assert list(flow_clips.source_path) == list(dvc_clips.source_path)
     assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
-    assert pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet").equals(dvc_quarantine)
+    assert metrics["ingest"]["accepted"] == len(dvc_clips)

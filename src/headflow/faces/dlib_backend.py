@@ -5,28 +5,34 @@ Weights come from the `face-recognition-models` wheel, so nothing is downloaded.
 
 from __future__ import annotations
 
-import functools
+import threading
 import warnings
 
 import numpy as np
 
+# dlib's detector and predictor objects are not safe to share between threads (Prefect's default
+# task runner uses threads): one instance per thread.
+_local = threading.local()
 
-@functools.lru_cache(maxsize=1)
+
 def hog_detector():
-    import dlib
+    if not hasattr(_local, "detector"):
+        import dlib
 
-    return dlib.get_frontal_face_detector()
+        _local.detector = dlib.get_frontal_face_detector()
+    return _local.detector
 
 
-@functools.lru_cache(maxsize=1)
 def shape_predictor():
-    import dlib
+    if not hasattr(_local, "predictor"):
+        import dlib
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
-        import face_recognition_models
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
+            import face_recognition_models
 
-    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        _local.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+    return _local.predictor
 
 
 def detect_faces(image: np.ndarray, upsample: int = 0) -> list[tuple[float, float, float, float, float]]:
