@@ -37,13 +37,13 @@ def run_shard(fn: Callable, jobs: list) -> list:
     return [fn(job) for job in jobs]
 
 
-def sharded_map(shard_size: int = SHARD_SIZE) -> Callable[[Callable, Iterable], list]:
-    """A `map(fn, items)` that submits one Prefect task per shard and keeps the input order."""
+def sharded_map(label: str, shard_size: int = SHARD_SIZE) -> Callable[[Callable, Iterable], list]:
+    """A `map(fn, items)` that submits one Prefect task per shard (named `label-k`), keeping the order."""
 
     def _map(fn: Callable, items: Iterable) -> list:
         items = list(items)
         shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
-        futures = [run_shard.with_options(name=f"{getattr(fn, '__name__', 'shard')}-{k}").submit(fn, s)
+        futures = [run_shard.with_options(name=f"{label}-{k}").submit(fn, s)
                    for k, s in enumerate(shards)]
         return [row for fut in futures for row in fut.result()]
 
@@ -54,14 +54,21 @@ def sharded_map(shard_size: int = SHARD_SIZE) -> Callable[[Callable, Iterable], 
 def demo_corpus_task(params_path: str) -> dict:
     from headflow.demo.stage import run_stage
 
-    return run_stage(P.load("demo_corpus", params_path), map_fn=sharded_map(4), progress=False)
+    return run_stage(P.load("demo_corpus", params_path), map_fn=sharded_map("render-clips", 4), progress=False)
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest_task(params_path: str) -> dict:
     from headflow.ingest.stage import run_stage
 
-    return run_stage(P.load("ingest", params_path), map_fn=sharded_map(), progress=False)
+    return run_stage(P.load("ingest", params_path), map_fn=sharded_map("ingest-clips"), progress=False)
+
+
+@task(name="audio_features", cache_policy=NO_CACHE)
+def audio_features_task(params_path: str) -> dict:
+    from headflow.audio.stage import run_stage
+
+    return run_stage(P.load("audio_features", params_path), map_fn=sharded_map("mel-clips"), progress=False)
 
 
 def _report(metrics: dict[str, Any]) -> None:
@@ -80,12 +87,13 @@ def _report(metrics: dict[str, Any]) -> None:
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Demo corpus (when ingest reads it) then ingest; returns each stage's metrics."""
+    """Demo corpus (when ingest reads it), ingest, audio features; returns each stage's metrics."""
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
     if build_demo if build_demo is not None else ingest_params.source == "demo":
         metrics["demo_corpus"] = demo_corpus_task(params_path)
     metrics["ingest"] = ingest_task(params_path)
+    metrics["audio_features"] = audio_features_task(params_path)
     _report(metrics)
     return metrics
 

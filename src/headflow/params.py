@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from headflow.audio.params import AudioFeaturesParams
 from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
 from headflow.ingest.params import IngestParams
@@ -12,6 +13,7 @@ from headflow.ingest.params import IngestParams
 BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
     "ingest": IngestParams,
+    "audio_features": AudioFeaturesParams,
 }
 
 

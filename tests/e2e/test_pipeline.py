@@ -52,7 +52,7 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    assert "stages: demo_corpus (ran), ingest (ran)" in out
+    assert "stages: demo_corpus (ran), ingest (ran), audio_features (ran)" in out
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
     quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
     corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")

@@ -64,10 +64,25 @@ DEMO_CORPUS = pa.schema([
     ("truth_path", pa.string()),          # ground-truth npz beside the clip (good clips)
 ])
 
+AUDIO_FEATURES = pa.schema([
+    ("clip_id", pa.string()),
+    ("mel_path", pa.string()),            # (n_mel_frames, 80) float32 .npy, Wav2Lip normalisation [-4, 4]
+    ("n_mel_frames", pa.int64()),         # 80 per second
+    ("n_video_frames", pa.int64()),
+    ("n_valid_windows", pa.int64()),      # leading video frames whose 16-frame mel window is complete
+    ("duration_s", pa.float64()),
+    ("rms_dbfs", pa.float64()),
+    ("peak", pa.float64()),
+    ("clipped_fraction", pa.float64()),
+    ("mel_min", pa.float64()),
+    ("mel_max", pa.float64()),
+])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
     "corpus": DEMO_CORPUS,
+    "audio_features": AUDIO_FEATURES,
 }
 
 

@@ -66,10 +66,25 @@ def corpus_suite() -> list:
     ]
 
 
+def audio_features_suite() -> list:
+    return [
+        *_columns("audio_features"),
+        *_not_null("clip_id", "mel_path", "n_mel_frames", "n_valid_windows", "rms_dbfs"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeBetween(column="n_valid_windows", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="mel_min", min_value=-4.0, max_value=4.0),
+        gxe.ExpectColumnValuesToBeBetween(column="mel_max", min_value=-4.0, max_value=4.0),
+        gxe.ExpectColumnValuesToBeBetween(column="peak", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_mel_frames", column_B="n_valid_windows"),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
     "corpus": corpus_suite,
+    "audio_features": audio_features_suite,
 }
 SUITES = tuple(BUILDERS)
 

@@ -1,0 +1,19 @@
+"""Params of the `audio_features` stage (block `audio_features` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class AudioFeaturesParams:
+    """Per-clip Wav2Lip mel spectrograms, computed once and cached."""
+
+    silence_dbfs: float = -50.0
+    """Clips whose overall RMS level is below this (dBFS) are quarantined as silent_audio."""
+    clip_level: float = 0.999
+    """|sample| at or above this counts as clipped (reported, not rejected)."""
+    max_reject_fraction: float = 0.5
+    """Fail the stage when more than this fraction of clips is quarantined."""
+    workers: int = 2
+    """Processes computing spectrograms in parallel."""
