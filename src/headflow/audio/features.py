@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from headflow.audio.mel import WAV2LIP, mel_spectrogram, valid_window_frames
 from headflow.audio.params import AudioFeaturesParams
 from headflow.manifest import Quarantine, Rejected, atomic_output, check_accounting
 from headflow.media import MediaError, read_audio
+from headflow.parallel import map_jobs
 
 STAGE = "audio_features"
 
@@ -73,11 +72,7 @@ def run_audio_features(clips: pd.DataFrame, params: AudioFeaturesParams, out_dir
     mel_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(r.clip_id, Path(r.audio_path), int(r.n_frames), float(r.fps), params, mel_dir.resolve(),
              project_root.resolve()) for r in clips.itertuples()]
-    if map_fn is None and params.workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(params.workers) as pool:
-            results = list(tqdm(pool.map(_work, jobs), total=len(jobs), desc="mel", disable=not progress))
-    else:
-        results = list(tqdm((map_fn or map)(_work, jobs), total=len(jobs), desc="mel", disable=not progress))
+    results = map_jobs(_work, jobs, params.workers, map_fn, desc="mel", progress=progress)
     quarantine = Quarantine(STAGE)
     rows = []
     source = dict(zip(clips.clip_id, clips.source_path))

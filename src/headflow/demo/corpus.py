@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from headflow.demo.animation import (POSE_COLUMNS, HeadMotion, blink_track, head_pose_track,
                                      mouth_track)
@@ -32,6 +30,7 @@ from headflow.demo.render import PortraitAnimator
 from headflow.demo.speech import Utterance, synthesize
 from headflow.manifest import atomic_output, write_json
 from headflow.media import encode_video
+from headflow.parallel import map_jobs
 
 SENTENCES_FILE = Path(__file__).resolve().parents[1] / "assets" / "harvard_sentences.txt"
 
@@ -254,12 +253,6 @@ def build_corpus(params: DemoCorpusParams, out_dir: Path, progress: bool = True,
     out_dir.mkdir(parents=True)
     specs = plan_clips(params)
     jobs = [(s, params, out_dir) for s in specs]
-    if map_fn is not None:
-        good = list(map_fn(_render_clip_job, jobs))
-    elif params.workers > 1:
-        with ProcessPoolExecutor(params.workers) as pool:
-            good = list(tqdm(pool.map(_render_clip_job, jobs), total=len(jobs), desc="demo clips", disable=not progress))
-    else:
-        good = [render_clip(*j) for j in tqdm(jobs, desc="demo clips", disable=not progress)]
+    good = map_jobs(_render_clip_job, jobs, params.workers, map_fn, desc="demo clips", progress=progress)
     rows = good + (build_bad_inputs(params, out_dir, good) if params.bad_inputs else [])
     return pd.DataFrame(rows).sort_values("source_path", ignore_index=True)

@@ -65,10 +65,15 @@ def load_photo(name: str) -> np.ndarray:
     if name not in PORTRAITS:
         raise PortraitError(f"unknown portrait '{name}'; available: {', '.join(PORTRAITS)}")
     package, file, _ = PORTRAITS[name]
-    image = cv2.imread(str(_package_file(package, file)), cv2.IMREAD_COLOR)
-    if image is None:
-        raise PortraitError(f"cannot decode {file} from {package}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # Pillow, not cv2.imread: once PyAV has decoded media in the process, OpenCV's bundled libpng
+    # can fail to read PNGs (two libpng builds in one process), which made portraits flaky.
+    from PIL import Image
+
+    try:
+        with Image.open(_package_file(package, file)) as im:
+            return np.asarray(im.convert("RGB")).copy()
+    except OSError as err:
+        raise PortraitError(f"cannot decode {file} from {package}: {err}") from err
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from headflow.ingest.params import IngestParams, SplitParams
 from headflow.ingest.sources import SourceItem, discover_folder, discover_grid, discover_lrs2
 from headflow.manifest import Quarantine, Rejected, check_accounting, clip_id_for, file_sha256
 from headflow.media import MediaError, decode_check, normalize_clip, probe, require_streams
+from headflow.parallel import map_jobs
 
 STAGE = "ingest"
 REASON_CODES = ("unreadable", "no_video_stream", "no_audio_stream", "too_short", "too_long",
@@ -168,11 +168,7 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
             first_by_hash[h] = item.relpath
         todo.append((item, h or "0" * 64, params, media_dir, project_root))
     rows = []
-    if map_fn is None and params.workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(params.workers) as pool:
-            results = list(tqdm(pool.map(_work, todo), total=len(todo), desc="ingest", disable=not progress))
-    else:
-        results = list(tqdm((map_fn or map)(_work, todo), total=len(todo), desc="ingest", disable=not progress))
+    results = map_jobs(_work, todo, params.workers, map_fn, desc="ingest", progress=progress)
     for (item, *_), (clip_id, row, rejection) in zip(todo, results):
         if row is not None:
             rows.append(row)
