@@ -1,0 +1,114 @@
+"""Training pairs for the lip-sync expert, drawn from per-clip arrays already in memory (or memory-mapped).
+
+A clip contributes `ClipArrays`: its mouth crops (the lower half of the 96x96 face crop, every video
+frame) and its mel spectrogram. Nothing is decoded in `__getitem__`; a sample is two array slices.
+
+Window rule: the 5-frame face window starting at frame f pairs with the 16-frame mel window of frame f
+(`headflow.audio.mel.mel_window`), as in Wav2Lip. A start f is usable when frames f..f+4 all have a
+valid face and the mel window lies inside the spectrogram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from headflow.audio.mel import WAV2LIP, mel_window_start
+
+N_FRAMES = 5          # face frames per window
+MOUTH_SHAPE = (48, 96)  # lower half of the 96x96 face crop
+
+
+@dataclass
+class ClipArrays:
+    clip_id: str
+    mouths: np.ndarray            # (T, 48, 96, 3) uint8
+    mel: np.ndarray               # (T_mel, 80) float32
+    valid: np.ndarray | None = None   # (T,) bool: frames with a usable face (None = all)
+    fps: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.mouths.ndim != 4 or self.mouths.shape[1:] != (*MOUTH_SHAPE, 3):
+            raise ValueError(f"clip {self.clip_id}: mouths must be (T, 48, 96, 3), got {self.mouths.shape}")
+        if self.mel.ndim != 2 or self.mel.shape[1] != WAV2LIP.n_mels:
+            raise ValueError(f"clip {self.clip_id}: mel must be (T_mel, 80), got {self.mel.shape}")
+
+
+def window_starts(clip: ClipArrays) -> np.ndarray:
+    """Frames f whose 5-frame face window and 16-frame mel window are both complete and valid."""
+    n = len(clip.mouths) - N_FRAMES + 1
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    valid = np.ones(len(clip.mouths), bool) if clip.valid is None else clip.valid.astype(bool)
+    ok_face = np.array([valid[f:f + N_FRAMES].all() for f in range(n)])
+    ok_mel = np.array([mel_window_start(f, clip.fps) + WAV2LIP.window_frames <= len(clip.mel) for f in range(n)])
+    return np.flatnonzero(ok_face & ok_mel)
+
+
+def face_window(clip: ClipArrays, f: int) -> np.ndarray:
+    """(15, 48, 96) float32 in [0, 1]: frames f..f+4 stacked on channels (RGB, frame-major)."""
+    w = clip.mouths[f:f + N_FRAMES].astype(np.float32) / 255.0          # (5, 48, 96, 3)
+    return np.ascontiguousarray(w.transpose(0, 3, 1, 2).reshape(3 * N_FRAMES, *MOUTH_SHAPE))
+
+
+def audio_window(clip: ClipArrays, f: int) -> np.ndarray:
+    """(1, 80, 16) float32: the mel window of frame f, frequency-major as the expert expects."""
+    s = mel_window_start(f, clip.fps)
+    return np.ascontiguousarray(clip.mel[s:s + WAV2LIP.window_frames].T[None])
+
+
+class SyncPairs(Dataset):
+    """Balanced pairs: even indices in sync, odd indices out of sync.
+
+    Negatives are, with probability `other_clip_fraction`, another clip's audio, otherwise the same
+    clip's audio shifted by at least `min_shift` frames. Each sample is a pure function of
+    (seed, epoch, index), so runs are reproducible and resumable whatever the worker layout.
+    """
+
+    def __init__(self, clips: list[ClipArrays], n_samples: int, seed: int = 0, min_shift: int = 5,
+                 other_clip_fraction: float = 0.5):
+        self.clips = clips
+        self.starts = [window_starts(c) for c in clips]
+        empty = [c.clip_id for c, s in zip(clips, self.starts) if len(s) == 0]
+        if empty:
+            raise ValueError(f"clips without a single complete face+mel window: {empty[:5]} "
+                             "(too short, or no valid face frames); drop them before training")
+        self.weights = np.array([len(s) for s in self.starts], np.float64)
+        self.weights /= self.weights.sum()
+        self.n_samples, self.seed, self.min_shift = n_samples, seed, min_shift
+        self.other_clip_fraction = other_clip_fraction if len(clips) > 1 else 0.0
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def _negative(self, rng: np.random.Generator, c: int, f: int) -> tuple[int, int]:
+        far = self.starts[c][np.abs(self.starts[c] - f) >= self.min_shift]
+        use_other = len(self.clips) > 1 and (len(far) == 0 or rng.random() < self.other_clip_fraction)
+        if use_other:
+            other = int(rng.integers(len(self.clips) - 1))
+            other += other >= c
+            return other, int(rng.choice(self.starts[other]))
+        if len(far) == 0:
+            raise ValueError(f"clip {self.clips[c].clip_id}: no window {self.min_shift}+ frames from frame {f} "
+                             "and no other clip to draw a negative from")
+        return c, int(rng.choice(far))
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        c = int(rng.choice(len(self.clips), p=self.weights))
+        f = int(rng.choice(self.starts[c]))
+        label = 1.0 if index % 2 == 0 else 0.0
+        ac, af = (c, f) if label else self._negative(rng, c, f)
+        try:
+            face, mel = face_window(self.clips[c], f), audio_window(self.clips[ac], af)
+        except Exception as err:   # a bad sample must fail loudly and say where
+            raise RuntimeError(f"sample {index}: clip {self.clips[c].clip_id} frame {f} / audio of "
+                               f"{self.clips[ac].clip_id} frame {af}: {err}") from err
+        return torch.from_numpy(face), torch.from_numpy(mel), torch.tensor(label)

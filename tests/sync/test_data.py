@@ -1,0 +1,43 @@
+"""Expert windows: indexing against the mel helper, balance, determinism, loud failures."""
+
+import numpy as np
+import pytest
+
+from headflow.audio.mel import mel_window
+from headflow.sync.data import ClipArrays, SyncPairs, audio_window, face_window, window_starts
+from synthetic import synthetic_clip
+
+
+def test_windows_match_the_mel_helper_and_stack_frames_on_channels():
+    clip = synthetic_clip("a", 40, 0)
+    np.testing.assert_array_equal(audio_window(clip, 7)[0], mel_window(clip.mel, 7).T)
+    face = face_window(clip, 3)
+    assert face.shape == (15, 48, 96)
+    np.testing.assert_allclose(face[3:6], clip.mouths[4].transpose(2, 0, 1) / 255.0)   # 2nd frame = channels 3-5
+
+
+def test_window_starts_respect_valid_faces_and_audio_length():
+    clip = synthetic_clip("a", 30, 0)
+    assert window_starts(clip).tolist() == list(range(26))
+    valid = np.ones(30, bool)
+    valid[10] = False
+    starts = window_starts(ClipArrays("a", clip.mouths, clip.mel, valid))
+    assert not set(range(6, 11)) & set(starts.tolist())
+    short_audio = ClipArrays("a", clip.mouths, clip.mel[:40])   # 40 mel frames: windows for f <= 7
+    assert window_starts(short_audio).max() == 7
+
+
+def test_pairs_are_balanced_deterministic_and_shifted():
+    clips = [synthetic_clip(f"c{i}", 50, i) for i in range(3)]
+    data = SyncPairs(clips, 200, seed=1, min_shift=5, other_clip_fraction=0.5)
+    labels = [float(data[i][2]) for i in range(200)]
+    assert sum(labels) == 100
+    a = data[7]
+    assert all(np.array_equal(x, y) for x, y in zip(a, data[7]))
+    data.set_epoch(1)
+    assert not np.array_equal(a[0], data[7][0])
+
+
+def test_a_clip_without_windows_fails_loudly():
+    with pytest.raises(ValueError, match="c0"):
+        SyncPairs([synthetic_clip("c0", 3, 0)], 10)
