@@ -17,6 +17,7 @@ from headflow import params as P
 QUARANTINES = {
     "ingest": Path("data/interim/ingest/quarantine.parquet"),
     "audio_features": Path("data/interim/audio_features/quarantine.parquet"),
+    "align": Path("data/interim/align/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")

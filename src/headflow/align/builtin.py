@@ -35,7 +35,7 @@ class BuiltinConfig:
     split_at: tuple[int, ...] = (4, 7)
     p_silence: float = 0.3
     var_floor: float = 0.02
-    init: str = "espeak_dtw"
+    init: str = "flat"
 
 
 @dataclass
@@ -124,7 +124,7 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConf
             model = split_mixtures(model)
         for i, (x, g) in enumerate(zip(feats, graphs)):
             if ok[i]:
-                path, scores[i] = viterbi(g, model.log_likelihood(x), model)
+                path, scores[i] = viterbi(g, model.log_likelihood(x, np.unique(g.state)), model)
                 paths[i] = path if np.isfinite(scores[i]) else paths[i]
     out = []
     for u, x, g, p, s in zip(utts, feats, graphs, paths, scores):

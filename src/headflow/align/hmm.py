@@ -87,18 +87,25 @@ class GaussianModel:
     def n_states(self) -> int:
         return len(self.weights)
 
-    def log_likelihood(self, x: np.ndarray) -> np.ndarray:
-        """(T, S) log p(x_t | state s), each state a diagonal GMM."""
-        s, k, d = self.means.shape
-        prec = 1.0 / self.variances.reshape(s * k, d)
-        mp = self.means.reshape(s * k, d) * prec
-        const = (-0.5 * (np.sum(self.means.reshape(s * k, d) * mp, 1) + np.sum(np.log(self.variances.reshape(s * k, d)), 1)
-                         + d * LOG_2PI) + np.log(np.maximum(self.weights.reshape(s * k), 1e-30)))
-        x = x.astype(np.float64)
-        ll = -0.5 * (x * x) @ prec.T + x @ mp.T + const  # (T, S*K)
-        ll = ll.reshape(len(x), s, k)
-        top = ll.max(2, keepdims=True)
-        return (top + np.log(np.sum(np.exp(ll - top), 2, keepdims=True)))[:, :, 0]
+    def log_likelihood(self, x: np.ndarray, states: np.ndarray | None = None) -> np.ndarray:
+        """(T, S) log p(x_t | state s), each state a diagonal GMM; only `states` are computed when given
+        (the others are left at -inf)."""
+        states = np.arange(self.n_states) if states is None else states
+        mu, var, w = self.means[states], self.variances[states], self.weights[states]
+        s, k, d = mu.shape
+        prec = 1.0 / var.reshape(s * k, d)
+        mp = mu.reshape(s * k, d) * prec
+        const = (-0.5 * (np.sum(mu.reshape(s * k, d) * mp, 1) + np.sum(np.log(var.reshape(s * k, d)), 1)
+                         + d * LOG_2PI) + np.log(np.maximum(w.reshape(s * k), 1e-30)))
+        x = x.astype(np.float32)
+        ll = (-0.5 * (x * x) @ prec.T.astype(np.float32) + x @ mp.T.astype(np.float32)).astype(np.float64) + const
+        if k > 1:
+            ll = ll.reshape(len(x), s, k)
+            top = ll.max(2, keepdims=True)
+            ll = (top + np.log(np.sum(np.exp(ll - top), 2, keepdims=True)))[:, :, 0]
+        out = np.full((len(x), self.n_states), -np.inf)
+        out[:, states] = ll
+        return out
 
 
 @njit(cache=True)
