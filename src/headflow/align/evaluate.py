@@ -88,3 +88,36 @@ def summarize(errors: np.ndarray) -> BoundaryStats:
         return BoundaryStats(0, float("nan"), float("nan"), float("nan"), float("nan"))
     return BoundaryStats(len(e), float(np.median(e) * 1000), float(e.mean() * 1000), float(np.mean(e <= 0.020)),
                          float(np.mean(e <= 0.040)))
+
+
+def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
+    """Align (clip_id, 16 kHz mono audio, transcript) items with the builtin aligner and the lexicon of
+    `params` (AlignParams; default params when None). For benchmarks and tests on material that has
+    no clips manifest."""
+    from headflow.align.builtin import UtteranceInput, train_and_align
+    from headflow.align.dtw import espeak_init_path
+    from headflow.align.lexicon import Lexicon
+    from headflow.align.params import AlignParams
+    from headflow.align.run import _builtin_config
+    from headflow.align.lexicon import words_of
+
+    params = params or AlignParams()
+    words = [words_of(t) for _, _, t in items]
+    lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
+    utts, inits = [], []
+    for (cid, wav, transcript), ws in zip(items, words):
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
+        utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
+        inits.append(espeak_init_path(wav, " ".join(ws), prons, params.builtin.shift_ms)
+                     if params.builtin.init == "espeak_dtw" else None)
+    return train_and_align(utts, _builtin_config(params), inits)
+
+
+def read_grid_align(path) -> list[tuple[float, float, str]]:
+    """A GRID .align file (start end word, times in 1/25000 s) -> word intervals in seconds, sil kept."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        parts = line.split()
+        if len(parts) == 3:
+            out.append((int(parts[0]) / 25000, int(parts[1]) / 25000, parts[2]))
+    return out

@@ -10,7 +10,7 @@ from typing import Literal
 class BuiltinAlignerParams:
     """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py)."""
 
-    init: Literal["flat", "espeak_dtw"] = "flat"
+    init: Literal["flat", "espeak_dtw"] = "espeak_dtw"
     """Initial segmentation: phones spread evenly over the speech, or espeak-ng's synthesis of the transcript
     warped onto the audio by DTW."""
     iterations: int = 10

@@ -112,6 +112,12 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
     return AlignResult(*tables, quarantine, len(clips), float(sum(len(u.wav) for u in utts) / 16000))
 
 
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to the project root when inside it (the normal case), else absolute."""
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
 def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: Path, project_root: Path,
             quarantine: Quarantine, source: dict) -> tuple[pd.DataFrame, ...]:
     grid_dir = out_dir / "textgrids"
@@ -139,7 +145,7 @@ def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: 
             "n_aligned_words": len(al.words), "n_phones": sum(p != "SIL" for _, _, p, _ in al.phones),
             "unpronounceable": unpronounceable, "duration_s": al.duration, "n_frames": int(r.n_frames),
             "fps": params.fps, "log_likelihood": al.log_likelihood,
-            "textgrid_path": grid_path.resolve().relative_to(project_root).as_posix(),
+            "textgrid_path": _relative(grid_path, project_root),
         })
     keep = {r["clip_id"] for r in clip_rows}
     for f in grid_dir.iterdir():
