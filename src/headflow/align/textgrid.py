@@ -119,8 +119,9 @@ def write_textgrid(grid: TextGrid, path: str | Path) -> None:
 
 
 def alignment_textgrid(words: list[Interval], phones: list[Interval], duration: float) -> TextGrid:
-    """MFA's layout: tier `words` (lower-case words) and tier `phones`; silence is the empty label."""
-    sil = {"SIL", "sil", "sp", "spn", ""}
+    """MFA's layout: tier `words` (lower-case words) and tier `phones`; silence is the empty label
+    (`spn`, spoken noise, is kept, as MFA writes it)."""
+    sil = {"SIL", "sil", "sp", ""}
     return TextGrid(0.0, duration, {
         "words": [(a, b, w) for a, b, w in words if w not in sil],
         "phones": [(a, b, p) for a, b, p in phones if p not in sil],
