@@ -12,41 +12,61 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from headflow.align.features import mfcc_features, speech_region
+from headflow.align.features import highpass, mfcc_features, speech_region
 from headflow.align.hmm import STATES
 from headflow.align.lexicon import SPN
 from headflow.align.phones import SIL
 
 
 @njit(cache=True)
-def _dtw(cost):  # pragma: no cover - numba
+def _dtw(cost, slot):  # pragma: no cover - numba
+    """Monotone alignment of real frames (rows) to synth frames (columns); a column marked `slot` (a pause
+    place between words) may also be skipped diagonally. Returns the column of each row."""
     n, m = cost.shape
     acc = np.full((n + 1, m + 1), np.inf)
+    move = np.zeros((n + 1, m + 1), np.int8)
     acc[0, 0] = 0.0
+    for j in range(1, m + 1):  # leading slots may be skipped before the first row
+        if slot[j - 1] and (j == 1 or acc[0, j - 1] == 0.0):
+            acc[0, j] = 0.0
+            move[0, j] = 2
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
-    # backtrack: for each column j (synth frame) the first row i (real frame) on the path
-    first = np.full(m, n, np.int64)
+            best, arg = acc[i - 1, j - 1], 0
+            if acc[i - 1, j] < best:
+                best, arg = acc[i - 1, j], 1
+            if acc[i, j - 1] < best:
+                best, arg = acc[i, j - 1], 2
+            if j >= 2 and slot[j - 2] and acc[i - 1, j - 2] < best:
+                best, arg = acc[i - 1, j - 2], 3
+            acc[i, j] = cost[i - 1, j - 1] + best
+            move[i, j] = arg
+    col = np.zeros(n, np.int64)
     i, j = n, m
-    while i > 0 and j > 0:
-        if i - 1 < first[j - 1]:
-            first[j - 1] = i - 1
-        a, b, c = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
-        if a <= b and a <= c:
+    while j > 1 and slot[j - 1] and acc[n, j - 1] <= acc[n, j]:  # trailing slots may be skipped too
+        j -= 1
+    while i > 0:
+        col[i - 1] = j - 1
+        a = move[i, j]
+        if a == 0:
             i, j = i - 1, j - 1
-        elif b <= c:
+        elif a == 1:
             i -= 1
-        else:
+        elif a == 2:
             j -= 1
-    return first
+        else:
+            i, j = i - 1, j - 2
+    return col
 
 
-def warp(real: np.ndarray, synth: np.ndarray) -> np.ndarray:
-    """For each synth frame, the first real frame DTW pairs it with (monotone), shape (len(synth),)."""
-    diff = real[:, None, :] - synth[None, :, :]
-    cost = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    return np.maximum.accumulate(_dtw(cost))
+def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
+    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range."""
+    hop = int(round(sample_rate * shift_ms / 1000))
+    x = np.pad(highpass(np.asarray(wav, np.float64), sample_rate), (hop, 3 * hop))
+    frames = np.lib.stride_tricks.sliding_window_view(x, 2 * hop)[::hop][:n]
+    db = 10 * np.log10(np.mean(frames ** 2, 1) + 1e-12)
+    floor, top = np.percentile(db, 5), np.percentile(db, 95)
+    return db < floor + 0.3 * (top - floor)
 
 
 def _speaking_rate(wav: np.ndarray, n_words: int, shift_ms: float) -> int:
@@ -58,7 +78,12 @@ def _speaking_rate(wav: np.ndarray, n_words: int, shift_ms: float) -> int:
 def espeak_init_path(wav: np.ndarray, transcript: str, prons: list, shift_ms: float = 10.0,
                      voice: str = "en-us") -> np.ndarray | None:
     """Graph-node path (T,) for the utterance graph of `prons` (see builtin.segments_for), or None when
-    synthesis fails (the aligner then falls back to a flat start for this clip)."""
+    synthesis fails (the aligner then falls back to a flat start for this clip).
+
+    The synthetic utterance loses its own pauses and gets a pause *slot* before, between and after its
+    words; DTW maps each real frame to a synthetic frame or to a slot (cheap for quiet frames, dear for
+    loud ones), so the speaker's pauses land in the optional silences wherever they are.
+    """
     from headflow.demo.speech import synthesize
 
     words = transcript.split()
@@ -70,30 +95,48 @@ def espeak_init_path(wav: np.ndarray, transcript: str, prons: list, shift_ms: fl
         return None
     real = mfcc_features(wav, shift_ms)[:, 1:26]  # c1..c12 + deltas: no energy, no delta-deltas
     synth = mfcc_features(utt.audio, shift_ms)[:, 1:26]
-    first = warp(real, synth)
     shift = shift_ms / 1000
-    to_real = lambda t: int(first[min(int(round(t / shift)), len(first) - 1)])  # noqa: E731
+    # columns: slot, frames of word 0's phones, slot, word 1, ..., slot; column_label = (word, espeak phone k)
+    cols, labels = [], []  # synth frame index or -1 for a slot; (word, phone k) or (slot number, -1)
+    phones = utt.phones
+    for w, iv in enumerate(utt.words):
+        cols.append(-1)
+        labels.append((w, -1))
+        for k, p in enumerate(phones):
+            mid = (p.start + p.end) / 2
+            if p.label == SIL or not (iv.start <= mid < iv.end):
+                continue
+            for f in range(int(round(p.start / shift)), min(int(round(p.end / shift)), len(synth))):
+                cols.append(f)
+                labels.append((w, k))
+    cols.append(-1)
+    labels.append((len(words), -1))
+    cols_a = np.array(cols)
+    slot = cols_a < 0
+    quiet = quiet_frames(wav, len(real), shift_ms)
+    diff = real[:, None, :] - synth[np.maximum(cols_a, 0)][None, :, :]
+    cost = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)) + 3.0 * quiet[:, None]
+    cost[:, slot] = np.where(quiet, 0.5, 12.0)[:, None]
+    col = _dtw(cost, slot)
+    # per graph segment (optional silence, each word's phones, optional silence ...) its real frames
     n_real = len(real)
-    # espeak's phones per word (in real frames), then the dictionary's phones paired with them
-    spans: list[tuple[int, int, str]] = []   # (start, end, label) in real frames, label SIL for pauses
-    word_of: list[int] = []
-    for p in utt.phones:
-        mid = (p.start + p.end) / 2
-        w = next((k for k, iv in enumerate(utt.words) if iv.start <= mid < iv.end), -1)
-        spans.append((to_real(p.start), to_real(p.end), p.label))
-        word_of.append(w if p.label != SIL else -1)
-    bounds = []  # (start, end) real frames per graph segment, in graph order, optional silences included
-    lead = [s for s, w in zip(spans, word_of) if w == -1 and s[0] < (spans[word_of.index(0)][0] if 0 in word_of else 1 << 30)]
-    bounds.append((0, max((b for _, b, _ in lead), default=0)))
-    for w, pron in enumerate(prons):
-        mine = [s for s, k in zip(spans, word_of) if k == w]
-        if not mine:
-            return None
-        a, b = mine[0][0], mine[-1][1]
-        labels = [SPN] if pron is None else list(pron)
-        bounds.extend(_pair(labels, mine, a, b))
-        nxt = next((s for s, k in zip(spans, word_of) if k == w + 1), None)
-        bounds.append((b, nxt[0] if nxt else n_real))  # the pause after the word (often empty)
+    bounds = []
+    for w in range(len(words) + 1):
+        rows = np.flatnonzero(slot[col] & (np.array([labels[c][0] for c in col]) == w))
+        if w > 0:
+            mine = [(k, r) for r, c in enumerate(col) if not slot[c] and labels[c][0] == w - 1
+                    for k in [labels[c][1]]]
+            if not mine:
+                return None
+            a, b = mine[0][1], mine[-1][1] + 1
+            ks = sorted({k for k, _ in mine})
+            spans = [(min(r for k2, r in mine if k2 == k), phones[k].label) for k in ks]
+            pron = prons[w - 1]
+            bounds.extend(_pair([SPN] if pron is None else list(pron),
+                                [(st, 0, lab) for st, lab in spans], a, b))
+        lo = rows.min() if len(rows) else (bounds[-1][1] if bounds else 0)
+        hi = rows.max() + 1 if len(rows) else lo
+        bounds.append((lo, hi))
     return _path_from_bounds(bounds, prons, n_real)
 
 
