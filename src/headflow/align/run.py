@@ -17,7 +17,6 @@ from headflow.align.params import AlignParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
 from headflow.manifest import Quarantine, check_accounting
-from headflow.media import MediaError, read_audio
 
 STAGE = "align"
 
@@ -35,6 +34,9 @@ class AlignResult:
 
 def _prepare(job: tuple) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
     """Per clip, in a worker: read the audio and (espeak_dtw) the initial state path."""
+    # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
+    from headflow.media import MediaError, read_audio
+
     clip_id, audio_path, init, prons, transcript, shift_ms = job
     try:
         wav, sr = read_audio(audio_path)
