@@ -35,7 +35,7 @@ class BuiltinConfig:
     split_at: tuple[int, ...] = (4, 7)
     p_silence: float = 0.3
     var_floor: float = 0.02
-    init: str = "flat"
+    init: str = "espeak_dtw"  # informational: the initial paths are made by the caller (run.py, dtw.py)
 
 
 @dataclass

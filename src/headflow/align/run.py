@@ -37,7 +37,7 @@ def _prepare(job: tuple) -> tuple[str, np.ndarray | None, np.ndarray | None, str
     # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
     from headflow.media import MediaError, read_audio
 
-    clip_id, audio_path, init, prons, transcript, shift_ms = job
+    clip_id, audio_path, init, prons, transcript, shift_ms, voice = job
     try:
         wav, sr = read_audio(audio_path)
     except MediaError as err:
@@ -48,7 +48,7 @@ def _prepare(job: tuple) -> tuple[str, np.ndarray | None, np.ndarray | None, str
     if init == "espeak_dtw":
         from headflow.align.dtw import espeak_init_path
 
-        path = espeak_init_path(wav, transcript, prons, shift_ms)
+        path = espeak_init_path(wav, transcript, prons, shift_ms, voice)
     return clip_id, wav, path, None
 
 
@@ -85,7 +85,9 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         prons = [lookup[w][0][0] if lookup[w][0] else None for w in words]
         meta[r.clip_id] = (r, words, prons, unpronounceable)
         init = params.builtin.init if params.backend == "builtin" else "flat"
-        jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms))
+        voice = "en-us" if params.language.lower() == "en" else params.language
+        jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms,
+                     voice))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
             prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))
