@@ -71,6 +71,13 @@ def audio_features_task(params_path: str) -> dict:
     return run_stage(P.load("audio_features", params_path), map_fn=sharded_map("mel-clips"), progress=False)
 
 
+@task(name="align", cache_policy=NO_CACHE)
+def align_task(params_path: str) -> dict:
+    from headflow.align.stage import run_stage
+
+    return run_stage(P.load("align", params_path), map_fn=sharded_map("align-clips"), progress=False)
+
+
 def _report(metrics: dict[str, Any]) -> None:
     ingest = metrics.get("ingest", {})
     rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
@@ -87,13 +94,14 @@ def _report(metrics: dict[str, Any]) -> None:
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Demo corpus (when ingest reads it), ingest, audio features; returns each stage's metrics."""
+    """Demo corpus (when ingest reads it), ingest, audio features, alignment; returns each stage's metrics."""
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
     if build_demo if build_demo is not None else ingest_params.source == "demo":
         metrics["demo_corpus"] = demo_corpus_task(params_path)
     metrics["ingest"] = ingest_task(params_path)
     metrics["audio_features"] = audio_features_task(params_path)
+    metrics["align"] = align_task(params_path)
     _report(metrics)
     return metrics
 

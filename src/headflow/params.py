@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from headflow.align.params import AlignParams
 from headflow.audio.params import AudioFeaturesParams
 from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
@@ -14,6 +15,7 @@ BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
     "ingest": IngestParams,
     "audio_features": AudioFeaturesParams,
+    "align": AlignParams,
 }
 
 

@@ -83,6 +83,22 @@ def test_noop_repro_is_fast_and_param_change_reruns_only_ingest(project):
     assert "reports/metrics/ingest.json" in metrics and "accepted" in metrics
 
 
+def test_align_param_change_reruns_only_align(project):
+    dst, _ = project
+    dvc = str(Path(sys.executable).parent / "dvc")
+    assert (dst / "data/interim/align/frame_labels.parquet").is_file()
+    data = yaml.safe_load((dst / "params.yaml").read_text())
+    data["align"]["builtin"]["iterations"] = 6
+    (dst / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    out = _run([dvc, "repro"], dst).stdout
+    assert "Running stage 'align'" in out
+    for other in ("demo_corpus", "ingest", "audio_features"):
+        assert f"Running stage '{other}'" not in out
+    labels = pd.read_parquet(dst / "data/interim/align/frame_labels.parquet")
+    alignments = pd.read_parquet(dst / "data/interim/align/alignments.parquet")
+    assert len(labels) == alignments.n_frames.sum() and (dst / alignments.textgrid_path[0]).is_file()
+
+
 def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     from prefect.testing.utilities import prefect_test_harness
 
@@ -102,3 +118,4 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert list(flow_clips.source_path) == list(dvc_clips.source_path)
     assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
     assert metrics["ingest"]["accepted"] == len(dvc_clips)
+    assert metrics["align"]["clips"] == len(pd.read_parquet(dst / "data/interim/align/alignments.parquet"))

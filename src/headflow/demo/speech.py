@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-__all__ = ["ESPEAK_TO_ARPABET", "Interval", "Utterance", "available_variants", "available_voices", "synthesize"]
+__all__ = ["ESPEAK_TO_ARPABET", "Interval", "Utterance", "available_variants", "available_voices", "phonemize",
+           "synthesize"]
 
 SIL = "SIL"
 _PAUSES = ("", "_", "_:", "_!", "_|", "_::", "_;_", "||", "_^_")
@@ -254,6 +255,43 @@ def available_variants() -> list[str]:
     """Voice variants (e.g. 'f3', 'm3'), usable as 'en-us+f3'."""
     with _LOCK:
         return sorted(_engine().variants.values())
+
+
+def _phoneme_names(eng: _Engine, ident: str, words: list[str]) -> list[list[str]]:
+    """espeak's phoneme mnemonics (stress kept) of each word, from its text-to-phonemes function."""
+    if eng.lib.espeak_SetVoiceByName(ident.encode()) != 0:
+        raise RuntimeError(f"espeak could not load voice {ident!r}")
+    out = []
+    for word in words:
+        buf = ctypes.create_string_buffer(word.encode())
+        ptr, names = ctypes.c_void_p(ctypes.addressof(buf)), []
+        while ptr.value:
+            names += (eng.lib.espeak_TextToPhonemes(ctypes.byref(ptr), 1, ord("|") << 8) or b"").split(b"|")
+        out.append([n for b in names for n in b.decode("utf-8", "replace").split()])  # "i t": word break
+    return out
+
+
+def phonemize(words: list[str], voice: str = "en-us") -> list[list[str] | None]:
+    """ARPAbet pronunciation (no stress, pauses dropped) of each word, as espeak-ng would speak it.
+
+    Uses the same mapping as `synthesize` (ESPEAK_TO_ARPABET). A word containing an espeak phoneme
+    with no ARPAbet equivalent (likely with non-English voices) gives None. Runs in a forked child,
+    like synthesis, so it leaves this process's espeak state untouched.
+    """
+    if not words:
+        return []
+    with _LOCK:
+        eng = _engine()
+        names = _isolated(_phoneme_names, eng, eng.resolve(voice), list(words))
+    out: list[list[str] | None] = []
+    for word_names in names:
+        try:
+            phones = [_arpabet(n) for n in word_names]
+        except KeyError:
+            out.append(None)
+            continue
+        out.append([p for p in phones if p != SIL])
+    return out
 
 
 def _arpabet(name: str) -> str:

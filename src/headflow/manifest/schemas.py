@@ -78,11 +78,56 @@ AUDIO_FEATURES = pa.schema([
     ("mel_max", pa.float64()),
 ])
 
+ALIGNMENTS = pa.schema([             # align stage: one row per aligned clip
+    ("clip_id", pa.string()),
+    ("backend", pa.string()),             # builtin | mfa
+    ("transcript", pa.string()),
+    ("n_words", pa.int32()),              # words in the normalised transcript
+    ("n_aligned_words", pa.int32()),      # words given an interval (a word may get none only from MFA)
+    ("n_phones", pa.int32()),             # non-silence phone intervals
+    ("unpronounceable", pa.list_(pa.string())),  # words with no pronunciation (aligned as spoken noise)
+    ("duration_s", pa.float64()),
+    ("n_frames", pa.int64()),             # video frames labelled in frame_labels
+    ("fps", pa.int16()),
+    ("log_likelihood", pa.float64()),     # builtin: mean per-frame acoustic log-likelihood (NaN for mfa)
+    ("textgrid_path", pa.string()),       # MFA-layout TextGrid (words + phones tiers), relative to the project root
+])
+
+ALIGNED_WORDS = pa.schema([
+    ("clip_id", pa.string()),
+    ("word_index", pa.int32()),           # position among the clip's aligned words
+    ("word", pa.string()),                # normalised (lower case, surrounding punctuation stripped)
+    ("start", pa.float64()),              # seconds from the start of the clip's audio
+    ("end", pa.float64()),
+])
+
+ALIGNED_PHONES = pa.schema([
+    ("clip_id", pa.string()),
+    ("word_index", pa.int32()),           # index into the clip's transcript words; -1 for silence between words
+    ("word", pa.string()),                # "" for silence
+    ("phone", pa.string()),               # ARPAbet without stress, or SIL
+    ("phone_index", pa.int16()),          # headflow.align.phones.PHONE_INDEX (SIL = 0)
+    ("start", pa.float64()),              # seconds; intervals of a clip tile [0, duration]
+    ("end", pa.float64()),
+])
+
+FRAME_LABELS = pa.schema([
+    ("clip_id", pa.string()),
+    ("frame", pa.int64()),                # video frame t covers [t/fps, (t+1)/fps), labelled at its centre
+    ("phone", pa.string()),
+    ("phone_index", pa.int16()),          # PHONE_INDEX
+    ("styletalk_index", pa.int16()),      # StyleTalk phindex.json (SIL = 31)
+])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
     "corpus": DEMO_CORPUS,
     "audio_features": AUDIO_FEATURES,
+    "alignments": ALIGNMENTS,
+    "words": ALIGNED_WORDS,
+    "phones": ALIGNED_PHONES,
+    "frame_labels": FRAME_LABELS,
 }
 
 

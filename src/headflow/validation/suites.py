@@ -80,11 +80,66 @@ def audio_features_suite() -> list:
     ]
 
 
+def alignments_suite() -> list:
+    return [
+        *_columns("alignments"),
+        *_not_null("clip_id", "backend", "transcript", "n_words", "duration_s", "n_frames", "textgrid_path"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="backend", value_set=["builtin", "mfa"]),
+        gxe.ExpectColumnValuesToBeBetween(column="n_words", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="n_phones", min_value=1),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_words", column_B="n_aligned_words", or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.0, strict_min=True),
+        gxe.ExpectColumnValuesToMatchRegex(column="textgrid_path", regex=r"\.TextGrid$"),
+    ]
+
+
+def _interval_suite(manifest: str) -> list:
+    return [
+        *_columns(manifest),
+        *_not_null("clip_id", "word_index", "word", "start", "end"),
+        gxe.ExpectColumnValuesToBeBetween(column="start", min_value=0.0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="end", column_B="start"),
+    ]
+
+
+def words_suite() -> list:
+    return [*_interval_suite("words"), gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "word_index"]),
+            gxe.ExpectColumnValueLengthsToBeBetween(column="word", min_value=1)]
+
+
+def phones_suite() -> list:
+    from headflow.align.phones import PHONES
+
+    return [*_interval_suite("phones"), gxe.ExpectColumnValuesToBeInSet(column="phone", value_set=list(PHONES)),
+            gxe.ExpectColumnValuesToBeBetween(column="phone_index", min_value=0, max_value=len(PHONES) - 1),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "start"])]
+
+
+def frame_labels_suite() -> list:
+    from headflow.align.phones import PHONES
+
+    return [
+        *_columns("frame_labels"),
+        *_not_null("clip_id", "frame", "phone", "phone_index", "styletalk_index"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "frame"]),
+        gxe.ExpectColumnValuesToBeBetween(column="frame", min_value=0),
+        gxe.ExpectColumnValuesToBeInSet(column="phone", value_set=list(PHONES)),
+        gxe.ExpectColumnValuesToBeBetween(column="phone_index", min_value=0, max_value=len(PHONES) - 1),
+        gxe.ExpectColumnValuesToBeBetween(column="styletalk_index", min_value=0, max_value=40),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
     "corpus": corpus_suite,
     "audio_features": audio_features_suite,
+    "alignments": alignments_suite,
+    "words": words_suite,
+    "phones": phones_suite,
+    "frame_labels": frame_labels_suite,
 }
 SUITES = tuple(BUILDERS)
 

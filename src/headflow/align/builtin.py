@@ -1,0 +1,139 @@
+"""The builtin forced aligner: monophone HMMs trained on the corpus being aligned, no pretrained model.
+
+Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of speech):
+1. Features: 13 MFCCs + deltas + delta-deltas every `shift_ms`, mean/variance normalised per utterance.
+2. Graph per utterance: optional silence, the phones of each word (first pronunciation), optional
+   silence after every word. Words without a pronunciation become one GARBAGE segment (a fixed
+   model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
+3. Initial segmentation: silence outside the energy-based speech region, phones spread evenly
+   inside it (`init="flat"`), or each transcript synthesised with espeak-ng and warped onto the
+   audio by DTW (`init="espeak_dtw"`, see dtw.py), which starts much closer to the truth.
+4. `iterations` rounds of: re-estimate Gaussians and self-loop probabilities from the current
+   alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
+5. The last alignment gives the phone intervals; a word spans its phones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headflow.align.features import mfcc_features, speech_region
+from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, build_graph, split_mixtures, uniform_path, viterbi
+from headflow.align.lexicon import SPN, Pronunciation
+from headflow.align.phones import PHONE_INDEX, PHONES, SIL
+
+GARBAGE = len(PHONES)  # unit index after the phones
+N_UNITS = GARBAGE + 1
+
+
+@dataclass(frozen=True)
+class BuiltinConfig:
+    shift_ms: float = 10.0
+    iterations: int = 10
+    split_at: tuple[int, ...] = (4, 7)
+    p_silence: float = 0.3
+    var_floor: float = 0.02
+    init: str = "espeak_dtw"  # informational: the initial paths are made by the caller (run.py, dtw.py)
+
+
+@dataclass
+class UtteranceInput:
+    clip_id: str
+    wav: np.ndarray                      # float32 mono at 16 kHz
+    words: list[str]
+    prons: list[Pronunciation | None]    # one per word; None: no pronunciation (GARBAGE)
+    transcript: str = ""
+
+
+@dataclass
+class Alignment:
+    clip_id: str
+    duration: float
+    phones: list[tuple[float, float, str, int]] = field(default_factory=list)  # start, end, phone, word (-1 = none)
+    words: list[tuple[float, float, str]] = field(default_factory=list)
+    log_likelihood: float = float("nan")                                    # per frame
+    failed: str | None = None
+
+
+def segments_for(prons: list[Pronunciation | None]) -> list[Segment]:
+    segs = [Segment(PHONE_INDEX[SIL], -1, True)]
+    for w, pron in enumerate(prons):
+        if pron is None or pron == (SPN,):
+            segs.append(Segment(GARBAGE, w, False))
+        else:
+            segs.extend(Segment(PHONE_INDEX[p], w, False) for p in pron)
+        segs.append(Segment(PHONE_INDEX[SIL], -1, True))
+    return segs
+
+
+def _global_model(frames: np.ndarray) -> GaussianModel:
+    mu, var = frames.mean(0), frames.var(0) + 1e-3
+    s, d = N_UNITS * STATES, frames.shape[1]
+    return GaussianModel(np.ones((s, 1)), np.tile(mu, (s, 1, 1)), np.tile(var, (s, 1, 1)), np.full(s, 0.7))
+
+
+def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, duration: float) -> Alignment:
+    seg = graph.segment[path]
+    change = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    bounds = np.r_[change, len(seg)]
+    times = np.clip((bounds - 0.5) * shift, 0.0, duration)
+    times[0], times[-1] = 0.0, duration
+    phones = []
+    for i, a in enumerate(change):
+        g = graph.segments[seg[a]]
+        label = SIL if g.unit == GARBAGE else PHONES[g.unit]
+        if times[i + 1] > times[i]:
+            phones.append((float(times[i]), float(times[i + 1]), label, g.word))
+    words = []
+    for w, word in enumerate(utt.words):
+        mine = [(a, b) for a, b, _, k in phones if k == w]
+        if mine:
+            words.append((mine[0][0], mine[-1][1], word))
+    return Alignment(utt.clip_id, duration, phones, words)
+
+
+def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConfig(),
+                    init_paths: list[np.ndarray | None] | None = None) -> list[Alignment]:
+    """Train monophone HMMs on `utts` and return each utterance's alignment (failures marked)."""
+    shift = cfg.shift_ms / 1000
+    feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
+    graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]
+    ok = [len(x) >= g.min_frames for x, g in zip(feats, graphs)]
+    if not any(ok):
+        return [Alignment(u.clip_id, len(u.wav) / 16000, failed="audio too short for its transcript") for u in utts]
+    everything = np.concatenate([x for x, good in zip(feats, ok) if good])
+    model = _global_model(everything)
+    floor = cfg.var_floor * everything.var(0)
+    garbage = slice(GARBAGE * STATES, N_UNITS * STATES)
+    paths: list[np.ndarray | None] = []
+    for i, (u, x, g) in enumerate(zip(utts, feats, graphs)):
+        given = init_paths[i] if init_paths is not None else None
+        paths.append(None if not ok[i] else given if given is not None and len(given) == len(x)
+                     else uniform_path(g, len(x), speech_region(u.wav, cfg.shift_ms, len(x))))
+    scores = [-np.inf] * len(utts)
+    for it in range(cfg.iterations + 1):
+        acc = Accumulator(model.n_states, model.weights.shape[1], everything.shape[1])
+        for x, g, p in zip(feats, graphs, paths):
+            if p is not None:
+                acc.add(x, g.state[p], model)
+        model = acc.update(model, floor)
+        model.means[garbage], model.variances[garbage] = everything.mean(0), everything.var(0) * 1.5
+        if it in cfg.split_at:
+            model = split_mixtures(model)
+        for i, (x, g) in enumerate(zip(feats, graphs)):
+            if ok[i]:
+                path, scores[i] = viterbi(g, model.log_likelihood(x, np.unique(g.state)), model)
+                paths[i] = path if np.isfinite(scores[i]) else paths[i]
+    out = []
+    for u, x, g, p, s in zip(utts, feats, graphs, paths, scores):
+        duration = len(u.wav) / 16000
+        if p is None or not np.isfinite(s):
+            out.append(Alignment(u.clip_id, duration, failed=f"no alignment fits: {len(x)} frames for a graph "
+                                                              f"needing at least {g.min_frames}"))
+            continue
+        al = _intervals(u, g, p, shift, duration)
+        al.log_likelihood = float(s / len(x))
+        out.append(al)
+    return out

@@ -1,0 +1,123 @@
+"""Boundary accuracy of an alignment against a reference (espeak's exact timings, MFA, GRID).
+
+How boundaries are matched when the phone sequences differ (the dictionary and the reference may
+pronounce a word differently): silences are dropped from both sides, the two phone label sequences
+are aligned by edit distance (insertion/deletion 1, substitution 0.6 within vowels or within
+consonants, 1 across), and every aligned pair (same or substituted label) contributes its start
+and its end boundary. A boundary shared by two consecutive aligned pairs on both sides (the end of
+one phone is the start of the next, in reference and hypothesis) is counted once. Words: the
+same, with word labels and exact-match cost 0 only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from headflow.align.phones import SIL, normalize_phone
+
+_VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+
+
+def _sub_cost(a: str, b: str, words: bool) -> float:
+    if a == b:
+        return 0.0
+    if words:
+        return 1.5  # never cheaper than delete + insert: words pair only when equal
+    return 0.6 if (a in _VOWELS) == (b in _VOWELS) else 1.0
+
+
+def edit_pairs(ref: list[str], hyp: list[str], words: bool = False) -> list[tuple[int, int]]:
+    """Index pairs (i, j) aligned by minimum-cost edit distance (see the module docstring)."""
+    n, m = len(ref), len(hyp)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
+                             cost[i - 1, j - 1] + _sub_cost(ref[i - 1], hyp[j - 1], words))
+    pairs, i, j = [], n, m
+    while i > 0 and j > 0:
+        if np.isclose(cost[i, j], cost[i - 1, j - 1] + _sub_cost(ref[i - 1], hyp[j - 1], words)):
+            if not (words and ref[i - 1] != hyp[j - 1]):
+                pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif np.isclose(cost[i, j], cost[i - 1, j] + 1):
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+def boundary_errors(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]],
+                    words: bool = False) -> np.ndarray:
+    """Absolute errors (s) of the shared boundaries of two interval lists (start, end, label)."""
+    def speech(items):
+        out = []
+        for a, b, lab in items:
+            lab = lab if words else normalize_phone(lab)
+            if lab not in (SIL, "", "sil", "sp") and b > a:
+                out.append((a, b, lab))
+        return out
+
+    r, h = speech(ref), speech(hyp)
+    seen: dict[tuple[float, float], float] = {}
+    for i, j in edit_pairs([x[2] for x in r], [x[2] for x in h], words):
+        for rt, ht in ((r[i][0], h[j][0]), (r[i][1], h[j][1])):
+            seen[(round(rt, 5), round(ht, 5))] = abs(rt - ht)
+    return np.array(list(seen.values()))
+
+
+@dataclass(frozen=True)
+class BoundaryStats:
+    n: int
+    median_ms: float
+    mean_ms: float
+    within_20ms: float
+    within_40ms: float
+
+    def line(self, name: str) -> str:
+        return (f"{name}: {self.n} boundaries, median {self.median_ms:.1f} ms, mean {self.mean_ms:.1f} ms, "
+                f"{self.within_20ms:.1%} within 20 ms, {self.within_40ms:.1%} within 40 ms")
+
+
+def summarize(errors: np.ndarray) -> BoundaryStats:
+    e = np.asarray(errors, dtype=np.float64)
+    if len(e) == 0:
+        return BoundaryStats(0, float("nan"), float("nan"), float("nan"), float("nan"))
+    return BoundaryStats(len(e), float(np.median(e) * 1000), float(e.mean() * 1000), float(np.mean(e <= 0.020)),
+                         float(np.mean(e <= 0.040)))
+
+
+def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
+    """Align (clip_id, 16 kHz mono audio, transcript) items with the builtin aligner and the lexicon of
+    `params` (AlignParams; default params when None). For benchmarks and tests on material that has
+    no clips manifest."""
+    from headflow.align.builtin import UtteranceInput, train_and_align
+    from headflow.align.dtw import espeak_init_path
+    from headflow.align.lexicon import Lexicon
+    from headflow.align.params import AlignParams
+    from headflow.align.run import _builtin_config
+    from headflow.align.lexicon import words_of
+
+    params = params or AlignParams()
+    words = [words_of(t) for _, _, t in items]
+    lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
+    utts, inits = [], []
+    for (cid, wav, transcript), ws in zip(items, words):
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
+        utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
+        inits.append(espeak_init_path(wav, " ".join(ws), prons, params.builtin.shift_ms)
+                     if params.builtin.init == "espeak_dtw" else None)
+    return train_and_align(utts, _builtin_config(params), inits)
+
+
+def read_grid_align(path) -> list[tuple[float, float, str]]:
+    """A GRID .align file (start end word, times in 1/25000 s) -> word intervals in seconds, sil kept."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        parts = line.split()
+        if len(parts) == 3:
+            out.append((int(parts[0]) / 25000, int(parts[1]) / 25000, parts[2]))
+    return out

@@ -1,0 +1,61 @@
+"""Params of the `align` stage (block `align` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class BuiltinAlignerParams:
+    """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py)."""
+
+    init: Literal["flat", "espeak_dtw"] = "espeak_dtw"
+    """Initial segmentation: phones spread evenly over the speech, or espeak-ng's synthesis of the transcript
+    warped onto the audio by DTW."""
+    iterations: int = 10
+    """Rounds of re-estimation + Viterbi re-alignment."""
+    split_at: list[int] = field(default_factory=lambda: [4, 7])
+    """Iterations after which every state's Gaussian mixture doubles."""
+    shift_ms: float = 10.0
+    """Feature frame shift (the time resolution of the boundaries)."""
+    p_silence: float = 0.3
+    """Prior probability of a pause after each word."""
+
+
+@dataclass
+class MfaParams:
+    """The external Montreal Forced Aligner (`mfa` command on PATH, installed from conda-forge)."""
+
+    command: str = "mfa"
+    """Executable to run."""
+    dictionary: str = "english_us_arpa"
+    """MFA dictionary: a name installed with `mfa model download dictionary NAME`, or a file path."""
+    acoustic_model: str = "english_us_arpa"
+    """MFA acoustic model: a name installed with `mfa model download acoustic NAME`, or a zip path."""
+    num_jobs: int = 2
+    """Parallel jobs MFA may use."""
+    extra_args: list[str] = field(default_factory=list)
+    """Further arguments for `mfa align` (e.g. ['--beam', '100'])."""
+
+
+@dataclass
+class AlignParams:
+    """Word and phone alignment of every clip's transcript; per-frame phone labels at the canonical fps."""
+
+    backend: Literal["builtin", "mfa"] = "builtin"
+    """builtin: offline HMM aligner trained on this corpus; mfa: the Montreal Forced Aligner (external)."""
+    language: str = "en"
+    """en: CMU dictionary, then espeak-ng for other words; any other espeak language code: espeak-ng only."""
+    dictionary: str | None = None
+    """Optional MFA-format pronunciation dictionary (relative to the project root) that overrides both."""
+    reject_unpronounceable: bool = False
+    """Quarantine clips with a word nobody can pronounce (else they are aligned as spoken noise and reported)."""
+    fps: int = 25
+    """Frame rate of the per-frame phone labels (the canonical video rate)."""
+    builtin: BuiltinAlignerParams = field(default_factory=BuiltinAlignerParams)
+    mfa: MfaParams = field(default_factory=MfaParams)
+    max_reject_fraction: float = 0.5
+    """Fail the stage when more than this fraction of clips is quarantined."""
+    workers: int = 2
+    """Processes reading audio and preparing each clip's initial alignment in parallel."""

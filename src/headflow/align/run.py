@@ -1,0 +1,162 @@
+"""The align stage's work: pronunciations, alignment with the chosen backend, TextGrids, manifests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from headflow.align.builtin import Alignment, BuiltinConfig, UtteranceInput, train_and_align
+from headflow.align.lexicon import Lexicon, read_dictionary, words_of
+from headflow.align.params import AlignParams
+from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
+from headflow.align.textgrid import alignment_textgrid, write_textgrid
+from headflow.manifest import Quarantine, check_accounting
+
+STAGE = "align"
+
+
+@dataclass(frozen=True)
+class AlignResult:
+    alignments: pd.DataFrame    # one row per clip
+    words: pd.DataFrame         # one row per word
+    phones: pd.DataFrame        # one row per phone interval (silences included, word empty)
+    frame_labels: pd.DataFrame  # one row per video frame
+    quarantine: Quarantine
+    n_inputs: int
+    audio_seconds: float
+
+
+def _prepare(job: tuple) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
+    """Per clip, in a worker: read the audio and (espeak_dtw) the initial state path."""
+    # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
+    from headflow.media import MediaError, read_audio
+
+    clip_id, audio_path, init, prons, transcript, shift_ms, voice = job
+    try:
+        wav, sr = read_audio(audio_path)
+    except MediaError as err:
+        return clip_id, None, None, f"unreadable audio: {err.message}"
+    if sr != 16000:
+        return clip_id, None, None, f"{audio_path}: {sr} Hz, expected 16000 (re-run ingest)"
+    path = None
+    if init == "espeak_dtw":
+        from headflow.align.dtw import espeak_init_path
+
+        path = espeak_init_path(wav, transcript, prons, shift_ms, voice)
+    return clip_id, wav, path, None
+
+
+def _builtin_config(params: AlignParams) -> BuiltinConfig:
+    b = params.builtin
+    return BuiltinConfig(shift_ms=b.shift_ms, iterations=b.iterations, split_at=tuple(b.split_at),
+                         p_silence=b.p_silence, init=b.init)
+
+
+def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_root: Path | None = None,
+              progress: bool = True, map_fn: Callable | None = None) -> AlignResult:
+    """Align every clip of `clips` (ingest's clips.parquet) and build the manifests."""
+    project_root = (project_root or Path.cwd()).resolve()
+    quarantine = Quarantine(STAGE)
+    source = dict(zip(clips.clip_id, clips.source_path))
+    user = read_dictionary(project_root / params.dictionary) if params.dictionary else {}
+    lexicon = Lexicon(params.language, user)
+    todo: list = []
+    for r in clips.itertuples():
+        words = words_of(r.transcript) if isinstance(r.transcript, str) else []
+        if not words:
+            quarantine.add(r.clip_id, "no_transcript", "the clip has no transcript (or only punctuation) to align",
+                           r.source_path)
+        else:
+            todo.append((r, words))
+    lookup = lexicon.lookup(sorted({w for _, ws in todo for w in ws}))
+    jobs, meta = [], {}
+    for r, words in todo:
+        unpronounceable = sorted({w for w in words if lookup[w][0] is None})
+        if unpronounceable and params.reject_unpronounceable:
+            quarantine.add(r.clip_id, "unpronounceable", f"no pronunciation for {', '.join(unpronounceable)} (add them "
+                           "to align.dictionary, or set align.reject_unpronounceable: false)", r.source_path)
+            continue
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in words]
+        meta[r.clip_id] = (r, words, prons, unpronounceable)
+        init = params.builtin.init if params.backend == "builtin" else "flat"
+        voice = "en-us" if params.language.lower() == "en" else params.language
+        jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms,
+                     voice))
+    if map_fn is None and params.workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(params.workers) as pool:
+            prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))
+    else:
+        prepared = list(tqdm((map_fn or map)(_prepare, jobs), total=len(jobs), desc="align-prepare",
+                             disable=not progress))
+    utts, inits = [], []
+    for clip_id, wav, path, error in prepared:
+        if error is not None:
+            quarantine.add(clip_id, "align_failed", error, source[clip_id])
+            continue
+        r, words, prons, _ = meta[clip_id]
+        utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript))
+        inits.append(path)
+    if params.backend == "builtin":
+        aligned = train_and_align(utts, _builtin_config(params), inits) if utts else []
+    else:
+        from headflow.align.mfa import run_mfa
+
+        speakers = {r.clip_id: str(r.speaker_id) for r, *_ in meta.values()}
+        aligned = run_mfa(utts, speakers, params.mfa, out_dir / "mfa_work",
+                          str(project_root / params.dictionary) if params.dictionary else None) if utts else []
+    tables = _tables(aligned, meta, params, out_dir, project_root, quarantine, source)
+    ids_out = list(tables[0].clip_id) if len(tables[0]) else []
+    check_accounting(list(clips.clip_id), ids_out, [q["clip_id"] for q in quarantine.rows], STAGE)
+    return AlignResult(*tables, quarantine, len(clips), float(sum(len(u.wav) for u in utts) / 16000))
+
+
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to the project root when inside it (the normal case), else absolute."""
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
+def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: Path, project_root: Path,
+            quarantine: Quarantine, source: dict) -> tuple[pd.DataFrame, ...]:
+    grid_dir = out_dir / "textgrids"
+    grid_dir.mkdir(parents=True, exist_ok=True)
+    clip_rows, word_rows, phone_rows, frame_rows = [], [], [], []
+    for al in aligned:
+        if al.failed:
+            quarantine.add(al.clip_id, "align_failed", al.failed, source[al.clip_id])
+            continue
+        r, words, prons, unpronounceable = meta[al.clip_id]
+        grid_path = grid_dir / f"{al.clip_id}.TextGrid"
+        tg_phones = [(a, b, "spn" if w >= 0 and prons[w] is None else p) for a, b, p, w in al.phones]
+        write_textgrid(alignment_textgrid(al.words, tg_phones, al.duration), grid_path)
+        for k, (a, b, w) in enumerate(al.words):
+            word_rows.append({"clip_id": al.clip_id, "word_index": k, "word": w, "start": a, "end": b})
+        for a, b, p, w in al.phones:
+            phone_rows.append({"clip_id": al.clip_id, "word_index": w, "word": words[w] if w >= 0 else "",
+                               "phone": p, "phone_index": PHONE_INDEX[p], "start": a, "end": b})
+        labels = frame_phones([(a, b, p) for a, b, p, _ in al.phones], int(r.n_frames), params.fps)
+        idx = np.array([PHONE_INDEX[p] for p in labels], dtype=np.int16)
+        frame_rows.append(pd.DataFrame({"clip_id": al.clip_id, "frame": np.arange(len(labels), dtype=np.int64),
+                                        "phone": labels, "phone_index": idx, "styletalk_index": STYLETALK_INDEX[idx]}))
+        clip_rows.append({
+            "clip_id": al.clip_id, "backend": params.backend, "transcript": r.transcript, "n_words": len(words),
+            "n_aligned_words": len(al.words), "n_phones": sum(p != "SIL" for _, _, p, _ in al.phones),
+            "unpronounceable": unpronounceable, "duration_s": al.duration, "n_frames": int(r.n_frames),
+            "fps": params.fps, "log_likelihood": al.log_likelihood,
+            "textgrid_path": _relative(grid_path, project_root),
+        })
+    keep = {r["clip_id"] for r in clip_rows}
+    for f in grid_dir.iterdir():
+        if f.stem not in keep:
+            f.unlink()
+    sort = lambda rows, keys: pd.DataFrame(rows).sort_values(keys, ignore_index=True) if rows else pd.DataFrame()  # noqa: E731
+    frames = (pd.concat(frame_rows).sort_values(["clip_id", "frame"], ignore_index=True) if frame_rows
+              else pd.DataFrame())
+    return (sort(clip_rows, ["clip_id"]), sort(word_rows, ["clip_id", "word_index"]),
+            sort(phone_rows, ["clip_id", "start"]), frames)

@@ -1,0 +1,130 @@
+"""The align stage on a handful of espeak-spoken clips (exact timings known): manifests, TextGrids,
+frame labels, quarantine reasons and the accounting invariant."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from headflow.align.evaluate import boundary_errors, summarize
+from headflow.align.params import AlignParams
+from headflow.align.run import run_align
+from headflow.align.textgrid import read_textgrid
+from headflow.validation import validate_manifest
+
+SENTENCES = [("The birch canoe slid on the smooth planks.", "en-us"), ("Glue the sheet to the dark blue background.", "en-gb"),
+             ("It's easy to tell the depth of a well.", "en-us+f3"), ("These days a chicken leg is a rare dish.", "en-gb+m3"),
+             ("Rice is often served in round bowls.", "en-us+m2"), ("The juice of lemons makes fine punch.", "en-us+f4")]
+
+
+def _clips(tmp_path, extra=()):
+    from headflow.demo.speech import synthesize
+
+    rows, truth = [], {}
+    for i, (text, voice) in enumerate([*SENTENCES, *extra]):
+        cid = f"c{i}-{i:010d}"
+        utt = synthesize(text, voice=voice, rate_wpm=160)
+        sf.write(tmp_path / f"{cid}.wav", utt.audio, 16000, subtype="PCM_16")
+        rows.append({"clip_id": cid, "source_path": f"{cid}.mp4", "transcript": text, "audio_path": f"{cid}.wav",
+                     "n_frames": int(utt.duration * 25), "speaker_id": voice})
+        truth[cid] = utt
+    return pd.DataFrame(rows), truth
+
+
+@pytest.fixture(scope="module")
+def aligned(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("align")
+    clips, truth = _clips(tmp)
+    silent = tmp / "silent-0000000099.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    clips = pd.concat([clips, pd.DataFrame([
+        {"clip_id": "silent-0000000099", "source_path": "x.mp4", "transcript": None, "audio_path": silent.name,
+         "n_frames": 25, "speaker_id": "x"},
+        {"clip_id": "punct-0000000098", "source_path": "y.mp4", "transcript": " -- ", "audio_path": silent.name,
+         "n_frames": 25, "speaker_id": "x"}])], ignore_index=True)
+    res = run_align(clips, AlignParams(workers=1), tmp / "out", project_root=tmp, progress=False)
+    return tmp, clips, truth, res
+
+
+def test_manifests_validate_and_account_for_every_clip(aligned):
+    _, clips, _, res = aligned
+    assert len(res.alignments) == 6
+    q = res.quarantine.frame()
+    assert sorted(zip(q.clip_id, q.reason_code)) == [("punct-0000000098", "no_transcript"),
+                                                     ("silent-0000000099", "no_transcript")]
+    for name in ("alignments", "words", "phones", "frame_labels"):
+        assert validate_manifest(getattr(res, name), name).success, name
+    assert (res.alignments.unpronounceable.map(len) == 0).all()
+
+
+def test_phones_tile_each_clip_and_words_span_their_phones(aligned):
+    _, _, truth, res = aligned
+    for cid, g in res.phones.groupby("clip_id"):
+        assert g.start.iloc[0] == 0 and g.end.iloc[-1] == pytest.approx(truth[cid].duration)
+        assert np.allclose(g.start.values[1:], g.end.values[:-1])
+        for w in res.words[res.words.clip_id == cid].itertuples():
+            mine = g[g.word_index == w.word_index]
+            assert (mine.start.min(), mine.end.max()) == (w.start, w.end)
+
+
+def test_frame_labels_follow_the_phones(aligned):
+    _, clips, _, res = aligned
+    fl = res.frame_labels
+    c0 = clips.clip_id[0]
+    mine = fl[fl.clip_id == c0]
+    assert list(mine.frame) == list(range(int(clips.n_frames[0])))
+    ph = res.phones[res.phones.clip_id == c0]
+    for t in (0, 10, 20, 40):
+        centre = (t + 0.5) / 25
+        want = ph[(ph.start <= centre) & (centre < ph.end)].phone.iloc[0]
+        assert mine.phone.iloc[t] == want
+    assert (mine.styletalk_index[mine.phone == "SIL"] == 31).all()
+
+
+def test_textgrids_in_mfa_layout(aligned):
+    tmp, _, _, res = aligned
+    row = res.alignments.iloc[0]
+    grid = read_textgrid(tmp / row.textgrid_path)
+    words = [w for _, _, w in grid.tiers["words"] if w]
+    assert words == res.words[res.words.clip_id == row.clip_id].word.tolist()
+    assert "" in {p for _, _, p in grid.tiers["phones"]}  # silence is the empty label, as MFA writes it
+
+
+def test_accuracy_on_espeak_speech(aligned):
+    _, _, truth, res = aligned
+    errs = []
+    for cid, g in res.phones.groupby("clip_id"):
+        ref = [(p.start, p.end, p.label) for p in truth[cid].phones]
+        errs.append(boundary_errors(ref, list(zip(g.start, g.end, g.phone))))
+    stats = summarize(np.concatenate(errs))
+    # six short utterances are little to train on; the full demo corpus gate is in test_accuracy.py
+    assert stats.median_ms <= 25 and stats.within_40ms >= 0.75, stats
+
+
+def test_unpronounceable_words_are_reported_or_quarantined(tmp_path, monkeypatch):
+    import headflow.demo.speech as speech
+
+    clips, _ = _clips(tmp_path)
+    clips.loc[0, "transcript"] = "The birch canoe slid on the smooth qqzx."
+    monkeypatch.setattr(speech, "phonemize", lambda words, voice: [None for _ in words])
+    res = run_align(clips, AlignParams(workers=1), tmp_path / "out", project_root=tmp_path, progress=False)
+    assert res.alignments.unpronounceable[0] == ["qqzx"] and len(res.quarantine) == 0
+    assert "qqzx" in res.words.word.tolist()  # aligned as spoken noise: the word keeps its interval
+    grid = json.dumps(read_textgrid(tmp_path / res.alignments.textgrid_path[0]).tiers["phones"])
+    assert '"spn"' in grid
+    res = run_align(clips, AlignParams(workers=1, reject_unpronounceable=True), tmp_path / "out2",
+                    project_root=tmp_path, progress=False)
+    assert res.quarantine.frame().reason_code.tolist() == ["unpronounceable"] and len(res.alignments) == 5
+
+
+def test_too_short_audio_is_quarantined_as_align_failed(tmp_path):
+    clips, _ = _clips(tmp_path)
+    sf.write(tmp_path / "short.wav", np.zeros(400, np.float32), 16000)
+    clips = pd.concat([clips, pd.DataFrame([{"clip_id": "short-0000000077", "source_path": "s.mp4",
+                                             "transcript": "a rather long sentence for so little audio",
+                                             "audio_path": "short.wav", "n_frames": 1, "speaker_id": "s"}])],
+                      ignore_index=True)
+    res = run_align(clips, AlignParams(workers=1), tmp_path / "out", project_root=tmp_path, progress=False)
+    assert res.quarantine.frame().reason_code.tolist() == ["align_failed"] and len(res.alignments) == 6
