@@ -97,13 +97,16 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
     return Alignment(utt.clip_id, duration, phones, words)
 
 
-def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_frames: int = STATES) -> list[np.ndarray]:
-    """The frames of `x` in each run of at least `min_frames` quiet frames (dtw.quiet_frames)."""
+def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 200.0) -> list[np.ndarray]:
+    """The frames of `x` in each run of quiet frames (dtw.quiet_frames) lasting at least `min_ms` (real
+    pauses; shorter quiet stretches are often weak speech, in recordings with little dynamic range), or of
+    at least STATES frames when no run is that long."""
     from headflow.align.dtw import quiet_frames
 
     q = np.r_[False, quiet_frames(wav, len(x), shift_ms), False]
     edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)
-    return [x[a:b] for a, b in edges if b - a >= min_frames]
+    long = [x[a:b] for a, b in edges if (b - a) * shift_ms >= min_ms]
+    return long or [x[a:b] for a, b in edges if b - a >= STATES]
 
 
 def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConfig(),
