@@ -98,17 +98,19 @@ def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
     from headflow.align.lexicon import Lexicon
     from headflow.align.params import AlignParams
     from headflow.align.run import _builtin_config, builtin_align, initial
+    from headflow.align.synth import variants_for
     from headflow.align.lexicon import words_of
 
     params = params or AlignParams()
     words = [words_of(t) for _, _, t in items]
     lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
     utts, inits = [], []
-    for (cid, wav, transcript), ws in zip(items, words):
+    for i, ((cid, wav, transcript), ws) in enumerate(zip(items, words)):
         prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
         utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
         voice = "en-us" if params.language.lower() == "en" else params.language
-        inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice))
+        inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
+                             variants_for(i, len(items))))
     return builtin_align(utts, _builtin_config(params), inits)
 
 

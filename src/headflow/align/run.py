@@ -15,6 +15,7 @@ from headflow.align.builtin import Alignment, BuiltinConfig, UtteranceInput, tra
 from headflow.align.lexicon import Lexicon, read_dictionary, words_of
 from headflow.align.params import AlignParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
+from headflow.align.synth import variants_for
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
 from headflow.manifest import Quarantine, check_accounting
 
@@ -38,18 +39,20 @@ def _prepare(job: tuple) -> tuple[str, np.ndarray | None, object, str | None]:
     # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
     from headflow.media import MediaError, read_audio
 
-    clip_id, audio_path, init, prons, transcript, shift_ms, voice = job
+    clip_id, audio_path, init, prons, transcript, shift_ms, voice, variants = job
     try:
         wav, sr = read_audio(audio_path)
     except MediaError as err:
         return clip_id, None, None, f"unreadable audio: {err.message}"
     if sr != 16000:
         return clip_id, None, None, f"{audio_path}: {sr} Hz, expected 16000 (re-run ingest)"
-    return clip_id, wav, initial(init, wav, transcript, prons, shift_ms, voice), None
+    return clip_id, wav, initial(init, wav, transcript, prons, shift_ms, voice, variants), None
 
 
-def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: float, voice: str):
-    """espeak_dtw: the DTW state path; espeak_hmm: synthetic (frames, states); flat: None."""
+def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: float, voice: str,
+            variants: tuple[str, ...] = ("",)):
+    """espeak_dtw: the DTW state path; espeak_hmm: synthetic (frames, states) in `variants` of the voice;
+    flat: None."""
     if init == "espeak_dtw":
         from headflow.align.dtw import espeak_init_path
 
@@ -57,7 +60,7 @@ def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: 
     if init == "espeak_hmm":
         from headflow.align.synth import synthetic_frames
 
-        return synthetic_frames(transcript, voice, shift_ms)
+        return synthetic_frames(transcript, voice, shift_ms, variants=variants)
     return None
 
 
@@ -103,7 +106,7 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         init = params.builtin.init if params.backend == "builtin" else "flat"
         voice = "en-us" if params.language.lower() == "en" else params.language
         jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms,
-                     voice))
+                     voice, variants_for(len(jobs), len(todo))))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
             prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))

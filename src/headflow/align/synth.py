@@ -23,7 +23,15 @@ from headflow.align.hmm import STATES, Accumulator, GaussianModel
 from headflow.align.phones import PHONE_INDEX, SIL
 
 VARIANTS = ("", "+m3", "+f2")
-"""espeak voice variants spoken per transcript (appended to the language's voice)."""
+"""espeak voice variants (appended to the language's voice)."""
+ALL_VARIANTS_BELOW = 8
+"""Corpora of fewer clips have every transcript spoken in every variant; larger ones one variant per clip,
+in turn (enough data, and one synthesis per clip keeps the stage fast)."""
+
+
+def variants_for(index: int, n_clips: int) -> tuple[str, ...]:
+    """The voice variants clip `index` of `n_clips` is synthesised in."""
+    return VARIANTS if n_clips < ALL_VARIANTS_BELOW else (VARIANTS[index % len(VARIANTS)],)
 
 
 def synthetic_frames(transcript: str, voice: str = "en-us", shift_ms: float = 10.0, rate_wpm: int = 150,
