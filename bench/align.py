@@ -102,7 +102,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", type=Path, default=ROOT, help="project root holding the built demo corpus")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    ap.add_argument("--init", choices=["flat", "espeak_dtw"], default=None, help="override align.builtin.init")
+    ap.add_argument("--init", choices=["flat", "espeak_dtw", "espeak_hmm"], default=None, help="override align.builtin.init")
     args = ap.parse_args()
     params = AlignParams()
     if args.init:

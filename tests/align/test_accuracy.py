@@ -40,8 +40,9 @@ def test_demo_corpus_phone_boundaries(demo_corpus, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_real_speech_against_mfa(shared_dir):
-    """Two real utterances (52 s) against MFA's phone tiers. The builtin aligner is weak here (see
-    bench/align.py); the gate guards against regressions, it is not the >= 75% aim."""
+    """Two real utterances (52 s) against MFA's phone tiers. With the espeak_hmm init the builtin aligner
+    reaches median 15 ms, 67% within 40 ms (bench/align.py); the gate leaves a margin below that and is
+    not yet the >= 75% aim."""
     from headflow.media import read_audio
 
     folder = shared_dir / "data/mfa"
@@ -52,7 +53,7 @@ def test_real_speech_against_mfa(shared_dir):
                             [(a, b, p) for a, b, p, _ in al.phones]) for n, al in zip(names, als)]
     stats = summarize(np.concatenate(errs))
     assert stats.n > 400
-    assert stats.median_ms <= 300 and stats.within_40ms >= 0.15, stats
+    assert stats.median_ms <= 35 and stats.within_40ms >= 0.60, stats
 
 
 @pytest.mark.shared

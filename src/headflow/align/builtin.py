@@ -6,8 +6,10 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
    silence after every word. Words without a pronunciation become one GARBAGE segment (a fixed
    model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
 3. Initial segmentation: silence outside the energy-based speech region, phones spread evenly
-   inside it (`init="flat"`), or each transcript synthesised with espeak-ng and warped onto the
-   audio by DTW (`init="espeak_dtw"`, see dtw.py), which starts much closer to the truth.
+   inside it (`init="flat"`); each transcript synthesised with espeak-ng and warped onto the
+   audio by DTW (`init="espeak_dtw"`, see dtw.py); or (default) Viterbi with a model estimated from
+   espeak-ng speaking every transcript in three voices plus the real pauses (`init="espeak_hmm"`,
+   see synth.py), which starts closest to the truth on real speech.
 4. `iterations` rounds of: re-estimate Gaussians and self-loop probabilities from the current
    alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
 5. The last alignment gives the phone intervals; a word spans its phones.
@@ -35,7 +37,8 @@ class BuiltinConfig:
     split_at: tuple[int, ...] = (4, 7)
     p_silence: float = 0.3
     var_floor: float = 0.02
-    init: str = "espeak_dtw"  # informational: the initial paths are made by the caller (run.py, dtw.py)
+    init: str = "espeak_hmm"  # espeak_hmm: initial model from `synthetic` (synth.py); else paths from the caller
+    var_mix: float = 0.3      # espeak_hmm: share of the pooled variance in the synthetic model's variances
 
 
 @dataclass
@@ -94,9 +97,26 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
     return Alignment(utt.clip_id, duration, phones, words)
 
 
+def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 200.0) -> list[np.ndarray]:
+    """The frames of `x` in each run of quiet frames (dtw.quiet_frames) lasting at least `min_ms` (real
+    pauses; shorter quiet stretches are often weak speech, in recordings with little dynamic range), or of
+    at least STATES frames when no run is that long."""
+    from headflow.align.dtw import quiet_frames
+
+    q = np.r_[False, quiet_frames(wav, len(x), shift_ms), False]
+    edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)
+    long = [x[a:b] for a, b in edges if (b - a) * shift_ms >= min_ms]
+    return long or [x[a:b] for a, b in edges if b - a >= STATES]
+
+
 def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConfig(),
-                    init_paths: list[np.ndarray | None] | None = None) -> list[Alignment]:
-    """Train monophone HMMs on `utts` and return each utterance's alignment (failures marked)."""
+                    init_paths: list[np.ndarray | None] | None = None,
+                    synthetic: list[tuple[np.ndarray, np.ndarray] | None] | None = None) -> list[Alignment]:
+    """Train monophone HMMs on `utts` and return each utterance's alignment (failures marked).
+
+    Initial segmentation: with `synthetic` (per utterance, synth.synthetic_frames or None) holding any
+    data, Viterbi with the model estimated from it (synth.py); else `init_paths` (dtw.py) where given,
+    else a flat start."""
     shift = cfg.shift_ms / 1000
     feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
     graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]
@@ -107,6 +127,15 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConf
     model = _global_model(everything)
     floor = cfg.var_floor * everything.var(0)
     garbage = slice(GARBAGE * STATES, N_UNITS * STATES)
+    if synthetic is not None and any(s is not None for s in synthetic):
+        from headflow.align.synth import synthetic_model
+
+        silences = [r for u, x, good in zip(utts, feats, ok) if good for r in quiet_runs(u.wav, x, cfg.shift_ms)]
+        init_model = synthetic_model(model, [s for s in synthetic if s is not None], silences, floor, cfg.var_mix)
+        init_paths = []
+        for x, g, good in zip(feats, graphs, ok):
+            path, score = viterbi(g, init_model.log_likelihood(x, np.unique(g.state)), init_model) if good else (None, 0)
+            init_paths.append(path if good and np.isfinite(score) else None)
     paths: list[np.ndarray | None] = []
     for i, (u, x, g) in enumerate(zip(utts, feats, graphs)):
         given = init_paths[i] if init_paths is not None else None

@@ -94,23 +94,24 @@ def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
     """Align (clip_id, 16 kHz mono audio, transcript) items with the builtin aligner and the lexicon of
     `params` (AlignParams; default params when None). For benchmarks and tests on material that has
     no clips manifest."""
-    from headflow.align.builtin import UtteranceInput, train_and_align
-    from headflow.align.dtw import espeak_init_path
+    from headflow.align.builtin import UtteranceInput
     from headflow.align.lexicon import Lexicon
     from headflow.align.params import AlignParams
-    from headflow.align.run import _builtin_config
+    from headflow.align.run import _builtin_config, builtin_align, initial
+    from headflow.align.synth import variants_for
     from headflow.align.lexicon import words_of
 
     params = params or AlignParams()
     words = [words_of(t) for _, _, t in items]
     lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
     utts, inits = [], []
-    for (cid, wav, transcript), ws in zip(items, words):
+    for i, ((cid, wav, transcript), ws) in enumerate(zip(items, words)):
         prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
         utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
-        inits.append(espeak_init_path(wav, " ".join(ws), prons, params.builtin.shift_ms)
-                     if params.builtin.init == "espeak_dtw" else None)
-    return train_and_align(utts, _builtin_config(params), inits)
+        voice = "en-us" if params.language.lower() == "en" else params.language
+        inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
+                             variants_for(i, len(items))))
+    return builtin_align(utts, _builtin_config(params), inits)
 
 
 def read_grid_align(path) -> list[tuple[float, float, str]]:

@@ -10,9 +10,13 @@ from typing import Literal
 class BuiltinAlignerParams:
     """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py)."""
 
-    init: Literal["flat", "espeak_dtw"] = "espeak_dtw"
-    """Initial segmentation: phones spread evenly over the speech, or espeak-ng's synthesis of the transcript
-    warped onto the audio by DTW."""
+    init: Literal["flat", "espeak_dtw", "espeak_hmm"] = "espeak_hmm"
+    """Initial segmentation: phones spread evenly over the speech (flat); espeak-ng's synthesis of the transcript
+    warped onto the audio by DTW (espeak_dtw); or Viterbi with a model estimated from espeak-ng's synthesis
+    of every transcript in three voices, exact timings, plus the real pauses (espeak_hmm; see align/synth.py)."""
+    var_mix: float = 0.3
+    """espeak_hmm: share of the pooled variance mixed into the synthetic model's variances (robustness to
+    the real speakers)."""
     iterations: int = 10
     """Rounds of re-estimation + Viterbi re-alignment."""
     split_at: list[int] = field(default_factory=lambda: [4, 7])

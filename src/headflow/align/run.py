@@ -15,6 +15,7 @@ from headflow.align.builtin import Alignment, BuiltinConfig, UtteranceInput, tra
 from headflow.align.lexicon import Lexicon, read_dictionary, words_of
 from headflow.align.params import AlignParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
+from headflow.align.synth import variants_for
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
 from headflow.manifest import Quarantine, check_accounting
 
@@ -32,30 +33,48 @@ class AlignResult:
     audio_seconds: float
 
 
-def _prepare(job: tuple) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
-    """Per clip, in a worker: read the audio and (espeak_dtw) the initial state path."""
+def _prepare(job: tuple) -> tuple[str, np.ndarray | None, object, str | None]:
+    """Per clip, in a worker: read the audio and what the initial segmentation needs: the DTW state path
+    (espeak_dtw) or the labelled synthetic frames (espeak_hmm)."""
     # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
     from headflow.media import MediaError, read_audio
 
-    clip_id, audio_path, init, prons, transcript, shift_ms, voice = job
+    clip_id, audio_path, init, prons, transcript, shift_ms, voice, variants = job
     try:
         wav, sr = read_audio(audio_path)
     except MediaError as err:
         return clip_id, None, None, f"unreadable audio: {err.message}"
     if sr != 16000:
         return clip_id, None, None, f"{audio_path}: {sr} Hz, expected 16000 (re-run ingest)"
-    path = None
+    return clip_id, wav, initial(init, wav, transcript, prons, shift_ms, voice, variants), None
+
+
+def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: float, voice: str,
+            variants: tuple[str, ...] = ("",)):
+    """espeak_dtw: the DTW state path; espeak_hmm: synthetic (frames, states) in `variants` of the voice;
+    flat: None."""
     if init == "espeak_dtw":
         from headflow.align.dtw import espeak_init_path
 
-        path = espeak_init_path(wav, transcript, prons, shift_ms, voice)
-    return clip_id, wav, path, None
+        return espeak_init_path(wav, transcript, prons, shift_ms, voice)
+    if init == "espeak_hmm":
+        from headflow.align.synth import synthetic_frames
+
+        return synthetic_frames(transcript, voice, shift_ms, variants=variants)
+    return None
 
 
 def _builtin_config(params: AlignParams) -> BuiltinConfig:
     b = params.builtin
     return BuiltinConfig(shift_ms=b.shift_ms, iterations=b.iterations, split_at=tuple(b.split_at),
-                         p_silence=b.p_silence, init=b.init)
+                         p_silence=b.p_silence, init=b.init, var_mix=b.var_mix)
+
+
+def builtin_align(utts: list[UtteranceInput], cfg: BuiltinConfig, prepared: list) -> list[Alignment]:
+    """train_and_align with each utterance's `initial` result, by kind of init."""
+    if cfg.init == "espeak_hmm":
+        return train_and_align(utts, cfg, synthetic=prepared)
+    return train_and_align(utts, cfg, prepared if cfg.init == "espeak_dtw" else None)
 
 
 def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_root: Path | None = None,
@@ -87,7 +106,7 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         init = params.builtin.init if params.backend == "builtin" else "flat"
         voice = "en-us" if params.language.lower() == "en" else params.language
         jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms,
-                     voice))
+                     voice, variants_for(len(jobs), len(todo))))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
             prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))
@@ -103,7 +122,7 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript))
         inits.append(path)
     if params.backend == "builtin":
-        aligned = train_and_align(utts, _builtin_config(params), inits) if utts else []
+        aligned = builtin_align(utts, _builtin_config(params), inits) if utts else []
     else:
         from headflow.align.mfa import run_mfa
 
