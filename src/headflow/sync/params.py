@@ -1,0 +1,47 @@
+"""Params of the `train_expert` stage (block `train_expert` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainExpertParams:
+    """The Wav2Lip-style lip-sync expert, trained on the pipeline's own crops and mels."""
+
+    width: float = 0.25
+    """Channel multiplier of the encoders (1.0 = the published expert; 0.25 trains on a CPU)."""
+    depth: int = 1
+    """Residual blocks after each strided stage (published: 1-2)."""
+    epochs: int = 12
+    """Passes over `samples_per_epoch` freshly drawn pairs."""
+    samples_per_epoch: int = 4096
+    """Pairs per epoch (half in sync, half not)."""
+    val_samples: int = 1024
+    """Fixed held-out pairs evaluated after each epoch."""
+    batch_size: int = 64
+    """Pairs per optimiser step (per GPU under torchrun)."""
+    lr: float = 1e-3
+    """Adam learning rate after warm-up."""
+    warmup_steps: int = 50
+    """Linear learning-rate warm-up (helps against the ln 2 plateau)."""
+    min_shift: int = 5
+    """Same-clip negatives are at least this many frames away from the positive."""
+    other_clip_fraction: float = 0.5
+    """Share of negatives that take another clip's audio."""
+    num_workers: int = 0
+    """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
+    threads: int = 2
+    """torch CPU threads."""
+    seed: int = 0
+    """Seed of initialisation and sampling."""
+    stall_steps: int = 200
+    """Warn when the running loss stays at ln 2 this many steps after warm-up."""
+    eval_shifts: list[int] = field(default_factory=lambda: [-10, -5, 5, 10])
+    """Audio shifts (frames) applied to held-out clips to test offset recovery."""
+    max_offset: int = 15
+    """Offsets scanned by the sync scorer (+- frames)."""
+    workers: int = 2
+    """Processes cutting mouth crops into shards."""
+    max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of clips cannot give a training window."""
