@@ -7,11 +7,13 @@ from typing import Any
 
 from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
+from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
 
 BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
     "ingest": IngestParams,
+    "faces": FacesParams,
 }
 
 

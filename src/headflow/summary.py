@@ -14,7 +14,8 @@ import pandas as pd
 
 from headflow import params as P
 
-QUARANTINES = {"ingest": Path("data/interim/ingest/quarantine.parquet")}
+QUARANTINES = {"ingest": Path("data/interim/ingest/quarantine.parquet"),
+               "faces": Path("data/interim/faces/quarantine.parquet")}
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")
 
