@@ -8,6 +8,7 @@ instead of guessing.
 from __future__ import annotations
 
 import itertools
+import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from headflow.manifest import Rejected
 from headflow.media import MediaError, encode_video, read_frames
 
 FRAME_CACHE_BYTES = 512 << 20   # keep decoded frames for the crop pass up to this size, else decode again
+CROP_X264_THREADS = 1          # clips run in parallel processes; x264's own threads only add overhead at 256x256
 STAGES = ("decode", "detect", "landmarks", "smooth", "warp", "encode")
 
 
@@ -114,7 +116,7 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
     """
     name = Path(video).name
     clock = _Clock()
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     detector = clock.wrap("detect", make_detector(params.detect))
     fallback = None
     if params.detect.full_res_fallback and params.detect.backend == "dlib_hog":
@@ -190,6 +192,7 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
     motion_raw = crops.crop_motion(raw_transforms[valid], params.crop.size) if valid.sum() > 1 else np.zeros(0)
     timings = {k: round(v, 4) for k, v in clock.s.items()}
     timings["total"] = round(time.perf_counter() - t_start, 4)
+    timings["cpu"] = round(_cpu_seconds() - cpu_start, 4)
     summary = {
         "n_frames": n_frames, "width": width, "height": height,
         "detection_rate": float(valid.mean()),
@@ -211,6 +214,12 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
                      landmarks=lm.astype(np.float32), landmarks_raw=lm_raw, transforms=transforms, timings=timings)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the ffmpeg encoders)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _write_crops(video, keep, transforms, boxes, params: FacesParams, crop_path, mouth_path,
                  clock: _Clock, fps: float, frame_hw: tuple[int, int]) -> None:
     t0 = time.perf_counter()
@@ -228,8 +237,10 @@ def _write_crops(video, keep, transforms, boxes, params: FacesParams, crop_path,
             clock.s["warp"] += time.perf_counter() - t
             yield out
 
-    encode_video(crops_iter(), crop_path, fps=int(round(fps)), crf=params.crop.crf, preset=params.crop.preset)
+    encode_video(crops_iter(), crop_path, fps=int(round(fps)), crf=params.crop.crf, preset=params.crop.preset,
+                     threads=CROP_X264_THREADS)
     if mouth_path is not None:
-        encode_video(mouth, mouth_path, fps=int(round(fps)), crf=params.crop.crf, preset=params.crop.preset)
+        encode_video(mouth, mouth_path, fps=int(round(fps)), crf=params.crop.crf, preset=params.crop.preset,
+                     threads=CROP_X264_THREADS)
     spent = time.perf_counter() - t0
     clock.s["encode"] += spent - (clock.s["decode"] - decode_before) - (clock.s["warp"] - warp_before)

@@ -10,6 +10,7 @@ DVC (`stages/faces.py`) and Prefect (`pipelines/preprocess.py`) both call `run_s
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -108,7 +109,9 @@ def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root
                     str(mouth_dir / f"{c.clip_id}.mp4") if params.crop.mouth_video else None, float(c.fps), params)
             for c in clips.itertuples()]
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(params.workers, initializer=_worker_init) as pool:
+        # forkserver, not fork: a parent that already ran OpenCV (its thread pool) deadlocks forked children.
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=_worker_init) as pool:
             results = list(tqdm(pool.map(_work, jobs), total=len(jobs), desc="faces", disable=not progress))
     else:
         results = list(tqdm((map_fn or map)(_work, jobs), total=len(jobs), desc="faces", disable=not progress))

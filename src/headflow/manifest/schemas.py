@@ -91,7 +91,8 @@ FACES = pa.schema([
     ("smooth_s", pa.float64()),
     ("warp_s", pa.float64()),
     ("encode_s", pa.float64()),
-    ("total_s", pa.float64()),
+    ("total_s", pa.float64()),             # wall time of the clip in its worker
+    ("cpu_s", pa.float64()),               # CPU time of the worker and its ffmpeg encoder for the clip
 ])
 
 LANDMARKS = pa.schema([
