@@ -48,7 +48,8 @@ class DlibHogDetector:
     detection scale is reported with the window's box, too large and too low, which drags the
     landmarks' jaw down. So the factor starts at `params.scale` and rises (up to 1) until the faces
     found are at least `params.min_detect_px` at the detection scale; it is kept for later frames
-    (one instance per clip).
+    (one instance per clip). When nothing is found and `params.full_res_fallback`, it retries at
+    full resolution, then with one upsampling step, and keeps the scale that found the face.
     """
 
     def __init__(self, params: DetectParams):
@@ -58,20 +59,31 @@ class DlibHogDetector:
         self.scale = params.scale
         self._detect = detect_faces
 
-    def _run(self, frame: np.ndarray, scale: float) -> list[Detection]:
+    def _run(self, frame: np.ndarray, scale: float, upsample: int) -> list[Detection]:
         k = 1.0 / scale
         return [Detection((l * k, t * k, r * k, b * k), s)
-                for l, t, r, b, s in self._detect(_downscale_gray(frame, scale), self.params.upsample)
+                for l, t, r, b, s in self._detect(_downscale_gray(frame, scale), upsample)
                 if s >= self.params.min_score]
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
-        dets = self._run(frame, self.scale)
+        dets = self._run(frame, self.scale, self.params.upsample)
+        if not dets and self.params.full_res_fallback:
+            # Nothing at the detection scale: the face may be too small for it. Full resolution,
+            # then one pyramid upsampling (faces down to ~40 px); costly, so only when needed.
+            if self.scale < 1:
+                dets = self._run(frame, 1.0, self.params.upsample)
+            if not dets and self.params.upsample < 1:
+                dets = self._run(frame, 1.0, 1)
+            if dets:
+                self.scale = 1.0
         if dets:
             smallest = min(np.sqrt((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])) for d in dets)
             wanted = float(min(1.0, max(self.params.scale, self.params.min_detect_px / smallest)))
             if wanted > self.scale * 1.05:
                 self.scale = wanted
-                dets = self._run(frame, self.scale) or dets
+                dets = self._run(frame, self.scale, self.params.upsample) or dets
+            elif wanted < self.scale * 0.95:
+                self.scale = wanted   # after a fallback: back to the cheapest scale that is still accurate
         return dets
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from headflow.faces import crops
-from headflow.faces.detect import DetectParams, make_detector
+from headflow.faces.detect import make_detector
 from headflow.faces.dlib_backend import inter_ocular, landmarks68
 from headflow.faces.evaluate import jitter, still_frames
 from headflow.faces.params import FacesParams
@@ -118,11 +118,6 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
     clock = _Clock()
     t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     detector = clock.wrap("detect", make_detector(params.detect))
-    fallback = None
-    if params.detect.full_res_fallback and params.detect.backend == "dlib_hog":
-        fb = DetectParams(backend="dlib_hog", scale=1.0, upsample=max(1, params.detect.upsample),
-                          min_score=params.detect.min_score)
-        fallback = clock.wrap("detect", make_detector(fb))
     fit = clock.wrap("landmarks", lambda frame, box: landmarks68(frame, box))
     keep: list[np.ndarray] | None = []
     stats = TrackStats()
@@ -146,13 +141,13 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
                         keep = None   # long clip: the crop pass decodes again
                 yield f
 
-        tracks = track_faces(all_frames(), detector, fit, params.detect.every, params.track, fallback, stats)
+        tracks = track_faces(all_frames(), detector, fit, params.detect.every, params.track, stats)
     except MediaError as err:
         raise Rejected("unreadable", err.message) from None
     if not tracks:
         raise Rejected("no_face", f"{name}: no face found on any of {n_frames} frames ({params.detect.backend}, "
                        f"detection scale {params.detect.scale:g}, full-resolution fallback "
-                       f"{'on' if fallback else 'off'}); expected one talking face")
+                       f"{'on' if params.detect.full_res_fallback else 'off'}); expected one talking face")
     choice = choose_speaker(tracks, n_frames, width, height, params.speaker, params.track.min_track_fraction)
     if choice.index is None:
         raise Rejected("low_detection_rate", f"{name}: no face track covers {params.track.min_track_fraction:.0%} "

@@ -23,7 +23,7 @@ class DetectParams:
     min_score: float = 0.0
     """Detections scoring below this are ignored."""
     full_res_fallback: bool = True
-    """When no face is tracked and the downscaled frame shows none, retry at full resolution (upsample 1)."""
+    """dlib_hog: when the downscaled frame shows no face, retry at full resolution, then upsampled once."""
 
 
 @dataclass

@@ -98,7 +98,6 @@ class Track:
 @dataclass
 class TrackStats:
     n_detect_runs: int = 0
-    n_fallback_runs: int = 0
 
 
 def _match(dets: list[Detection], boxes: list[Box], min_iou: float) -> list[tuple[int, int]]:
@@ -117,14 +116,12 @@ def _match(dets: list[Detection], boxes: list[Box], min_iou: float) -> list[tupl
 
 def track_faces(frames: Iterable[np.ndarray], detect: Callable[[np.ndarray], list[Detection]],
                 fit_landmarks: LandmarkFn, every: int, params: TrackParams,
-                fallback: Callable[[np.ndarray], list[Detection]] | None = None,
                 stats: TrackStats | None = None) -> list[Track]:
     """Follow every face through `frames`.
 
     Args:
         frames: RGB frames in order (consumed once, so a decoder can stream them).
-        detect: detector on a frame; `fallback` (optional): a slower one tried when nothing is tracked
-            and `detect` finds nothing.
+        detect: detector on a frame.
         fit_landmarks: the 68-point fitter.
         every: detection period in frames; detection also runs when nothing is tracked or a track
             became inconsistent on the previous frame.
@@ -142,9 +139,6 @@ def track_faces(frames: Iterable[np.ndarray], detect: Callable[[np.ndarray], lis
         if run:
             stats.n_detect_runs += 1
             dets = detect(frame)
-            if not dets and not alive and fallback is not None:
-                stats.n_fallback_runs += 1
-                dets = fallback(frame)
             pairs = _match(dets, preds, params.iou_match)
             for i, j in pairs:
                 tr = alive[j]
