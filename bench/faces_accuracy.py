@@ -56,6 +56,11 @@ def demo(root: Path, params: FacesParams) -> None:
             v = r.valid[:n]
             row["err_raw"] = float(np.median(landmark_error(r.landmarks_raw[:n][v], gt[:n][v]))) * 100
             row["err_smooth"] = float(np.median(landmark_error(r.landmarks[:n][v], gt[:n][v]))) * 100
+            mouth = slice(48, 68)
+            iod = np.linalg.norm(gt[:n][v][:, 36] - gt[:n][v][:, 45], axis=-1)
+            for key, lm in (("mouth_raw", r.landmarks_raw), ("mouth_smooth", r.landmarks)):
+                d = np.linalg.norm(lm[:n][v][:, mouth] - gt[:n][v][:, mouth], axis=-1).mean(-1) / iod
+                row[key] = float(np.median(d)) * 100
             row["n_truth"], row["n_frames"] = len(gt), len(r.valid)
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -63,7 +68,8 @@ def demo(root: Path, params: FacesParams) -> None:
     print(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"\ndemo good clips: {len(good)}; median of per-clip median error: pre-smoothing "
           f"{good.err_raw.median():.2f}% IOD, post-smoothing {good.err_smooth.median():.2f}% IOD "
-          f"(worst clip {good.err_raw.max():.2f} / {good.err_smooth.max():.2f}); detection rate mean "
+          f"(worst clip {good.err_raw.max():.2f} / {good.err_smooth.max():.2f}); mouth points 48-67 "
+          f"{good.mouth_raw.median():.2f} -> {good.mouth_smooth.median():.2f}% IOD; detection rate mean "
           f"{good.detection_rate.mean():.3f} min {good.detection_rate.min():.3f}")
     bad = df[df.source_path.str.startswith("bad/")]
     for b in bad.itertuples():

@@ -52,7 +52,7 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    assert "stages: demo_corpus (ran), ingest (ran)" in out
+    assert "stages: demo_corpus (ran), ingest (ran), faces (ran)" in out
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
     quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
     corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")
@@ -83,6 +83,21 @@ def test_noop_repro_is_fast_and_param_change_reruns_only_ingest(project):
     assert "reports/metrics/ingest.json" in metrics and "accepted" in metrics
 
 
+def test_faces_param_change_reruns_only_faces(project):
+    dst, _ = project
+    dvc = str(Path(sys.executable).parent / "dvc")
+    _run([dvc, "repro"], dst)
+    faces = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
+    fq = pd.read_parquet(dst / "data/interim/faces/quarantine.parquet")
+    clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    assert len(clips) == len(faces) + len(fq)                     # rows in = out + quarantined
+    assert dict(zip(fq.source_path, fq.reason_code)).get("bad/two_faces.mp4") == "ambiguous_speaker"
+    _set_params(dst, faces={"min_face_px": 40.0})
+    out = _run([dvc, "repro"], dst).stdout
+    assert "Stage 'demo_corpus' didn't change" in out and "Stage 'ingest' didn't change" in out
+    assert "Running stage 'faces'" in out
+
+
 def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     from prefect.testing.utilities import prefect_test_harness
 
@@ -102,3 +117,4 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert list(flow_clips.source_path) == list(dvc_clips.source_path)
     assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
     assert metrics["ingest"]["accepted"] == len(dvc_clips)
+    assert metrics["faces"]["inputs"] == len(dvc_clips)

@@ -96,3 +96,36 @@ def test_stage_accounting_and_manifests(tmp_path, portrait, monkeypatch, clipkit
     assert not (tmp_path / "faces/crops/demo_two-abcdef0123.mp4").exists()
     row = lm.slice(0, 1).to_pylist()[0]
     assert len(row["landmarks"]) == 136 and len(row["crop_transform"]) == 6 and row["valid"]
+
+
+def test_frame_table_writes_null_landmarks_for_invalid_frames():
+    from headflow.faces.faces import ClipFaces
+    from headflow.faces.stage import frame_table
+    from headflow.validation import validate_manifest
+
+    T = 4
+    valid = np.array([True, False, True, True])
+    lm = np.random.default_rng(0).uniform(0, 100, (T, 68, 2)).astype(np.float32)
+    lm[~valid] = np.nan
+    r = ClipFaces(summary={}, valid=valid, detected=np.array([True, False, False, False]),
+                  score=np.array([1.5, np.nan, np.nan, np.nan], np.float32),
+                  boxes=np.zeros((T, 4), np.float32), landmarks=lm, landmarks_raw=lm,
+                  transforms=np.tile(np.eye(2, 3), (T, 1, 1)))
+    table = frame_table("demo_x-0123456789", r)
+    rows = table.to_pylist()
+    assert rows[1]["landmarks"] is None and rows[1]["landmarks_raw"] is None and rows[1]["score"] is None
+    assert rows[0]["landmarks"] == pytest.approx(lm[0].reshape(-1).tolist()) and rows[0]["score"] == 1.5
+    assert rows[2]["crop_transform"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    validate_manifest(table.to_pandas(), "landmarks")            # the suite accepts it
+
+
+def test_params_block_loads_and_rejects_bad_values(project_root):
+    from headflow import params as P
+    from headflow.config import ConfigError, from_dict
+
+    faces = P.load("faces", project_root / "params.yaml")
+    assert faces.detect.backend == "dlib_hog" and faces.crop.size == 256
+    with pytest.raises(ConfigError, match="detect.evry"):
+        from_dict(FacesParams, {"detect": {"evry": 3}}, "faces")
+    with pytest.raises(ConfigError, match="window must be odd"):
+        from_dict(FacesParams, {"smooth": {"window": 8}}, "faces")

@@ -23,10 +23,10 @@ def test_removes_jitter_on_a_still_face(params):
     lm = track(np.full(200, 50.0), noise=1.0)
     out = smooth_landmarks(lm, np.ones(200, bool), params)
     interior = slice(10, -10)
-    # Savitzky-Golay (5, 2) keeps ~49% of white-noise variance on the central point (sum of squared
-    # weights 0.486), i.e. std x0.70; the mouth (window 3) is smoothed less. One-Euro is smoother.
+    # Savitzky-Golay (9, 2) keeps ~26% of white-noise variance on the central point (sum of squared
+    # weights 0.255), i.e. std x0.50; forward-backward One-Euro is comparable on a still face.
     ratio = out[interior, :48].std(axis=0).mean() / lm[interior, :48].std(axis=0).mean()
-    assert ratio < 0.75, ratio
+    assert ratio < 0.6, ratio
 
 
 @pytest.mark.parametrize("params", METHODS, ids=lambda p: p.method)

@@ -56,11 +56,11 @@ class SmoothParams:
 
     method: Literal["savgol", "one_euro", "none"] = "savgol"
     """savgol: Savitzky-Golay (exact on polynomials up to `polyorder`); one_euro: forward-backward One-Euro."""
-    window: int = 5
+    window: int = 9
     """savgol: window length in frames (odd)."""
     polyorder: int = 2
     """savgol: polynomial order."""
-    mouth_window: int = 3
+    mouth_window: int = 5
     """savgol: window for the mouth points 48-67 (lips move fast when talking; 1 or less: no smoothing)."""
     min_cutoff: float = 1.5
     """one_euro: minimum cutoff frequency (Hz); lower = smoother when still."""
@@ -121,6 +121,8 @@ class FacesParams:
         if self.smooth.method == "savgol" and (self.smooth.window % 2 == 0
                                                or self.smooth.polyorder >= self.smooth.window):
             raise ValueError("smooth.window must be odd and larger than smooth.polyorder")
+        if self.smooth.mouth_window > 1 and self.smooth.mouth_window % 2 == 0:
+            raise ValueError("smooth.mouth_window must be odd (or <= 1 to leave the mouth unsmoothed)")
         if self.crop.size % 2:
             raise ValueError("crop.size must be even (H.264 yuv420p)")
         if not 0 < self.speaker.ambiguity_ratio <= 1:
