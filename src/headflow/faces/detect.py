@@ -77,13 +77,17 @@ class DlibHogDetector:
             if dets:
                 self.scale = 1.0
         if dets:
+            # HOG's boxes jump by ~20% between pyramid levels, so the scale only moves on clear
+            # evidence (hysteresis): up when the face is well under `min_detect_px` at this scale,
+            # down when it is more than twice that (e.g. after a full-resolution fallback).
             smallest = min(np.sqrt((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])) for d in dets)
+            at_scale = smallest * self.scale
             wanted = float(min(1.0, max(self.params.scale, self.params.min_detect_px / smallest)))
-            if wanted > self.scale * 1.05:
+            if at_scale < 0.85 * self.params.min_detect_px and wanted > self.scale:
                 self.scale = wanted
                 dets = self._run(frame, self.scale, self.params.upsample) or dets
-            elif wanted < self.scale * 0.95:
-                self.scale = wanted   # after a fallback: back to the cheapest scale that is still accurate
+            elif at_scale > 2 * self.params.min_detect_px and wanted < self.scale:
+                self.scale = wanted
         return dets
 
 
