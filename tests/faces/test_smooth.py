@@ -58,3 +58,14 @@ def test_invalid_frames_are_left_alone_and_split_runs():
 def test_method_none_is_identity():
     lm = track(np.linspace(0, 10, 20), noise=1.0).astype(np.float32)
     assert np.array_equal(smooth_landmarks(lm, np.ones(20, bool), SmoothParams(method="none")), lm)
+
+
+@pytest.mark.parametrize("n,window,order", [(50, 9, 2), (9, 9, 2), (12, 5, 3), (7, 9, 2)])
+def test_numpy_savgol_matches_scipy(n, window, order):
+    from scipy.signal import savgol_filter
+
+    from headflow.faces.smooth import savgol
+
+    x = np.random.default_rng(n).normal(size=(n, 6))
+    w = min(window, n if n % 2 else n - 1)
+    assert np.allclose(savgol(x, window, order), savgol_filter(x, w, order, axis=0, mode="interp"), atol=1e-10)

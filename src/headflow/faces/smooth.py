@@ -11,8 +11,6 @@ Smoothing runs on each contiguous run of valid frames separately; invalid frames
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import savgol_filter
-
 from headflow.faces.params import SmoothParams
 
 MOUTH = slice(48, 68)
@@ -25,13 +23,31 @@ def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
+def savgol_weights(window: int, polyorder: int) -> np.ndarray:
+    """(window, window) matrix: row j gives the value at position j of the least-squares polynomial
+    of order `polyorder` fitted to the window's samples (the centre row is the classic filter)."""
+    t = np.arange(window) - window // 2
+    V = np.vander(t, polyorder + 1, increasing=True)          # (window, order+1)
+    return V @ np.linalg.pinv(V)                             # hat matrix of the fit
+
+
 def savgol(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
-    """Savitzky-Golay along axis 0; shorter inputs use the largest odd window that fits."""
+    """Savitzky-Golay along axis 0 (like scipy's `savgol_filter(mode="interp")`: the first and last
+    half-windows take the polynomial fitted to the first and last full window). Shorter inputs
+    use the largest odd window that fits. Implemented in numpy: importing scipy.signal costs each
+    worker process ~0.5 s."""
     n = len(x)
     w = min(window, n if n % 2 else n - 1)
     if w <= polyorder or w < 3:
         return x.copy()
-    return savgol_filter(x, w, polyorder, axis=0, mode="interp")
+    H = savgol_weights(w, polyorder)
+    h = w // 2
+    flat = x.reshape(n, -1).astype(np.float64)
+    out = np.empty_like(flat)
+    out[h:n - h] = np.lib.stride_tricks.sliding_window_view(flat, w, axis=0) @ H[h]
+    out[:h] = H[:h] @ flat[:w]
+    out[n - h:] = H[w - h:] @ flat[n - w:]
+    return out.reshape(x.shape)
 
 
 def _alpha(cutoff: np.ndarray | float, fps: float) -> np.ndarray:

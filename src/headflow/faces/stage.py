@@ -22,9 +22,10 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from headflow.faces.faces import ClipFaces, process_clip
+from headflow.faces.faces import ClipFaces
 from headflow.faces.params import FacesParams
-from headflow.manifest import Quarantine, Rejected, check_accounting, read_manifest
+from headflow.faces.worker import ClipJob, faces_for_clip, init_worker
+from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.manifest.schemas import schema_for
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
@@ -37,36 +38,11 @@ METRICS = Path("reports/metrics/faces.json")
 
 
 @dataclass(frozen=True)
-class ClipJob:
-    clip_id: str
-    source_path: str
-    video: str          # absolute path of the ingested video
-    crop: str           # where the crop video goes
-    mouth: str | None
-    fps: float
-    params: FacesParams
-
-
-@dataclass(frozen=True)
 class FacesResult:
     faces: pd.DataFrame
     landmarks: pa.Table
     quarantine: Quarantine
     n_inputs: int
-
-
-def _work(job: ClipJob) -> tuple[str, ClipFaces | None, tuple[str, str] | None]:
-    """Process one clip (runs in a worker process or a Prefect task); never raises for a bad clip."""
-    try:
-        return job.clip_id, process_clip(job.video, job.params, job.crop, job.mouth, job.fps), None
-    except Rejected as rej:
-        return job.clip_id, None, (rej.reason_code, rej.message)
-
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)   # one clip per process; OpenCV's own threads would fight the pool
 
 
 def frame_table(clip_id: str, r: ClipFaces) -> pa.Table:
@@ -111,10 +87,10 @@ def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         # forkserver, not fork: a parent that already ran OpenCV (its thread pool) deadlocks forked children.
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=_worker_init) as pool:
-            results = list(tqdm(pool.map(_work, jobs), total=len(jobs), desc="faces", disable=not progress))
+        with ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=init_worker) as pool:
+            results = list(tqdm(pool.map(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
     else:
-        results = list(tqdm((map_fn or map)(_work, jobs), total=len(jobs), desc="faces", disable=not progress))
+        results = list(tqdm((map_fn or map)(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
     quarantine = Quarantine(STAGE)
     rows, tables = [], []
     for job, (clip_id, res, rejection) in zip(jobs, results):
