@@ -1,7 +1,7 @@
 """Benchmark of the faces stage against a naive baseline, in one run on the same clips.
 
     PYTHONPATH=src:. python bench/faces.py                       # demo clips (data/interim/ingest) + GRID
-    PYTHONPATH=src:. python bench/faces.py --demo-root /tmp/clone --grid ../shared/data/grid --repeat 4
+    PYTHONPATH=src:. python bench/faces.py --demo-root /tmp/clone --grid ../shared/data/grid --only grid
 
 Per clip set it measures, on the same frames:
     decode     decord sequential decoding only (one process)
@@ -79,10 +79,13 @@ def stage(videos: list[Path], repeat: int, params: FacesParams) -> tuple[int, fl
     return int(res.faces.n_frames.sum()), dt, res.faces, len(res.quarantine)
 
 
-def bench_set(name: str, videos: list[Path], repeat: int, params: FacesParams) -> None:
+def bench_set(name: str, videos: list[Path], repeat: int | None, params: FacesParams, min_frames: int) -> None:
     if not videos:
         print(f"{name}: no clips found, skipped")
         return
+    if repeat is None:
+        per_pass = sum(1 for v in videos for _ in read_frames(v))
+        repeat = max(1, -(-min_frames // per_pass))
     n_dec, t_dec, c_dec = decode_only(videos * repeat)
     n_nv, t_nv, c_nv = naive(videos)
     n_st, t_st, faces, n_q = stage(videos, repeat, params)
@@ -113,7 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-root", default=".", help="project root holding data/interim/ingest (demo clips)")
     ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
-    ap.add_argument("--repeat", type=int, default=4, help="list each clip this many times in the stage run")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="list each clip this many times in the stage run (default: enough for --min-frames)")
+    ap.add_argument("--min-frames", type=int, default=6000,
+                    help="default repeat: at least this many frames per set, so pool start-up and model "
+                         "loading (~1 s per worker, included) do not dominate")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--every", type=int, default=None, help="override faces.detect.every")
     ap.add_argument("--only", choices=["demo", "grid"], default=None)
@@ -127,11 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     elif clips.exists():
         c = pd.read_parquet(clips)
         demo = [Path(args.demo_root) / p for p in c[~c.source_path.str.startswith("bad/")].video_path]
-        bench_set("demo corpus (good clips)", demo, args.repeat, params)
+        bench_set("demo corpus (good clips)", demo, args.repeat, params, args.min_frames)
     else:
         print(f"{clips} not found: demo set skipped (run `dvc repro ingest` or pass --demo-root)")
     if args.only != "demo":
-        bench_set("GRID", sorted(Path(args.grid).glob("*.mpg")), args.repeat, params)
+        bench_set("GRID", sorted(Path(args.grid).glob("*.mpg")), args.repeat, params, args.min_frames)
     print("\ncores:", len(__import__("os").sched_getaffinity(0)), " python", sys.version.split()[0],
           f" params: detect.every={params.detect.every} scale={params.detect.scale} "
           f"crop.preset={params.crop.preset}")

@@ -87,6 +87,9 @@ def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         # forkserver, not fork: a parent that already ran OpenCV (its thread pool) deadlocks forked children.
         ctx = multiprocessing.get_context("forkserver")
+        # The server would import __main__ by default (the stage entry point pulls in pandas and
+        # great-expectations, ~2.5 s, before any worker starts); workers need only this module.
+        ctx.set_forkserver_preload(["headflow.faces.worker"])
         with ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=init_worker) as pool:
             results = list(tqdm(pool.map(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
     else:
