@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -102,7 +103,19 @@ def _insightface_detector(params: DetectParams) -> Detector:
     except ImportError as err:
         raise ImportError(f"backend 'insightface' needs insightface and onnxruntime ({err}); "
                           "pip install --no-deps insightface onnxruntime") from err
-    app = FaceAnalysis(name="buffalo_l", root=str(path.parent.parent), allowed_modules=["detection"])
+    # FaceAnalysis reads <root>/models/buffalo_l/*.onnx and downloads when they are absent: unpack
+    # the registered zip there ourselves so it never reaches for the network.
+    root = path.parent / "insightface"
+    pack = root / "models" / "buffalo_l"
+    if not list(pack.glob("det_*.onnx")):
+        import zipfile
+
+        pack.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path) as z:
+            for member in z.namelist():
+                if member.endswith(".onnx"):
+                    (pack / Path(member).name).write_bytes(z.read(member))
+    app = FaceAnalysis(name="buffalo_l", root=str(root), allowed_modules=["detection"])
     app.prepare(ctx_id=-1, det_size=(640, 640))
 
     def detect(frame: np.ndarray) -> list[Detection]:
