@@ -78,11 +78,22 @@ def align_task(params_path: str) -> dict:
     return run_stage(P.load("align", params_path), map_fn=sharded_map("align-clips"), progress=False)
 
 
+@task(name="faces", cache_policy=NO_CACHE)
+def faces_task(params_path: str) -> dict:
+    from headflow.faces.stage import run_stage
+
+    return run_stage(P.load("faces", params_path), map_fn=sharded_map("faces-clips"), progress=False)
+
+
 def _report(metrics: dict[str, Any]) -> None:
     ingest = metrics.get("ingest", {})
     rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
     create_table_artifact(key="ingest-quarantine", table=rows or [{"reason_code": "-", "clips": 0}],
                           description="Inputs quarantined by ingest, by reason code")
+    faces = metrics.get("faces", {})
+    rows = [{"reason_code": k, "clips": v} for k, v in faces.get("quarantine_reasons", {}).items()]
+    create_table_artifact(key="faces-quarantine", table=rows or [{"reason_code": "-", "clips": 0}],
+                          description="Clips quarantined by faces, by reason code")
     lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
     for stage, m in metrics.items():
         for k, v in m.items():
@@ -94,7 +105,7 @@ def _report(metrics: dict[str, Any]) -> None:
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Demo corpus (when ingest reads it), ingest, audio features, alignment; returns each stage's metrics."""
+    """Demo corpus (when ingest reads it), ingest, audio features, alignment, faces; returns each stage's metrics."""
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
     if build_demo if build_demo is not None else ingest_params.source == "demo":
@@ -102,6 +113,7 @@ def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None)
     metrics["ingest"] = ingest_task(params_path)
     metrics["audio_features"] = audio_features_task(params_path)
     metrics["align"] = align_task(params_path)
+    metrics["faces"] = faces_task(params_path)
     _report(metrics)
     return metrics
 

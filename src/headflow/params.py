@@ -9,6 +9,7 @@ from headflow.align.params import AlignParams
 from headflow.audio.params import AudioFeaturesParams
 from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
+from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
 
 BLOCKS: dict[str, type] = {
@@ -16,6 +17,7 @@ BLOCKS: dict[str, type] = {
     "ingest": IngestParams,
     "audio_features": AudioFeaturesParams,
     "align": AlignParams,
+    "faces": FacesParams,
 }
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from headflow.manifest import Quarantine, write_json, write_manifest
 from headflow.validation import validate_manifest
@@ -25,12 +26,13 @@ def setup_logging() -> None:
                         stream=sys.stderr)
 
 
-def write_validated(df: pd.DataFrame, path: str | Path, kind: str) -> None:
+def write_validated(df: pd.DataFrame | pa.Table, path: str | Path, kind: str) -> None:
     """Validate `df` with the suite of manifest `kind`, then write it atomically.
 
     A manifest that fails its suite is never written, so DVC never caches it as a good output.
+    A pyarrow Table is validated as pandas and written as is (keeps fixed-size list columns exact).
     """
-    report = validate_manifest(df, kind)
+    report = validate_manifest(df.to_pandas() if isinstance(df, pa.Table) else df, kind)
     write_manifest(df, path, kind=kind)
     log.info("wrote %s: %d rows, %d expectations passed", path, report.n_rows, report.n_expectations)
 

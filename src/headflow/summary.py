@@ -18,9 +18,11 @@ QUARANTINES = {
     "ingest": Path("data/interim/ingest/quarantine.parquet"),
     "audio_features": Path("data/interim/audio_features/quarantine.parquet"),
     "align": Path("data/interim/align/quarantine.parquet"),
+    "faces": Path("data/interim/faces/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")
+FACES = Path("data/interim/faces/faces.parquet")
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -61,6 +63,11 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
         by_split = clips.split.value_counts().to_dict()
         lines.append(f"ingest: {len(clips)} clips accepted ({clips.speaker_id.nunique()} speakers, "
                      f"{clips.duration_s.sum() / 60:.1f} min; split {by_split}) -> {CLIPS}")
+    faces = _read(FACES)
+    if faces is not None and len(faces):
+        lines.append(f"faces: {len(faces)} clips tracked ({int(faces.n_frames.sum())} frames, detection rate "
+                     f"mean {faces.detection_rate.mean():.3f}, jitter {faces.jitter_raw.median():.2f} -> "
+                     f"{faces.jitter.median():.2f} % IOD) -> {FACES}")
     for stage, q in quarantines.items():
         reasons = q.reason_code.value_counts().sort_index().to_dict()
         lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {QUARANTINES[stage]}")

@@ -52,7 +52,8 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    assert "stages: demo_corpus (ran), ingest (ran), audio_features (ran)" in out
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces"):
+        assert f"{stage} (ran)" in out
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
     quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
     corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")
@@ -97,6 +98,19 @@ def test_align_param_change_reruns_only_align(project):
     labels = pd.read_parquet(dst / "data/interim/align/frame_labels.parquet")
     alignments = pd.read_parquet(dst / "data/interim/align/alignments.parquet")
     assert len(labels) == alignments.n_frames.sum() and (dst / alignments.textgrid_path[0]).is_file()
+def test_faces_param_change_reruns_only_faces(project):
+    dst, _ = project
+    dvc = str(Path(sys.executable).parent / "dvc")
+    _run([dvc, "repro"], dst)
+    faces = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
+    fq = pd.read_parquet(dst / "data/interim/faces/quarantine.parquet")
+    clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    assert len(clips) == len(faces) + len(fq)                     # rows in = out + quarantined
+    assert dict(zip(fq.source_path, fq.reason_code)).get("bad/two_faces.mp4") == "ambiguous_speaker"
+    _set_params(dst, faces={"min_face_px": 40.0})
+    out = _run([dvc, "repro"], dst).stdout
+    assert "Stage 'demo_corpus' didn't change" in out and "Stage 'ingest' didn't change" in out
+    assert "Running stage 'faces'" in out
 
 
 def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
@@ -119,3 +133,4 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
     assert metrics["ingest"]["accepted"] == len(dvc_clips)
     assert metrics["align"]["clips"] == len(pd.read_parquet(dst / "data/interim/align/alignments.parquet"))
+    assert metrics["faces"]["inputs"] == len(dvc_clips)

@@ -119,6 +119,49 @@ FRAME_LABELS = pa.schema([
     ("styletalk_index", pa.int16()),      # StyleTalk phindex.json (SIL = 31)
 ])
 
+FACES = pa.schema([
+    ("clip_id", pa.string()),
+    ("crop_path", pa.string()),             # 256x256 aligned crop video, relative to the project root
+    ("mouth_path", pa.string()),            # Wav2Lip lower-half crop video (null unless faces.crop.mouth_video)
+    ("n_frames", pa.int64()),
+    ("width", pa.int32()),                  # source frame size
+    ("height", pa.int32()),
+    ("detection_rate", pa.float64()),       # fraction of frames with valid landmarks of the main face
+    ("detector_confirmed_rate", pa.float64()),  # fraction of frames where the detector itself confirmed it
+    ("n_detect_runs", pa.int32()),
+    ("n_tracks", pa.int16()),               # face tracks found (duplicates merged)
+    ("chosen_track", pa.int16()),           # index of the main speaker's track
+    ("runner_up_ratio", pa.float64()),      # second-best / best speaker score (0 with one face)
+    ("mean_face_size", pa.float64()),       # mean box width of the main face (source pixels)
+    ("mean_iod", pa.float64()),             # mean inter-ocular distance (outer corners 36-45), pixels
+    ("still_frames", pa.int32()),           # frames where the head is still (jitter is measured there)
+    ("jitter_raw", pa.float64()),           # rigid-point 2nd difference on still frames, % IOD, as fitted
+    ("jitter", pa.float64()),               # ... after smoothing
+    ("crop_motion_raw", pa.float64()),      # median frame-to-frame motion of the crop (crop px), unsmoothed
+    ("crop_motion", pa.float64()),          # ... smoothed (what the crop video shows)
+    # Seconds spent per step. The only columns that differ between identical runs.
+    ("decode_s", pa.float64()),
+    ("detect_s", pa.float64()),
+    ("landmarks_s", pa.float64()),
+    ("smooth_s", pa.float64()),
+    ("warp_s", pa.float64()),
+    ("encode_s", pa.float64()),
+    ("total_s", pa.float64()),             # wall time of the clip in its worker
+    ("cpu_s", pa.float64()),               # CPU time of the worker and its ffmpeg encoder for the clip
+])
+
+LANDMARKS = pa.schema([
+    ("clip_id", pa.string()),
+    ("frame", pa.int32()),
+    ("valid", pa.bool_()),                  # landmarks of the main face fitted and inside the frame
+    ("detected", pa.bool_()),               # the detector confirmed the face on this frame (else tracked)
+    ("score", pa.float32()),                # detector score where detected, else null
+    ("box", pa.list_(pa.float32(), 4)),     # l, t, r, b source pixels (from smoothed landmarks; interpolated if invalid)
+    ("landmarks", pa.list_(pa.float32(), 136)),      # smoothed 68 x (x, y) source pixels, iBUG order; null if invalid
+    ("landmarks_raw", pa.list_(pa.float32(), 136)),  # as fitted per frame, before smoothing; null if invalid
+    ("crop_transform", pa.list_(pa.float64(), 6)),   # 2x3 row-major source -> 256x256 aligned crop (OpenCV)
+])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
@@ -128,6 +171,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "words": ALIGNED_WORDS,
     "phones": ALIGNED_PHONES,
     "frame_labels": FRAME_LABELS,
+    "faces": FACES,
+    "landmarks": LANDMARKS,
 }
 
 

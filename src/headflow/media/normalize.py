@@ -83,9 +83,9 @@ def _atomic(dst: str | os.PathLike[str]) -> Iterator[str]:
             os.remove(tmp)
 
 
-def _x264_args(fps: int, crf: int, preset: str) -> list[str]:
+def _x264_args(fps: int, crf: int, preset: str, threads: int = X264_THREADS) -> list[str]:
     return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-threads", str(X264_THREADS), "-r", str(fps), "-movflags", "+faststart"]
+            "-threads", str(threads), "-r", str(fps), "-movflags", "+faststart"]
 
 
 def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fps: int = 25,
@@ -183,7 +183,7 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
 def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps: int = 25,
                  crf: int = 18, audio: np.ndarray | None = None, sample_rate: int = 16000,
-                 preset: str = "medium", audio_codec: str = "aac") -> None:
+                 preset: str = "medium", audio_codec: str = "aac", threads: int = X264_THREADS) -> None:
     """Encode RGB uint8 frames (H, W, 3) to H.264 mp4 through an ffmpeg rawvideo pipe.
 
     Args:
@@ -191,6 +191,8 @@ def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps:
         audio: Optional mono float32 samples in [-1, 1] at `sample_rate`, muxed alongside.
         audio_codec: "aac" (128 kb/s, playable everywhere; deterministic on one ffmpeg build) or
             "pcm_s16le" (lossless PCM in mp4; exact samples, but browsers will not play it).
+        threads: x264 threads; fixed per call site so the bytes do not depend on the machine (small
+            videos encoded by a process pool are fastest with 1).
     """
     it = iter(frames)
     first = next(it, None)
@@ -210,7 +212,7 @@ def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps:
             yield np.ascontiguousarray(f).tobytes()
 
     inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
-    outputs = ["-map", "0:v:0", "-sws_flags", _SWS, *_x264_args(fps, crf, preset)]
+    outputs = ["-map", "0:v:0", "-sws_flags", _SWS, *_x264_args(fps, crf, preset, threads)]
     with _atomic(dst) as tmp, contextlib.ExitStack() as stack:
         if audio is not None:
             samples = np.asarray(audio, dtype="<f4")

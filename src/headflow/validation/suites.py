@@ -128,6 +128,34 @@ def frame_labels_suite() -> list:
         gxe.ExpectColumnValuesToBeInSet(column="phone", value_set=list(PHONES)),
         gxe.ExpectColumnValuesToBeBetween(column="phone_index", min_value=0, max_value=len(PHONES) - 1),
         gxe.ExpectColumnValuesToBeBetween(column="styletalk_index", min_value=0, max_value=40),
+def faces_suite() -> list:
+    return [
+        *_columns("faces"),
+        *_not_null("clip_id", "crop_path", "n_frames", "detection_rate", "n_tracks", "chosen_track",
+                   "mean_face_size", "mean_iod"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeBetween(column="detection_rate", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="n_tracks", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="mean_face_size", min_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="mean_iod", min_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="runner_up_ratio", min_value=0.0, max_value=1.0),
+    ]
+
+
+def landmarks_suite() -> list:
+    return [
+        *_columns("landmarks"),
+        *_not_null("clip_id", "frame", "valid", "detected", "box", "crop_transform"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "frame"]),
+        gxe.ExpectColumnValuesToBeBetween(column="frame", min_value=0),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        # Valid frames carry landmarks; invalid ones carry none (never -1 or a copied frame).
+        gxe.ExpectColumnValuesToNotBeNull(column="landmarks", row_condition=Column("valid") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToNotBeNull(column="landmarks_raw", row_condition=Column("valid") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeNull(column="landmarks", row_condition=Column("valid") == False),  # noqa: E712
+        gxe.ExpectColumnValuesToNotBeNull(column="score", row_condition=Column("detected") == True),  # noqa: E712
     ]
 
 
@@ -140,6 +168,8 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "words": words_suite,
     "phones": phones_suite,
     "frame_labels": frame_labels_suite,
+    "faces": faces_suite,
+    "landmarks": landmarks_suite,
 }
 SUITES = tuple(BUILDERS)
 

@@ -1,0 +1,64 @@
+"""The `headflow` command: `headflow models list`, `headflow models fetch NAME`, `headflow params`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+
+def _models_list(_: argparse.Namespace) -> int:
+    from headflow import models
+
+    print(f"models folder: {models.models_dir()}  (${models.ENV_VAR})")
+    for r in models.status():
+        mark = "ok     " if r["present"] else "missing"
+        print(f"  {mark} {r['name']:<26} {r['backend']:<15} {r['path']}")
+        if not r["present"]:
+            print(f"          fetch: headflow models fetch {r['name']}   ({r['url']})")
+    return 0
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    from headflow import models
+
+    for name in args.names:
+        path = models.fetch(name)
+        print(f"{name}: {path} sha256 {models.sha256_of(path)}")
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    from headflow.params import BLOCKS
+
+    for name, cls in BLOCKS.items():
+        if args.block and name != args.block:
+            continue
+        print(f"{name}: {cls.__doc__ or ''}")
+        for f in dataclasses.fields(cls):
+            print(f"  {f.name}: {f.type}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="headflow", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    models = sub.add_parser("models", help="pretrained weights: list, fetch (explicit downloads only)")
+    msub = models.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="registered weights and whether they are on disk").set_defaults(fn=_models_list)
+    fetch = msub.add_parser("fetch", help="download weights from their official URL (needs a network)")
+    fetch.add_argument("names", nargs="+")
+    fetch.set_defaults(fn=_models_fetch)
+    params = sub.add_parser("params", help="the params blocks and their fields")
+    params.add_argument("block", nargs="?")
+    params.set_defaults(fn=_params)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (KeyError, OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

