@@ -128,6 +128,9 @@ def frame_labels_suite() -> list:
         gxe.ExpectColumnValuesToBeInSet(column="phone", value_set=list(PHONES)),
         gxe.ExpectColumnValuesToBeBetween(column="phone_index", min_value=0, max_value=len(PHONES) - 1),
         gxe.ExpectColumnValuesToBeBetween(column="styletalk_index", min_value=0, max_value=40),
+    ]
+
+
 def faces_suite() -> list:
     return [
         *_columns("faces"),
