@@ -85,6 +85,13 @@ def faces_task(params_path: str) -> dict:
     return run_stage(P.load("faces", params_path), map_fn=sharded_map("faces-clips"), progress=False)
 
 
+@task(name="train_expert", cache_policy=NO_CACHE)
+def train_expert_task(params_path: str) -> dict:
+    from headflow.sync.stage import run_stage
+
+    return run_stage(P.load("train_expert", params_path), map_fn=sharded_map("expert-shards"), progress=False)
+
+
 def _report(metrics: dict[str, Any]) -> None:
     ingest = metrics.get("ingest", {})
     rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
@@ -105,7 +112,7 @@ def _report(metrics: dict[str, Any]) -> None:
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Demo corpus (when ingest reads it), ingest, audio features, alignment, faces; returns each stage's metrics."""
+    """Demo corpus (when ingest reads it), ingest, audio features, alignment, faces, the lip-sync expert; returns each stage's metrics."""
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
     if build_demo if build_demo is not None else ingest_params.source == "demo":
@@ -114,6 +121,7 @@ def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None)
     metrics["audio_features"] = audio_features_task(params_path)
     metrics["align"] = align_task(params_path)
     metrics["faces"] = faces_task(params_path)
+    metrics["train_expert"] = train_expert_task(params_path)
     _report(metrics)
     return metrics
 

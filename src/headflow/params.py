@@ -11,6 +11,7 @@ from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
 from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
+from headflow.sync.params import TrainExpertParams
 
 BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
@@ -18,6 +19,7 @@ BLOCKS: dict[str, type] = {
     "audio_features": AudioFeaturesParams,
     "align": AlignParams,
     "faces": FacesParams,
+    "train_expert": TrainExpertParams,
 }
 
 

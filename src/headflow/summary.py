@@ -19,6 +19,7 @@ QUARANTINES = {
     "audio_features": Path("data/interim/audio_features/quarantine.parquet"),
     "align": Path("data/interim/align/quarantine.parquet"),
     "faces": Path("data/interim/faces/quarantine.parquet"),
+    "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")

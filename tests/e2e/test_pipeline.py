@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on a shrunken copy of the project, caching, param granularity, Prefect flow."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,7 +42,9 @@ def project(tmp_path_factory, project_root):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project_root / rel, dst / rel)
-    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8})
+    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8},
+                train_expert={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
+                              "eval_shifts": [5], "max_offset": 5})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
@@ -52,8 +55,11 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert"):
         assert f"{stage} (ran)" in out
+    assert (dst / "data/models/expert/last.pt").is_file()
+    history = json.loads((dst / "reports/plots/expert_history.json").read_text())
+    assert [h["epoch"] for h in history] == [1] and 0 <= history[0]["val_balanced_accuracy"] <= 1
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
     quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
     corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")

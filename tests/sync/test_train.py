@@ -44,3 +44,12 @@ def test_resume_from_checkpoint_is_equivalent(tmp_path):
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert straight[-1]["train_loss"] == resumed[-1]["train_loss"]
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    clips = [synthetic_clip(f"t{i}", 30, i) for i in range(2)]
+    cfg = TrainConfig(model=TINY, epochs=1, samples_per_epoch=32, val_samples=16, batch_size=16)
+    train_expert(clips, clips, cfg, tmp_path, progress=False)
+    other = TrainConfig(**{**cfg.__dict__, "lr": 1e-4, "epochs": 2})
+    history = train_expert(clips, clips, other, tmp_path, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2]     # trained afresh for 2 epochs, not resumed at 1

@@ -162,6 +162,15 @@ LANDMARKS = pa.schema([
     ("crop_transform", pa.list_(pa.float64(), 6)),   # 2x3 row-major source -> 256x256 aligned crop (OpenCV)
 ])
 
+SYNC_EVAL = pa.schema([                # train_expert: held-out clips scored with and without shifted audio
+    ("clip_id", pa.string()),
+    ("applied_shift", pa.int16()),        # frames the audio was delayed (> 0) or advanced (< 0); 0 = as recorded
+    ("recovered_offset", pa.int16()),     # the scorer's argmin offset (null when the clip is too short)
+    ("lse_d", pa.float64()),
+    ("lse_c", pa.float64()),
+    ("note", pa.string()),
+])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
@@ -173,6 +182,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "frame_labels": FRAME_LABELS,
     "faces": FACES,
     "landmarks": LANDMARKS,
+    "sync_eval": SYNC_EVAL,
 }
 
 

@@ -29,6 +29,7 @@ class ClipArrays:
     mel: np.ndarray               # (T_mel, 80) float32
     valid: np.ndarray | None = None   # (T,) bool: frames with a usable face (None = all)
     fps: float = 25.0
+    speaker: str | None = None        # other-clip negatives come from the same speaker (None: the clip itself)
 
     def __post_init__(self) -> None:
         if self.mouths.ndim != 4 or self.mouths.shape[1:] != (*MOUTH_SHAPE, 3):
@@ -63,13 +64,17 @@ def audio_window(clip: ClipArrays, f: int) -> np.ndarray:
 class SyncPairs(Dataset):
     """Balanced pairs: even indices in sync, odd indices out of sync.
 
-    Negatives are, with probability `other_clip_fraction`, another clip's audio, otherwise the same
-    clip's audio shifted by at least `min_shift` frames. Each sample is a pure function of
-    (seed, epoch, index), so runs are reproducible and resumable whatever the worker layout.
+    Negatives are, with probability `other_clip_fraction`, the audio of another clip *of the same
+    speaker* (other speakers' audio would let the expert tell voices from faces instead of judging
+    sync: it then fails on unseen speakers), otherwise the same clip's audio shifted by at least
+    `min_shift` frames. With `augment`, the face window gets one random photometric change,
+    shift and mirror (the same for its 5 frames), so the face encoder cannot key on identity.
+    Each sample is a pure function of (seed, epoch, index): runs are reproducible and resumable
+    whatever the worker layout.
     """
 
     def __init__(self, clips: list[ClipArrays], n_samples: int, seed: int = 0, min_shift: int = 5,
-                 other_clip_fraction: float = 0.5):
+                 other_clip_fraction: float = 0.5, augment: bool = False):
         self.clips = clips
         self.starts = [window_starts(c) for c in clips]
         empty = [c.clip_id for c, s in zip(clips, self.starts) if len(s) == 0]
@@ -79,7 +84,12 @@ class SyncPairs(Dataset):
         self.weights = np.array([len(s) for s in self.starts], np.float64)
         self.weights /= self.weights.sum()
         self.n_samples, self.seed, self.min_shift = n_samples, seed, min_shift
-        self.other_clip_fraction = other_clip_fraction if len(clips) > 1 else 0.0
+        self.other_clip_fraction = other_clip_fraction
+        self.augment = augment
+        by_speaker: dict[str, list[int]] = {}
+        for i, c in enumerate(clips):
+            by_speaker.setdefault(c.speaker or c.clip_id, []).append(i)
+        self.same_speaker = [[j for j in by_speaker[c.speaker or c.clip_id] if j != i] for i, c in enumerate(clips)]
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -90,14 +100,13 @@ class SyncPairs(Dataset):
 
     def _negative(self, rng: np.random.Generator, c: int, f: int) -> tuple[int, int]:
         far = self.starts[c][np.abs(self.starts[c] - f) >= self.min_shift]
-        use_other = len(self.clips) > 1 and (len(far) == 0 or rng.random() < self.other_clip_fraction)
-        if use_other:
-            other = int(rng.integers(len(self.clips) - 1))
-            other += other >= c
+        others = self.same_speaker[c]
+        if others and (len(far) == 0 or rng.random() < self.other_clip_fraction):
+            other = others[int(rng.integers(len(others)))]
             return other, int(rng.choice(self.starts[other]))
         if len(far) == 0:
             raise ValueError(f"clip {self.clips[c].clip_id}: no window {self.min_shift}+ frames from frame {f} "
-                             "and no other clip to draw a negative from")
+                             "and no other clip of its speaker to draw a negative from")
         return c, int(rng.choice(far))
 
     def __getitem__(self, index: int):
@@ -111,4 +120,21 @@ class SyncPairs(Dataset):
         except Exception as err:   # a bad sample must fail loudly and say where
             raise RuntimeError(f"sample {index}: clip {self.clips[c].clip_id} frame {f} / audio of "
                                f"{self.clips[ac].clip_id} frame {af}: {err}") from err
+        if self.augment:
+            face = augment_face(face, rng)
         return torch.from_numpy(face), torch.from_numpy(mel), torch.tensor(label)
+
+
+def augment_face(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random colour/contrast change, shift (+-4 px) and mirror, applied to all 5 frames alike."""
+    w = face.reshape(N_FRAMES, 3, *MOUTH_SHAPE)
+    gain = rng.uniform(0.7, 1.3, size=(1, 3, 1, 1)).astype(np.float32)
+    bias = rng.uniform(-0.1, 0.1, size=(1, 3, 1, 1)).astype(np.float32)
+    mean = w.mean(axis=(1, 2, 3), keepdims=True)
+    contrast = np.float32(rng.uniform(0.7, 1.3))
+    w = np.clip((w - mean) * contrast + mean, 0, 1) * gain + bias
+    dy, dx = rng.integers(-4, 5, size=2)
+    w = np.roll(w, (int(dy), int(dx)), axis=(2, 3))
+    if rng.random() < 0.5:
+        w = w[..., ::-1]
+    return np.ascontiguousarray(np.clip(w, 0, 1).reshape(3 * N_FRAMES, *MOUTH_SHAPE), dtype=np.float32)

@@ -28,7 +28,9 @@ class TrainExpertParams:
     min_shift: int = 5
     """Same-clip negatives are at least this many frames away from the positive."""
     other_clip_fraction: float = 0.5
-    """Share of negatives that take another clip's audio."""
+    """Share of negatives that take another clip's audio of the same speaker."""
+    augment: bool = True
+    """Random colour, contrast, shift and mirror of training face windows (identity invariance)."""
     num_workers: int = 0
     """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
     threads: int = 2

@@ -49,6 +49,6 @@ def build_shard(clip_id: str, video_path: Path, mel_path: Path, frames: pd.DataF
     return int(valid.sum())
 
 
-def load_shard(path: Path, clip_id: str, fps: float = 25.0) -> ClipArrays:
+def load_shard(path: Path, clip_id: str, fps: float = 25.0, speaker: str | None = None) -> ClipArrays:
     with np.load(path) as z:
-        return ClipArrays(clip_id, z["mouths"], z["mel"], z["valid"], fps)
+        return ClipArrays(clip_id, z["mouths"], z["mel"], z["valid"], fps, speaker)

@@ -67,11 +67,12 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
     quarantine = Quarantine(STAGE)
     arrays, split = {}, dict(zip(clips.clip_id, clips.split))
     source = dict(zip(clips.clip_id, clips.source_path))
+    speaker = dict(zip(clips.clip_id, clips.speaker_id))
     for clip_id, n_valid, rejection in results:
         if rejection:
             quarantine.add(clip_id, *rejection, source[clip_id])
             continue
-        arr = load_shard(shard_dir / f"{clip_id}.npz", clip_id)
+        arr = load_shard(shard_dir / f"{clip_id}.npz", clip_id, speaker=speaker[clip_id])
         if len(window_starts(arr)) == 0:
             quarantine.add(clip_id, "no_sync_windows", f"{clip_id}: no 5 valid consecutive face frames with a "
                            "complete mel window", source[clip_id])
@@ -88,6 +89,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
                       samples_per_epoch=params.samples_per_epoch, val_samples=params.val_samples,
                       batch_size=params.batch_size, lr=params.lr, warmup_steps=params.warmup_steps,
                       min_shift=params.min_shift, other_clip_fraction=params.other_clip_fraction,
+                      augment=params.augment,
                       num_workers=params.num_workers, seed=params.seed, stall_steps=params.stall_steps)
     t1 = time.perf_counter()
     history = train_expert(train, held_out, cfg, MODEL_DIR, progress=progress)

@@ -49,6 +49,7 @@ class TrainConfig:
     warmup_steps: int = 50
     min_shift: int = 5
     other_clip_fraction: float = 0.5
+    augment: bool = True
     num_workers: int = 0
     seed: int = 0
     stall_steps: int = 200
@@ -118,15 +119,19 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
     history: list[dict] = []
     start_epoch, step = 0, 0
     ckpt = out_dir / "last.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+    state = torch.load(ckpt, map_location=device, weights_only=False) if ckpt.exists() else None
+    if state is not None and not _same_run(state["config"], asdict(cfg)):
+        log.warning("%s was trained with other settings; starting afresh (delete it to silence this)", ckpt)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, step, history = state["epoch"] + 1, state["step"], state["history"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d (step %d)", ckpt, start_epoch, step)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction)
+    train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction,
+                           augment=cfg.augment)
     val_data = SyncPairs(val_clips, cfg.val_samples, cfg.seed + 1, cfg.min_shift, cfg.other_clip_fraction)
     sampler = RankSampler(len(train_data), cfg.seed, rank, world)
     loader = DataLoader(train_data, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
@@ -184,6 +189,12 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
             tmp.write_text(json.dumps(history, indent=2))
             os.replace(tmp, out_dir / "history.json")
     return history
+
+
+def _same_run(saved: dict, current: dict) -> bool:
+    """A checkpoint resumes a run when every setting but the number of epochs matches."""
+    ignore = {"epochs", "num_workers"}
+    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in current.items() if k not in ignore}
 
 
 def _atomic_save(obj, path: Path) -> None:

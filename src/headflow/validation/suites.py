@@ -162,6 +162,16 @@ def landmarks_suite() -> list:
     ]
 
 
+def sync_eval_suite() -> list:
+    return [
+        *_columns("sync_eval"),
+        *_not_null("clip_id", "applied_shift"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "applied_shift"]),
+        gxe.ExpectColumnValuesToBeBetween(column="lse_d", min_value=0.0, max_value=2.0),
+        gxe.ExpectColumnValuesToBeBetween(column="lse_c", min_value=0.0),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
@@ -173,6 +183,7 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "frame_labels": frame_labels_suite,
     "faces": faces_suite,
     "landmarks": landmarks_suite,
+    "sync_eval": sync_eval_suite,
 }
 SUITES = tuple(BUILDERS)
 
