@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headflow.faces.dlib_backend import detect_faces, landmarks68, shape_predictor
+from headflow import params as P
 from headflow.faces.params import FacesParams
 from headflow.faces.stage import run_faces
 from headflow.manifest.schemas import schema_for
@@ -124,8 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--every", type=int, default=None, help="override faces.detect.every")
     ap.add_argument("--only", choices=["demo", "grid"], default=None)
+    ap.add_argument("--params", default="params.yaml", help="params file whose faces block is benchmarked")
     args = ap.parse_args(argv)
-    params = FacesParams(workers=args.workers)
+    # The faces block of params.yaml: what `dvc repro` runs (dataclass defaults if there is none).
+    params = P.load("faces", args.params) if Path(args.params).exists() else FacesParams()
+    params.workers = args.workers
     if args.every:
         params.detect.every = args.every
     clips = Path(args.demo_root) / "data/interim/ingest/clips.parquet"
