@@ -1,7 +1,7 @@
 """Alignment accuracy and speed of the align stage, measured in one run.
 
     python bench/align.py                         # demo corpus from data/ + ../shared material
-    python bench/align.py --project /work/main    # another checkout's built demo corpus (read only)
+    python bench/align.py --project ../other-checkout  # another checkout's built demo corpus (read only)
 
 Figures (see headflow.align.evaluate for how boundaries are matched):
 1. demo corpus: phone and word boundaries of the stage's output vs espeak's exact timings (truth.json),

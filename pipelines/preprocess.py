@@ -14,6 +14,7 @@ DVC remains the cache of record: the flow writes the same files as `dvc repro`, 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -50,46 +51,23 @@ def sharded_map(label: str, shard_size: int = SHARD_SIZE) -> Callable[[Callable,
     return _map
 
 
-@task(name="demo_corpus", cache_policy=NO_CACHE)
-def demo_corpus_task(params_path: str) -> dict:
-    from headflow.demo.stage import run_stage
-
-    return run_stage(P.load("demo_corpus", params_path), map_fn=sharded_map("render-clips", 4), progress=False)
-
-
-@task(name="ingest", cache_policy=NO_CACHE)
-def ingest_task(params_path: str) -> dict:
-    from headflow.ingest.stage import run_stage
-
-    return run_stage(P.load("ingest", params_path), map_fn=sharded_map("ingest-clips"), progress=False)
+# stage -> (module whose run_stage the DVC stage calls too, shard task label, clips per shard)
+STAGES: dict[str, tuple[str, str, int]] = {
+    "demo_corpus": ("headflow.demo.stage", "render-clips", 4),
+    "ingest": ("headflow.ingest.stage", "ingest-clips", SHARD_SIZE),
+    "audio_features": ("headflow.audio.stage", "mel-clips", SHARD_SIZE),
+    "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
+    "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
+    "train_expert": ("headflow.sync.stage", "expert-shards", SHARD_SIZE),
+}
 
 
-@task(name="audio_features", cache_policy=NO_CACHE)
-def audio_features_task(params_path: str) -> dict:
-    from headflow.audio.stage import run_stage
-
-    return run_stage(P.load("audio_features", params_path), map_fn=sharded_map("mel-clips"), progress=False)
-
-
-@task(name="align", cache_policy=NO_CACHE)
-def align_task(params_path: str) -> dict:
-    from headflow.align.stage import run_stage
-
-    return run_stage(P.load("align", params_path), map_fn=sharded_map("align-clips"), progress=False)
-
-
-@task(name="faces", cache_policy=NO_CACHE)
-def faces_task(params_path: str) -> dict:
-    from headflow.faces.stage import run_stage
-
-    return run_stage(P.load("faces", params_path), map_fn=sharded_map("faces-clips"), progress=False)
-
-
-@task(name="train_expert", cache_policy=NO_CACHE)
-def train_expert_task(params_path: str) -> dict:
-    from headflow.sync.stage import run_stage
-
-    return run_stage(P.load("train_expert", params_path), map_fn=sharded_map("expert-shards"), progress=False)
+@task(cache_policy=NO_CACHE)
+def stage_task(stage: str, params_path: str) -> dict:
+    """One pipeline stage: the same `run_stage` as `python -m stages.<stage>`, its clips in shard tasks."""
+    module, label, shard_size = STAGES[stage]
+    run_stage = importlib.import_module(module).run_stage
+    return run_stage(P.load(stage, params_path), map_fn=sharded_map(label, shard_size), progress=False)
 
 
 def _report(metrics: dict[str, Any]) -> None:
@@ -112,16 +90,13 @@ def _report(metrics: dict[str, Any]) -> None:
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Demo corpus (when ingest reads it), ingest, audio features, alignment, faces, the lip-sync expert; returns each stage's metrics."""
+    """Every stage of STAGES in order (the demo corpus only when ingest reads it); returns their metrics."""
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
-    if build_demo if build_demo is not None else ingest_params.source == "demo":
-        metrics["demo_corpus"] = demo_corpus_task(params_path)
-    metrics["ingest"] = ingest_task(params_path)
-    metrics["audio_features"] = audio_features_task(params_path)
-    metrics["align"] = align_task(params_path)
-    metrics["faces"] = faces_task(params_path)
-    metrics["train_expert"] = train_expert_task(params_path)
+    build = build_demo if build_demo is not None else ingest_params.source == "demo"
+    for stage in STAGES:
+        if stage != "demo_corpus" or build:
+            metrics[stage] = stage_task.with_options(name=stage)(stage, params_path)
     _report(metrics)
     return metrics
 
