@@ -41,6 +41,16 @@ class ExpertConfig:
     """Channel multiplier (1.0 = published size; 0.25 trains on a CPU within the demo budget)."""
     depth: int = 2
     """Residual blocks after each strided stage."""
+    face_input: str = "rgb"
+    """Fixed preprocessing of the face window inside the model (input stays 15 channels for Wav2Lip
+    compatibility): "rgb" = as is; "gray" = each frame's colours averaged; "motion" = gray, minus the
+    window's mean frame (identity and lighting cancel, mouth motion remains); "rgb_motion" = RGB minus
+    the window's mean frame."""
+    audio_input: str = "raw"
+    """Fixed preprocessing of the mel window: "raw" or "norm" (subtract each mel band's mean over the
+    window and divide by the window's std: removes the voice's spectral envelope and loudness)."""
+    embed_dropout: float = 0.0
+    """Dropout on the pre-normalisation embeddings during training."""
 
 
 def _stage(cin: int, cout: int, kernel, stride, padding, depth: int) -> list[nn.Module]:
@@ -76,14 +86,37 @@ class SyncExpert(nn.Module):
             Conv2d(c[3], c[4], 3, 1, 0), Conv2d(c[4], c[4], 1, 1, 0),   # -> 1x1
         )
         self.embedding_size = c[4]
+        self.face_input, self.audio_input = cfg.face_input, cfg.audio_input
+        self.dropout = nn.Dropout(cfg.embed_dropout)
+
+    def prepare_face(self, face: torch.Tensor) -> torch.Tensor:
+        if self.face_input == "rgb":
+            return face
+        b, _, h, w = face.shape
+        x = face.reshape(b, 5, 3, h, w)
+        if self.face_input in ("gray", "motion"):
+            x = x.mean(dim=2, keepdim=True).expand(b, 5, 3, h, w)
+        if self.face_input in ("motion", "rgb_motion"):
+            x = (x - x.mean(dim=1, keepdim=True)) * 4.0
+        elif self.face_input != "gray":
+            raise ValueError(f"unknown face_input {self.face_input!r}")
+        return x.reshape(b, 15, h, w)
+
+    def prepare_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        if self.audio_input == "raw":
+            return mel
+        if self.audio_input != "norm":
+            raise ValueError(f"unknown audio_input {self.audio_input!r}")
+        mel = mel - mel.mean(dim=3, keepdim=True)
+        return mel / (mel.flatten(1).std(dim=1).view(-1, 1, 1, 1) + 1e-3)
 
     def embed_face(self, face: torch.Tensor) -> torch.Tensor:
         """face (B, 15, 48, 96) -> (B, E) unit vectors."""
-        return F.normalize(self.face_encoder(face).flatten(1), p=2, dim=1)
+        return F.normalize(self.dropout(self.face_encoder(self.prepare_face(face)).flatten(1)), p=2, dim=1)
 
     def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """mel (B, 1, 80, 16) -> (B, E) unit vectors."""
-        return F.normalize(self.audio_encoder(mel).flatten(1), p=2, dim=1)
+        return F.normalize(self.dropout(self.audio_encoder(self.prepare_audio(mel)).flatten(1)), p=2, dim=1)
 
     def forward(self, face: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.embed_face(face), self.embed_audio(mel)

@@ -13,6 +13,13 @@ class TrainExpertParams:
     """Channel multiplier of the encoders (1.0 = the published expert; 0.25 trains on a CPU)."""
     depth: int = 1
     """Residual blocks after each strided stage (published: 1-2)."""
+    face_input: str = "motion"
+    """Fixed face preprocessing inside the model (`ExpertConfig.face_input`): "motion" = grey frames
+    minus the window's mean frame, so identity and lighting cancel and mouth motion remains (held-out
+    offset recovery 100% vs 50% with "rgb"); "rgb" = the published expert's raw input."""
+    audio_input: str = "norm"
+    """Fixed mel preprocessing inside the model (`ExpertConfig.audio_input`): "norm" removes each mel
+    band's window mean and the window's scale (voice timbre, loudness); "raw" = published."""
     epochs: int = 12
     """Passes over `samples_per_epoch` freshly drawn pairs."""
     samples_per_epoch: int = 4096

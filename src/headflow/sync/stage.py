@@ -85,7 +85,8 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
     if not train or not held_out:
         raise RuntimeError(f"train_expert needs clips of both training and held-out speakers; got {len(train)} "
                            f"train and {len(held_out)} held-out (check ingest.split)")
-    cfg = TrainConfig(model=ExpertConfig(params.width, params.depth), epochs=params.epochs,
+    cfg = TrainConfig(model=ExpertConfig(params.width, params.depth, params.face_input,
+                                                    params.audio_input), epochs=params.epochs,
                       samples_per_epoch=params.samples_per_epoch, val_samples=params.val_samples,
                       batch_size=params.batch_size, lr=params.lr, warmup_steps=params.warmup_steps,
                       min_shift=params.min_shift, other_clip_fraction=params.other_clip_fraction,
