@@ -27,7 +27,7 @@ from headflow.sync.shards import load_shard
 from headflow.sync.stage import evaluate_offsets
 from headflow.sync.train import TrainConfig, load_expert, train_expert
 
-DATA = Path("/work/main/data/interim")
+DATA = Path("data/interim")  # run from the project root after `dvc repro train_expert`
 
 
 def load(cmvn: bool):

@@ -116,7 +116,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
         "train_samples_per_s": round(float(np.mean([h["samples_per_s"] for h in history])), 1),
         "data_wait_fraction": round(float(np.mean([h["data_wait_fraction"] for h in history])), 4),
         "scoring_frames_per_s": round(score_fps, 1), "train_seconds": round(train_s, 1),
-        "shard_seconds": round(shard_s, 1), "stalled": bool(last["stalled"]),
+        "shard_seconds": round(shard_s, 1), "stall_warning": bool(last["stalled"]),
     }
     write_metrics(METRICS, metrics)
     write_json([{k: h[k] for k in ("epoch", "train_loss", "val_loss", "val_balanced_accuracy")} for h in history], PLOT)
