@@ -119,13 +119,21 @@ def _insightface_detector(params: DetectParams) -> Detector:
     app.prepare(ctx_id=-1, det_size=(640, 640))
 
     def detect(frame: np.ndarray) -> list[Detection]:
-        small = cv2.resize(frame, None, fx=params.scale, fy=params.scale) if params.scale != 1 else frame
-        faces = app.get(small[:, :, ::-1])  # insightface wants BGR
-        k = 1.0 / params.scale
-        out = [Detection(tuple(float(v) * k for v in f.bbox[:4]), float(f.det_score)) for f in faces]
-        return sorted([d for d in out if d.score >= params.min_score], key=lambda d: -d.score)
+        faces = app.get(_downscale(frame, params)[:, :, ::-1])  # insightface wants BGR
+        return _rescaled([(*f.bbox[:4], f.det_score) for f in faces], params)
 
     return detect
+
+
+def _downscale(frame: np.ndarray, params: DetectParams) -> np.ndarray:
+    return cv2.resize(frame, None, fx=params.scale, fy=params.scale) if params.scale != 1 else frame
+
+
+def _rescaled(boxes, params: DetectParams) -> list[Detection]:
+    """(l, t, r, b, score) found on the downscaled frame -> source-pixel detections, best first."""
+    k = 1.0 / params.scale
+    out = [Detection(tuple(float(v) * k for v in b[:4]), float(b[4])) for b in boxes]
+    return sorted([d for d in out if d.score >= params.min_score], key=lambda d: -d.score)
 
 
 def _face_alignment_detector(params: DetectParams) -> Detector:
@@ -138,11 +146,7 @@ def _face_alignment_detector(params: DetectParams) -> Detector:
     det = SFDDetector(device="cpu", path_to_detector=str(path))
 
     def detect(frame: np.ndarray) -> list[Detection]:
-        small = cv2.resize(frame, None, fx=params.scale, fy=params.scale) if params.scale != 1 else frame
-        k = 1.0 / params.scale
-        out = [Detection((b[0] * k, b[1] * k, b[2] * k, b[3] * k), float(b[4]))
-               for b in det.detect_from_image(small[:, :, ::-1].copy())]
-        return sorted([d for d in out if d.score >= params.min_score], key=lambda d: -d.score)
+        return _rescaled(det.detect_from_image(_downscale(frame, params)[:, :, ::-1].copy()), params)
 
     return detect
 

@@ -20,6 +20,8 @@ class TrainExpertParams:
     audio_input: str = "norm"
     """Fixed mel preprocessing inside the model (`ExpertConfig.audio_input`): "norm" removes each mel
     band's window mean and the window's scale (voice timbre, loudness); "raw" = published."""
+    embed_dropout: float = 0.0
+    """Dropout on the embeddings before normalisation (0 = none)."""
     epochs: int = 12
     """Passes over `samples_per_epoch` freshly drawn pairs."""
     samples_per_epoch: int = 4096

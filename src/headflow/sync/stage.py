@@ -15,11 +15,10 @@ from headflow.manifest import Quarantine, Rejected, check_accounting, read_manif
 from headflow.parallel import map_jobs
 from headflow.stage import finish_quarantine, log, write_json, write_metrics, write_validated
 from headflow.sync.data import window_starts
-from headflow.sync.model import ExpertConfig
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.scoring import ClipTooShort, score_clip, shift_audio
 from headflow.sync.shards import build_shard, load_shard
-from headflow.sync.train import TrainConfig, train_expert
+from headflow.sync.train import config_from, train_expert
 
 STAGE = "train_expert"
 INTERIM = Path("data/interim/train_expert")
@@ -85,13 +84,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
     if not train or not held_out:
         raise RuntimeError(f"train_expert needs clips of both training and held-out speakers; got {len(train)} "
                            f"train and {len(held_out)} held-out (check ingest.split)")
-    cfg = TrainConfig(model=ExpertConfig(params.width, params.depth, params.face_input,
-                                                    params.audio_input), epochs=params.epochs,
-                      samples_per_epoch=params.samples_per_epoch, val_samples=params.val_samples,
-                      batch_size=params.batch_size, lr=params.lr, warmup_steps=params.warmup_steps,
-                      min_shift=params.min_shift, other_clip_fraction=params.other_clip_fraction,
-                      augment=params.augment,
-                      num_workers=params.num_workers, seed=params.seed, stall_steps=params.stall_steps)
+    cfg = config_from(params)
     t1 = time.perf_counter()
     history = train_expert(train, held_out, cfg, MODEL_DIR, progress=progress)
     train_s = time.perf_counter() - t1

@@ -56,6 +56,19 @@ class TrainConfig:
     stall_tolerance: float = 0.01
 
 
+def config_from(params) -> "TrainConfig":
+    """TrainConfig (and its ExpertConfig) from any object with same-named fields (the stage's params).
+
+    Copies every field the two dataclasses share by name, so a new setting cannot be forgotten.
+    """
+    from dataclasses import fields
+
+    def pick(cls):
+        return {f.name: getattr(params, f.name) for f in fields(cls) if hasattr(params, f.name) and f.name != "model"}
+
+    return TrainConfig(model=ExpertConfig(**pick(ExpertConfig)), **pick(TrainConfig))
+
+
 class RankSampler(Sampler[int]):
     """A seeded per-epoch permutation, split across DDP ranks."""
 
