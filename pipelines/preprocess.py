@@ -59,6 +59,7 @@ STAGES: dict[str, tuple[str, str, int]] = {
     "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.stage", "expert-shards", SHARD_SIZE),
+    "sync_check": ("headflow.sync.check", "sync-check-clips", SHARD_SIZE),
 }
 
 

@@ -11,6 +11,7 @@ from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
 from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
+from headflow.sync.check_params import SyncCheckParams
 from headflow.sync.params import TrainExpertParams
 
 BLOCKS: dict[str, type] = {
@@ -20,6 +21,7 @@ BLOCKS: dict[str, type] = {
     "align": AlignParams,
     "faces": FacesParams,
     "train_expert": TrainExpertParams,
+    "sync_check": SyncCheckParams,
 }
 
 

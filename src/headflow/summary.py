@@ -20,6 +20,7 @@ QUARANTINES = {
     "align": Path("data/interim/align/quarantine.parquet"),
     "faces": Path("data/interim/faces/quarantine.parquet"),
     "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
+    "sync_check": Path("data/interim/sync_check/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")

@@ -55,9 +55,12 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check"):
         assert f"{stage} (ran)" in out
     assert (dst / "data/models/expert/last.pt").is_file()
+    scores = pd.read_parquet(dst / "data/interim/sync_check/scores.parquet")   # report mode: every clip kept
+    assert len(scores) == len(pd.read_parquet(dst / "data/interim/sync_check/clips.parquet"))
+    assert set(scores.action) == {"keep"} and scores.offset.notna().all()
     history = json.loads((dst / "reports/plots/expert_history.json").read_text())
     assert [h["epoch"] for h in history] == [1] and 0 <= history[0]["val_balanced_accuracy"] <= 1
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")

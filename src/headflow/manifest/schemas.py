@@ -171,6 +171,19 @@ SYNC_EVAL = pa.schema([                # train_expert: held-out clips scored wit
     ("note", pa.string()),
 ])
 
+SYNC_CHECK = pa.schema([               # sync_check: scores.parquet (every clip) and clips.parquet (kept + shifted)
+    ("clip_id", pa.string()),
+    ("offset", pa.int16()),               # argmin offset in video frames (> 0: audio lags); null if not scored
+    ("lse_d", pa.float64()),              # min over offsets of the mean embedding distance (null if not scored)
+    ("lse_c", pa.float64()),              # median minus min (confidence; null if not scored)
+    ("action", pa.string()),              # keep | shift | drop
+    ("audio_shift_frames", pa.int16()),   # frames the mel was delayed (> 0) / advanced (< 0) to correct it; 0 = none
+    ("reason", pa.string()),              # null = in sync; else sync_offset | sync_low_confidence |
+                                          # too_short_for_sync | frame_count_mismatch | disabled
+    ("mel_path", pa.string()),            # the mel to train on: audio_features' or the shifted copy (shift)
+    ("n_windows", pa.int32()),            # 5-frame video windows scored
+])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
@@ -183,6 +196,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "faces": FACES,
     "landmarks": LANDMARKS,
     "sync_eval": SYNC_EVAL,
+    "sync_check": SYNC_CHECK,
 }
 
 

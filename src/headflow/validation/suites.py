@@ -172,6 +172,26 @@ def sync_eval_suite() -> list:
     ]
 
 
+def sync_check_suite() -> list:
+    return [
+        *_columns("sync_check"),
+        *_not_null("clip_id", "action", "audio_shift_frames", "mel_path"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="action", value_set=["keep", "shift", "drop"]),
+        gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+        gxe.ExpectColumnValuesToBeBetween(column="lse_d", min_value=0.0, max_value=2.0),
+        gxe.ExpectColumnValuesToBeBetween(column="lse_c", min_value=0.0),
+        gxe.ExpectColumnValuesToBeBetween(column="offset", min_value=-100, max_value=100),
+        # only shifted clips carry a correction, and every shifted clip has one
+        gxe.ExpectColumnValuesToBeInSet(column="audio_shift_frames", value_set=[0],
+                                        row_condition=Column("action") != "shift"),
+        gxe.ExpectColumnValuesToNotBeInSet(column="audio_shift_frames", value_set=[0],
+                                           row_condition=Column("action") == "shift"),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
@@ -184,6 +204,7 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "faces": faces_suite,
     "landmarks": landmarks_suite,
     "sync_eval": sync_eval_suite,
+    "sync_check": sync_check_suite,
 }
 SUITES = tuple(BUILDERS)
 
