@@ -25,6 +25,7 @@ QUARANTINES = {
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")
 FACES = Path("data/interim/faces/faces.parquet")
+SYNC = Path("data/interim/sync_check/clips.parquet")
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -70,6 +71,13 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
         lines.append(f"faces: {len(faces)} clips tracked ({int(faces.n_frames.sum())} frames, detection rate "
                      f"mean {faces.detection_rate.mean():.3f}, jitter {faces.jitter_raw.median():.2f} -> "
                      f"{faces.jitter.median():.2f} % IOD) -> {FACES}")
+    sync = Path("reports/metrics/sync_check.json")
+    if sync.exists():
+        m = json.loads(sync.read_text())
+        if m.get("scored"):
+            lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
+                         f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
+                         f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {SYNC}")
     for stage, q in quarantines.items():
         reasons = q.reason_code.value_counts().sort_index().to_dict()
         lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {QUARANTINES[stage]}")
