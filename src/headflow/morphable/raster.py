@@ -65,7 +65,7 @@ if HAVE_NUMBA:
         z = np.zeros(V, np.float64)
         ok = np.zeros(V, np.bool_)
         for v in range(V):
-            x, y, d = float(xyz[v, 0]), float(xyz[v, 1]), float(xyz[v, 2])
+            x, y, d = np.float64(xyz[v, 0]), np.float64(xyz[v, 1]), np.float64(xyz[v, 2])
             if math.isfinite(x) and math.isfinite(y) and math.isfinite(d) \
                     and abs(x) < MAX_COORD and abs(y) < MAX_COORD:
                 ix[v] = np.int64(math.floor(x * SUBPIXEL + 0.5))
@@ -156,11 +156,11 @@ if HAVE_NUMBA:
                     continue
                 mask[py, px] = True
                 a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
-                b0 = float(bary[py, px, 0])
-                b1 = float(bary[py, px, 1])
-                b2 = float(bary[py, px, 2])
+                b0 = np.float64(bary[py, px, 0])
+                b1 = np.float64(bary[py, px, 1])
+                b2 = np.float64(bary[py, px, 2])
                 for k in range(C):
-                    val = b0 * float(attr[a, k]) + b1 * float(attr[b, k]) + b2 * float(attr[c, k])
+                    val = b0 * np.float64(attr[a, k]) + b1 * np.float64(attr[b, k]) + b2 * np.float64(attr[c, k])
                     q = math.floor(val * 255.0 + 0.5)
                     out[py, px, k] = np.uint8(min(255.0, max(0.0, q)))
 

@@ -75,9 +75,10 @@ def to_crop(projected: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     Returns:
         (T, V, 3) float32: crop x, y and depth * sqrt(|det A|) (depth stays in crop pixel units).
     """
-    p = np.asarray(projected, dtype=np.float64)
+    p = np.asarray(projected)
     if p.ndim != 3 or p.shape[2] != 3:
         raise ValueError(f"projected must be (T, V, 3), got {p.shape}")
+    p = p.astype(np.float64, copy=False)
     M = np.asarray(transforms, dtype=np.float64)
     if M.shape in ((2, 3), (6,)):
         M = np.broadcast_to(M.reshape(1, 2, 3), (p.shape[0], 2, 3))
@@ -85,10 +86,13 @@ def to_crop(projected: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     if M.shape != (p.shape[0], 2, 3):
         raise ValueError(f"transforms must be (T, 2, 3) or (T, 6) with T = {p.shape[0]}, got "
                          f"{np.asarray(transforms).shape}")
-    A, t = M[:, :, :2], M[:, :, 2]
+    M = M[:, :, :, None]                                           # (T, 2, 3, 1): broadcast over V
+    u, v = p[..., 0], p[..., 1]
     out = np.empty(p.shape, np.float32)
-    out[..., :2] = np.einsum("tij,tvj->tvi", A, p[..., :2]) + t[:, None, :]
-    out[..., 2] = p[..., 2] * np.sqrt(np.abs(np.linalg.det(A)))[:, None]
+    out[..., 0] = M[:, 0, 0] * u + M[:, 0, 1] * v + M[:, 0, 2]
+    out[..., 1] = M[:, 1, 0] * u + M[:, 1, 1] * v + M[:, 1, 2]
+    det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
+    out[..., 2] = p[..., 2] * np.sqrt(np.abs(det))
     return out
 
 
