@@ -58,8 +58,8 @@ def cull_code(cull: str | int) -> int:
 if HAVE_NUMBA:
 
     @njit(cache=True)
-    def _snap(xyz):  # pragma: no cover - numba
-        V = xyz.shape[0]
+    def _snap(xyz, V):  # pragma: no cover - numba
+        """Snap the first V vertices (those the triangles use)."""
         ix = np.zeros(V, np.int64)
         iy = np.zeros(V, np.int64)
         z = np.zeros(V, np.float64)
@@ -77,7 +77,10 @@ if HAVE_NUMBA:
     @njit(cache=True)
     def _raster_frame(xyz, tri, H, W, cull, zbuf, tri_id, bary):  # pragma: no cover - numba
         """Rasterise one frame into zbuf (H, W) f64 (-inf), tri_id (H, W) i32 (-1), bary (H, W, 3) f32."""
-        ix, iy, z, ok = _snap(xyz)
+        V = 0
+        for f in range(tri.shape[0]):
+            V = max(V, tri[f, 0] + 1, tri[f, 1] + 1, tri[f, 2] + 1)
+        ix, iy, z, ok = _snap(xyz, V)
         S = SUBPIXEL
         vx = np.empty(3, np.int64)
         vy = np.empty(3, np.int64)

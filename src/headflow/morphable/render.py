@@ -146,12 +146,14 @@ def vertex_shading(projected: np.ndarray, triangles: np.ndarray, light=LIGHT_DIR
     Normals are area-weighted sums of the face normals in the right-handed camera-like frame
     (x, -y, depth); vertices of no triangle get the ambient level.
     """
-    p = np.asarray(projected, dtype=np.float64)
-    q = np.stack([p[..., 0], -p[..., 1], p[..., 2]], axis=-1)      # (T, V, 3)
+    projected = np.asarray(projected)
     tri = np.asarray(triangles, dtype=np.int64)
+    T, V_all = projected.shape[0], projected.shape[1]
+    V = int(tri.max()) + 1 if len(tri) else 0                      # only the vertices the triangles use
+    p = np.asarray(projected[:, :V], dtype=np.float64)
+    q = np.stack([p[..., 0], -p[..., 1], p[..., 2]], axis=-1)      # (T, V, 3)
     a, b, c = q[:, tri[:, 0]], q[:, tri[:, 1]], q[:, tri[:, 2]]
     fn = np.cross(b - a, c - a)                                    # (T, F, 3), towards the camera when front-facing
-    T, V = p.shape[0], p.shape[1]
     vn = np.zeros((T, V, 3))
     for k in range(3):
         idx = (np.arange(T)[:, None] * V + tri[None, :, k]).ravel()
@@ -162,7 +164,9 @@ def vertex_shading(projected: np.ndarray, triangles: np.ndarray, light=LIGHT_DIR
     L = np.asarray(light, dtype=np.float64)
     L = L / np.linalg.norm(L)
     lam = np.nan_to_num(np.clip(vn @ L, 0.0, 1.0))
-    return (ambient + (1.0 - ambient) * lam).astype(np.float32)
+    out = np.full((T, V_all), ambient, np.float32)
+    out[:, :V] = ambient + (1.0 - ambient) * lam
+    return out
 
 
 def render_shaded(model: MorphableModel, projected_crop: np.ndarray, size: int = 256,
