@@ -33,7 +33,7 @@ from headflow.manifest.io import atomic_output
 FORMAT = "headflow-nmfc"
 VERSION = 1
 PNG_LEVEL = 4
-"""zlib level of the PNG frames: 16.3 KiB/frame at 3.6 ms (level 6: 15.3 KiB at 7.5 ms; 1: 19.7 at 2.2)."""
+"""zlib level of the PNG frames (28%-coverage clip: 16.3 KiB/frame at 3.6 ms; level 6: 15.3 KiB at 7.5 ms; 1: 19.7 at 2.2)."""
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

@@ -14,6 +14,10 @@ Pipeline for one clip (shapes in comments):
 
 The rasteriser itself is in `headflow.morphable.raster` (numba, with a vectorised-numpy fallback
 that gives identical results); conventions (pixel centres, fill rule, culling) are documented there.
+Speed (`PYTHONPATH=src:. python bench/morph_render.py`, ICT face area, 18,461 triangles, 256x256,
+140 frames, shared 2-core machine): numba 230-360 frames/s, ~300-450x a per-triangle Python loop and
+~15-25x the vectorised-numpy fallback (14-16 frames/s). `render_shaded` (~35 frames/s, numpy vertex
+normals) is meant for the few frames of a report picture.
 """
 
 from __future__ import annotations
