@@ -59,6 +59,8 @@ STAGES: dict[str, tuple[str, str, int]] = {
     "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.stage", "expert-shards", SHARD_SIZE),
+    "fit3dmm": ("headflow.morphable.stage", "fit3dmm-clips", SHARD_SIZE),
+    "expressions": ("headflow.morphable.expressions", "expressions", SHARD_SIZE),
 }
 
 

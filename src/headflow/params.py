@@ -11,6 +11,7 @@ from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
 from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
+from headflow.morphable.params import ExpressionsParams, Fit3dmmParams
 from headflow.sync.params import TrainExpertParams
 
 BLOCKS: dict[str, type] = {
@@ -20,6 +21,8 @@ BLOCKS: dict[str, type] = {
     "align": AlignParams,
     "faces": FacesParams,
     "train_expert": TrainExpertParams,
+    "fit3dmm": Fit3dmmParams,
+    "expressions": ExpressionsParams,
 }
 
 
