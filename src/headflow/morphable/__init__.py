@@ -6,8 +6,13 @@
 - `bfm`: BFM 2009 in the Deep3DFaceRecon layout (`BFM_model_front.mat`; user-supplied, licensed).
 - `flame`: FLAME `generic_model.pkl` without chumpy (user-supplied, licensed).
 - `builtin`: a generated demo model so the demo runs offline.
+- `render`: NMFC images and shaded previews (z-buffer rasteriser in `raster`, files in `nmfc_io`).
 """
 
 from headflow.morphable.model import ModelFormatError, MorphableModel
+from headflow.morphable.render import (face_triangles, nmfc_colors, nmfc_preview, rasterize, read_nmfc,
+                                       render_nmfc, render_shaded, to_crop, write_nmfc)
 
-__all__ = ["ModelFormatError", "MorphableModel"]
+__all__ = ["ModelFormatError", "MorphableModel",
+           "face_triangles", "nmfc_colors", "nmfc_preview", "rasterize", "read_nmfc", "render_nmfc",
+           "render_shaded", "to_crop", "write_nmfc"]
