@@ -4,7 +4,7 @@ Reads `data/interim/faces/{faces,landmarks}.parquet` (and `data/interim/ingest/c
 clips' source paths); writes under `data/interim/fit3dmm/`:
     fits.parquet        one row per fitted clip (model, basis sizes, reprojection error, paths, timings)
     fits/<clip_id>.npz  the fit (headflow.morphable.fitio: coefficients, pose, valid, reprojection)
-    nmfc/<clip_id>.npz  NMFC frames + coverage mask in crop pixels (headflow.morphable.render.write_nmfc)
+    nmfc/<clip_id>.nmfc.zip  NMFC frames + coverage mask in crop pixels (headflow.morphable.render.write_nmfc)
     quarantine.parquet  too_few_valid_frames | fit_failed | fit_error_high
 and `reports/metrics/fit3dmm.json`, `reports/fit3dmm/preview.png`. Frames without valid landmarks get
 an empty NMFC image (mask all false): their pose is not observed, so nothing is drawn for them.
@@ -211,7 +211,7 @@ def run_fit3dmm(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Pat
             cand = truth_root / Path(src).with_suffix(".truth.npz")
             truth = str(cand) if cand.is_file() else None
         jobs.append(ClipJob(clip_id, src, lm, valid, tr, params.model, str(project_root), config, params.crop_size,
-                            str((fits_dir / f"{clip_id}.npz").resolve()), str((nmfc_dir / f"{clip_id}.npz").resolve()),
+                            str((fits_dir / f"{clip_id}.npz").resolve()), str((nmfc_dir / f"{clip_id}.nmfc.zip").resolve()),
                             truth, params.min_valid_frames, params.max_reproj_iod))
     results = map_jobs(fit_clip, jobs, params.workers, map_fn, desc="fit3dmm", progress=progress)
     rows = []
@@ -258,10 +258,7 @@ def stage_metrics(result: Fit3dmmResult, seconds: float) -> dict:
 
 def write_preview(params: Fit3dmmParams, fits: pd.DataFrame, faces_dir: Path, path: Path,
                   project_root: Path | None = None) -> Path | None:
-    """A few crop frames next to their NMFC and shaded renders (one middle frame per clip)."""
-    import cv2
-
-    from headflow.manifest import atomic_output
+    """A few crop frames next to their NMFC and shaded renders (one middle valid frame per clip)."""
     from headflow.media import read_frames
     from headflow.morphable.fitio import fit_from_file, load_fit
     from headflow.morphable.registry import load_model
@@ -272,31 +269,27 @@ def write_preview(params: Fit3dmmParams, fits: pd.DataFrame, faces_dir: Path, pa
         return None
     faces = read_manifest(faces_dir / "faces.parquet", "faces").set_index("clip_id")
     model = load_model(params.model, project_root)
-    crops, nmfcs, shaded = [], [], []
+    crops, nmfcs, masks, shaded = [], [], [], []
     for row in fits.head(params.preview_clips).itertuples():
         fit = fit_from_file(project_root / row.fit_path)
-        t = int(np.flatnonzero(fit.valid)[len(np.flatnonzero(fit.valid)) // 2])
-        frame = None
-        crop_video = project_root / faces.loc[row.clip_id, "crop_path"]
+        good = np.flatnonzero(fit.valid)
+        t = int(good[len(good) // 2])
+        nmfc, mask = read_nmfc(project_root / row.nmfc_path, [t])
+        size = nmfc.shape[1]
+        frame = np.zeros((size, size, 3), np.uint8)     # no crop video (e.g. tests): a black tile
+        crop_video = project_root / str(faces.loc[row.clip_id, "crop_path"])
         if crop_video.is_file():
             for i, f in enumerate(read_frames(crop_video)):
                 if i == t:
                     frame = f
                     break
-        nmfc, _ = read_nmfc(project_root / row.nmfc_path)
         tr = load_fit(project_root / row.fit_path)["crop_transforms"][t:t + 1]
         proj = to_crop(fit.project(model)[t:t + 1], tr)
-        size = nmfc.shape[1]
-        crops.append(frame if frame is not None else np.zeros((size, size, 3), np.uint8))
-        nmfcs.append(nmfc[t])
+        crops.append(frame)
+        nmfcs.append(nmfc[0])
+        masks.append(mask[0])
         shaded.append(render_shaded(model, proj, size=size)[0])
-    image = nmfc_preview(np.stack(crops), np.stack(nmfcs), np.stack(shaded))
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise RuntimeError(f"could not encode {path}")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(png.tobytes())
-    return path
+    return nmfc_preview(np.stack(crops), np.stack(nmfcs), np.stack(shaded), path, n=len(nmfcs), mask=np.stack(masks))
 
 
 def run_stage(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Path = OUT, clips_path: Path = CLIPS,
