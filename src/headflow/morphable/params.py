@@ -11,20 +11,22 @@ class FitParams:
 
     iterations: int = 4
     """Camera <-> coefficient alternations."""
-    id_prior: float = 1.0
-    """Weight of ||alpha||^2 (identity coefficients)."""
-    exp_prior: float = 0.1
+    id_prior: float = 1e-4
+    """Weight of ||alpha||^2 (identity coefficients), per valid frame (data term: mean squared error in IOD units)."""
+    exp_prior: float = 1e-5
     """Weight of ||beta_t||^2 (expression coefficients)."""
-    exp_smooth: float = 1.0
+    exp_smooth: float = 1e-3
     """Weight of the second temporal difference of the expression coefficients."""
-    pose_smooth: float = 1.0
-    """Weight of the second temporal difference of rotation, translation and log-scale."""
+    pose_smooth: float = 1e-1
+    """Weight of the second temporal difference of the pose (yaw, pitch, roll [rad], tx / IOD, ty / IOD, log scale)."""
     id_bound: float = 3.0
     """|alpha_k| <= id_bound."""
     exp_bounds: list[float] | None = None
     """[low, high] for expression coefficients; null: (0, 1) for blendshape models, (-3, 3) for PCA."""
     contour: bool = True
     """Slide the jaw landmarks 0-7 / 9-16 along the model's jaw-contour candidates as the head turns."""
+    jaw_weight: float = 1.0
+    """Data weight of the 17 jaw-line landmarks relative to the others (detectors are least sure there)."""
 
     def validate(self) -> None:
         if self.iterations < 1:
