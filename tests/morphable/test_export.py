@@ -80,3 +80,37 @@ def test_non_bfm_fits_are_refused(tmp_path, name, k_id, k_exp):
     with pytest.raises(ValueError, match="needs a BFM fit"):
         export_deep3d_mat(_fit(name=name, k_id=k_id, k_exp=k_exp), tmp_path / "x.mat")
     assert not (tmp_path / "x.mat").exists()
+
+
+def test_bfm_fit_round_trip(tmp_path):
+    """A BFM-layout file written here -> registry `bfm:` -> fit_video -> .mat: slices hold the fit's values."""
+    from scipy.io import savemat
+
+    from headflow.morphable.builtin import builtin_model
+    from headflow.morphable.fit import FitConfig, fit_video
+    from headflow.morphable.registry import load_model
+
+    b = builtin_model()
+    ids = b.landmarks68
+    rng = np.random.default_rng(0)
+    mean = b.mean[ids].astype(np.float64)
+    id_base = rng.normal(0, 0.05, (3 * 68, 80))
+    ex_base = np.zeros((3 * 68, 64))
+    ex_base[:, :b.n_exp] = b.exp_basis[:, ids].reshape(b.n_exp, -1).T
+    tri = np.array([[i, i + 1, i + 2] for i in range(0, 60, 3)]) + 1
+    savemat(tmp_path / "BFM_model_front.mat", {"meanshape": mean.reshape(1, -1), "idBase": id_base, "exBase": ex_base,
+                                               "tri": tri, "keypoints": (np.arange(68) + 1).reshape(1, 68).astype(float)})
+    model = load_model("bfm:BFM_model_front.mat", tmp_path)
+    T = 8
+    exp = np.zeros((T, 64))
+    exp[:, b.exp_index("jawOpen")] = np.linspace(0, 1, T)
+    X = model.landmarks(np.zeros(80), exp)
+    lm = np.stack([np.stack([9 * x[:, 0] + 200, -9 * x[:, 1] + 200], 1) for x in X @ _rot(5, 0, 0).T]).astype(np.float32)
+    fit = fit_video(model, lm, np.ones(T, bool), FitConfig(iterations=2))
+    tr = np.tile(_similarity(1.0, 3.0, -70.0, -70.0), (T, 1, 1))
+    coeff = loadmat(str(export_deep3d_mat(fit, tmp_path / "clip.mat", tr)))["coeff"]
+    assert coeff.shape == (T, 257)
+    np.testing.assert_allclose(coeff[:, :80], np.broadcast_to(fit.id_coeffs, (T, 80)), atol=1e-6)
+    np.testing.assert_allclose(coeff[:, 80:144], fit.exp_coeffs, atol=1e-6)
+    R, _, _ = pose_in_crop(fit.rotation, fit.translation, fit.scale, tr)
+    np.testing.assert_allclose(coeff[:, 224:227], deep3d_angles(R), atol=1e-5)
