@@ -232,6 +232,8 @@ def rasterize_numpy(xyz: np.ndarray, tri: np.ndarray, H: int, W: int, cull: int 
     w = ex[owner] * (py[:, None] * S - sy[owner]) - ey[owner] * (px[:, None] * S - sx[owner])  # (N, 3)
     inside = ((w + bias[owner]) >= 0).all(axis=1)
     owner, px, py, w = owner[inside], px[inside], py[inside], w[inside]
+    if len(owner) == 0:
+        return tri_id, bary_img
     inv = 1.0 / np.abs(area[owner]).astype(np.float64)
     b = w.astype(np.float64) * inv[:, None]
     zo = vz[owner]
