@@ -52,7 +52,7 @@ class Fit3dmmParams:
     """NMFC image size: the faces stage's aligned crop (faces.crop.size)."""
     min_valid_frames: int = 5
     """Clips with fewer frames of valid landmarks are quarantined as too_few_valid_frames."""
-    max_reproj_iod: float = 0.08
+    max_reproj_iod: float = 0.1
     """Clips whose median landmark reprojection error exceeds this fraction of the inter-ocular
     distance are quarantined as fit_error_high."""
     truth_root: str | None = "data/raw/demo"
