@@ -30,6 +30,7 @@ step (without smoothness: independent per frame) and a dense bounded least-squar
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -78,12 +79,15 @@ class FitConfig:
     """Gauss-Newton steps per pose update."""
     inner_sweeps: int = 1
     """Identity <-> expression sweeps per alternation."""
-    admm_iters: int = 40
+    admm_iters: int = 25
     """Maximum ADMM iterations of the bounded expression step (warm-started across alternations)."""
-    admm_rho: float = 1.0
+    admm_rho: float = 0.1
     """ADMM penalty, relative to the Jacobi scaling of the expression system."""
     admm_tol: float = 1e-4
     """Relative primal / dual residual at which ADMM stops."""
+    blas_threads: int | None = 1
+    """BLAS threads during the fit (None: leave as is). The systems are small and banded: one thread
+    is fastest, and on a loaded machine a multi-threaded BLAS spinning on busy cores is ~10x slower."""
 
 
 def default_exp_bounds(model: MorphableModel) -> tuple[float, float]:
@@ -259,12 +263,13 @@ def _jaw_gram(P, W, sel, basis_c, jaw, per_frame: bool, chunk: int = 256):
     for a in range(0, T, chunk):
         b = min(T, a + chunk)
         Bj = basis_c[sel[a:b][:, jaw]]                                         # (n, J, 3, K)
-        D = np.einsum("tab,tjbk->tjak", P[a:b], Bj) * np.sqrt(W[a:b, jaw])[:, :, None, None]
+        D = np.matmul(P[a:b, None], Bj) * np.sqrt(W[a:b, jaw])[:, :, None, None]   # (n, J, 2, K)
         D = D.reshape(b - a, -1, K)
         if per_frame:
-            out[a:b] = np.einsum("tik,til->tkl", D, D)
+            out[a:b] = np.matmul(D.transpose(0, 2, 1), D)
         else:
-            out += np.einsum("tik,til->kl", D, D)
+            D = D.reshape(-1, K)
+            out += D.T @ D
     return out
 
 
@@ -312,6 +317,14 @@ def _prepare(model, landmarks, valid, config):
     return basis, y, valid, iod, d, W, sel, pose, (lo, hi)
 
 
+def _blas_limit(config: FitConfig):
+    if config.blas_threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=config.blas_threads, user_api="blas")
+
+
 def fit_video(model: MorphableModel, landmarks: np.ndarray, valid: np.ndarray | None = None,
               config: FitConfig = FitConfig()) -> VideoFit:
     """Fit one identity and per-frame expressions and cameras to a clip's landmarks.
@@ -322,6 +335,11 @@ def fit_video(model: MorphableModel, landmarks: np.ndarray, valid: np.ndarray | 
         valid: (T,) bool; None: frames whose landmarks are all finite.
         config: weights and switches (`FitConfig`).
     """
+    with _blas_limit(config):
+        return _fit_video(model, landmarks, valid, config)
+
+
+def _fit_video(model, landmarks, valid, config) -> VideoFit:
     start = time.perf_counter()
     basis, y, valid, iod, d, W, sel, pose, (lo, hi) = _prepare(model, landmarks, valid, config)
     T, n_valid = len(y), int(valid.sum())
@@ -367,6 +385,11 @@ def fit_frames(model: MorphableModel, landmarks: np.ndarray, valid: np.ndarray |
     are one dense bounded least-squares solve (`solve_box_dense`), frame by frame. Invalid frames keep
     zero coefficients and interpolated poses.
     """
+    with _blas_limit(config):
+        return _fit_frames(model, landmarks, valid, config)
+
+
+def _fit_frames(model, landmarks, valid, config) -> VideoFit:
     start = time.perf_counter()
     basis, y, valid, iod, d, W, sel, pose, (lo, hi) = _prepare(model, landmarks, valid, config)
     T, Ki, Ke = len(y), basis.n_id, basis.n_exp
