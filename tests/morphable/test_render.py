@@ -221,6 +221,7 @@ def test_numba_and_numpy_paths_agree_exactly():
     model = builtin_model()
     X = np.stack([project(model.mean, rotation(*p), 5.5, 64.2, 63.9) for p in [(0, 0, 0), (30, -10, 5), (-50, 20, 0)]])
     X[2, :50] = np.nan                                   # some invalid vertices hide their triangles
+    X = X.astype(np.float32)                             # as `to_crop` returns
     a = render_nmfc(model, X, size=128, backend="numba")
     b = render_nmfc(model, X, size=128, backend="numpy")
     np.testing.assert_array_equal(a[0], b[0])
@@ -234,6 +235,24 @@ def test_numba_and_numpy_paths_agree_exactly():
     for t in range(3):
         np.testing.assert_array_equal(render_nmfc(model, X[t:t + 1], size=128)[0][0], a[0][t])
     np.testing.assert_array_equal(render_nmfc(model, X, size=128)[0], a[0])
+
+
+def test_numba_and_numpy_paths_agree_on_the_ict_face_area(shared_dir):
+    if not raster.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    from headflow.morphable.ict import load_ict_npz
+
+    path = shared_dir / "models" / "ict_facekit" / "ict_face_model_light_full.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    model = load_ict_npz(path)
+    assert 18000 < len(face_triangles(model)) < 19000
+    X = np.stack([project(model.mean, rotation(*p), 8.0, 127.6, 131.2) for p in [(5, 3, 1), (-40, 10, -12)]])
+    a = render_nmfc(model, X.astype(np.float32), backend="numba")
+    b = render_nmfc(model, X.astype(np.float32), backend="numpy")
+    assert a[1].mean() > 0.2
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
 
 
 def test_invalid_frames_render_empty_and_bad_input_is_named():

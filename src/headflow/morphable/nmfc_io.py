@@ -9,11 +9,13 @@ so the same frames always give the same bytes:
     frames/000000.png ...  one lossless RGB PNG per frame (stored: PNG is already compressed)
 
 Why PNG frames: NMFC images are smooth colour ramps, which PNG's per-row predictors and deflate
-compress ~12x (measured on a 140-frame ICT render at 256x256: 16.3 KiB per frame against 192 KiB
-raw, 3.6 ms to encode and 1.4 ms to decode a frame; see bench/morph_render.py), every frame decodes
-on its own (a data loader reads a window without the whole clip), and the bytes are deterministic.
-A horizontal-delta + zlib array compresses the same (15-21 KiB) but is opaque; FFV1 in Matroska
-(14.2 KiB) was not byte-deterministic between two runs in PyAV, so it is not used.
+compress ~8-12x (`bench/morph_render.py`, 140-frame ICT clip at 256x256 in FFHQ-aligned crops,
+50% of the pixels covered: 22.6 KiB per frame against 192 KiB raw, ~6.5 ms to write and ~2.5 ms to
+read a frame on the shared 2-core machine), every frame decodes on its own (a data loader reads a
+window without decoding the clip), and the bytes are deterministic. Alternatives measured on a
+28%-coverage clip: horizontal-delta + zlib arrays 15-21 KiB (opaque, whole-clip decode), PNG level 6
+15.3 KiB at twice the encode time, FFV1 in Matroska 14.2 KiB but not byte-identical between two
+runs through PyAV, so not used.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from headflow.manifest.io import atomic_output
 FORMAT = "headflow-nmfc"
 VERSION = 1
 PNG_LEVEL = 4
-"""zlib level of the PNG frames: 16.3 KiB/frame at 3.6 ms (level 6: 15.3 KiB at 7.5 ms; 1: 19.7 at 2.2)."""
+"""zlib level of the PNG frames (28%-coverage clip: 16.3 KiB/frame at 3.6 ms; level 6: 15.3 KiB at 7.5 ms; 1: 19.7 at 2.2)."""
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

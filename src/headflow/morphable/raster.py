@@ -58,14 +58,14 @@ def cull_code(cull: str | int) -> int:
 if HAVE_NUMBA:
 
     @njit(cache=True)
-    def _snap(xyz):  # pragma: no cover - numba
-        V = xyz.shape[0]
+    def _snap(xyz, V):  # pragma: no cover - numba
+        """Snap the first V vertices (those the triangles use)."""
         ix = np.zeros(V, np.int64)
         iy = np.zeros(V, np.int64)
         z = np.zeros(V, np.float64)
         ok = np.zeros(V, np.bool_)
         for v in range(V):
-            x, y, d = float(xyz[v, 0]), float(xyz[v, 1]), float(xyz[v, 2])
+            x, y, d = np.float64(xyz[v, 0]), np.float64(xyz[v, 1]), np.float64(xyz[v, 2])
             if math.isfinite(x) and math.isfinite(y) and math.isfinite(d) \
                     and abs(x) < MAX_COORD and abs(y) < MAX_COORD:
                 ix[v] = np.int64(math.floor(x * SUBPIXEL + 0.5))
@@ -77,7 +77,10 @@ if HAVE_NUMBA:
     @njit(cache=True)
     def _raster_frame(xyz, tri, H, W, cull, zbuf, tri_id, bary):  # pragma: no cover - numba
         """Rasterise one frame into zbuf (H, W) f64 (-inf), tri_id (H, W) i32 (-1), bary (H, W, 3) f32."""
-        ix, iy, z, ok = _snap(xyz)
+        V = 0
+        for f in range(tri.shape[0]):
+            V = max(V, tri[f, 0] + 1, tri[f, 1] + 1, tri[f, 2] + 1)
+        ix, iy, z, ok = _snap(xyz, V)
         S = SUBPIXEL
         vx = np.empty(3, np.int64)
         vy = np.empty(3, np.int64)
@@ -156,11 +159,11 @@ if HAVE_NUMBA:
                     continue
                 mask[py, px] = True
                 a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
-                b0 = float(bary[py, px, 0])
-                b1 = float(bary[py, px, 1])
-                b2 = float(bary[py, px, 2])
+                b0 = np.float64(bary[py, px, 0])
+                b1 = np.float64(bary[py, px, 1])
+                b2 = np.float64(bary[py, px, 2])
                 for k in range(C):
-                    val = b0 * float(attr[a, k]) + b1 * float(attr[b, k]) + b2 * float(attr[c, k])
+                    val = b0 * np.float64(attr[a, k]) + b1 * np.float64(attr[b, k]) + b2 * np.float64(attr[c, k])
                     q = math.floor(val * 255.0 + 0.5)
                     out[py, px, k] = np.uint8(min(255.0, max(0.0, q)))
 
