@@ -60,6 +60,8 @@ STAGES: dict[str, tuple[str, str, int]] = {
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.stage", "expert-shards", SHARD_SIZE),
     "sync_check": ("headflow.sync.check", "sync-check-clips", SHARD_SIZE),
+    "fit3dmm": ("headflow.morphable.stage", "fit3dmm-clips", SHARD_SIZE),
+    "expressions": ("headflow.morphable.expressions", "expressions", SHARD_SIZE),
 }
 
 

@@ -12,6 +12,7 @@ from headflow.demo.params import DemoCorpusParams
 from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
 from headflow.sync.check_params import SyncCheckParams
+from headflow.morphable.params import ExpressionsParams, Fit3dmmParams
 from headflow.sync.params import TrainExpertParams
 
 BLOCKS: dict[str, type] = {
@@ -22,6 +23,8 @@ BLOCKS: dict[str, type] = {
     "faces": FacesParams,
     "train_expert": TrainExpertParams,
     "sync_check": SyncCheckParams,
+    "fit3dmm": Fit3dmmParams,
+    "expressions": ExpressionsParams,
 }
 
 

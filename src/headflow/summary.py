@@ -21,11 +21,14 @@ QUARANTINES = {
     "faces": Path("data/interim/faces/quarantine.parquet"),
     "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
     "sync_check": Path("data/interim/sync_check/quarantine.parquet"),
+    "fit3dmm": Path("data/interim/fit3dmm/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")
 FACES = Path("data/interim/faces/faces.parquet")
 SYNC = Path("data/interim/sync_check/clips.parquet")
+FITS = Path("data/interim/fit3dmm/fits.parquet")
+EXPRESSIONS = Path("data/interim/expressions/expressions.parquet")
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -78,6 +81,19 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
             lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
                          f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
                          f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {SYNC}")
+    fits = _read(FITS)
+    if fits is not None and len(fits):
+        jaw = fits.jaw_open_r.dropna()
+        jaw_text = f", jaw-open r {jaw.median():.2f} vs demo truth" if len(jaw) else ""
+        lines.append(f"fit3dmm: {len(fits)} clips fitted with {fits.model.iloc[0]} ({fits.n_id.iloc[0]} id / "
+                     f"{fits.n_exp.iloc[0]} exp modes), reprojection {100 * fits.reproj_iod_median.median():.2f} % "
+                     f"IOD median{jaw_text} -> {FITS}")
+    if EXPRESSIONS.exists():
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(EXPRESSIONS).metadata or {}
+        lines.append(f"expressions: {pq.ParquetFile(EXPRESSIONS).metadata.num_rows} frames, "
+                     f"{meta.get(b'model', b'?').decode()} K_exp={meta.get(b'n_exp', b'?').decode()} -> {EXPRESSIONS}")
     for stage, q in quarantines.items():
         reasons = q.reason_code.value_counts().sort_index().to_dict()
         lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {QUARANTINES[stage]}")

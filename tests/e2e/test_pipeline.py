@@ -55,8 +55,17 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check",
+                  "fit3dmm", "expressions"):
         assert f"{stage} (ran)" in out
+    fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
+    faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
+    fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")
+    assert len(faces_ok) == len(fits) + len(fit_q) and len(fits) >= 1    # rows in = out + quarantined
+    assert fits.jaw_open_r.notna().all() and (dst / "reports/fit3dmm/preview.png").is_file()
+    expressions = pd.read_parquet(dst / "data/interim/expressions/expressions.parquet")
+    assert len(expressions) == fits.n_frames.sum()
+    assert "fit3dmm:" in out and "expressions:" in out
     assert (dst / "data/models/expert/last.pt").is_file()
     scores = pd.read_parquet(dst / "data/interim/sync_check/scores.parquet")   # report mode: every clip kept
     assert len(scores) == len(pd.read_parquet(dst / "data/interim/sync_check/clips.parquet"))
@@ -143,3 +152,5 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert metrics["ingest"]["accepted"] == len(dvc_clips)
     assert metrics["align"]["clips"] == len(pd.read_parquet(dst / "data/interim/align/alignments.parquet"))
     assert metrics["faces"]["inputs"] == len(dvc_clips)
+    assert metrics["fit3dmm"]["inputs"] == metrics["faces"]["accepted"]
+    assert metrics["expressions"]["clips"] == metrics["fit3dmm"]["clips"]

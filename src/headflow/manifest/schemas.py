@@ -184,6 +184,45 @@ SYNC_CHECK = pa.schema([               # sync_check: scores.parquet (every clip)
     ("n_windows", pa.int32()),            # 5-frame video windows scored
 ])
 
+FITS = pa.schema([                     # fit3dmm: one row per fitted clip
+    ("clip_id", pa.string()),
+    ("model", pa.string()),                 # MorphableModel.name (builtin_demo, ict_facekit_light_face, bfm_deep3d, flame)
+    ("n_id", pa.int32()),                   # identity modes fitted
+    ("n_exp", pa.int32()),                  # expression modes fitted
+    ("n_frames", pa.int64()),
+    ("n_valid", pa.int64()),                # frames with valid landmarks (the fit used them)
+    ("reproj_px_median", pa.float64()),     # median over valid frames of the mean landmark reprojection error, px
+    ("reproj_iod_median", pa.float64()),    # ... as a fraction of the inter-ocular distance (outer corners)
+    ("reproj_iod_p90", pa.float64()),       # 90th percentile over valid frames, fraction of IOD
+    ("nmfc_coverage", pa.float64()),        # mean fraction of crop pixels the NMFC covers on valid frames
+    ("jaw_open_r", pa.float64()),           # Pearson r of fitted mouth opening vs demo ground truth (null: no truth)
+    ("fit_path", pa.string()),              # fit npz (headflow.morphable.fitio), relative to the project root
+    ("nmfc_path", pa.string()),             # NMFC frames + mask (headflow.morphable.render.write_nmfc)
+    ("fit_s", pa.float64()),                # seconds fitting (worker wall time); differ between identical runs
+    ("render_s", pa.float64()),             # seconds projecting, rendering and writing the NMFC
+])
+
+EXPRESSIONS = pa.schema([               # expressions: one row per frame of every fitted clip
+    ("clip_id", pa.string()),
+    ("frame", pa.int32()),
+    ("valid", pa.bool_()),                  # the frame had valid landmarks (pose and expression observed)
+    ("exp", pa.list_(pa.float32())),        # expression coefficients; on disk a fixed-size list of K_exp
+                                            # (expressions_schema); model name and K in the schema metadata
+    ("angles", pa.list_(pa.float32(), 3)),  # yaw, pitch, roll in degrees; R = Rz(roll) Rx(pitch) Ry(yaw)
+    ("translation", pa.list_(pa.float32(), 2)),  # source-frame pixels (scaled orthographic camera)
+    ("scale", pa.float32()),                # pixels per model unit
+])
+
+
+def expressions_schema(n_exp: int, model: str, n_id: int | None = None) -> pa.Schema:
+    """The on-disk schema of expressions.parquet: `exp` as list<float32, n_exp>, model in the metadata."""
+    meta = {"model": model, "n_exp": str(n_exp)}
+    if n_id is not None:
+        meta["n_id"] = str(n_id)
+    return EXPRESSIONS.set(EXPRESSIONS.get_field_index("exp"),
+                           pa.field("exp", pa.list_(pa.float32(), n_exp))).with_metadata(meta)
+
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
@@ -197,6 +236,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "landmarks": LANDMARKS,
     "sync_eval": SYNC_EVAL,
     "sync_check": SYNC_CHECK,
+    "fits": FITS,
+    "expressions": EXPRESSIONS,
 }
 
 

@@ -2,8 +2,8 @@
 
 It is a DEMO model: a smooth frontal face patch (an ellipse of a regular grid, ~7,000 vertices,
 units cm) with a nose, eye sockets and lips sculpted by Gaussian bumps; 68 iBUG landmarks snapped
-to the grid at hand-placed positions of an average face; 12 identity modes that are smooth global
-deformations and 17 ARKit-named expression modes that are localised smooth displacement fields.
+to the grid at hand-placed positions of an average face; 23 identity modes (12 smooth global
+deformations, 11 regional ones: brows, eyes, mouth, jaw) and 17 ARKit-named expression modes that are localised smooth displacement fields.
 There is no mouth opening or eyeball; jawOpen stretches the skin between the lips. For real work use
 ICT-FaceKit (MIT, `headflow.morphable.ict`), which needs no registration.
 
@@ -106,6 +106,19 @@ def _identity_modes(x, y, z) -> dict[str, np.ndarray]:
         "brow_height": (zero, 0.3 * brows, zero),
         "mouth_width": (0.12 * x * mouth, zero, zero),
         "cheek_fullness": (zero, zero, 0.45 * cheeks),
+        # Regional modes: where brows, eyes, mouth and jaw sit, how the brows arch and the jaw tapers.
+        "brow_arch": (zero, 0.35 * (_gauss(x, y, -3.0, 4.3, 1.0, 0.8) + _gauss(x, y, 3.0, 4.3, 1.0, 0.8)), zero),
+        "brow_tilt": (zero, 0.3 * np.clip(np.abs(x) - 2.0, -1.5, 3.0) / 3.0 * brows, zero),
+        "brow_spacing": (0.3 * np.sign(x) * brows * _smoothstep((2.5 - np.abs(x)) / 1.5), zero, zero),
+        "eye_height": (zero, 0.35 * (eye_l + eye_r), zero),
+        "eye_size": (0.12 * (x - np.sign(x) * 3.0) * (eye_l + eye_r), 0.2 * (y - 2.3) * (eye_l + eye_r), zero),
+        "eye_tilt": (zero, 0.15 * (np.abs(x) - 3.0) * (eye_l + eye_r), zero),
+        "mouth_height": (zero, 0.4 * mouth, zero),
+        "lip_thickness": (zero, 0.25 * np.tanh((y + 4.0) / 0.5) * mouth, zero),
+        "jaw_taper": (-0.12 * x * _smoothstep((-3.0 - y) / 4.0) * _smoothstep((np.abs(x) - 1.0) / 3.0), zero, zero),
+        "jaw_angle_height": (zero, 0.5 * _smoothstep((np.abs(x) - 3.0) / 3.0) * _smoothstep((2.0 - y) / 4.0)
+                             * _smoothstep((y + 9.5) / 3.0), zero),
+        "face_asymmetry": (zero, 0.04 * x * _smoothstep((8.0 - np.abs(y - 0.5)) / 4.0), zero),
     }
     return {k: np.stack(v, axis=1) for k, v in modes.items()}
 
@@ -114,10 +127,14 @@ def _expression_modes(x, y) -> dict[str, np.ndarray]:
     """Localised smooth fields; coefficient 1 = the full expression (ARKit-style names)."""
     zero = np.zeros_like(x)
     modes = {}
-    # jawOpen: everything under the lip line moves down and back; the band widens towards the cheeks.
+    # jawOpen: everything under the lip line moves down and back, like a jaw hinged near the ears:
+    # most at the chin and lower lip, fading towards the jaw angles; the band widens towards the cheeks.
+    # Amplitude: lower lip ~3.2 cm, chin ~2.7 cm at 1 (about 0.36 / 0.30 inter-ocular distances).
     band = 0.2 + 0.6 * np.clip(np.abs(x) - 2.3, 0, None)
-    jaw = _smoothstep((MOUTH_LINE_Y + 0.05 - y) / band) * (1 - _smoothstep((np.abs(x) - 5.5) / 2.0))
-    modes["jawOpen"] = (zero, -1.6 * jaw, -0.4 * jaw)
+    hinge = np.clip(1 - np.abs(x) / 7.5, 0, None) ** 0.9
+    amount = 3.24 - 0.54 * np.clip((-4.3 - y) / 3.7, 0, 1)
+    jaw = _smoothstep((MOUTH_LINE_Y + 0.05 - y) / band) * hinge * amount
+    modes["jawOpen"] = (zero, -jaw, -0.25 * jaw)
     mouth = _gauss(x, y, 0.0, -4.1, 1.9, 1.1)
     away = np.tanh((y - MOUTH_LINE_Y) / 0.4)  # +1 above the lip line, -1 below
     modes["mouthFunnel"] = (-0.35 * x / 2.5 * mouth, 0.3 * away * mouth, 0.7 * mouth)

@@ -192,6 +192,38 @@ def sync_check_suite() -> list:
     ]
 
 
+def fits_suite() -> list:
+    return [
+        *_columns("fits"),
+        *_not_null("clip_id", "model", "n_id", "n_exp", "n_frames", "n_valid", "reproj_px_median",
+                   "reproj_iod_median", "reproj_iod_p90", "fit_path", "nmfc_path"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeBetween(column="n_exp", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="n_id", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="n_valid", min_value=1),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_frames", column_B="n_valid", or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="reproj_iod_median", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="reproj_iod_p90", column_B="reproj_iod_median",
+                                                    or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="nmfc_coverage", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="jaw_open_r", min_value=-1.0, max_value=1.0),
+        # one model per run: coefficients of different models do not mix in one table downstream
+        gxe.ExpectColumnUniqueValueCountToBeBetween(column="model", min_value=0, max_value=1),
+    ]
+
+
+def expressions_suite() -> list:
+    return [
+        *_columns("expressions"),
+        *_not_null("clip_id", "frame", "valid", "exp", "angles", "translation", "scale"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["clip_id", "frame"]),
+        gxe.ExpectColumnValuesToBeBetween(column="frame", min_value=0),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeBetween(column="scale", min_value=0.0, strict_min=True),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
@@ -205,6 +237,8 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "landmarks": landmarks_suite,
     "sync_eval": sync_eval_suite,
     "sync_check": sync_check_suite,
+    "fits": fits_suite,
+    "expressions": expressions_suite,
 }
 SUITES = tuple(BUILDERS)
 

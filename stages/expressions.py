@@ -1,0 +1,9 @@
+"""DVC stage `expressions`: 3DMM fits -> data/interim/expressions/expressions.parquet (+ deep3d/*.mat)."""
+
+from headflow import params
+from headflow.morphable.expressions import run_stage
+from headflow.stage import setup_logging
+
+if __name__ == "__main__":
+    setup_logging()
+    run_stage(params.load("expressions"))

@@ -1,0 +1,9 @@
+"""DVC stage `fit3dmm`: face clips -> data/interim/fit3dmm/{fits,quarantine}.parquet + fits/ + nmfc/."""
+
+from headflow import params
+from headflow.morphable.stage import run_stage
+from headflow.stage import setup_logging
+
+if __name__ == "__main__":
+    setup_logging()
+    run_stage(params.load("fit3dmm"))
