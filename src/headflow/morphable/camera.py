@@ -122,6 +122,22 @@ def interpolate_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def pose_jacobian(pose: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, d: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals proj_t(X_ti) - y_ti (T, 68, 2) and their Jacobian in the pose vector (T, 68, 2, 6)."""
+    T = len(pose)
+    R, dR = rotation_and_derivatives(pose[:, :3])
+    s = np.exp(pose[:, 5])
+    offset = np.einsum("tab,tib->tia", projection(R, s), shapes)    # (T, 68, 2)
+    resid = offset + (pose[:, None, 3:5] * d) - landmarks
+    J = np.zeros((T, shapes.shape[1], 2, 6))
+    J[..., :3] = np.einsum("tkab,tib->tiak", s[:, None, None, None] * (FLIP @ dR), shapes)
+    J[..., 0, 3] = d
+    J[..., 1, 4] = d
+    J[..., 5] = offset
+    return resid, J
+
+
 def pose_step(pose: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, weights: np.ndarray, d: float,
               smooth: float, steps: int = 2, damping: float = 1e-6) -> np.ndarray:
     """Gauss-Newton on the poses of all frames jointly, shapes fixed.
@@ -134,22 +150,10 @@ def pose_step(pose: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, weigh
         pose: (T, 6) current poses; shapes: (T, 68, 3) model landmarks; landmarks (T, 68, 2) pixels
             (finite wherever weights > 0).
     """
-    T = len(pose)
     pose = pose.copy()
     sm = np.full(6, smooth) if smooth > 0 else None
     for _ in range(steps):
-        R, dR = rotation_and_derivatives(pose[:, :3])
-        s = np.exp(pose[:, 5])
-        P = projection(R, s)
-        offset = np.einsum("tab,tib->tia", P, shapes)            # (T, 68, 2)
-        resid = offset + (pose[:, None, 3:5] * d) - landmarks      # (T, 68, 2)
-        J = np.empty((T, shapes.shape[1], 2, 6))
-        J[..., :3] = np.einsum("tkab,tib->tiak", s[:, None, None, None] * (FLIP @ dR), shapes)
-        J[..., 3] = 0.0
-        J[..., 4] = 0.0
-        J[..., 0, 3] = d
-        J[..., 1, 4] = d
-        J[..., 5] = offset
+        resid, J = pose_jacobian(pose, shapes, landmarks, d)
         Jw = J * weights[:, :, None, None]
         H = np.einsum("tiak,tial->tkl", Jw, J)
         g = -np.einsum("tiak,tia->tk", Jw, resid)
