@@ -166,14 +166,16 @@ def test_demo_corpus_truth_landmarks_builtin_model(demo_corpus):
         fit = fit_video(model, truth["landmarks"])
         errors.append(fit.reproj_iod())
         rs.append(np.corrcoef(fit.exp_coeffs[:, jaw], truth["mouth"][:, 0])[0, 1])
-        jaws.append(fit.exp_coeffs[:, jaw])
-        opens.append(truth["mouth"][:, 0])
+        # The truth opening is relative to the portrait's own mouth (0 = as in the photo), which the
+        # fit sees as part of the face: pool within clips (each clip's mean removed from both).
+        jaws.append(fit.exp_coeffs[:, jaw] - fit.exp_coeffs[:, jaw].mean())
+        opens.append(truth["mouth"][:, 0] - truth["mouth"][:, 0].mean())
     med = float(np.median(np.concatenate(errors)))
     pooled = float(np.corrcoef(np.concatenate(jaws), np.concatenate(opens))[0, 1])
     print(f"demo truth, builtin: median reprojection {med:.2%} IOD; jawOpen vs mouth open r per clip "
-          f"min {min(rs):.3f} median {np.median(rs):.3f}, pooled {pooled:.3f}")
-    assert med <= 0.045          # gate 2.5% NOT met with the builtin model (see the module report)
-    assert np.median(rs) > 0.9
+          f"min {min(rs):.3f} median {np.median(rs):.3f}, pooled within clips {pooled:.3f}")
+    assert med <= 0.025          # the gate
+    assert np.median(rs) > 0.9 and min(rs) > 0.85 and pooled > 0.9
 
 
 # -- GRID clips, ICT-FaceKit --------------------------------------------------------------------------

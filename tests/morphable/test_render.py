@@ -163,7 +163,7 @@ def test_frontal_pixel_under_each_vertex_has_its_colour(backend):
     model = builtin_model()
     # one grid step (0.19 cm) = one pixel, grid vertices land on pixel centres
     s = 1 / 0.19
-    xyz = project(model.mean, np.eye(3), s, 24 + 7.5 * s, 120 - 10.0 * s)   # u = 24 + i, v = 120 - j
+    xyz = project(model.mean, np.eye(3), s, 24 - model.mean[:, 0].min() * s, 120 - 10.0 * s)   # u = 24 + i, v = 120 - j
     assert np.abs(xyz[:, :2] - np.round(xyz[:, :2])).max() < 1e-4
     nmfc, mask = render_nmfc(model, xyz[None], size=128, backend=backend)
     col = np.round(255 * nmfc_colors(model)).astype(int)

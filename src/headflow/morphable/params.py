@@ -11,11 +11,11 @@ class FitParams:
 
     iterations: int = 4
     """Camera <-> coefficient alternations."""
-    id_prior: float = 1e-4
+    id_prior: float = 1e-6
     """Weight of ||alpha||^2 (identity coefficients), per valid frame (data term: mean squared error in IOD units)."""
-    exp_prior: float = 1e-5
+    exp_prior: float = 1e-7
     """Weight of ||beta_t||^2 (expression coefficients)."""
-    exp_smooth: float = 1e-3
+    exp_smooth: float = 1e-4
     """Weight of the second temporal difference of the expression coefficients."""
     pose_smooth: float = 1e-1
     """Weight of the second temporal difference of the pose (yaw, pitch, roll [rad], tx / IOD, ty / IOD, log scale)."""
