@@ -128,10 +128,11 @@ def pose_jacobian(pose: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, d
     T = len(pose)
     R, dR = rotation_and_derivatives(pose[:, :3])
     s = np.exp(pose[:, 5])
-    offset = np.einsum("tab,tib->tia", projection(R, s), shapes)    # (T, 68, 2)
+    offset = np.matmul(shapes, projection(R, s).transpose(0, 2, 1))   # (T, 68, 2)
     resid = offset + (pose[:, None, 3:5] * d) - landmarks
     J = np.zeros((T, shapes.shape[1], 2, 6))
-    J[..., :3] = np.einsum("tkab,tib->tiak", s[:, None, None, None] * (FLIP @ dR), shapes)
+    M = (s[:, None, None, None] * (FLIP @ dR)).reshape(T, 6, 3)      # rows (k, a)
+    J[..., :3] = np.matmul(shapes, M.transpose(0, 2, 1)).reshape(T, -1, 3, 2).transpose(0, 1, 3, 2)
     J[..., 0, 3] = d
     J[..., 1, 4] = d
     J[..., 5] = offset
@@ -155,8 +156,10 @@ def pose_step(pose: np.ndarray, shapes: np.ndarray, landmarks: np.ndarray, weigh
     for _ in range(steps):
         resid, J = pose_jacobian(pose, shapes, landmarks, d)
         Jw = J * weights[:, :, None, None]
-        H = np.einsum("tiak,tial->tkl", Jw, J)
-        g = -np.einsum("tiak,tia->tk", Jw, resid)
+        T = len(pose)
+        Jw2 = Jw.reshape(T, -1, 6)
+        H = np.matmul(Jw2.transpose(0, 2, 1), J.reshape(T, -1, 6))
+        g = -np.matmul(resid.reshape(T, 1, -1), Jw2)[:, 0]
         if sm is not None:
             g -= smooth_apply(pose, sm)
         lm = damping * (np.trace(H, axis1=1, axis2=2).mean() / 6 + 1e-12)
