@@ -135,14 +135,28 @@ class VideoFit:
     config: dict | None = None
 
     def project(self, model: MorphableModel, vertex_ids: np.ndarray | None = None) -> np.ndarray:
-        """(T, V, 3) u, v (source-frame pixels) and depth of all (or the given) vertices."""
-        src = model if vertex_ids is None else model.subset(np.asarray(vertex_ids))
+        """(T, V, 3) u, v (source-frame pixels) and depth of all (or the given) vertices.
+
+        float32 throughout: the clip's identity shape once, then per chunk of frames one matmul for
+        the expressions and one for the cameras (the rendering path of the fit3dmm stage)."""
+        ids = None if vertex_ids is None else np.asarray(vertex_ids)
+        mean = model.mean if ids is None else model.mean[ids]
+        V = len(mean)
+        k_id, k_exp = len(self.id_coeffs), self.exp_coeffs.shape[1]
+        id_b = model.id_basis[:k_id] if ids is None else model.id_basis[:k_id, ids]
+        exp_b = (model.exp_basis[:k_exp] if ids is None else model.exp_basis[:k_exp, ids]).reshape(k_exp, -1)
+        base = (mean.reshape(-1) + self.id_coeffs.astype(np.float32) @ id_b.reshape(k_id, -1)).astype(np.float32)
         T = len(self.exp_coeffs)
-        out = np.empty((T, (model.n_vertices if vertex_ids is None else len(vertex_ids)), 3), np.float32)
+        out = np.empty((T, V, 3), np.float32)
+        # Rows of the camera: u = s R_0 X + tx, v = -s R_1 X + ty, depth = s R_2 X.
+        cam = (self.scale[:, None, None] * self.rotation * np.array([1, -1, 1], np.float32)[:, None]).astype(np.float32)
+        shift = np.zeros((T, 1, 3), np.float32)
+        shift[:, 0, :2] = self.translation
         for a in range(0, T, 64):   # bounded memory for long clips of big meshes
             b = min(T, a + 64)
-            X = src.shape(self.id_coeffs, self.exp_coeffs[a:b])
-            out[a:b] = project_points(X, self.rotation[a:b], self.scale[a:b], self.translation[a:b])
+            X = (base + self.exp_coeffs[a:b].astype(np.float32) @ exp_b).reshape(b - a, V, 3)
+            np.matmul(X, cam[a:b].transpose(0, 2, 1), out=out[a:b])
+            out[a:b] += shift[a:b]
         return out
 
     def reproj_iod(self) -> np.ndarray:
@@ -152,7 +166,7 @@ class VideoFit:
 
 def project_points(X: np.ndarray, R: np.ndarray, scale: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """(T, V, 3) model points -> (T, V, 3) (u, v, depth) with the scaled orthographic camera."""
-    cam = np.einsum("tab,tvb->tva", np.asarray(R, np.float64), np.asarray(X, np.float64))
+    cam = np.matmul(np.asarray(X, np.float64), np.swapaxes(np.asarray(R, np.float64), -1, -2))
     s = np.asarray(scale, np.float64)[:, None]
     u = s * cam[..., 0] + translation[:, None, 0]
     v = -s * cam[..., 1] + translation[:, None, 1]

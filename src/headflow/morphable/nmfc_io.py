@@ -4,7 +4,7 @@ File layout: a plain zip (readable by any unzip tool), written with fixed timest
 so the same frames always give the same bytes:
 
     meta.json              {"format": "headflow-nmfc", "version": 1, "frames": T, "height": H,
-                            "width": W, "codec": "png", "png_level": 4}
+                            "width": W, "codec": "png", "png_level": 4, "png_strategy": "rle"}
     mask.bin               np.packbits of the (T, H, W) bool mask (deflated zip entry)
     frames/000000.png ...  one lossless RGB PNG per frame (stored: PNG is already compressed)
 
@@ -34,6 +34,11 @@ FORMAT = "headflow-nmfc"
 VERSION = 1
 PNG_LEVEL = 4
 """zlib level of the PNG frames (28%-coverage clip: 16.3 KiB/frame at 3.6 ms; level 6: 15.3 KiB at 7.5 ms; 1: 19.7 at 2.2)."""
+PNG_STRATEGY = "rle"
+"""zlib strategy: run-length matches only. NMFC frames are smooth gradients on a black background, so
+RLE finds nearly every match the default search finds (builtin demo clip at level 4: 19.1 vs 19.3
+KiB/frame) in ~0.75x the time (1.8 vs 2.5 ms/frame)."""
+_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -54,15 +59,14 @@ def write_nmfc(path: str | Path, nmfc: np.ndarray, mask: np.ndarray) -> None:
         raise ValueError(f"mask must be {nmfc.shape[:3]} (T, H, W), got {mask.shape}")
     T, H, W = mask.shape
     meta = {"format": FORMAT, "version": VERSION, "frames": T, "height": H, "width": W,
-            "codec": "png", "png_level": PNG_LEVEL}
+            "codec": "png", "png_level": PNG_LEVEL, "png_strategy": PNG_STRATEGY}
     with atomic_output(path, suffix=".tmp") as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
             zf.writestr(_entry("meta.json", True), json.dumps(meta, sort_keys=True), compresslevel=6)
             zf.writestr(_entry("mask.bin", True), np.packbits(mask.astype(bool).ravel()).tobytes(),
                         compresslevel=6)
             for t in range(T):
-                ok, png = cv2.imencode(".png", np.ascontiguousarray(nmfc[t, :, :, ::-1]),
-                                       [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+                ok, png = cv2.imencode(".png", np.ascontiguousarray(nmfc[t, :, :, ::-1]), _PNG_PARAMS)
                 if not ok:  # pragma: no cover - OpenCV failure
                     raise RuntimeError(f"{path}: PNG encoding of NMFC frame {t} failed")
                 zf.writestr(_entry(f"frames/{t:06d}.png", False), png.tobytes())
