@@ -218,3 +218,28 @@ def test_grid_ict_fit_error_jitter_and_identity(grid_dir, shared_dir):
     assert med <= 0.04
     assert (jv < 0.75 * jf).all() and (jv / jf).mean() < 0.5
     assert np.mean(same) < 0.6 * np.mean(diff) and np.median(same) < np.percentile(diff, 25)
+
+
+def test_scatter_and_project_match_their_references():
+    """The fast paths: per-candidate scatter (shared candidates add up) and float32 `VideoFit.project`."""
+    from headflow.morphable.fit import _scatter
+
+    rng = np.random.default_rng(5)
+    T, C = 6, 90
+    sel = np.broadcast_to(np.arange(68), (T, 68)).copy()
+    sel[:, :8] = rng.integers(68, C, size=(T, 8))
+    sel[:, 3] = sel[:, 2]                                     # two landmarks on one candidate
+    values = rng.normal(size=(T, 68, 3, 2))
+    ref = np.zeros((T, C, 3, 2))
+    for t in range(T):
+        for i in range(68):
+            ref[t, sel[t, i]] += values[t, i]
+    np.testing.assert_allclose(_scatter(sel, values, C), ref, atol=1e-12)
+    model = builtin_model()
+    clip = synthetic_clip(model, T=20)
+    fit = fit_video(model, clip["landmarks"], config=FitConfig(iterations=1))
+    ids = np.arange(0, model.n_vertices, 7)
+    X = model.subset(ids).shape(fit.id_coeffs, fit.exp_coeffs)
+    ref = project_points(X, fit.rotation, fit.scale, fit.translation)
+    np.testing.assert_allclose(fit.project(model, ids), ref, atol=2e-3)
+    np.testing.assert_allclose(fit.project(model)[:, ids], ref, atol=2e-3)
