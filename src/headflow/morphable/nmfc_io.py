@@ -108,7 +108,7 @@ def read_nmfc(path: str | Path, frames: slice | list[int] | None = None) -> tupl
 
 
 def nmfc_preview(crops: np.ndarray | None, nmfc: np.ndarray, shaded: np.ndarray | None, path: str | Path,
-                 n: int = 4, mask: np.ndarray | None = None) -> Path:
+                 n: int = 4, mask: np.ndarray | None = None, labels: list[str] | None = None) -> Path:
     """A PNG grid of `n` evenly spaced frames (columns): crop, NMFC, crop with NMFC overlaid, shaded.
 
     Args:
@@ -116,6 +116,7 @@ def nmfc_preview(crops: np.ndarray | None, nmfc: np.ndarray, shaded: np.ndarray 
         nmfc: (T, H, W, 3) uint8.
         shaded: (T, H, W) uint8 grey renders (`render_shaded`), or None.
         mask: (T, H, W) bool covered pixels for the overlay; None: pixels where nmfc is not black.
+        labels: one column title per input frame (default `frame <t>`).
 
     Returns the path written (atomically).
     """
@@ -145,7 +146,8 @@ def nmfc_preview(crops: np.ndarray | None, nmfc: np.ndarray, shaded: np.ndarray 
     label_w, gap = 70, 2
     grid = np.full((len(rows) * (H + gap) + 18, label_w + len(cols) * (W + gap), 3), 255, np.uint8)
     for j, t in enumerate(cols):
-        cv2.putText(grid, f"frame {t}", (label_w + j * (W + gap) + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+        title = labels[t] if labels is not None else f"frame {t}"
+        cv2.putText(grid, title, (label_w + j * (W + gap) + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (0, 0, 0), 1, cv2.LINE_AA)
     for i, (name, tiles) in enumerate(rows):
         y = 18 + i * (H + gap)

@@ -269,8 +269,9 @@ def write_preview(params: Fit3dmmParams, fits: pd.DataFrame, faces_dir: Path, pa
         return None
     faces = read_manifest(faces_dir / "faces.parquet", "faces").set_index("clip_id")
     model = load_model(params.model, project_root)
-    crops, nmfcs, masks, shaded = [], [], [], []
-    for row in fits.head(params.preview_clips).itertuples():
+    crops, nmfcs, masks, shaded, labels = [], [], [], [], []
+    picks = np.unique(np.linspace(0, len(fits) - 1, min(params.preview_clips, len(fits))).round().astype(int))
+    for row in fits.iloc[picks].itertuples():   # spread over the table (clips sort by speaker)
         fit = fit_from_file(project_root / row.fit_path)
         good = np.flatnonzero(fit.valid)
         t = int(good[len(good) // 2])
@@ -289,7 +290,9 @@ def write_preview(params: Fit3dmmParams, fits: pd.DataFrame, faces_dir: Path, pa
         nmfcs.append(nmfc[0])
         masks.append(mask[0])
         shaded.append(render_shaded(model, proj, size=size)[0])
-    return nmfc_preview(np.stack(crops), np.stack(nmfcs), np.stack(shaded), path, n=len(nmfcs), mask=np.stack(masks))
+        labels.append(f"{row.clip_id[:22]} f{t}")
+    return nmfc_preview(np.stack(crops), np.stack(nmfcs), np.stack(shaded), path, n=len(nmfcs), mask=np.stack(masks),
+                        labels=labels)
 
 
 def run_stage(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Path = OUT, clips_path: Path = CLIPS,
