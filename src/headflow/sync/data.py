@@ -145,14 +145,18 @@ class Augment:
     contrast: float = 0.3         # contrast around the window mean in [1 - contrast, 1 + contrast]
 
 
-def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augment()) -> torch.Tensor:
+def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augment(), colour: bool = True) -> torch.Tensor:
     """Random geometric (rotation, zoom, shift, mirror) and photometric changes of a batch of windows.
 
     face: (B, 15, 48, 96) float in [0, 1] -> same shape. Vectorised: one `grid_sample` for the batch
     (borders replicated), so augmentation costs a few milliseconds per batch instead of dominating
     the data path. Draws come from `gen` only (on the CPU), so a seeded generator makes it reproducible.
+    With `colour=False` (for an expert that only looks at grey frames) each frame is first averaged to
+    grey, which makes the resampling three times cheaper, and gain / bias are one per window.
     """
     b, ch, h, w = face.shape
+    if not colour:
+        face = face.view(b, N_FRAMES, 3, h, w).mean(dim=2)
     u = lambda *shape: torch.rand(*shape, generator=gen).to(face.device) * 2 - 1     # uniform in [-1, 1]
     angle = u(b) * math.radians(aug.rotate_deg)
     zoom = 1 + u(b) * aug.scale
@@ -162,12 +166,30 @@ def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augme
     # affine_grid works in normalised coordinates; the crop is twice as wide as high, so rotate in pixels.
     theta = torch.stack([torch.stack([cos * flip, -sin * h / w, u(b) * aug.shift * 2], 1),
                          torch.stack([sin * w / h * flip, cos, u(b) * aug.shift * 2], 1)], 1)
-    grid = torch.nn.functional.affine_grid(theta, (b, ch, h, w), align_corners=False)
+    grid = torch.nn.functional.affine_grid(theta, (b, face.shape[1], h, w), align_corners=False)
     x = torch.nn.functional.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    x = x.view(b, N_FRAMES, 3, h, w)
+    c = 3 if colour else 1
+    x = x.view(b, N_FRAMES, c, h, w)
     mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
     contrast = 1 + u(b, 1, 1, 1, 1) * aug.contrast
-    gain = 1 + u(b, 1, 3, 1, 1) * aug.gain
-    bias = u(b, 1, 3, 1, 1) * aug.bias
-    x = ((x - mean) * contrast + mean).clamp_(0, 1) * gain + bias
-    return x.clamp_(0, 1).view(b, ch, h, w)
+    gain = 1 + u(b, 1, c, 1, 1) * aug.gain
+    bias = u(b, 1, c, 1, 1) * aug.bias
+    x = (((x - mean) * contrast + mean).clamp_(0, 1) * gain + bias).clamp_(0, 1)
+    return x.view(b, ch, h, w) if colour else x.expand(b, N_FRAMES, 3, h, w).reshape(b, ch, h, w)
+
+
+def warp_mel(mel: torch.Tensor, gen: torch.Generator, warp: float) -> torch.Tensor:
+    """Random vocal-tract-length-like warp of a batch of mel windows (B, 1, 80, 16) along frequency.
+
+    Each window's band axis is stretched by a factor in [1 - warp, 1 + warp] about 0 Hz (VTLP, Jaitly &
+    Hinton 2013): a speaker with a shorter or longer vocal tract, so the audio encoder does not key on
+    the training voices' formant positions. Time is untouched (alignment is what the expert learns).
+    """
+    if warp <= 0:
+        return mel
+    b = mel.shape[0]
+    alpha = 1 + (torch.rand(b, generator=gen) * 2 - 1).to(mel.device) * warp
+    zero, one = torch.zeros_like(alpha), torch.ones_like(alpha)
+    theta = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, alpha, alpha - 1], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, tuple(mel.shape), align_corners=True)
+    return torch.nn.functional.grid_sample(mel, grid, mode="bilinear", padding_mode="border", align_corners=True)

@@ -51,6 +51,8 @@ class TrainExpertParams:
     """Zoom range 1 +- this (face size and crop-box jitter)."""
     augment_shift: float = 0.1
     """Translation range +- this fraction of the crop's width and height."""
+    augment_mel_warp: float = 0.0
+    """Random frequency warp of training mel windows by a factor 1 +- this (VTLP: unseen voices)."""
     num_workers: int = 0
     """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
     threads: int = 2

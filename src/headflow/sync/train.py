@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from headflow.sync.data import Augment, ClipArrays, SyncPairs, augment_batch, to_float
-from headflow.sync.model import ExpertConfig, SyncExpert, sync_loss, sync_probability
+from headflow.sync.data import Augment, ClipArrays, SyncPairs, augment_batch, to_float, warp_mel
+from headflow.sync.model import GREY_INPUTS, ExpertConfig, SyncExpert, sync_loss, sync_probability
 
 log = logging.getLogger("headflow.expert")
 LN2 = math.log(2)
@@ -54,6 +54,7 @@ class TrainConfig:
     augment_rotate_deg: float = 15.0
     augment_scale: float = 0.15
     augment_shift: float = 0.1
+    augment_mel_warp: float = 0.0
     num_workers: int = 0
     seed: int = 0
     stall_steps: int = 200
@@ -184,7 +185,9 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
             t_aug = time.perf_counter()
             face = to_float(face.to(device))
             if cfg.augment:
-                face = augment_batch(face, _augment_generator(cfg, step, rank), aug)
+                gen = _augment_generator(cfg, step, rank)
+                face = augment_batch(face, gen, aug, colour=cfg.model.face_input not in GREY_INPUTS)
+                mel = warp_mel(mel, gen, cfg.augment_mel_warp)
             aug_s += time.perf_counter() - t_aug
             fe, ae = net(face, mel.to(device))
             loss = sync_loss(fe, ae, y.to(device))
