@@ -34,7 +34,7 @@ class TrainExpertParams:
     """Adam learning rate after warm-up."""
     warmup_steps: int = 50
     """Linear learning-rate warm-up (helps against the ln 2 plateau)."""
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     """After warm-up: "constant", or "cosine" decay to 5% of `lr` at the last step."""
     weight_decay: float = 0.0
     """Adam weight decay (L2)."""
@@ -51,7 +51,7 @@ class TrainExpertParams:
     """Zoom range 1 +- this (face size and crop-box jitter)."""
     augment_shift: float = 0.1
     """Translation range +- this fraction of the crop's width and height."""
-    augment_mel_warp: float = 0.0
+    augment_mel_warp: float = 0.15
     """Random frequency warp of training mel windows by a factor 1 +- this (VTLP: unseen voices)."""
     num_workers: int = 0
     """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
