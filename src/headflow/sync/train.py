@@ -165,7 +165,7 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
     sampler = RankSampler(len(train_data), cfg.seed, rank, world)
     loader = DataLoader(train_data, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         drop_last=True, persistent_workers=cfg.num_workers > 0)
-    total_steps = cfg.epochs * len(loader)
+    total_steps = cfg.epochs * len(loader)   # the cosine schedule spans `epochs` (a resume with more epochs stretches it)
     aug = Augment(rotate_deg=cfg.augment_rotate_deg, scale=cfg.augment_scale, shift=cfg.augment_shift)
     recent: list[float] = []
     stall_warned = False
