@@ -41,3 +41,22 @@ def test_pairs_are_balanced_deterministic_and_shifted():
 def test_a_clip_without_windows_fails_loudly():
     with pytest.raises(ValueError, match="c0"):
         SyncPairs([synthetic_clip("c0", 3, 0)], 10)
+
+
+def test_augment_batch_is_seeded_and_the_identity_at_zero_ranges():
+    import torch
+
+    from headflow.sync.data import Augment, augment_batch, to_float
+
+    clip = synthetic_clip("a", 20, 0)
+    face = to_float(torch.stack([torch.from_numpy(face_window(clip, f) * 255).round().to(torch.uint8)
+                                 for f in range(8)]))
+    a = augment_batch(face, torch.Generator().manual_seed(3))
+    assert a.shape == face.shape and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, augment_batch(face, torch.Generator().manual_seed(3)))
+    assert not torch.allclose(a, face, atol=0.05)
+    none = Augment(rotate_deg=0, scale=0, shift=0, mirror=False, gain=0, bias=0, contrast=0)
+    for colour in (True, False):
+        same = augment_batch(face, torch.Generator().manual_seed(3), none, colour=colour)
+        grey = face.view(8, 5, 3, 48, 96).mean(2, keepdim=True).expand(8, 5, 3, 48, 96).reshape(face.shape)
+        torch.testing.assert_close(same, face if colour else grey, atol=1e-4, rtol=0)

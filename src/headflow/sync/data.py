@@ -10,6 +10,7 @@ valid face and the mel window lies inside the spectrogram.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,10 +50,14 @@ def window_starts(clip: ClipArrays) -> np.ndarray:
     return np.flatnonzero(ok_face & ok_mel)
 
 
+def face_window_u8(clip: ClipArrays, f: int) -> np.ndarray:
+    """(15, 48, 96) uint8: frames f..f+4 stacked on channels (RGB, frame-major), as stored."""
+    return np.ascontiguousarray(clip.mouths[f:f + N_FRAMES].transpose(0, 3, 1, 2).reshape(3 * N_FRAMES, *MOUTH_SHAPE))
+
+
 def face_window(clip: ClipArrays, f: int) -> np.ndarray:
     """(15, 48, 96) float32 in [0, 1]: frames f..f+4 stacked on channels (RGB, frame-major)."""
-    w = clip.mouths[f:f + N_FRAMES].astype(np.float32) / 255.0          # (5, 48, 96, 3)
-    return np.ascontiguousarray(w.transpose(0, 3, 1, 2).reshape(3 * N_FRAMES, *MOUTH_SHAPE))
+    return face_window_u8(clip, f).astype(np.float32) / 255.0
 
 
 def audio_window(clip: ClipArrays, f: int) -> np.ndarray:
@@ -67,14 +72,14 @@ class SyncPairs(Dataset):
     Negatives are, with probability `other_clip_fraction`, the audio of another clip *of the same
     speaker* (other speakers' audio would let the expert tell voices from faces instead of judging
     sync: it then fails on unseen speakers), otherwise the same clip's audio shifted by at least
-    `min_shift` frames. With `augment`, the face window gets one random photometric change,
-    shift and mirror (the same for its 5 frames), so the face encoder cannot key on identity.
-    Each sample is a pure function of (seed, epoch, index): runs are reproducible and resumable
-    whatever the worker layout.
+    `min_shift` frames. Faces come as uint8 (15, 48, 96) windows (a quarter of the bytes of float:
+    cheap to collate); `to_float` scales a batch to [0, 1] and `augment_batch` augments a whole batch
+    at once in torch, so no per-sample image work runs in the data path. Each sample is a pure
+    function of (seed, epoch, index): runs are reproducible and resumable whatever the worker layout.
     """
 
     def __init__(self, clips: list[ClipArrays], n_samples: int, seed: int = 0, min_shift: int = 5,
-                 other_clip_fraction: float = 0.5, augment: bool = False):
+                 other_clip_fraction: float = 0.5):
         self.clips = clips
         self.starts = [window_starts(c) for c in clips]
         empty = [c.clip_id for c, s in zip(clips, self.starts) if len(s) == 0]
@@ -85,7 +90,6 @@ class SyncPairs(Dataset):
         self.weights /= self.weights.sum()
         self.n_samples, self.seed, self.min_shift = n_samples, seed, min_shift
         self.other_clip_fraction = other_clip_fraction
-        self.augment = augment
         by_speaker: dict[str, list[int]] = {}
         for i, c in enumerate(clips):
             by_speaker.setdefault(c.speaker or c.clip_id, []).append(i)
@@ -116,25 +120,76 @@ class SyncPairs(Dataset):
         label = 1.0 if index % 2 == 0 else 0.0
         ac, af = (c, f) if label else self._negative(rng, c, f)
         try:
-            face, mel = face_window(self.clips[c], f), audio_window(self.clips[ac], af)
+            face, mel = face_window_u8(self.clips[c], f), audio_window(self.clips[ac], af)
         except Exception as err:   # a bad sample must fail loudly and say where
             raise RuntimeError(f"sample {index}: clip {self.clips[c].clip_id} frame {f} / audio of "
                                f"{self.clips[ac].clip_id} frame {af}: {err}") from err
-        if self.augment:
-            face = augment_face(face, rng)
         return torch.from_numpy(face), torch.from_numpy(mel), torch.tensor(label)
 
 
-def augment_face(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random colour/contrast change, shift (+-4 px) and mirror, applied to all 5 frames alike."""
-    w = face.reshape(N_FRAMES, 3, *MOUTH_SHAPE)
-    gain = rng.uniform(0.7, 1.3, size=(1, 3, 1, 1)).astype(np.float32)
-    bias = rng.uniform(-0.1, 0.1, size=(1, 3, 1, 1)).astype(np.float32)
-    mean = w.mean(axis=(1, 2, 3), keepdims=True)
-    contrast = np.float32(rng.uniform(0.7, 1.3))
-    w = np.clip((w - mean) * contrast + mean, 0, 1) * gain + bias
-    dy, dx = rng.integers(-4, 5, size=2)
-    w = np.roll(w, (int(dy), int(dx)), axis=(2, 3))
-    if rng.random() < 0.5:
-        w = w[..., ::-1]
-    return np.ascontiguousarray(np.clip(w, 0, 1).reshape(3 * N_FRAMES, *MOUTH_SHAPE), dtype=np.float32)
+def to_float(face: torch.Tensor) -> torch.Tensor:
+    """A batch of face windows as float in [0, 1] (uint8 windows are divided by 255)."""
+    return face.float().div_(255.0) if face.dtype == torch.uint8 else face.float()
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Ranges of the random per-window changes (one draw per window, the same for its 5 frames)."""
+
+    rotate_deg: float = 15.0      # in-plane rotation +-
+    scale: float = 0.15           # zoom factor in [1 - scale, 1 + scale]
+    shift: float = 0.1            # translation +- this fraction of the crop's width / height
+    mirror: bool = True           # horizontal flip with probability 1/2
+    gain: float = 0.3             # per-colour gain in [1 - gain, 1 + gain]
+    bias: float = 0.1             # per-colour offset +-
+    contrast: float = 0.3         # contrast around the window mean in [1 - contrast, 1 + contrast]
+
+
+def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augment(), colour: bool = True) -> torch.Tensor:
+    """Random geometric (rotation, zoom, shift, mirror) and photometric changes of a batch of windows.
+
+    face: (B, 15, 48, 96) float in [0, 1] -> same shape. Vectorised: one `grid_sample` for the batch
+    (borders replicated), so augmentation costs a few milliseconds per batch instead of dominating
+    the data path. Draws come from `gen` only (on the CPU), so a seeded generator makes it reproducible.
+    With `colour=False` (for an expert that only looks at grey frames) each frame is first averaged to
+    grey, which makes the resampling three times cheaper, and gain / bias are one per window.
+    """
+    b, ch, h, w = face.shape
+    if not colour:
+        face = face.view(b, N_FRAMES, 3, h, w).mean(dim=2)
+    u = lambda *shape: torch.rand(*shape, generator=gen).to(face.device) * 2 - 1     # uniform in [-1, 1]
+    angle = u(b) * math.radians(aug.rotate_deg)
+    zoom = 1 + u(b) * aug.scale
+    flip = torch.where(torch.rand(b, generator=gen).to(face.device) < 0.5, -1.0, 1.0) if aug.mirror \
+        else torch.ones(b, device=face.device)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    # affine_grid works in normalised coordinates; the crop is twice as wide as high, so rotate in pixels.
+    theta = torch.stack([torch.stack([cos * flip, -sin * h / w, u(b) * aug.shift * 2], 1),
+                         torch.stack([sin * w / h * flip, cos, u(b) * aug.shift * 2], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, (b, face.shape[1], h, w), align_corners=False)
+    x = torch.nn.functional.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    c = 3 if colour else 1
+    x = x.view(b, N_FRAMES, c, h, w)
+    mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
+    contrast = 1 + u(b, 1, 1, 1, 1) * aug.contrast
+    gain = 1 + u(b, 1, c, 1, 1) * aug.gain
+    bias = u(b, 1, c, 1, 1) * aug.bias
+    x = (((x - mean) * contrast + mean).clamp_(0, 1) * gain + bias).clamp_(0, 1)
+    return x.view(b, ch, h, w) if colour else x.expand(b, N_FRAMES, 3, h, w).reshape(b, ch, h, w)
+
+
+def warp_mel(mel: torch.Tensor, gen: torch.Generator, warp: float) -> torch.Tensor:
+    """Random vocal-tract-length-like warp of a batch of mel windows (B, 1, 80, 16) along frequency.
+
+    Each window's band axis is stretched by a factor in [1 - warp, 1 + warp] about 0 Hz (VTLP, Jaitly &
+    Hinton 2013): a speaker with a shorter or longer vocal tract, so the audio encoder does not key on
+    the training voices' formant positions. Time is untouched (alignment is what the expert learns).
+    """
+    if warp <= 0:
+        return mel
+    b = mel.shape[0]
+    alpha = 1 + (torch.rand(b, generator=gen) * 2 - 1).to(mel.device) * warp
+    zero, one = torch.zeros_like(alpha), torch.ones_like(alpha)
+    theta = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, alpha, alpha - 1], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, tuple(mel.shape), align_corners=True)
+    return torch.nn.functional.grid_sample(mel, grid, mode="bilinear", padding_mode="border", align_corners=True)

@@ -35,6 +35,10 @@ class Conv2d(nn.Module):
         return F.relu(out)
 
 
+GREY_INPUTS = ("gray", "motion", "motion_norm", "gray_motion_norm")
+"""face_input settings that average each frame's colours first (colour augmentation is moot for them)."""
+
+
 @dataclass(frozen=True)
 class ExpertConfig:
     width: float = 1.0
@@ -45,7 +49,10 @@ class ExpertConfig:
     """Fixed preprocessing of the face window inside the model (input stays 15 channels for Wav2Lip
     compatibility): "rgb" = as is; "gray" = each frame's colours averaged; "motion" = gray, minus the
     window's mean frame (identity and lighting cancel, mouth motion remains); "rgb_motion" = RGB minus
-    the window's mean frame."""
+    the window's mean frame; "gray_motion_norm" = per frame (grey, motion, 0) with the window's grey
+    mean removed and both divided by the window's grey contrast (std): the mouth's shape *and* its
+    motion, on the same scale whatever the lips' and skin's colours; "motion_norm" = "motion" divided by
+    the window's motion energy (std), so faint and strong lip contrast look alike."""
     audio_input: str = "raw"
     """Fixed preprocessing of the mel window: "raw" or "norm" (subtract each mel band's mean over the
     window and divide by the window's std: removes the voice's spectral envelope and loudness)."""
@@ -94,6 +101,17 @@ class SyncExpert(nn.Module):
             return face
         b, _, h, w = face.shape
         x = face.reshape(b, 5, 3, h, w)
+        if self.face_input == "gray_motion_norm":
+            g = x.mean(dim=2)                                               # (b, 5, h, w)
+            g = g - g.mean(dim=(1, 2, 3), keepdim=True)
+            g = g / (g.flatten(1).std(dim=1).view(b, 1, 1, 1) + 0.02)
+            motion = (g - g.mean(dim=1, keepdim=True)) * 2.0
+            return torch.stack([g, motion, torch.zeros_like(g)], dim=2).reshape(b, 15, h, w)
+        if self.face_input == "motion_norm":
+            g = x.mean(dim=2)                                               # (b, 5, h, w)
+            g = g - g.mean(dim=1, keepdim=True)
+            g = g / (g.flatten(1).std(dim=1).view(b, 1, 1, 1) + 0.01)
+            return g.unsqueeze(2).expand(b, 5, 3, h, w).reshape(b, 15, h, w)
         if self.face_input in ("gray", "motion"):
             x = x.mean(dim=2, keepdim=True).expand(b, 5, 3, h, w)
         if self.face_input in ("motion", "rgb_motion"):

@@ -34,12 +34,25 @@ class TrainExpertParams:
     """Adam learning rate after warm-up."""
     warmup_steps: int = 50
     """Linear learning-rate warm-up (helps against the ln 2 plateau)."""
+    lr_schedule: str = "cosine"
+    """After warm-up: "constant", or "cosine" decay to 5% of `lr` at the last step."""
+    weight_decay: float = 0.0
+    """Adam weight decay (L2)."""
     min_shift: int = 5
     """Same-clip negatives are at least this many frames away from the positive."""
     other_clip_fraction: float = 0.5
     """Share of negatives that take another clip's audio of the same speaker."""
     augment: bool = True
-    """Random colour, contrast, shift and mirror of training face windows (identity invariance)."""
+    """Random rotation, zoom, shift, mirror, colour and contrast of training face windows (one draw per
+    window, batched in torch inside the training step: identity and pose invariance)."""
+    augment_rotate_deg: float = 15.0
+    """Rotation range +- degrees (tilted heads: the crops of a tilted face are rotated)."""
+    augment_scale: float = 0.15
+    """Zoom range 1 +- this (face size and crop-box jitter)."""
+    augment_shift: float = 0.1
+    """Translation range +- this fraction of the crop's width and height."""
+    augment_mel_warp: float = 0.15
+    """Random frequency warp of training mel windows by a factor 1 +- this (VTLP: unseen voices)."""
     num_workers: int = 0
     """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
     threads: int = 2

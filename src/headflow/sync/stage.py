@@ -108,6 +108,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
         "offset_unshifted_zero": round(float((unshifted.recovered_offset == 0).mean()), 4),
         "train_samples_per_s": round(float(np.mean([h["samples_per_s"] for h in history])), 1),
         "data_wait_fraction": round(float(np.mean([h["data_wait_fraction"] for h in history])), 4),
+        "augment_fraction": round(float(np.mean([h.get("augment_fraction", 0.0) for h in history])), 4),
         "scoring_frames_per_s": round(score_fps, 1), "train_seconds": round(train_s, 1),
         "shard_seconds": round(shard_s, 1), "stall_warning": bool(last["stalled"]),
     }

@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from headflow.sync.data import ClipArrays, SyncPairs
-from headflow.sync.model import ExpertConfig, SyncExpert, sync_loss, sync_probability
+from headflow.sync.data import Augment, ClipArrays, SyncPairs, augment_batch, to_float, warp_mel
+from headflow.sync.model import GREY_INPUTS, ExpertConfig, SyncExpert, sync_loss, sync_probability
 
 log = logging.getLogger("headflow.expert")
 LN2 = math.log(2)
@@ -47,9 +47,14 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 50
+    lr_schedule: str = "constant"
     min_shift: int = 5
     other_clip_fraction: float = 0.5
     augment: bool = True
+    augment_rotate_deg: float = 15.0
+    augment_scale: float = 0.15
+    augment_shift: float = 0.1
+    augment_mel_warp: float = 0.0
     num_workers: int = 0
     seed: int = 0
     stall_steps: int = 200
@@ -95,8 +100,20 @@ def distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
-def _lr(step: int, cfg: TrainConfig) -> float:
-    return cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+def _lr(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Linear warm-up, then constant or cosine decay (to 5% of `lr` at the last step)."""
+    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+    if cfg.lr_schedule == "constant":
+        return cfg.lr * warm
+    if cfg.lr_schedule != "cosine":
+        raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r} (constant or cosine)")
+    t = min(1.0, max(0, step - cfg.warmup_steps) / max(total_steps - cfg.warmup_steps, 1))
+    return cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _augment_generator(cfg: TrainConfig, step: int, rank: int) -> torch.Generator:
+    """The augmentation draws of one step: a function of (seed, step, rank), so resuming repeats them."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, step, rank]).generate_state(1)[0]))
 
 
 @torch.no_grad()
@@ -105,7 +122,7 @@ def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str) -
     model.eval()
     probs, labels = [], []
     for face, mel, y in DataLoader(data, batch_size=batch_size):
-        fe, ae = model(face.to(device), mel.to(device))
+        fe, ae = model(to_float(face.to(device)), mel.to(device))
         probs.append(sync_probability(fe, ae).cpu())
         labels.append(y)
     p, y = torch.cat(probs), torch.cat(labels)
@@ -143,12 +160,13 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d (step %d)", ckpt, start_epoch, step)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction,
-                           augment=cfg.augment)
+    train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction)
     val_data = SyncPairs(val_clips, cfg.val_samples, cfg.seed + 1, cfg.min_shift, cfg.other_clip_fraction)
     sampler = RankSampler(len(train_data), cfg.seed, rank, world)
     loader = DataLoader(train_data, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         drop_last=True, persistent_workers=cfg.num_workers > 0)
+    total_steps = cfg.epochs * len(loader)   # the cosine schedule spans `epochs` (a resume with more epochs stretches it)
+    aug = Augment(rotate_deg=cfg.augment_rotate_deg, scale=cfg.augment_scale, shift=cfg.augment_shift)
     recent: list[float] = []
     stall_warned = False
     best = max((h["val_balanced_accuracy"] for h in history), default=-1.0)
@@ -156,15 +174,22 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
         train_data.set_epoch(epoch)
         sampler.set_epoch(epoch)
         net.train()
-        losses, wait, t_epoch = [], 0.0, time.perf_counter()
+        losses, wait, aug_s, t_epoch = [], 0.0, 0.0, time.perf_counter()
         t_ready = time.perf_counter()
         bar = tqdm(loader, desc=f"expert epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
                    leave=False)
         for face, mel, y in bar:
             wait += time.perf_counter() - t_ready
             for g in opt.param_groups:
-                g["lr"] = _lr(step, cfg)
-            fe, ae = net(face.to(device), mel.to(device))
+                g["lr"] = _lr(step, cfg, total_steps)
+            t_aug = time.perf_counter()
+            face = to_float(face.to(device))
+            if cfg.augment:
+                gen = _augment_generator(cfg, step, rank)
+                face = augment_batch(face, gen, aug, colour=cfg.model.face_input not in GREY_INPUTS)
+                mel = warp_mel(mel, gen, cfg.augment_mel_warp)
+            aug_s += time.perf_counter() - t_aug
+            fe, ae = net(face, mel.to(device))
             loss = sync_loss(fe, ae, y.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -186,7 +211,8 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
         row = {"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "val_loss": val.get("loss"), "val_balanced_accuracy": val.get("balanced_accuracy"),
                "val_tpr": val.get("tpr"), "val_tnr": val.get("tnr"),
-               "samples_per_s": n_seen / elapsed, "data_wait_fraction": wait / elapsed, "stalled": stall_warned}
+               "samples_per_s": n_seen / elapsed, "data_wait_fraction": wait / elapsed,
+               "augment_fraction": aug_s / elapsed, "stalled": stall_warned}
         history.append(row)
         if rank == 0:
             log.info("epoch %d: train loss %.4f, val loss %.4f, val balanced acc %.3f, %.0f samples/s, data wait %.1f%%",
