@@ -20,6 +20,7 @@ runs through PyAV, so not used.
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 import zlib
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from headflow.manifest.io import atomic_output
 
@@ -38,7 +40,25 @@ PNG_STRATEGY = "rle"
 """zlib strategy: run-length matches only. NMFC frames are smooth gradients on a black background, so
 RLE finds nearly every match the default search finds (builtin demo clip at level 4: 19.1 vs 19.3
 KiB/frame) in ~0.75x the time (1.8 vs 2.5 ms/frame)."""
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+_Z_RLE = 3
+"""zlib's Z_RLE strategy (what PNG_STRATEGY names)."""
+
+
+def _png_bytes(rgb: np.ndarray) -> bytes:
+    """Lossless PNG with Pillow. Not cv2: once PyAV has decoded media in a process, OpenCV's bundled
+    libpng can fail to read and write PNGs (cv2.imdecode returns None; seen in the full test run)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=PNG_LEVEL,
+                                                    compress_type=_Z_RLE)
+    return buf.getvalue()
+
+
+def _png_array(data: bytes) -> np.ndarray | None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB")) if im.mode != "RGB" else np.asarray(im)
+    except Exception:  # noqa: BLE001 - reported by the caller with the file and frame
+        return None
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -66,10 +86,7 @@ def write_nmfc(path: str | Path, nmfc: np.ndarray, mask: np.ndarray) -> None:
             zf.writestr(_entry("mask.bin", True), np.packbits(mask.astype(bool).ravel()).tobytes(),
                         compresslevel=6)
             for t in range(T):
-                ok, png = cv2.imencode(".png", np.ascontiguousarray(nmfc[t, :, :, ::-1]), _PNG_PARAMS)
-                if not ok:  # pragma: no cover - OpenCV failure
-                    raise RuntimeError(f"{path}: PNG encoding of NMFC frame {t} failed")
-                zf.writestr(_entry(f"frames/{t:06d}.png", False), png.tobytes())
+                zf.writestr(_entry(f"frames/{t:06d}.png", False), _png_bytes(nmfc[t]))
 
 
 def read_nmfc(path: str | Path, frames: slice | list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -100,10 +117,10 @@ def read_nmfc(path: str | Path, frames: slice | list[int] | None = None) -> tupl
         mask = np.unpackbits(bits, count=T * H * W).reshape(T, H, W).astype(bool)[idx]
         nmfc = np.zeros((len(idx), H, W, 3), np.uint8)
         for i, t in enumerate(idx):
-            img = cv2.imdecode(np.frombuffer(zf.read(f"frames/{t:06d}.png"), np.uint8), cv2.IMREAD_COLOR)
+            img = _png_array(zf.read(f"frames/{t:06d}.png"))
             if img is None or img.shape != (H, W, 3):
                 raise ValueError(f"{path}: frame {t} is not a {W}x{H} RGB PNG")
-            nmfc[i] = img[:, :, ::-1]
+            nmfc[i] = img
     return nmfc, mask
 
 
@@ -156,11 +173,8 @@ def nmfc_preview(crops: np.ndarray | None, nmfc: np.ndarray, shaded: np.ndarray 
             x = label_w + j * (W + gap)
             grid[y:y + H, x:x + W] = tile
     path = Path(path)
-    ok, png = cv2.imencode(".png", grid[:, :, ::-1])
-    if not ok:  # pragma: no cover - OpenCV failure
-        raise RuntimeError(f"{path}: PNG encoding of the NMFC preview failed")
     with atomic_output(path) as tmp:
-        tmp.write_bytes(png.tobytes())
+        tmp.write_bytes(_png_bytes(grid))
     return path
 
 
