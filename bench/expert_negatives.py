@@ -33,6 +33,13 @@ from headflow.sync.params import TrainExpertParams
 from headflow.sync.train import config_from, load_expert, train_expert
 
 BUCKETS = [(1, 2), (3, 4), (5, 7), (8, 15), (16, 10**6)]
+QUIET_DB = -3.0          # mean log-mel of a silent frame is about -3.4 in the demo's mels, speech -2 .. -0.5
+QUIET_SHARE = 0.5        # a window is "quiet" when at least this share of its 16 mel frames is silent
+
+
+def quiet_windows(clip, starts: np.ndarray) -> np.ndarray:
+    """(n,) bool: windows whose mel window is mostly silence (pauses, leading and trailing silence)."""
+    return np.array([(audio_window(clip, f)[0].mean(0) < QUIET_DB).mean() >= QUIET_SHARE for f in starts])
 
 
 @torch.no_grad()
@@ -54,10 +61,18 @@ def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
     pos, same = [], {b: [] for b in BUCKETS}
     far = {m: [] for m in min_shifts}          # per face window: mean correct rejection of same-clip far windows
     other = []                                 # per face window: mean correct rejection of other clips' windows
+    q_pos, s_pos, ss_neg, q_neg = [], [], [], []   # by silence: quiet / speech positives; speech-speech / any-quiet negatives
     for c in held:
         s, fe, ae = emb[c.clip_id]
         sim = (fe @ ae.T).numpy()              # cosine of unit vectors = the expert's P(sync)
         pos.append(np.diag(sim) > 0.5)
+        q = quiet_windows(c, s)
+        q_pos.append(np.diag(sim)[q] > 0.5)
+        s_pos.append(np.diag(sim)[~q] > 0.5)
+        neg = np.abs(s[:, None] - s[None, :]) >= 5
+        both = ~q[:, None] & ~q[None, :]
+        ss_neg.append(sim[neg & both] <= 0.5)
+        q_neg.append(sim[neg & ~both] <= 0.5)
         d = np.abs(s[:, None] - s[None, :])
         for lo, hi in BUCKETS:
             m = (d >= lo) & (d <= hi)
@@ -73,6 +88,10 @@ def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
     tpr = float(np.concatenate(pos).mean())
     tnr_other = float(np.concatenate(other).mean()) if other else float("nan")
     out = {"tpr": tpr, "tnr_other_clip": tnr_other}
+    cat = lambda v: np.concatenate(v) if v else np.zeros(0)
+    out["quiet_share"] = float(len(cat(q_pos)) / max(len(cat(q_pos)) + len(cat(s_pos)), 1))
+    out["tpr_quiet"], out["tpr_speech"] = float(cat(q_pos).mean()), float(cat(s_pos).mean())
+    out["tnr5_speech_speech"], out["tnr5_any_quiet"] = float(cat(ss_neg).mean()), float(cat(q_neg).mean())
     for (lo, hi), v in same.items():
         out[f"tnr_shift_{lo}-{hi if hi < 10**6 else ''}"] = float(np.concatenate(v).mean()) if v else float("nan")
     for ms in min_shifts:
