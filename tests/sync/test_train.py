@@ -19,6 +19,19 @@ def test_model_shapes_and_unit_embeddings():
     assert torch.allclose(fe.norm(dim=1), torch.ones(3), atol=1e-5) and (fe >= 0).all()
 
 
+@pytest.mark.parametrize("face_input", ["gray_norm", "gray_motion_norm"])
+def test_normalised_grey_inputs_ignore_brightness_and_contrast_but_keep_a_still_shape(face_input):
+    model = SyncExpert(ExpertConfig(width=0.125, depth=1, face_input=face_input))
+    face = torch.rand(2, 15, 48, 96)
+    changed = face * 0.8 + 0.15      # brighter and less contrast: the same mouth
+    a, b = model.prepare_face(face), model.prepare_face(changed)
+    assert (a - b).abs().max() < 0.05 * a.abs().max()     # equal up to the std's small epsilon
+    still_open, still_shut = torch.zeros(1, 15, 48, 96), torch.zeros(1, 15, 48, 96)
+    still_open[..., 20:30, 30:60] = 1.0      # a mouth held open over the 5 frames vs held shut
+    still_shut[..., 24:26, 30:60] = 1.0
+    assert not torch.allclose(model.prepare_face(still_open), model.prepare_face(still_shut), atol=0.1)
+
+
 @pytest.mark.slow
 def test_tiny_expert_learns_synthetic_sync_well_above_chance(tmp_path):
     train = [synthetic_clip(f"t{i}", 60, i) for i in range(8)]

@@ -35,7 +35,7 @@ class Conv2d(nn.Module):
         return F.relu(out)
 
 
-GREY_INPUTS = ("gray", "motion", "motion_norm", "gray_motion_norm")
+GREY_INPUTS = ("gray", "motion", "motion_norm", "gray_motion_norm", "gray_norm")
 """face_input settings that average each frame's colours first (colour augmentation is moot for them)."""
 
 
@@ -52,7 +52,9 @@ class ExpertConfig:
     the window's mean frame; "gray_motion_norm" = per frame (grey, motion, 0) with the window's grey
     mean removed and both divided by the window's grey contrast (std): the mouth's shape *and* its
     motion, on the same scale whatever the lips' and skin's colours; "motion_norm" = "motion" divided by
-    the window's motion energy (std), so faint and strong lip contrast look alike."""
+    the window's motion energy (std), so faint and strong lip contrast look alike; "gray_norm" = grey
+    frames minus the window's mean grey level, divided by the window's grey std: the absolute mouth
+    shape (a held open vowel stays open, unlike "motion") with brightness and contrast removed."""
     audio_input: str = "raw"
     """Fixed preprocessing of the mel window: "raw" or "norm" (subtract each mel band's mean over the
     window and divide by the window's std: removes the voice's spectral envelope and loudness)."""
@@ -107,6 +109,11 @@ class SyncExpert(nn.Module):
             g = g / (g.flatten(1).std(dim=1).view(b, 1, 1, 1) + 0.02)
             motion = (g - g.mean(dim=1, keepdim=True)) * 2.0
             return torch.stack([g, motion, torch.zeros_like(g)], dim=2).reshape(b, 15, h, w)
+        if self.face_input == "gray_norm":
+            g = x.mean(dim=2)                                               # (b, 5, h, w)
+            g = g - g.mean(dim=(1, 2, 3), keepdim=True)
+            g = g / (g.flatten(1).std(dim=1).view(b, 1, 1, 1) + 0.02)
+            return g.unsqueeze(2).expand(b, 5, 3, h, w).reshape(b, 15, h, w)
         if self.face_input == "motion_norm":
             g = x.mean(dim=2)                                               # (b, 5, h, w)
             g = g - g.mean(dim=1, keepdim=True)

@@ -16,7 +16,9 @@ class TrainExpertParams:
     face_input: str = "motion"
     """Fixed face preprocessing inside the model (`ExpertConfig.face_input`): "motion" = grey frames
     minus the window's mean frame, so identity and lighting cancel and mouth motion remains (held-out
-    offset recovery 100% vs 50% with "rgb"); "rgb" = the published expert's raw input."""
+    offset recovery 100% vs 50% with "rgb"); "rgb" = the published expert's raw input. Inputs that keep
+    the absolute mouth shape did worse on held-out t1_2 ("gray_norm" 0.63, "gray_motion_norm" 0.58 vs
+    0.70-0.74 balanced accuracy; `bench/expert_negatives.py`)."""
     audio_input: str = "norm"
     """Fixed mel preprocessing inside the model (`ExpertConfig.audio_input`): "norm" removes each mel
     band's window mean and the window's scale (voice timbre, loudness); "raw" = published."""
