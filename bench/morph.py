@@ -27,6 +27,7 @@ import numpy as np
 from headflow.morphable import FitConfig, fit_frames, fit_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # morph_render beside this file
+from morph_render import best_of  # noqa: E402
 
 ICT_NPZ = "../shared/models/ict_facekit/ict_face_model_light_full.npz"
 
@@ -97,11 +98,7 @@ def run_pool(model_name: str, n_id: int | None, clips, workers: int, repeat: int
 
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model_name, n_id)) as pool:
         list(pool.map(_fit_one, clips[:workers]))   # start and load the model in every worker
-        best = np.inf
-        for _ in range(repeat):
-            t = time.perf_counter()
-            n = sum(k for k, _ in pool.map(_fit_one, clips))
-            best = min(best, time.perf_counter() - t)
+        best, n = best_of(lambda: sum(k for k, _ in pool.map(_fit_one, clips)), repeat)
         return n, best
 
 
@@ -110,11 +107,8 @@ def run_map_jobs(model_name: str, n_id: int | None, clips, workers: int, repeat:
     included in the time)."""
     from headflow.parallel import map_jobs
 
-    best, n = np.inf, 0
-    for _ in range(repeat):
-        t = time.perf_counter()
-        n = sum(map_jobs(_fit_job, [(model_name, n_id, lm) for lm in clips], workers, progress=False))
-        best = min(best, time.perf_counter() - t)
+    best, n = best_of(lambda: sum(map_jobs(_fit_job, [(model_name, n_id, lm) for lm in clips], workers,
+                                          progress=False)), repeat)
     return n, best
 
 
@@ -167,19 +161,11 @@ def render_path(model, landmarks: np.ndarray, config: FitConfig, repeat: int = 3
     render_nmfc(model, to_crop(fit.project(model)[:2], M[:2]), size=256)   # numba compile / cache load
     T = len(landmarks)
 
-    def best(fn):
-        b, out = np.inf, None
-        for _ in range(repeat):
-            t = time.perf_counter()
-            out = fn()
-            b = min(b, time.perf_counter() - t)
-        return b, out
-
-    t_p, P = best(lambda: fit.project(model))
-    t_c, C = best(lambda: to_crop(P, M))
-    t_r, (nmfc, mask) = best(lambda: render_nmfc(model, C, size=256))
+    t_p, P = best_of(lambda: fit.project(model), repeat)
+    t_c, C = best_of(lambda: to_crop(P, M), repeat)
+    t_r, (nmfc, mask) = best_of(lambda: render_nmfc(model, C, size=256), repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        t_w, _ = best(lambda: write_nmfc(Path(tmp) / "clip.nmfc.zip", nmfc, mask))
+        t_w, _ = best_of(lambda: write_nmfc(Path(tmp) / "clip.nmfc.zip", nmfc, mask), repeat)
     total = t_p + t_c + t_r + t_w
     print(f"{'stage render path (project+crop+NMFC+write), 1 proc':<52}{T:>8}{total:>8.2f}{T / total:>10.0f}"
           f"   (project {T / t_p:.0f}, crop {T / t_c:.0f}, rasterise {T / t_r:.0f}, write {T / t_w:.0f} frames/s)")

@@ -96,7 +96,8 @@ def naive_render(model, xyz: np.ndarray, triangles: np.ndarray, size: int) -> tu
     return out, np.isfinite(zbuf)
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    """(best wall seconds over `repeat` calls of fn, the last result)."""
     best, result = np.inf, None
     for _ in range(repeat):
         t = time.perf_counter()
@@ -115,22 +116,22 @@ def bench_render(frames: int = 140, size: int = 256, repeat: int = 3, naive_fram
     model = load_ict_npz(model_path)
     tri = face_triangles(model)
     projected, M = synthetic_clip(model, frames, size)
-    t_crop, xyz = _best(lambda: to_crop(projected, M), repeat)
+    t_crop, xyz = best_of(lambda: to_crop(projected, M), repeat)
     render_nmfc(model, xyz[:2], size)                               # numba compile / cache load
     render_shaded(model, xyz[:2], size)
-    t_numba, (nmfc, mask) = _best(lambda: render_nmfc(model, xyz, size), repeat)
-    t_shaded, _ = _best(lambda: render_shaded(model, xyz, size), repeat)
+    t_numba, (nmfc, mask) = best_of(lambda: render_nmfc(model, xyz, size), repeat)
+    t_shaded, _ = best_of(lambda: render_shaded(model, xyz, size), repeat)
     k = min(numpy_frames, frames)
-    t_numpy, (nmfc_np, _) = _best(lambda: render_nmfc(model, xyz[:k], size, backend="numpy"), 1)
+    t_numpy, (nmfc_np, _) = best_of(lambda: render_nmfc(model, xyz[:k], size, backend="numpy"), 1)
     kn = min(naive_frames, frames)
     t0 = time.perf_counter()
     naive = [naive_render(model, xyz[t], tri, size) for t in range(kn)]
     t_naive = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clip.nmfc.zip"
-        t_write, _ = _best(lambda: write_nmfc(path, nmfc, mask), repeat)
+        t_write, _ = best_of(lambda: write_nmfc(path, nmfc, mask), repeat)
         nbytes = path.stat().st_size
-        t_read, (back, back_mask) = _best(lambda: read_nmfc(path), repeat)
+        t_read, (back, back_mask) = best_of(lambda: read_nmfc(path), repeat)
     assert (back == nmfc).all() and (back_mask == mask).all()
     agree_naive = float(np.mean([(m == mask[t]).mean() for t, (_, m) in enumerate(naive)]))
     return {
