@@ -93,6 +93,13 @@ class FitConfig:
     """BLAS threads during the fit (None: leave as is). The systems are small and banded: one thread
     is fastest, and on a loaded machine a multi-threaded BLAS spinning on busy cores is ~10x slower."""
 
+    def validate(self) -> None:
+        """Called by `headflow.config` when the fit3dmm params block is loaded."""
+        if self.iterations < 1:
+            raise ValueError("fit.iterations must be >= 1")
+        if self.exp_bounds is not None and (len(self.exp_bounds) != 2 or self.exp_bounds[0] >= self.exp_bounds[1]):
+            raise ValueError(f"fit.exp_bounds must be [low, high] with low < high, got {list(self.exp_bounds)}")
+
 
 def default_exp_bounds(model: MorphableModel) -> tuple[float, float]:
     """`model.meta["exp_range"]` if set; (-3, 3) for PCA expression modes (names `exp00`...); else (0, 1)."""

@@ -4,35 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-@dataclass
-class FitParams:
-    """Video fitting settings; each field is the same-named field of `headflow.morphable.fit.FitConfig`."""
-
-    iterations: int = 4
-    """Camera <-> coefficient alternations."""
-    id_prior: float = 1e-6
-    """Weight of ||alpha||^2 (identity coefficients), per valid frame (data term: mean squared error in IOD units)."""
-    exp_prior: float = 1e-7
-    """Weight of ||beta_t||^2 (expression coefficients)."""
-    exp_smooth: float = 1e-4
-    """Weight of the second temporal difference of the expression coefficients."""
-    pose_smooth: float = 1e-1
-    """Weight of the second temporal difference of the pose (yaw, pitch, roll [rad], tx / IOD, ty / IOD, log scale)."""
-    id_bound: float = 3.0
-    """|alpha_k| <= id_bound."""
-    exp_bounds: list[float] | None = None
-    """[low, high] for expression coefficients; null: (0, 1) for blendshape models, (-3, 3) for PCA."""
-    contour: bool = True
-    """Slide the jaw landmarks 0-7 / 9-16 along the model's jaw-contour candidates as the head turns."""
-    jaw_weight: float = 1.0
-    """Data weight of the 17 jaw-line landmarks relative to the others (detectors are least sure there)."""
-
-    def validate(self) -> None:
-        if self.iterations < 1:
-            raise ValueError("fit.iterations must be >= 1")
-        if self.exp_bounds is not None and (len(self.exp_bounds) != 2 or self.exp_bounds[0] >= self.exp_bounds[1]):
-            raise ValueError(f"fit.exp_bounds must be [low, high] with low < high, got {self.exp_bounds}")
+from headflow.morphable.fit import FitConfig
 
 
 @dataclass
@@ -46,8 +18,9 @@ class Fit3dmmParams:
     """Identity modes used (the first n; null = all the model has)."""
     n_exp: int | None = None
     """Expression modes used (the first n; null = all)."""
-    fit: FitParams = field(default_factory=FitParams)
-    """Fitting settings (FitConfig)."""
+    fit: FitConfig = field(default_factory=FitConfig)
+    """Fitting settings: the fitter's own `FitConfig` (one definition of the fields and defaults);
+    its mode counts come from `n_id` / `n_exp` above."""
     crop_size: int = 256
     """NMFC image size: the faces stage's aligned crop (faces.crop.size)."""
     min_valid_frames: int = 5
@@ -72,6 +45,8 @@ class Fit3dmmParams:
             v = getattr(self, key)
             if v is not None and v < 0:
                 raise ValueError(f"{key} must be >= 0 or null")
+            if getattr(self.fit, key) is not None:
+                raise ValueError(f"set fit3dmm.{key}, not fit3dmm.fit.{key}")
         if not 0 < self.max_reproj_iod:
             raise ValueError("max_reproj_iod must be > 0")
 

@@ -17,7 +17,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +40,8 @@ PREVIEW = Path("reports/fit3dmm/preview.png")
 
 
 def fit_config(params: Fit3dmmParams):
-    """FitConfig from the params block, field by field (a params field FitConfig lacks is an error)."""
-    from headflow.morphable.fit import FitConfig
-
-    known = {f.name for f in fields(FitConfig)}
-    values = {f.name: getattr(params.fit, f.name) for f in fields(params.fit)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"fit3dmm.fit: {unknown} are not FitConfig fields ({sorted(known)})")
-    if values.get("exp_bounds") is not None:
-        values["exp_bounds"] = tuple(values["exp_bounds"])
-    return FitConfig(**values, n_id=params.n_id, n_exp=params.n_exp)
+    """The block's FitConfig with the mode counts of the block."""
+    return replace(params.fit, n_id=params.n_id, n_exp=params.n_exp)
 
 
 @dataclass(frozen=True)
