@@ -66,3 +66,16 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     other = TrainConfig(**{**cfg.__dict__, "lr": 1e-4, "epochs": 2})
     history = train_expert(clips, clips, other, tmp_path, progress=False)
     assert [h["epoch"] for h in history] == [1, 2]     # trained afresh for 2 epochs, not resumed at 1
+
+
+def test_checkpoint_of_other_data_is_not_resumed(tmp_path):
+    """dvc keeps data/models/expert between runs (persist): a changed corpus must start afresh."""
+    clips = [synthetic_clip(f"t{i}", 30, i) for i in range(2)]
+    cfg = TrainConfig(model=TINY, epochs=1, samples_per_epoch=32, val_samples=16, batch_size=16)
+    train_expert(clips, clips, cfg, tmp_path, progress=False)
+    more = TrainConfig(**{**cfg.__dict__, "epochs": 2})
+    other = clips + [synthetic_clip("t2", 30, 2)]
+    history = train_expert(other, clips, more, tmp_path, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2]     # afresh on the new clips, not resumed at 1
+    resumed = train_expert(other, clips, TrainConfig(**{**cfg.__dict__, "epochs": 3}), tmp_path, progress=False)
+    assert [h["epoch"] for h in resumed] == [1, 2, 3]  # the same clips do resume

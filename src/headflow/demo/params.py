@@ -30,7 +30,8 @@ class DemoCorpusParams:
     seed: int = 0
     """Seed of every random choice; the same seed gives the same bytes."""
     n_clips: int = 24
-    """Number of good clips (identities are used round-robin)."""
+    """Number of good clips (identities are used round-robin; the demo's params.yaml uses 72 so the expert
+    has ~10 clips per speaker and its held-out speaker is measured on ~10 clips)."""
     identities: list[str] = field(default_factory=lambda: [
         "astronaut", "grace_hopper", "tom_hanks", "t1_1", "t1_2", "t1_3", "t1_6"])
     """Portraits to animate (see headflow.demo.portraits.PORTRAITS); one speaker each."""

@@ -24,8 +24,8 @@ class TrainExpertParams:
     band's window mean and the window's scale (voice timbre, loudness); "raw" = published."""
     embed_dropout: float = 0.0
     """Dropout on the embeddings before normalisation (0 = none)."""
-    epochs: int = 12
-    """Passes over `samples_per_epoch` freshly drawn pairs."""
+    epochs: int = 24
+    """Passes over `samples_per_epoch` freshly drawn pairs (24 x 4096 pairs: ~4.5 min on 2 cores)."""
     samples_per_epoch: int = 4096
     """Pairs per epoch (half in sync, half not)."""
     val_samples: int = 1024

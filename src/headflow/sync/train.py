@@ -14,6 +14,7 @@ Wav2Lip users report the expert sitting at loss ln 2 = 0.693 for days: the embed
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -150,8 +151,14 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
     start_epoch, step = 0, 0
     ckpt = out_dir / "last.pt"
     state = torch.load(ckpt, map_location=device, weights_only=False) if ckpt.exists() else None
+    data_id = data_fingerprint(train_clips, val_clips)
     if state is not None and not _same_run(state["config"], asdict(cfg)):
         log.warning("%s was trained with other settings; starting afresh (delete it to silence this)", ckpt)
+        state = None
+    if state is not None and state.get("data") != data_id:
+        # DVC keeps the checkpoint folder (persist: true) so that an interrupted run resumes; a new
+        # corpus must not continue a model trained on the old one.
+        log.warning("%s was trained on other clips or crops; starting afresh", ckpt)
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -219,7 +226,8 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
                      epoch + 1, row["train_loss"], row["val_loss"], row["val_balanced_accuracy"],
                      row["samples_per_s"], 100 * row["data_wait_fraction"])
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                     "history": history, "torch_rng": torch.get_rng_state(), "config": asdict(cfg)}
+                     "history": history, "torch_rng": torch.get_rng_state(), "config": asdict(cfg),
+                     "data": data_id}
             _atomic_save(state, ckpt)
             if row["val_balanced_accuracy"] > best:
                 best = row["val_balanced_accuracy"]
@@ -228,6 +236,22 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
             tmp.write_text(json.dumps(history, indent=2))
             os.replace(tmp, out_dir / "history.json")
     return history
+
+
+def data_fingerprint(train_clips: list[ClipArrays], val_clips: list[ClipArrays]) -> str:
+    """Hash of the training and validation clips (ids, speakers, crops, mels, valid masks) in order.
+
+    Stored in each checkpoint: a run resumes only on the data it was trained on.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part, clips in (("train", train_clips), ("val", val_clips)):
+        h.update(part.encode())
+        for c in clips:
+            h.update(f"{c.clip_id}|{c.speaker}|{c.fps}|{c.mouths.shape}|{c.mel.shape}".encode())
+            for arr in (c.mouths, c.mel, c.valid):
+                if arr is not None:
+                    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
 
 
 def _same_run(saved: dict, current: dict) -> bool:
