@@ -4,6 +4,8 @@
     PYTHONPATH=src:. python bench/expert.py --set epochs=4 lr=3e-4 # override any TrainExpertParams field
     PYTHONPATH=src:. python bench/expert.py --loso                 # leave-one-speaker-out over all speakers
     PYTHONPATH=src:. python bench/expert.py --data /path/to/data   # another project's data/ (default: ./data)
+    PYTHONPATH=src:. python bench/expert.py --centre-clips --set face_input=gray_motion_norm
+                                                                  # experiment: clip-centred mouth crops
 
 Trains into a temporary directory on the training speakers and prints, per epoch, the balanced
 accuracy / TPR / TNR of fixed pairs of the held-out speaker(s), then offset recovery of the last
@@ -14,6 +16,7 @@ epoch's model on held-out clips whose audio is shifted by -10, -5, +5, +10 frame
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import tempfile
 import time
@@ -42,6 +45,21 @@ def load(data: Path):
     if not arrays:
         raise SystemExit(f"no shards under {data}/interim/train_expert/shards: run `dvc repro train_expert` first")
     return clips, arrays
+
+
+def centre_clips(arrays: dict) -> dict:
+    """Experiment (not in the stage yet): each clip's crops minus its mean mouth image over valid frames
+    (+128, uint8), for every clip alike, held-out ones included (no labels are used). The speaker's
+    appearance cancels as with `face_input: motion`, but the absolute mouth opening relative to the
+    clip's average stays, so absolute-shape inputs (`gray_norm`, `gray_motion_norm`) no longer see
+    the identity."""
+    out = {}
+    for k, a in arrays.items():
+        valid = a.valid.astype(bool) if a.valid is not None else np.ones(len(a.mouths), bool)
+        mean = a.mouths[valid].astype(np.float32).mean(0)
+        centred = np.clip(a.mouths.astype(np.float32) - mean + 128, 0, 255).astype(np.uint8)
+        out[k] = dataclasses.replace(a, mouths=centred)
+    return out
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -85,6 +103,8 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override train_expert params")
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")
+    ap.add_argument("--centre-clips", action="store_true",
+                    help="experiment: subtract each clip's mean mouth image first (see centre_clips)")
     args = ap.parse_args()
     params = load_block(TrainExpertParams, "train_expert", args.params)
     for key, value in parse_overrides(args.set).items():
@@ -93,6 +113,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("headflow.expert").setLevel(logging.INFO)
     clips, arrays = load(args.data)
+    if args.centre_clips:
+        arrays = centre_clips(arrays)
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
     print(params, flush=True)
     if args.loso is None:
