@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
+from headflow.morphable.camera import euler_to_matrix
 from headflow.morphable.expressions import (deep3d_angles, deep3d_rotation, export_deep3d_mat, pose_in_crop)
 
 
 def _rot(yaw, pitch, roll):
     """Our convention: R = Rz(roll) Rx(pitch) Ry(yaw), degrees."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    return euler_to_matrix([yaw, pitch, roll])
 
 
 def _fit(T=6, name="bfm_deep3d", k_id=80, k_exp=64, seed=0):

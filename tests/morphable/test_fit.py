@@ -23,6 +23,11 @@ def test_euler_round_trip_and_convention():
     # R = Rz(roll) Rx(pitch) Ry(yaw): composing single-axis rotations gives the same matrix.
     y, p, r = euler_to_matrix([[30, 0, 0], [0, 20, 0], [0, 0, 10]])
     np.testing.assert_allclose(euler_to_matrix([30, 20, 10]), r @ p @ y, atol=1e-12)
+    # single axes written out (y down, z toward the camera): yaw 90 turns +x onto -z, pitch 90 turns +y
+    # onto +z, roll 90 turns +x onto +y
+    np.testing.assert_allclose(euler_to_matrix([90, 0, 0]) @ [1, 0, 0], [0, 0, -1], atol=1e-12)
+    np.testing.assert_allclose(euler_to_matrix([0, 90, 0]) @ [0, 1, 0], [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(euler_to_matrix([0, 0, 90]) @ [1, 0, 0], [0, 1, 0], atol=1e-12)
     # Positive yaw turns the nose (+z) towards +x (image right); +y is model up = image up.
     X = np.array([[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]])
     uvd = project_points(X, y[None], np.array([10.0]), np.array([[100.0, 50.0]]))[0]

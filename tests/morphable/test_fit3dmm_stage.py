@@ -11,6 +11,7 @@ import pytest
 
 from headflow.manifest import write_manifest
 from headflow.manifest.schemas import schema_for
+from headflow.morphable.camera import euler_to_matrix
 from headflow.morphable.builtin import builtin_model
 from headflow.morphable.params import ExpressionsParams, Fit3dmmParams
 
@@ -18,11 +19,7 @@ GOOD, EMPTY, NOISE, BROKEN = "spk_good-0000000001", "spk_empty-0000000002", "spk
 
 
 def _rot(yaw, pitch, roll):
-    y, p, r = np.radians([yaw, pitch, roll])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    return euler_to_matrix([yaw, pitch, roll])
 
 
 def synthetic_clip(T=24, seed=0):

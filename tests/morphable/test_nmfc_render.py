@@ -11,6 +11,7 @@ from headflow.faces import crops
 from headflow.morphable import (face_triangles, nmfc_colors, nmfc_preview, rasterize, read_nmfc, render_nmfc,
                                 render_shaded, to_crop, write_nmfc)
 from headflow.morphable import raster
+from headflow.morphable.camera import euler_to_matrix
 from headflow.morphable.builtin import builtin_model
 from headflow.morphable.render import AMBIENT, LIGHT_DIR
 
@@ -19,11 +20,7 @@ BACKENDS = ["numba", "numpy"] if raster.HAVE_NUMBA else ["numpy"]
 
 def rotation(yaw, pitch, roll):
     """R = Rz(roll) @ Rx(pitch) @ Ry(yaw), degrees (the interface's convention)."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    Ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    Rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    Rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return Rz @ Rx @ Ry
+    return euler_to_matrix([yaw, pitch, roll])
 
 
 def project(X, R, s, tx, ty):
