@@ -4,8 +4,9 @@
     PYTHONPATH=src:. python bench/expert.py --set epochs=4 lr=3e-4 # override any TrainExpertParams field
     PYTHONPATH=src:. python bench/expert.py --loso                 # leave-one-speaker-out over all speakers
     PYTHONPATH=src:. python bench/expert.py --data /path/to/data   # another project's data/ (default: ./data)
-    PYTHONPATH=src:. python bench/expert.py --centre-clips --set face_input=gray_motion_norm
-                                                                  # experiment: clip-centred mouth crops
+    PYTHONPATH=src:. python bench/expert.py --set face_centre=none audio_centre=none face_input=motion \
+        audio_input=norm                                           # the window-normalised inputs of before
+    PYTHONPATH=src:. python bench/expert.py --save /tmp/x         # keep the checkpoint(s)
 
 Trains into a temporary directory on the training speakers and prints, per epoch, the balanced
 accuracy / TPR / TNR of fixed pairs of the held-out speaker(s), then offset recovery of the last
@@ -16,7 +17,6 @@ epoch's model on held-out clips whose audio is shifted by -10, -5, +5, +10 frame
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import tempfile
 import time
@@ -47,21 +47,6 @@ def load(data: Path):
     return clips, arrays
 
 
-def centre_clips(arrays: dict) -> dict:
-    """Experiment (not in the stage yet): each clip's crops minus its mean mouth image over valid frames
-    (+128, uint8), for every clip alike, held-out ones included (no labels are used). The speaker's
-    appearance cancels as with `face_input: motion`, but the absolute mouth opening relative to the
-    clip's average stays, so absolute-shape inputs (`gray_norm`, `gray_motion_norm`) no longer see
-    the identity."""
-    out = {}
-    for k, a in arrays.items():
-        valid = a.valid.astype(bool) if a.valid is not None else np.ones(len(a.mouths), bool)
-        mean = a.mouths[valid].astype(np.float32).mean(0)
-        centred = np.clip(a.mouths.astype(np.float32) - mean + 128, 0, 255).astype(np.uint8)
-        out[k] = dataclasses.replace(a, mouths=centred)
-    return out
-
-
 def parse_overrides(items: list[str]) -> dict:
     names = {f.name for f in fields(TrainExpertParams)}
     out = {}
@@ -73,13 +58,14 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def run(train, held, params: TrainExpertParams) -> dict:
+def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dict:
     cfg = config_from(params)
     with tempfile.TemporaryDirectory() as tmp:
+        out = save or Path(tmp)
         t = time.perf_counter()
-        hist = train_expert(train, held, cfg, Path(tmp), progress=False)
+        hist = train_expert(train, held, cfg, out, progress=False)
         secs = time.perf_counter() - t
-        model = load_expert(Path(tmp) / "last.pt")
+        model = load_expert(out / "last.pt")
     for h in hist:
         print(f"  epoch {h['epoch']:2d} loss {h['train_loss']:.3f} held-out loss {h['val_loss']:.3f} "
               f"bacc {h['val_balanced_accuracy']:.3f} tpr {h['val_tpr']:.3f} tnr {h['val_tnr']:.3f} "
@@ -103,8 +89,7 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override train_expert params")
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")
-    ap.add_argument("--centre-clips", action="store_true",
-                    help="experiment: subtract each clip's mean mouth image first (see centre_clips)")
+    ap.add_argument("--save", type=Path, default=None, help="keep the (last fold's) checkpoints in this folder")
     args = ap.parse_args()
     params = load_block(TrainExpertParams, "train_expert", args.params)
     for key, value in parse_overrides(args.set).items():
@@ -113,8 +98,6 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("headflow.expert").setLevel(logging.INFO)
     clips, arrays = load(args.data)
-    if args.centre_clips:
-        arrays = centre_clips(arrays)
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
     print(params, flush=True)
     if args.loso is None:
@@ -128,7 +111,8 @@ def main() -> None:
         held = [arrays[c] for c in held_ids]
         train = [a for c, a in arrays.items() if c not in held_ids]
         print(f"held out: {sorted(set(speaker[c] for c in held_ids))} ({len(held)} clips, {len(train)} train)")
-        results.append(run(train, held, params))
+        save = args.save / "_".join(sorted(set(speaker[c] for c in held_ids))) if args.save else None
+        results.append(run(train, held, params, save))
     if len(results) > 1:
         b = [r["bacc"] for r in results]
         print(f"LOSO over {len(results)} speakers: bacc mean {np.mean(b):.3f} min {np.min(b):.3f} max {np.max(b):.3f}; "

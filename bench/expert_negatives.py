@@ -57,7 +57,7 @@ def embed(model, clip) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
 
 def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
     """Exhaustive held-out figures (see the module docstring) for clips grouped by speaker."""
-    emb = {c.clip_id: embed(model, c) for c in held}
+    emb = {c.clip_id: embed(model, model.prepare_clip(c)) for c in held}   # as the expert sees each clip
     pos, same = [], {b: [] for b in BUCKETS}
     far = {m: [] for m in min_shifts}          # per face window: mean correct rejection of same-clip far windows
     other = []                                 # per face window: mean correct rejection of other clips' windows

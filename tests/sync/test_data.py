@@ -60,3 +60,31 @@ def test_augment_batch_is_seeded_and_the_identity_at_zero_ranges():
         same = augment_batch(face, torch.Generator().manual_seed(3), none, colour=colour)
         grey = face.view(8, 5, 3, 48, 96).mean(2, keepdim=True).expand(8, 5, 3, 48, 96).reshape(face.shape)
         torch.testing.assert_close(same, face if colour else grey, atol=1e-4, rtol=0)
+
+
+def test_clip_centring_cancels_appearance_and_keeps_the_opening():
+    from headflow.sync.data import centre_mouths, cmvn_mel, normalise_clip
+
+    clip = synthetic_clip("a", 40, 2)
+    valid = np.ones(40, bool)
+    valid[5] = False
+    # The same mouth on another skin (a constant brightness change) centres to the same crops.
+    darker = (clip.mouths.astype(int) - 25).astype(np.uint8)   # no saturation: pixels are 30 or 200
+    a, b = centre_mouths(clip.mouths, valid), centre_mouths(darker, valid)
+    np.testing.assert_allclose(a[valid].astype(int), b[valid].astype(int), atol=1)
+    assert not a[5].any()                                     # invalid frames stay empty
+    mean = clip.mouths[valid].astype(np.float32).mean(0)
+    np.testing.assert_allclose(a[valid].astype(np.float32), np.clip(clip.mouths[valid] - mean + 128, 0, 255), atol=1)
+    # The opening stays: the most open frame is the darkest after centring too.
+    openness = (clip.mouths < 100).sum(axis=(1, 2, 3))
+    assert np.argmin(a[valid].reshape(39, -1).mean(1)) == np.argmax(openness[valid])
+    # Per-utterance CMVN: band means 0, overall std 1, a louder recording (+ offset) gives the same.
+    m = cmvn_mel(clip.mel)
+    np.testing.assert_allclose(m.mean(0), 0, atol=1e-5)
+    assert abs(m.std() - 1) < 1e-2
+    np.testing.assert_allclose(cmvn_mel(clip.mel + 1.5), m, atol=1e-4)
+    assert normalise_clip(clip) is clip
+    both = normalise_clip(clip, "clip", "clip")
+    assert both.mouths.shape == clip.mouths.shape and both.mel.dtype == np.float32
+    with pytest.raises(ValueError, match="face_centre"):
+        normalise_clip(clip, "window")

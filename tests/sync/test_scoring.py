@@ -32,3 +32,21 @@ def test_short_clips_are_refused_not_padded():
     with pytest.raises(ClipTooShort, match="offset -15"):
         offset_distances(v, v, max_offset=15, min_pairs=5)
     assert offset_distances(v, v, max_offset=3, min_pairs=5).shape == (7,)
+
+
+def test_an_expert_that_centres_clips_is_scored_on_centred_windows(monkeypatch):
+    """score_clip cuts its windows from the clip as the expert was trained to see it."""
+    import torch
+
+    from headflow.sync.model import ExpertConfig, SyncExpert
+    from headflow.sync.scoring import embed_clip
+
+    clip = synthetic_clip("a", 30, 1)
+    model = SyncExpert(ExpertConfig(width=0.125, depth=1, face_centre="clip", audio_centre="clip"))
+    seen = []
+    monkeypatch.setattr(model, "embed_face", lambda x: seen.append(x.clone()) or torch.zeros(len(x), 4))
+    monkeypatch.setattr(model, "embed_audio", lambda x: torch.zeros(len(x), 4))
+    embed_clip(model, clip)
+    centred = model.prepare_clip(clip)
+    np.testing.assert_allclose(seen[0][0].numpy(), face_window(centred, 0))
+    assert not np.allclose(seen[0][0].numpy(), face_window(clip, 0))

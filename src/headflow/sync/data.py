@@ -39,6 +39,55 @@ class ClipArrays:
             raise ValueError(f"clip {self.clip_id}: mel must be (T_mel, 80), got {self.mel.shape}")
 
 
+CLIP_NORMS = ("none", "clip")
+
+
+def centre_mouths(mouths: np.ndarray, valid: np.ndarray | None = None,
+                  reference: np.ndarray | None = None) -> np.ndarray:
+    """Mouth crops minus the clip's mean mouth image, stored as uint8 around 128.
+
+    `reference` (48, 96, 3) float: the mean image to subtract; by default the mean over the clip's
+    valid frames. The speaker's appearance (skin, lips, teeth, beard, lighting) is the same in every
+    frame of a clip, so it cancels, while the mouth's opening relative to the clip's average stays (a
+    held vowel stays open, which a window's own mean frame, `face_input: motion`, removes). Invalid
+    frames stay zero. Differences beyond +-127 grey levels saturate (rare: the mean of a mouth that
+    opens and closes lies between the two).
+    """
+    valid = np.ones(len(mouths), bool) if valid is None else np.asarray(valid, bool)
+    out = np.zeros_like(mouths)
+    if not valid.any():
+        return out
+    if reference is None:
+        reference = mouths[valid].astype(np.float32).mean(0)
+    out[valid] = np.clip(mouths[valid].astype(np.float32) - reference + 128.0, 0, 255).astype(np.uint8)
+    return out
+
+
+def cmvn_mel(mel: np.ndarray) -> np.ndarray:
+    """Per-utterance CMVN: each mel band minus its mean over the clip, over the clip's overall std.
+
+    The voice's spectral envelope and the recording's level cancel, but a window's loudness relative
+    to the rest of the clip (a vowel versus a pause) stays, which the per-window `audio_input: norm`
+    removes.
+    """
+    centred = mel - mel.mean(0, keepdims=True)
+    return (centred / (centred.std() + 1e-3)).astype(np.float32)
+
+
+def normalise_clip(clip: ClipArrays, face_centre: str = "none", audio_centre: str = "none",
+                   face_reference: np.ndarray | None = None) -> ClipArrays:
+    """The clip as an expert with these clip-level settings sees it (`ExpertConfig.face_centre`,
+    `audio_centre`): a whole-clip step that cannot live inside the model, which sees one window."""
+    for name, value in (("face_centre", face_centre), ("audio_centre", audio_centre)):
+        if value not in CLIP_NORMS:
+            raise ValueError(f"{name} must be one of {CLIP_NORMS}, got {value!r}")
+    if face_centre == "none" and audio_centre == "none":
+        return clip
+    mouths = centre_mouths(clip.mouths, clip.valid, face_reference) if face_centre == "clip" else clip.mouths
+    mel = cmvn_mel(clip.mel) if audio_centre == "clip" else clip.mel
+    return ClipArrays(clip.clip_id, mouths, mel, clip.valid, clip.fps, clip.speaker)
+
+
 def window_starts(clip: ClipArrays) -> np.ndarray:
     """Frames f whose 5-frame face window and 16-frame mel window are both complete and valid."""
     n = len(clip.mouths) - N_FRAMES + 1

@@ -60,6 +60,13 @@ class ExpertConfig:
     window and divide by the window's std: removes the voice's spectral envelope and loudness)."""
     embed_dropout: float = 0.0
     """Dropout on the pre-normalisation embeddings during training."""
+    face_centre: str = "none"
+    """Whole-clip face step before windowing (`headflow.sync.data.normalise_clip`): "clip" = every
+    mouth crop minus the clip's mean mouth image, so the speaker's appearance cancels but the absolute
+    opening relative to the clip's average stays; "none" = as cropped (published)."""
+    audio_centre: str = "none"
+    """Whole-clip mel step: "clip" = per-utterance CMVN (each band minus its clip mean, over the clip's
+    std); "none" = as computed (published)."""
 
 
 def _stage(cin: int, cout: int, kernel, stride, padding, depth: int) -> list[nn.Module]:
@@ -96,7 +103,19 @@ class SyncExpert(nn.Module):
         )
         self.embedding_size = c[4]
         self.face_input, self.audio_input = cfg.face_input, cfg.audio_input
+        self.face_centre, self.audio_centre = cfg.face_centre, cfg.audio_centre
         self.dropout = nn.Dropout(cfg.embed_dropout)
+
+    def prepare_clip(self, clip, face_reference=None):
+        """A `ClipArrays` as this expert sees it (whole-clip centring, if configured) before windowing.
+
+        Every caller that cuts windows for the expert (training, `headflow.sync.scoring`) goes through
+        this. `face_reference`: the mean mouth image to centre on instead of the clip's own (e.g. the
+        real reference clip's, when judging a generated clip frame by frame).
+        """
+        from headflow.sync.data import normalise_clip
+
+        return normalise_clip(clip, self.face_centre, self.audio_centre, face_reference)
 
     def prepare_face(self, face: torch.Tensor) -> torch.Tensor:
         if self.face_input == "rgb":

@@ -24,6 +24,11 @@ class TrainExpertParams:
     band's window mean and the window's scale (voice timbre, loudness); "raw" = published."""
     embed_dropout: float = 0.0
     """Dropout on the embeddings before normalisation (0 = none)."""
+    face_centre: str = "none"
+    """Whole-clip face step (`ExpertConfig.face_centre`): "clip" = each mouth crop minus the clip's
+    mean mouth image (appearance cancels, the opening relative to the clip's average stays); "none"."""
+    audio_centre: str = "none"
+    """Whole-clip mel step (`ExpertConfig.audio_centre`): "clip" = per-utterance CMVN; "none"."""
     epochs: int = 24
     """Passes over `samples_per_epoch` freshly drawn pairs (24 x 4096 pairs: ~4.5 min on 2 cores)."""
     samples_per_epoch: int = 4096

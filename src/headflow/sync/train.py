@@ -167,6 +167,8 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d (step %d)", ckpt, start_epoch, step)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    train_clips = [model.prepare_clip(c) for c in train_clips]   # whole-clip centring, as the scorer does
+    val_clips = [model.prepare_clip(c) for c in val_clips]
     train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction)
     val_data = SyncPairs(val_clips, cfg.val_samples, cfg.seed + 1, cfg.min_shift, cfg.other_clip_fraction)
     sampler = RankSampler(len(train_data), cfg.seed, rank, world)
