@@ -32,11 +32,16 @@ def test_normalised_grey_inputs_ignore_brightness_and_contrast_but_keep_a_still_
     assert not torch.allclose(model.prepare_face(still_open), model.prepare_face(still_shut), atol=0.1)
 
 
+STAGE_INPUTS = ExpertConfig(width=0.125, depth=1, face_input="gray_motion_norm", audio_input="raw",
+                            face_centre="clip", audio_centre="clip")   # the demo's input settings
+
+
 @pytest.mark.slow
-def test_tiny_expert_learns_synthetic_sync_well_above_chance(tmp_path):
+@pytest.mark.parametrize("model", [TINY, STAGE_INPUTS], ids=["rgb", "clip_centred"])
+def test_tiny_expert_learns_synthetic_sync_well_above_chance(tmp_path, model):
     train = [synthetic_clip(f"t{i}", 60, i) for i in range(8)]
     val = [synthetic_clip(f"v{i}", 60, 100 + i) for i in range(3)]
-    cfg = TrainConfig(model=TINY, epochs=6, samples_per_epoch=1024, val_samples=512, batch_size=32, lr=2e-3,
+    cfg = TrainConfig(model=model, epochs=6, samples_per_epoch=1024, val_samples=512, batch_size=32, lr=2e-3,
                       warmup_steps=20)
     history = train_expert(train, val, cfg, tmp_path, progress=False)
     print([round(h["val_balanced_accuracy"], 3) for h in history])
