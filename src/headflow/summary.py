@@ -74,6 +74,15 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
         lines.append(f"faces: {len(faces)} clips tracked ({int(faces.n_frames.sum())} frames, detection rate "
                      f"mean {faces.detection_rate.mean():.3f}, jitter {faces.jitter_raw.median():.2f} -> "
                      f"{faces.jitter.median():.2f} % IOD) -> {FACES}")
+    expert = Path("reports/metrics/train_expert.json")
+    if expert.exists():
+        m = json.loads(expert.read_text())
+        rec = m.get("offset_recovery")
+        lines.append(f"train_expert: held-out {', '.join(m.get('held_out_speakers', []))} "
+                     f"({m.get('held_out_clips')} clips) balanced accuracy {m.get('val_balanced_accuracy')}, "
+                     f"offset recovery {'n/a' if rec is None else f'{100 * rec:.0f} %'}, "
+                     f"{m.get('train_seconds')} s of training at {m.get('train_samples_per_s')} pairs/s "
+                     f"-> data/models/expert/last.pt")
     sync = Path("reports/metrics/sync_check.json")
     if sync.exists():
         m = json.loads(sync.read_text())
