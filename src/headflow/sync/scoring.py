@@ -43,8 +43,7 @@ def embed_clip(model: SyncExpert, clip: ClipArrays, batch_size: int = 64,
     from headflow.audio.mel import valid_window_frames
 
     model.eval()
-    if hasattr(model, "prepare_clip"):
-        clip = model.prepare_clip(clip)
+    clip = model.prepare_clip(clip)   # whole-clip centring, exactly as in training
     n_video = max(len(clip.mouths) - 4, 0)
     n_audio = valid_window_frames(len(clip.mel), len(clip.mouths), clip.fps)
 
