@@ -25,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from headflow.align.evaluate import align_wavs, boundary_errors, read_grid_align, summarize  # noqa: E402
+from headflow.align.evaluate import boundary_errors, read_grid_align, summarize
+from headflow.align.run import align_wavs  # noqa: E402
 from headflow.align.params import AlignParams  # noqa: E402
 from headflow.align.textgrid import read_textgrid  # noqa: E402
 

@@ -11,7 +11,7 @@
 Trains into a temporary directory on the training speakers and prints, per epoch, the balanced
 accuracy / TPR / TNR of fixed pairs of the held-out speaker(s), then offset recovery of the last
 epoch's model on held-out clips whose audio is shifted by -10, -5, +5, +10 frames
-(`headflow.sync.stage.evaluate_offsets`). Never selects anything on the held-out speaker.
+(`headflow.sync.train_expert.evaluate_offsets`). Never selects anything on the held-out speaker.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import yaml
 from headflow.config import load_block
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.shards import load_shard
-from headflow.sync.stage import evaluate_offsets
+from headflow.sync.train_expert import evaluate_offsets
 from headflow.sync.train import config_from, load_expert, train_expert
 
 def load(data: Path):

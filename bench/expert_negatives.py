@@ -28,7 +28,7 @@ import torch
 
 from bench.expert import load, parse_overrides
 from headflow.config import load_block
-from headflow.sync.data import audio_window, face_window, window_starts
+from headflow.sync.data import audio_window, face_window, prepare_clip, window_starts
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.train import config_from, load_expert, train_expert
 
@@ -57,7 +57,7 @@ def embed(model, clip) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
 
 def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
     """Exhaustive held-out figures (see the module docstring) for clips grouped by speaker."""
-    emb = {c.clip_id: embed(model, model.prepare_clip(c)) for c in held}   # as the expert sees each clip
+    emb = {c.clip_id: embed(model, prepare_clip(model, c)) for c in held}   # as the expert sees each clip
     pos, same = [], {b: [] for b in BUCKETS}
     far = {m: [] for m in min_shifts}          # per face window: mean correct rejection of same-clip far windows
     other = []                                 # per face window: mean correct rejection of other clips' windows

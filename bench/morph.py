@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headflow.morphable import FitConfig, fit_frames, fit_video
+from headflow.fit3dmm.fit import FitConfig, fit_frames, fit_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # morph_render beside this file
 from morph_render import best_of  # noqa: E402
@@ -154,7 +154,7 @@ def render_path(model, landmarks: np.ndarray, config: FitConfig, repeat: int = 3
     import tempfile
 
     from headflow.faces.crops import align_transforms
-    from headflow.morphable.render import render_nmfc, to_crop, write_nmfc
+    from headflow.nmfc.render import render_nmfc, to_crop, write_nmfc
 
     fit = fit_video(model, landmarks, config=config)
     M = align_transforms(landmarks, size=256)

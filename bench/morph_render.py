@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from headflow.faces.crops import align_transforms
-from headflow.morphable import face_triangles, nmfc_colors, read_nmfc, render_nmfc, render_shaded, to_crop, write_nmfc
+from headflow.nmfc.render import face_triangles, nmfc_colors, read_nmfc, render_nmfc, render_shaded, to_crop, write_nmfc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT.parent / "shared" / "models" / "ict_facekit" / "ict_face_model_light_full.npz"

@@ -4,8 +4,8 @@
     PYTHONPATH=src:. python bench/sync_grid.py --expert path/to/last.pt --grid ../shared/data/grid
 
 Each clip is normalised, face-tracked, cropped and turned into a mel with the project's own code
-(`headflow.sync.report.prepare_clip`), its audio is shifted by -10, -5, +5, +10 frames and scored
-(LSE-D, LSE-C, offset over +-15 frames, `headflow.sync.scoring`). The expert of `train_expert` is
+(`headflow.metrics.offset_recovery.prepare_clip`), its audio is shifted by -10, -5, +5, +10 frames and scored
+(LSE-D, LSE-C, offset over +-15 frames, `headflow.metrics.lse`). The expert of `train_expert` is
 trained on the synthetic demo corpus only: these figures measure how it transfers to real faces and
 voices, not how a GRID-trained expert would do.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from headflow.sync.report import SHIFTS, offset_recovery, prepare_clip, summarise
+from headflow.metrics.offset_recovery import SHIFTS, offset_recovery, prepare_clip, summarise
 from headflow.sync.train import load_expert
 
 

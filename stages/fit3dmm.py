@@ -1,7 +1,7 @@
 """DVC stage `fit3dmm`: face clips -> data/interim/fit3dmm/{fits,quarantine}.parquet + fits/ + nmfc/."""
 
 from headflow import params
-from headflow.morphable.stage import run_stage
+from headflow.fit3dmm.stage import run_stage
 from headflow.stage import setup_logging
 
 if __name__ == "__main__":

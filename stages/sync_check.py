@@ -6,7 +6,7 @@ report, drop or shift per `sync_check.mode`.
 
 from headflow import params
 from headflow.stage import setup_logging
-from headflow.sync.check import run_stage
+from headflow.sync.sync_check import run_stage
 
 if __name__ == "__main__":
     setup_logging()

@@ -6,7 +6,7 @@
 
 from headflow import params
 from headflow.stage import setup_logging
-from headflow.sync.stage import run_stage
+from headflow.sync.train_expert import run_stage
 
 if __name__ == "__main__":
     setup_logging()

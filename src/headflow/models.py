@@ -62,7 +62,7 @@ REGISTRY: dict[str, ModelFile] = {m.name: m for m in [
     ModelFile("mediapipe_face_landmarker", "face_landmarker.task",
               "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
               "face_landmarker.task", None, "mediapipe", "MediaPipe face landmarker (478-point mesh)"),
-    # syncnet_python's released SyncNet (user-provided; headflow.sync.syncnet loads it); hash not pinned.
+    # syncnet_python's released SyncNet (user-provided; headflow.metrics.syncnet loads it); hash not pinned.
     ModelFile("syncnet_v2", "syncnet_v2.model",
               "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model", None,
               "syncnet", "SyncNet (Chung & Zisserman 2016) as released with syncnet_python, for LSE-D/LSE-C"),

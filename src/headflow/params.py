@@ -11,8 +11,9 @@ from headflow.config import ConfigError, from_dict, load_params_file
 from headflow.demo.params import DemoCorpusParams
 from headflow.faces.params import FacesParams
 from headflow.ingest.params import IngestParams
-from headflow.sync.check_params import SyncCheckParams
-from headflow.morphable.params import ExpressionsParams, Fit3dmmParams
+from headflow.sync.params import SyncCheckParams
+from headflow.fit3dmm.params import Fit3dmmParams
+from headflow.expressions.params import ExpressionsParams
 from headflow.sync.params import TrainExpertParams
 
 BLOCKS: dict[str, type] = {

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from headflow.align.evaluate import align_wavs, boundary_errors, read_grid_align, summarize
+from headflow.align.evaluate import boundary_errors, read_grid_align, summarize
+from headflow.align.run import align_wavs
 from headflow.align.params import AlignParams
 from headflow.align.run import run_align
 from headflow.align.textgrid import read_textgrid

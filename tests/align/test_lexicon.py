@@ -38,7 +38,7 @@ def test_ipa_mapping_drops_diacritics():
 
 
 def test_unpronounceable_words_come_back_as_none(monkeypatch):
-    import headflow.demo.speech as speech
+    import headflow.speech.espeak as speech
 
     monkeypatch.setattr(speech, "phonemize", lambda words, voice: [None for _ in words])
     assert Lexicon().lookup(["zzxqj"])["zzxqj"] == (None, "none")

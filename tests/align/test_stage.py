@@ -20,7 +20,7 @@ SENTENCES = [("The birch canoe slid on the smooth planks.", "en-us"), ("Glue the
 
 
 def _clips(tmp_path, extra=()):
-    from headflow.demo.speech import synthesize
+    from headflow.speech.espeak import synthesize
 
     rows, truth = [], {}
     for i, (text, voice) in enumerate([*SENTENCES, *extra]):
@@ -104,7 +104,7 @@ def test_accuracy_on_espeak_speech(aligned):
 
 
 def test_unpronounceable_words_are_reported_or_quarantined(tmp_path, monkeypatch):
-    import headflow.demo.speech as speech
+    import headflow.speech.espeak as speech
 
     clips, _ = _clips(tmp_path)
     clips.loc[0, "transcript"] = "The birch canoe slid on the smooth qqzx."

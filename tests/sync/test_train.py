@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from headflow.sync.model import ExpertConfig, SyncExpert
+from headflow.nn.expert import ExpertConfig, SyncExpert
 from headflow.sync.train import TrainConfig, load_expert, train_expert
 from synthetic import synthetic_clip
 

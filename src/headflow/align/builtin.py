@@ -17,14 +17,15 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from headflow.align.features import mfcc_features, speech_region
+from headflow.align.features import mfcc_features, quiet_frames, speech_region
 from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, build_graph, split_mixtures, uniform_path, viterbi
 from headflow.align.lexicon import SPN, Pronunciation
 from headflow.align.phones import PHONE_INDEX, PHONES, SIL
+from headflow.align.types import Alignment, UtteranceInput
 
 GARBAGE = len(PHONES)  # unit index after the phones
 N_UNITS = GARBAGE + 1
@@ -39,25 +40,6 @@ class BuiltinConfig:
     var_floor: float = 0.02
     init: str = "espeak_hmm"  # espeak_hmm: initial model from `synthetic` (synth.py); else paths from the caller
     var_mix: float = 0.3      # espeak_hmm: share of the pooled variance in the synthetic model's variances
-
-
-@dataclass
-class UtteranceInput:
-    clip_id: str
-    wav: np.ndarray                      # float32 mono at 16 kHz
-    words: list[str]
-    prons: list[Pronunciation | None]    # one per word; None: no pronunciation (GARBAGE)
-    transcript: str = ""
-
-
-@dataclass
-class Alignment:
-    clip_id: str
-    duration: float
-    phones: list[tuple[float, float, str, int]] = field(default_factory=list)  # start, end, phone, word (-1 = none)
-    words: list[tuple[float, float, str]] = field(default_factory=list)
-    log_likelihood: float = float("nan")                                    # per frame
-    failed: str | None = None
 
 
 def segments_for(prons: list[Pronunciation | None]) -> list[Segment]:
@@ -98,10 +80,9 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
 
 
 def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 200.0) -> list[np.ndarray]:
-    """The frames of `x` in each run of quiet frames (dtw.quiet_frames) lasting at least `min_ms` (real
+    """The frames of `x` in each run of quiet frames (features.quiet_frames) lasting at least `min_ms` (real
     pauses; shorter quiet stretches are often weak speech, in recordings with little dynamic range), or of
     at least STATES frames when no run is that long."""
-    from headflow.align.dtw import quiet_frames
 
     q = np.r_[False, quiet_frames(wav, len(x), shift_ms), False]
     edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from headflow.align.features import highpass, mfcc_features, speech_region
+from headflow.align.editdistance import edit_pairs
+from headflow.align.features import mfcc_features, quiet_frames, speech_region
 from headflow.align.hmm import STATES
 from headflow.align.lexicon import SPN
 from headflow.align.phones import SIL
@@ -59,16 +60,6 @@ def _dtw(cost, slot):  # pragma: no cover - numba
     return col
 
 
-def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
-    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range."""
-    hop = int(round(sample_rate * shift_ms / 1000))
-    x = np.pad(highpass(np.asarray(wav, np.float64), sample_rate), (hop, 3 * hop))
-    frames = np.lib.stride_tricks.sliding_window_view(x, 2 * hop)[::hop][:n]
-    db = 10 * np.log10(np.mean(frames ** 2, 1) + 1e-12)
-    floor, top = np.percentile(db, 5), np.percentile(db, 95)
-    return db < floor + 0.3 * (top - floor)
-
-
 def _speaking_rate(wav: np.ndarray, n_words: int, shift_ms: float) -> int:
     lo, hi = speech_region(wav, shift_ms)
     minutes = max((hi - lo) * shift_ms / 60000, 1e-3)
@@ -84,7 +75,7 @@ def espeak_init_path(wav: np.ndarray, transcript: str, prons: list, shift_ms: fl
     words; DTW maps each real frame to a synthetic frame or to a slot (cheap for quiet frames, dear for
     loud ones), so the speaker's pauses land in the optional silences wherever they are.
     """
-    from headflow.demo.speech import synthesize
+    from headflow.speech.espeak import synthesize
 
     words = transcript.split()
     try:
@@ -141,7 +132,6 @@ def espeak_init_path(wav: np.ndarray, transcript: str, prons: list, shift_ms: fl
 
 
 def _pair(labels: list[str], mine: list[tuple[int, int, str]], a: int, b: int) -> list[tuple[int, int]]:
-    from headflow.align.evaluate import edit_pairs
 
     pairs = dict(edit_pairs([m[2] for m in mine], labels))  # espeak index -> dictionary index
     starts = np.full(len(labels) + 1, -1.0)

@@ -15,40 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from headflow.align.editdistance import edit_pairs
 from headflow.align.phones import SIL, normalize_phone
-
-_VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
-
-
-def _sub_cost(a: str, b: str, words: bool) -> float:
-    if a == b:
-        return 0.0
-    if words:
-        return 1.5  # never cheaper than delete + insert: words pair only when equal
-    return 0.6 if (a in _VOWELS) == (b in _VOWELS) else 1.0
-
-
-def edit_pairs(ref: list[str], hyp: list[str], words: bool = False) -> list[tuple[int, int]]:
-    """Index pairs (i, j) aligned by minimum-cost edit distance (see the module docstring)."""
-    n, m = len(ref), len(hyp)
-    cost = np.zeros((n + 1, m + 1))
-    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
-                             cost[i - 1, j - 1] + _sub_cost(ref[i - 1], hyp[j - 1], words))
-    pairs, i, j = [], n, m
-    while i > 0 and j > 0:
-        if np.isclose(cost[i, j], cost[i - 1, j - 1] + _sub_cost(ref[i - 1], hyp[j - 1], words)):
-            if not (words and ref[i - 1] != hyp[j - 1]):
-                pairs.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif np.isclose(cost[i, j], cost[i - 1, j] + 1):
-            i -= 1
-        else:
-            j -= 1
-    return pairs[::-1]
-
 
 def boundary_errors(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]],
                     words: bool = False) -> np.ndarray:
@@ -88,30 +56,6 @@ def summarize(errors: np.ndarray) -> BoundaryStats:
         return BoundaryStats(0, float("nan"), float("nan"), float("nan"), float("nan"))
     return BoundaryStats(len(e), float(np.median(e) * 1000), float(e.mean() * 1000), float(np.mean(e <= 0.020)),
                          float(np.mean(e <= 0.040)))
-
-
-def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
-    """Align (clip_id, 16 kHz mono audio, transcript) items with the builtin aligner and the lexicon of
-    `params` (AlignParams; default params when None). For benchmarks and tests on material that has
-    no clips manifest."""
-    from headflow.align.builtin import UtteranceInput
-    from headflow.align.lexicon import Lexicon
-    from headflow.align.params import AlignParams
-    from headflow.align.run import _builtin_config, builtin_align, initial
-    from headflow.align.synth import variants_for
-    from headflow.align.lexicon import words_of
-
-    params = params or AlignParams()
-    words = [words_of(t) for _, _, t in items]
-    lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
-    utts, inits = [], []
-    for i, ((cid, wav, transcript), ws) in enumerate(zip(items, words)):
-        prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
-        utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
-        voice = "en-us" if params.language.lower() == "en" else params.language
-        inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
-                             variants_for(i, len(items))))
-    return builtin_align(utts, _builtin_config(params), inits)
 
 
 def read_grid_align(path) -> list[tuple[float, float, str]]:

@@ -82,3 +82,13 @@ def speech_region(wav: np.ndarray, shift_ms: float = 10.0, n_frames: int | None 
     if len(loud) == 0:
         return 0, n
     return int(loud[0]), int(loud[-1]) + 1
+
+
+def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
+    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range."""
+    hop = int(round(sample_rate * shift_ms / 1000))
+    x = np.pad(highpass(np.asarray(wav, np.float64), sample_rate), (hop, 3 * hop))
+    frames = np.lib.stride_tricks.sliding_window_view(x, 2 * hop)[::hop][:n]
+    db = 10 * np.log10(np.mean(frames ** 2, 1) + 1e-12)
+    floor, top = np.percentile(db, 5), np.percentile(db, 95)
+    return db < floor + 0.3 * (top - floor)

@@ -159,7 +159,7 @@ class Lexicon:
                     found[w] = ([pron], "cmudict")
             todo -= set(found)
         if todo:
-            from headflow.demo.speech import phonemize
+            from headflow.speech.espeak import phonemize
 
             order = sorted(todo)
             voice = "en-us" if self.language.lower() == "en" else self.language

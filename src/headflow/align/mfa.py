@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from headflow.align.builtin import Alignment, UtteranceInput
+from headflow.align.types import Alignment, UtteranceInput
 from headflow.align.params import MfaParams
 from headflow.align.phones import SIL, normalize_phone
 from headflow.align.textgrid import read_textgrid

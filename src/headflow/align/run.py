@@ -179,3 +179,20 @@ def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: 
               else pd.DataFrame())
     return (sort(clip_rows, ["clip_id"]), sort(word_rows, ["clip_id", "word_index"]),
             sort(phone_rows, ["clip_id", "start"]), frames)
+
+
+def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
+    """Align (clip_id, 16 kHz mono audio, transcript) items with the builtin aligner and the lexicon of
+    `params` (AlignParams; default params when None). For benchmarks and tests on material that has
+    no clips manifest."""
+    params = params or AlignParams()
+    words = [words_of(t) for _, _, t in items]
+    lookup = Lexicon(params.language).lookup(sorted({w for ws in words for w in ws}))
+    utts, inits = [], []
+    for i, ((cid, wav, transcript), ws) in enumerate(zip(items, words)):
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
+        utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
+        voice = "en-us" if params.language.lower() == "en" else params.language
+        inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
+                             variants_for(i, len(items))))
+    return builtin_align(utts, _builtin_config(params), inits)

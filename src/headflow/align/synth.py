@@ -9,7 +9,7 @@ every instance of a phone across voices, constrained by the phone order of the g
 
 - Features are those of the aligner (per-utterance CMVN MFCCs), so the synthetic model speaks its units.
 - Synthetic silence is digital (a dither spectrum), nothing like a real pause: SIL is trained instead on
-  the real frames in the bottom 30% of each utterance's energy range (dtw.quiet_frames).
+  the real frames in the bottom 30% of each utterance's energy range (features.quiet_frames).
 - Synthetic variances are narrow (espeak is very regular): every variance is mixed with the pooled
   variance (`var_mix`), which keeps unseen speakers from falling off every phone's Gaussian.
 """
@@ -39,7 +39,7 @@ def synthetic_frames(transcript: str, voice: str = "en-us", shift_ms: float = 10
     """Features (T, D) of `transcript` spoken in each variant of `voice`, and the model state of each frame
     (T,) from espeak's exact phone timings (the phone's span split evenly over its STATES states); espeak's
     pauses are left out. None when synthesis fails for every variant."""
-    from headflow.demo.speech import synthesize
+    from headflow.speech.espeak import synthesize
 
     shift = shift_ms / 1000
     xs, ss = [], []

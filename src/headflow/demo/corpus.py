@@ -27,7 +27,7 @@ from headflow.demo.animation import (POSE_COLUMNS, HeadMotion, blink_track, head
 from headflow.demo.params import DemoCorpusParams
 from headflow.demo.portraits import prepare_portrait
 from headflow.demo.render import PortraitAnimator
-from headflow.demo.speech import Utterance, synthesize
+from headflow.speech.espeak import Utterance, synthesize
 from headflow.manifest import atomic_output, write_json
 from headflow.media import encode_video
 from headflow.parallel import map_jobs

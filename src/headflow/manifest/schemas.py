@@ -196,8 +196,8 @@ FITS = pa.schema([                     # fit3dmm: one row per fitted clip
     ("reproj_iod_p90", pa.float64()),       # 90th percentile over valid frames, fraction of IOD
     ("nmfc_coverage", pa.float64()),        # mean fraction of crop pixels the NMFC covers on valid frames
     ("jaw_open_r", pa.float64()),           # Pearson r of fitted mouth opening vs demo ground truth (null: no truth)
-    ("fit_path", pa.string()),              # fit npz (headflow.morphable.fitio), relative to the project root
-    ("nmfc_path", pa.string()),             # NMFC frames + mask (headflow.morphable.render.write_nmfc)
+    ("fit_path", pa.string()),              # fit npz (headflow.fit3dmm.fitio), relative to the project root
+    ("nmfc_path", pa.string()),             # NMFC frames + mask (headflow.nmfc.render.write_nmfc)
     ("fit_s", pa.float64()),                # seconds fitting (worker wall time); differ between identical runs
     ("render_s", pa.float64()),             # seconds projecting, rendering and writing the NMFC
 ])

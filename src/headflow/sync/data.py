@@ -88,6 +88,17 @@ def normalise_clip(clip: ClipArrays, face_centre: str = "none", audio_centre: st
     return ClipArrays(clip.clip_id, mouths, mel, clip.valid, clip.fps, clip.speaker)
 
 
+def prepare_clip(expert, clip: ClipArrays, face_reference: np.ndarray | None = None) -> ClipArrays:
+    """A `ClipArrays` as `expert` (a `headflow.nn.expert.SyncExpert`) sees it, before windowing.
+
+    Applies the expert's whole-clip settings (`face_centre`, `audio_centre`). Every caller that cuts
+    windows for the expert (training, `headflow.metrics.lse`) goes through this. `face_reference`: the
+    mean mouth image (48, 96, 3) to centre on instead of the clip's own (e.g. the real reference
+    clip's, when judging a generated clip frame by frame).
+    """
+    return normalise_clip(clip, expert.face_centre, expert.audio_centre, face_reference)
+
+
 def window_starts(clip: ClipArrays) -> np.ndarray:
     """Frames f whose 5-frame face window and 16-frame mel window are both complete and valid."""
     n = len(clip.mouths) - N_FRAMES + 1

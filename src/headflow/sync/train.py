@@ -28,8 +28,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from headflow.sync.data import Augment, ClipArrays, SyncPairs, augment_batch, to_float, warp_mel
-from headflow.sync.model import GREY_INPUTS, ExpertConfig, SyncExpert, sync_loss, sync_probability
+from headflow.sync.data import Augment, ClipArrays, SyncPairs, augment_batch, prepare_clip, to_float, warp_mel
+from headflow.nn.expert import GREY_INPUTS, ExpertConfig, SyncExpert, sync_loss, sync_probability
 
 log = logging.getLogger("headflow.expert")
 LN2 = math.log(2)
@@ -167,8 +167,8 @@ def train_expert(train_clips: list[ClipArrays], val_clips: list[ClipArrays], cfg
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d (step %d)", ckpt, start_epoch, step)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    train_clips = [model.prepare_clip(c) for c in train_clips]   # whole-clip centring, as the scorer does
-    val_clips = [model.prepare_clip(c) for c in val_clips]
+    train_clips = [prepare_clip(model, c) for c in train_clips]   # whole-clip centring, as the scorer does
+    val_clips = [prepare_clip(model, c) for c in val_clips]
     train_data = SyncPairs(train_clips, cfg.samples_per_epoch, cfg.seed, cfg.min_shift, cfg.other_clip_fraction)
     val_data = SyncPairs(val_clips, cfg.val_samples, cfg.seed + 1, cfg.min_shift, cfg.other_clip_fraction)
     sampler = RankSampler(len(train_data), cfg.seed, rank, world)

@@ -1,0 +1,1 @@
+"""Pure metric functions, each naming the reference implementation it matches (LSE: `lse`)."""

@@ -1,0 +1,1 @@
+"""Torch layers only (imports torch, kornia and each other): the lip-sync expert network (`expert`)."""

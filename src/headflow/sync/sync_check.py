@@ -1,0 +1,238 @@
+"""The `sync_check` stage: every accepted clip scored with the lip-sync expert; optional filter or correction.
+
+Runs after `train_expert` (the expert is trained on the ingested corpus itself, so the check cannot
+run inside `ingest`). For each clip that passed ingest, faces and audio_features: the Wav2Lip mouth
+crops are cut with the faces boxes (`headflow.sync.shards.mouth_crops`, the rule training uses), the
+cached mel is loaded, and `headflow.metrics.lse.score_clip` gives LSE-D, LSE-C and the offset
+(> 0: the audio lags the video). `decide` turns that into an action:
+
+- keep:  in sync (|offset| <= max_abs_offset and LSE-C >= min_confidence), or `mode: report`;
+- shift: `mode: shift` and a confident offset beyond the tolerance: the mel is shifted by
+         `audio_shift_frames = -offset` video frames (`scoring.shift_audio`: whole mel frames, the
+         vacated edge filled with the spectrogram's silence floor) and written to
+         `data/interim/sync_check/mel/<clip_id>.npy`;
+- drop:  `mode: drop` (or `shift` for untrustworthy offsets): the clip goes to quarantine.
+
+Outputs (`data/interim/sync_check/`): `scores.parquet` (every input clip, its scores and action),
+`clips.parquet` (the clips that go on: keep + shift, same columns), `quarantine.parquet`
+(`sync_offset`, `sync_low_confidence`, `too_short_for_sync`, or the shard reason
+`frame_count_mismatch`), `mel/` (shifted mels). Downstream consumers of mel windows (generator
+training, a re-trained expert) should read `mel_path` from `sync_check/clips.parquet`: it is the
+audio_features mel for kept clips and the corrected one for shifted clips. The canonical wav is not
+rewritten; a consumer of waveforms applies `audio_shift_frames` x 40 ms itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from headflow.manifest import Quarantine, Rejected, atomic_output, check_accounting, read_manifest
+from headflow.parallel import map_jobs
+from headflow.stage import finish_quarantine, log, write_metrics, write_validated
+from headflow.sync.params import SyncCheckParams
+
+STAGE = "sync_check"
+OUT = Path("data/interim/sync_check")
+METRICS = Path("reports/metrics/sync_check.json")
+TRAINED = Path("data/models/expert/last.pt")
+REASON_CODES = ("sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str              # keep | shift | drop
+    audio_shift_frames: int  # video frames to delay the audio by (0 unless shift)
+    reason: str | None       # reason code when the clip is not cleanly in sync (report mode: what drop/shift would do)
+
+
+def decide(offset: int | None, lse_c: float | None, params: SyncCheckParams,
+           unscorable: str | None = None) -> Decision:
+    """The action for one clip's scores under `params` (see the module docstring).
+
+    Args:
+        offset, lse_c: the clip's scores (None when it could not be scored).
+        unscorable: the reason code when it could not be scored.
+    """
+    if unscorable is not None:
+        drop = params.mode != "report" and params.drop_unscorable
+        return Decision("drop" if drop else "keep", 0, unscorable)
+    if lse_c is None or offset is None:
+        raise ValueError("decide: a scored clip needs both offset and lse_c")
+    if lse_c < params.min_confidence:
+        code = "sync_low_confidence"
+    elif abs(offset) > params.max_abs_offset:
+        code = "sync_offset"
+    else:
+        return Decision("keep", 0, None)
+    if params.mode == "report":
+        return Decision("keep", 0, code)
+    # An argmin on the edge of the scan may lie beyond it: the true offset is unknown, so never shift by it.
+    if params.mode == "shift" and code == "sync_offset" and abs(offset) < params.max_offset:
+        return Decision("shift", -offset, code)
+    return Decision("drop", 0, code)
+
+
+def resolve_expert(expert: str, project_root: Path | None = None) -> Path:
+    """The checkpoint path of `sync_check.expert` ("trained" or a path relative to the project root)."""
+    root = project_root or Path.cwd()
+    path = root / (TRAINED if expert == "trained" else Path(expert))
+    if not path.is_file():
+        hint = "run `dvc repro train_expert` first" if expert == "trained" else \
+            "sync_check.expert must be 'trained' or the path of a checkpoint written by train_expert"
+        raise FileNotFoundError(f"sync_check: expert checkpoint {path} not found ({hint})")
+    return path
+
+
+_MODELS: dict[str, object] = {}
+
+
+def _expert(path: str):
+    """The expert of checkpoint `path`, loaded once per process."""
+    if path not in _MODELS:
+        from headflow.sync.train import load_expert
+
+        _MODELS[path] = load_expert(Path(path))
+    return _MODELS[path]
+
+
+def _check_job(args: tuple) -> dict:
+    """Crop, score and decide one clip; writes its shifted mel in shift mode. Returns a result dict."""
+    import torch
+
+    from headflow.sync.data import ClipArrays
+    from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
+    from headflow.sync.shards import mouth_crops
+
+    clip_id, video, mel_path, root, boxes, valid, expert, params, mel_dir, threads = args
+    row = {"clip_id": clip_id, "offset": None, "lse_d": None, "lse_c": None, "action": "keep",
+           "audio_shift_frames": 0, "reason": None, "mel_path": mel_path, "n_windows": None}
+    try:
+        mouths = mouth_crops(Path(root) / video, boxes, valid)
+    except Rejected as rej:
+        d = decide(None, None, params, unscorable=rej.reason_code)
+        row.update(action=d.action, reason=d.reason)
+        return {"row": row, "message": rej.message, "frames": 0, "seconds": 0.0}
+    clip = ClipArrays(clip_id, mouths, np.load(Path(root) / mel_path), valid)
+    torch.set_num_threads(threads)
+    t = time.perf_counter()
+    try:
+        score = score_clip(_expert(expert), clip, params.max_offset, params.min_pairs)
+    except ClipTooShort as err:
+        d = decide(None, None, params, unscorable="too_short_for_sync")
+        row.update(action=d.action, reason=d.reason)
+        return {"row": row, "message": f"{clip_id}: {len(mouths)} frames: {err}", "frames": 0, "seconds": 0.0}
+    seconds = time.perf_counter() - t
+    d = decide(score.offset, score.lse_c, params)
+    row.update(offset=score.offset, lse_d=score.lse_d, lse_c=score.lse_c, action=d.action,
+               audio_shift_frames=d.audio_shift_frames, reason=d.reason, n_windows=score.n_video_windows)
+    message = (f"{clip_id}: audio-video offset {score.offset:+d} frames (tolerance +-{params.max_abs_offset}), "
+               f"LSE-C {score.lse_c:.3f} (min_confidence {params.min_confidence}), LSE-D {score.lse_d:.3f}")
+    if d.action == "shift":
+        out = Path(mel_dir) / f"{clip_id}.npy"
+        with atomic_output(Path(root) / out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, shift_audio(clip, d.audio_shift_frames).mel)
+        row["mel_path"] = out.as_posix()
+    return {"row": row, "message": message, "frames": len(mouths), "seconds": seconds}
+
+
+def _inputs(project_root: Path) -> tuple[pd.DataFrame, dict]:
+    clips = read_manifest(project_root / "data/interim/ingest/clips.parquet", "clips")
+    faces = read_manifest(project_root / "data/interim/faces/faces.parquet", "faces")
+    audio = read_manifest(project_root / "data/interim/audio_features/audio_features.parquet", "audio_features")
+    clips = (clips.merge(faces[["clip_id"]], on="clip_id").merge(audio[["clip_id", "mel_path"]], on="clip_id")
+             .sort_values("clip_id", ignore_index=True))
+    landmarks = read_manifest(project_root / "data/interim/faces/landmarks.parquet", "landmarks")
+    return clips, dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def run_sync_check(params: SyncCheckParams, out_dir: Path = OUT, project_root: Path | None = None,
+                   map_fn: Callable | None = None, progress: bool = True) -> tuple[pd.DataFrame, Quarantine, dict]:
+    """Score and decide every accepted clip; returns (scores of every clip, quarantine, run facts)."""
+    root = project_root or Path.cwd()
+    clips, frames = _inputs(root)
+    mel_dir = out_dir / "mel"               # relative to the project root, as every manifest path
+    (root / mel_dir).mkdir(parents=True, exist_ok=True)
+    expert = resolve_expert(params.expert, root) if params.enabled else None
+    jobs = []
+    for r in clips.itertuples():
+        f = frames[r.clip_id].sort_values("frame")
+        boxes = np.stack(f["box"].to_numpy()).astype(np.float64)
+        jobs.append((r.clip_id, r.video_path, r.mel_path, str(root), boxes, f["valid"].to_numpy(bool),
+                     str(expert), params, mel_dir.as_posix(), params.threads if params.workers <= 1 else 1))
+    t = time.perf_counter()
+    if params.enabled:
+        results = map_jobs(_check_job, jobs, params.workers, map_fn, desc="sync check", progress=progress)
+    else:
+        results = [{"row": {"clip_id": j[0], "offset": None, "lse_d": None, "lse_c": None, "action": "keep",
+                            "audio_shift_frames": 0, "reason": "disabled", "mel_path": j[2], "n_windows": None},
+                    "message": "", "frames": 0, "seconds": 0.0} for j in jobs]
+    wall = time.perf_counter() - t
+    keep = {r["row"]["clip_id"] for r in results if r["row"]["action"] == "shift"}
+    for f in (root / mel_dir).iterdir():        # shifted mels of an earlier run must not linger
+        if f.stem not in keep:
+            f.unlink()
+    quarantine = Quarantine(STAGE)
+    source = dict(zip(clips.clip_id, clips.source_path))
+    for r in results:
+        if r["row"]["action"] == "drop":
+            quarantine.add(r["row"]["clip_id"], r["row"]["reason"], r["message"], source[r["row"]["clip_id"]])
+    scores = pd.DataFrame([r["row"] for r in results], columns=list(_columns()))
+    check_accounting(list(clips.clip_id), list(scores.clip_id[scores.action != "drop"]),
+                     [q["clip_id"] for q in quarantine.rows], STAGE)
+    facts = {"frames": sum(r["frames"] for r in results), "score_seconds": sum(r["seconds"] for r in results),
+             "seconds": wall, "expert": f"{params.expert} (sha256 {_sha(expert)})" if expert else None}
+    return scores, quarantine, facts
+
+
+def _columns() -> list[str]:
+    from headflow.manifest.schemas import schema_for
+
+    return schema_for("sync_check").names
+
+
+def check_metrics(scores: pd.DataFrame, params: SyncCheckParams, facts: dict) -> dict:
+    scored = scores[scores.offset.notna()]
+    offsets = scored.offset.astype(int)
+    return {
+        "mode": params.mode, "expert": facts["expert"], "clips": len(scores), "scored": len(scored),
+        "kept": int((scores.action == "keep").sum()), "shifted": int((scores.action == "shift").sum()),
+        "dropped": int((scores.action == "drop").sum()),
+        "flagged": dict(sorted(scores.reason.dropna().value_counts().to_dict().items())),
+        "offset_histogram": {str(k): int(v) for k, v in sorted(offsets.value_counts().items())},
+        "offset_zero": int((offsets == 0).sum()),
+        "offset_within_tolerance": int((offsets.abs() <= params.max_abs_offset).sum()),
+        "median_lse_c": round(float(scored.lse_c.median()), 4) if len(scored) else None,
+        "median_lse_d": round(float(scored.lse_d.median()), 4) if len(scored) else None,
+        "scoring_frames_per_s": round(facts["frames"] / facts["score_seconds"], 1) if facts["score_seconds"] else None,
+        "seconds": round(facts["seconds"], 2),
+    }
+
+
+def run_stage(params: SyncCheckParams, map_fn: Callable | None = None, progress: bool = True,
+              out_dir: Path = OUT, metrics_path: Path = METRICS) -> dict:
+    """The DVC/Prefect entry: scores.parquet, clips.parquet, quarantine.parquet, metrics."""
+    import torch
+
+    torch.set_num_threads(params.threads)
+    scores, quarantine, facts = run_sync_check(params, out_dir, map_fn=map_fn, progress=progress)
+    write_validated(scores, out_dir / "scores.parquet", "sync_check")
+    write_validated(scores[scores.action != "drop"].reset_index(drop=True), out_dir / "clips.parquet", "sync_check")
+    metrics = check_metrics(scores, params, facts)
+    write_metrics(metrics_path, metrics)
+    log.info("sync_check (%s): %d clips, offsets %s, %d kept, %d shifted, %d dropped, median LSE-C %s",
+             params.mode, metrics["clips"], metrics["offset_histogram"], metrics["kept"], metrics["shifted"],
+             metrics["dropped"], metrics["median_lse_c"])
+    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(scores), params.max_reject_fraction)
+    return metrics

@@ -1,0 +1,113 @@
+"""Deep3DFaceRecon / StyleTalk .mat export: layout, angle convention, camera conversion, refusal of non-BFM fits."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from scipy.io import loadmat
+
+from headflow.fit3dmm.camera import euler_to_matrix
+from headflow.expressions.stage import (deep3d_angles, deep3d_rotation, export_deep3d_mat, pose_in_crop)
+
+
+def _rot(yaw, pitch, roll):
+    """Our convention: R = Rz(roll) Rx(pitch) Ry(yaw), degrees."""
+    return euler_to_matrix([yaw, pitch, roll])
+
+
+def _fit(T=6, name="bfm_deep3d", k_id=80, k_exp=64, seed=0):
+    rng = np.random.default_rng(seed)
+    R = np.stack([_rot(*rng.uniform(-20, 20, 3)) for _ in range(T)])
+    return SimpleNamespace(model_name=name, id_coeffs=rng.normal(size=k_id).astype(np.float32),
+                           exp_coeffs=rng.normal(size=(T, k_exp)).astype(np.float32), rotation=R.astype(np.float32),
+                           translation=rng.uniform(150, 250, (T, 2)).astype(np.float32),
+                           scale=rng.uniform(8, 12, T).astype(np.float32), valid=np.ones(T, bool))
+
+
+def _similarity(c, deg, bx, by):
+    a = np.radians(deg)
+    return np.array([[c * np.cos(a), c * np.sin(a), bx], [-c * np.sin(a), c * np.cos(a), by]])
+
+
+def test_angles_round_trip():
+    rng = np.random.default_rng(1)
+    angles = rng.uniform(-0.6, 0.6, (20, 3))
+    np.testing.assert_allclose(deep3d_angles(deep3d_rotation(angles)), angles, atol=1e-9)
+
+
+def test_mat_layout_and_camera(tmp_path):
+    fit = _fit()
+    T = len(fit.exp_coeffs)
+    tr = np.stack([_similarity(1.1, 5.0 * t, -60.0, -40.0) for t in range(T)])
+    path = export_deep3d_mat(fit, tmp_path / "clip.mat", tr, crop_size=256)
+    coeff = loadmat(str(path))["coeff"]
+    assert coeff.shape == (T, 257) and coeff.dtype == np.float32
+    np.testing.assert_allclose(coeff[:, :80], np.broadcast_to(fit.id_coeffs, (T, 80)), atol=1e-6)
+    np.testing.assert_allclose(coeff[:, 80:144], fit.exp_coeffs, atol=1e-6)
+    assert not coeff[:, 144:224].any() and not coeff[:, 227:254].any()      # texture, lighting: zeros
+    # Deep3D's rotation of the exported angles equals the fitted rotation moved into the crop
+    R_crop, t_crop, s_crop = pose_in_crop(fit.rotation, fit.translation, fit.scale, tr)
+    np.testing.assert_allclose(deep3d_rotation(coeff[:, 224:227].astype(np.float64)), R_crop, atol=1e-5)
+    # points project to the same 224-crop pixels under Deep3D's camera at the face depth as under the fit
+    X = np.random.default_rng(2).normal(size=(30, 3)) * 5
+    for t in range(T):
+        P = X @ fit.rotation[t].T.astype(np.float64)
+        src = np.stack([fit.scale[t] * P[:, 0] + fit.translation[t, 0], -fit.scale[t] * P[:, 1] + fit.translation[t, 1]], 1)
+        ours = (src @ tr[t, :, :2].T + tr[t, :, 2]) * 224 / 256
+        Rd, trans = deep3d_rotation(coeff[t, 224:227].astype(np.float64)), coeff[t, 254:257].astype(np.float64)
+        Xc = X @ Rd.T + trans
+        f = 1015.0 / (10.0 - trans[2])                      # weak perspective at the face's depth
+        theirs = np.stack([f * Xc[:, 0] + 112, 224 - (f * Xc[:, 1] + 112)], 1)
+        np.testing.assert_allclose(theirs, ours, atol=2e-2)
+    assert path.read_bytes() == export_deep3d_mat(fit, tmp_path / "again.mat", tr).read_bytes()  # deterministic
+
+
+def test_fewer_modes_are_zero_padded_and_without_crop_the_pose_stays_in_the_source(tmp_path):
+    fit = _fit(k_id=40, k_exp=32)
+    coeff = loadmat(str(export_deep3d_mat(fit, tmp_path / "c.mat")))["coeff"]
+    assert not coeff[:, 40:80].any() and not coeff[:, 112:144].any() and not coeff[:, 254:257].any()
+    np.testing.assert_allclose(deep3d_rotation(coeff[:, 224:227].astype(np.float64)), fit.rotation, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, k_id, k_exp", [("builtin_demo", 12, 17), ("ict_facekit_light_face", 80, 53),
+                                               ("flame", 80, 64), ("bfm_deep3d", 100, 64)])
+def test_non_bfm_fits_are_refused(tmp_path, name, k_id, k_exp):
+    with pytest.raises(ValueError, match="needs a BFM fit"):
+        export_deep3d_mat(_fit(name=name, k_id=k_id, k_exp=k_exp), tmp_path / "x.mat")
+    assert not (tmp_path / "x.mat").exists()
+
+
+def test_bfm_fit_round_trip(tmp_path):
+    """A BFM-layout file written here -> registry `bfm:` -> fit_video -> .mat: slices hold the fit's values."""
+    from scipy.io import savemat
+
+    from headflow.morphable.builtin import builtin_model
+    from headflow.fit3dmm.fit import FitConfig, fit_video
+    from headflow.morphable.registry import load_model
+
+    b = builtin_model()
+    ids = b.landmarks68
+    rng = np.random.default_rng(0)
+    mean = b.mean[ids].astype(np.float64)
+    id_base = rng.normal(0, 0.05, (3 * 68, 80))
+    ex_base = np.zeros((3 * 68, 64))
+    ex_base[:, :b.n_exp] = b.exp_basis[:, ids].reshape(b.n_exp, -1).T
+    tri = np.array([[i, i + 1, i + 2] for i in range(0, 60, 3)]) + 1
+    savemat(tmp_path / "BFM_model_front.mat", {"meanshape": mean.reshape(1, -1), "idBase": id_base, "exBase": ex_base,
+                                               "tri": tri, "keypoints": (np.arange(68) + 1).reshape(1, 68).astype(float)})
+    model = load_model("bfm:BFM_model_front.mat", tmp_path)
+    T = 8
+    exp = np.zeros((T, 64))
+    exp[:, b.exp_index("jawOpen")] = np.linspace(0, 1, T)
+    X = model.landmarks(np.zeros(80), exp)
+    lm = np.stack([np.stack([9 * x[:, 0] + 200, -9 * x[:, 1] + 200], 1) for x in X @ _rot(5, 0, 0).T]).astype(np.float32)
+    fit = fit_video(model, lm, np.ones(T, bool), FitConfig(iterations=2))
+    tr = np.tile(_similarity(1.0, 3.0, -70.0, -70.0), (T, 1, 1))
+    coeff = loadmat(str(export_deep3d_mat(fit, tmp_path / "clip.mat", tr)))["coeff"]
+    assert coeff.shape == (T, 257)
+    np.testing.assert_allclose(coeff[:, :80], np.broadcast_to(fit.id_coeffs, (T, 80)), atol=1e-6)
+    np.testing.assert_allclose(coeff[:, 80:144], fit.exp_coeffs, atol=1e-6)
+    R, _, _ = pose_in_crop(fit.rotation, fit.translation, fit.scale, tr)
+    np.testing.assert_allclose(coeff[:, 224:227], deep3d_angles(R), atol=1e-5)

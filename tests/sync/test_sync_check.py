@@ -1,0 +1,156 @@
+"""The sync_check stage: decisions per mode, accounting, quarantine codes, shifted mels, manifests."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from headflow.metrics import lse as scoring
+from headflow.sync import sync_check as check
+from headflow.sync.sync_check import decide, run_stage
+from headflow.sync.params import SyncCheckParams
+from headflow.nn.expert import ExpertConfig, SyncExpert
+
+N_MEL = 80
+
+
+@pytest.mark.parametrize("mode, offset, lse_c, expected", [
+    ("report", 0, 0.5, ("keep", 0, None)),
+    ("report", 6, 0.5, ("keep", 0, "sync_offset")),
+    ("report", 0, 0.01, ("keep", 0, "sync_low_confidence")),
+    ("drop", 2, 0.5, ("keep", 0, None)),          # |offset| == k is tolerated
+    ("drop", -3, 0.5, ("drop", 0, "sync_offset")),
+    ("drop", 0, 0.01, ("drop", 0, "sync_low_confidence")),
+    ("shift", 6, 0.5, ("shift", -6, "sync_offset")),
+    ("shift", -4, 0.5, ("shift", 4, "sync_offset")),
+    ("shift", 6, 0.01, ("drop", 0, "sync_low_confidence")),   # an untrusted offset is never applied
+    ("shift", 15, 0.5, ("drop", 0, "sync_offset")),           # on the scan's edge: true offset unknown
+])
+def test_decide(mode, offset, lse_c, expected):
+    p = SyncCheckParams(mode=mode, max_abs_offset=2, min_confidence=0.1)
+    assert tuple(asdict(decide(offset, lse_c, p)).values()) == expected
+
+
+def test_unscorable_clips_are_dropped_only_outside_report_mode():
+    assert decide(None, None, SyncCheckParams(mode="report"), "too_short_for_sync").action == "keep"
+    assert decide(None, None, SyncCheckParams(mode="drop"), "too_short_for_sync").action == "drop"
+    assert decide(None, None, SyncCheckParams(mode="shift", drop_unscorable=False), "too_short_for_sync").action == "keep"
+
+
+def _project(root: Path, n_frames: dict[str, int]) -> None:
+    """A minimal project: ingest/faces/audio_features manifests, tiny videos, mels and an (untrained) expert."""
+    from headflow.faces.faces import ClipFaces
+    from headflow.faces.stage import frame_table
+    from headflow.manifest import write_manifest
+    from headflow.media import encode_video
+
+    rng = np.random.default_rng(0)
+    clips, faces, audio, tables = [], [], [], []
+    for clip_id, t in n_frames.items():
+        video = f"data/interim/ingest/media/{clip_id}.mp4"
+        (root / video).parent.mkdir(parents=True, exist_ok=True)
+        encode_video((rng.integers(0, 255, (64, 64, 3), np.uint8) for _ in range(t)), root / video,
+                     preset="ultrafast", threads=1)
+        mel = f"data/interim/audio_features/mel/{clip_id}.npy"
+        (root / mel).parent.mkdir(parents=True, exist_ok=True)
+        np.save(root / mel, rng.uniform(-4, 4, (int(t * 3.2) + 16, N_MEL)).astype(np.float32))
+        clips.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "fps": 25,
+                      "n_frames": t, "speaker_id": "s", "split": "train"})
+        faces.append({"clip_id": clip_id, "n_frames": t})
+        audio.append({"clip_id": clip_id, "mel_path": mel})
+        valid = np.ones(t, bool)
+        boxes = np.tile(np.array([[16, 16, 48, 48]], np.float32), (t, 1))
+        tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(t, np.float32), boxes,
+                                                     np.zeros((t, 68, 2), np.float32), np.zeros((t, 68, 2), np.float32),
+                                                     np.zeros((t, 2, 3)))))
+    import pyarrow as pa
+
+    write_manifest(clips, root / "data/interim/ingest/clips.parquet", "clips")
+    write_manifest(faces, root / "data/interim/faces/faces.parquet", "faces")
+    write_manifest(pa.concat_tables(tables), root / "data/interim/faces/landmarks.parquet", "landmarks")
+    write_manifest(audio, root / "data/interim/audio_features/audio_features.parquet", "audio_features")
+    cfg = ExpertConfig(width=0.125, depth=1)
+    torch.manual_seed(0)
+    ckpt = root / "data/models/expert/last.pt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"model": SyncExpert(cfg).state_dict(), "config": {"model": asdict(cfg)}}, ckpt)
+
+
+IDS = {"a-000000000a": 50, "b-000000000b": 50, "c-000000000c": 50, "short-0000000001": 12}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sync_check")
+    _project(root, IDS)
+    return root
+
+
+def test_report_mode_scores_every_clip_with_the_real_expert_and_keeps_all(project, monkeypatch):
+    monkeypatch.chdir(project)
+    metrics = run_stage(SyncCheckParams(max_offset=5), progress=False)
+    scores = pd.read_parquet("data/interim/sync_check/scores.parquet")
+    clips = pd.read_parquet("data/interim/sync_check/clips.parquet")
+    assert list(scores.clip_id) == sorted(IDS) and list(clips.clip_id) == sorted(IDS)
+    short = scores.set_index("clip_id").loc["short-0000000001"]
+    assert short.reason == "too_short_for_sync" and short.action == "keep" and pd.isna(short.offset)
+    scored = scores[scores.offset.notna()]
+    assert len(scored) == 3 and scored.offset.abs().max() <= 5 and (scored.lse_c >= 0).all()
+    assert (scores.audio_shift_frames == 0).all() and scores.mel_path.str.startswith("data/interim/audio_features").all()
+    assert metrics["clips"] == 4 and metrics["scored"] == 3 and metrics["dropped"] == 0
+    assert sum(metrics["offset_histogram"].values()) == 3 and metrics["scoring_frames_per_s"] > 0
+    assert len(pd.read_parquet("data/interim/sync_check/quarantine.parquet")) == 0
+
+
+def _fake_scores(monkeypatch, offsets: dict[str, tuple[int, float]]):
+    """Scores by clip id (the expert's accuracy is not under test here); the short clip really is too short."""
+    real = scoring.score_clip
+
+    def fake(model, clip, max_offset=15, min_pairs=5, device="cpu"):
+        if clip.clip_id not in offsets:
+            return real(model, clip, max_offset, min_pairs)
+        off, conf = offsets[clip.clip_id]
+        dist = np.full(2 * max_offset + 1, 1.0)
+        dist[off + max_offset] = 1.0 - conf
+        return scoring.score_distances(dist, len(clip.mouths) - 4, max_offset)
+
+    monkeypatch.setattr(scoring, "score_clip", fake)
+
+
+@pytest.mark.parametrize("mode", ["drop", "shift"])
+def test_drop_and_shift_modes_quarantine_and_correct(project, monkeypatch, mode):
+    monkeypatch.chdir(project)
+    _fake_scores(monkeypatch, {"a-000000000a": (0, 0.5), "b-000000000b": (4, 0.5), "c-000000000c": (0, 0.01)})
+    params = SyncCheckParams(mode=mode, max_offset=5, max_abs_offset=1, min_confidence=0.1, max_reject_fraction=0.9)
+    metrics = run_stage(params, progress=False)
+    scores = pd.read_parquet("data/interim/sync_check/scores.parquet").set_index("clip_id")
+    clips = pd.read_parquet("data/interim/sync_check/clips.parquet")
+    quarantine = pd.read_parquet("data/interim/sync_check/quarantine.parquet")
+    reasons = dict(zip(quarantine.clip_id, quarantine.reason_code))
+    assert len(clips) + len(quarantine) == len(IDS)                  # rows in = out + quarantined
+    assert set(clips.clip_id).isdisjoint(reasons)
+    assert reasons["c-000000000c"] == "sync_low_confidence" and reasons["short-0000000001"] == "too_short_for_sync"
+    assert scores.loc["a-000000000a", "action"] == "keep"
+    shifted_mel = Path("data/interim/sync_check/mel/b-000000000b.npy")
+    if mode == "drop":
+        assert reasons["b-000000000b"] == "sync_offset" and not shifted_mel.exists()
+        assert metrics["dropped"] == 3 and metrics["shifted"] == 0
+    else:
+        b = scores.loc["b-000000000b"]
+        assert b.action == "shift" and b.audio_shift_frames == -4 and b.mel_path == shifted_mel.as_posix()
+        original = np.load(project / "data/interim/audio_features/mel/b-000000000b.npy")
+        shifted = np.load(shifted_mel)
+        n = round(4 * 80 / 25)                                        # 4 frames = 13 mel frames, advanced
+        np.testing.assert_array_equal(shifted[:-n], original[n:])
+        assert (shifted[-n:] == original.min()).all()
+        assert metrics["dropped"] == 2 and metrics["shifted"] == 1
+
+
+def test_missing_expert_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dvc repro train_expert"):
+        check.resolve_expert("trained", tmp_path)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        check.resolve_expert("nope.pt", tmp_path)
