@@ -95,8 +95,10 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float
         ValueError: shapes differ, are not RGB, or float frames come without `data_range`.
     """
     fa, fb, single, r = _pair(a, b, data_range, "psnr")
-    diff = fa.astype(np.float64) - fb.astype(np.float64)
-    mse = np.mean(diff * diff, axis=(1, 2, 3))
+    mse = np.empty(fa.shape[0])
+    for i in range(fa.shape[0]):  # per frame: a float64 copy of one frame at a time, a BLAS dot for the sum
+        d = np.subtract(fa[i], fb[i], dtype=np.float64).ravel()
+        mse[i] = (d @ d) / d.size
     out = np.full(mse.shape, np.inf)
     pos = mse > 0
     out[pos] = 10.0 * np.log10(r * r / mse[pos])
