@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from headflow.nn.warp import (affine_warp, keypoint_warp_grids, make_coordinate_grid, tps_warp, transform_keypoints,
-                              warp_volume)
+from headflow.nn.warp import (affine_warp, keypoint_volume_warp, keypoint_warp_grids, make_coordinate_grid, tps_warp,
+                              transform_keypoints, warp_volume)
 
 
 def _dot_2d(h: int, w: int, row: int, col: int) -> torch.Tensor:
@@ -143,6 +143,10 @@ def test_keypoint_translation_moves_a_voxel_by_the_known_amount():
     out = warp_volume(vol, grids[:, 1])
     assert _argmax_3d(out) == (1, 5, 3)
     assert out.max().item() == pytest.approx(1.0, abs=1e-5)
+    every = keypoint_volume_warp(vol, kp_drv + delta, kp_drv, eye, eye)  # identity + 3 keypoints
+    assert every.shape == (1, 4, 2, d, h, w)
+    torch.testing.assert_close(every[:, 0], vol)
+    assert all(_argmax_3d(every[:, k]) == (1, 5, 3) for k in range(1, 4))
 
 
 def test_keypoint_rotation_maps_through_the_relative_rotation():

@@ -1,6 +1,6 @@
 """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003), differentiable, with a scale count that fits small crops.
 
-Definition (the paper's eq. 7, as pytorch-msssim 1.0's `ms_ssim`, which this matches to ~1e-6 at five
+Definition (the paper's eq. 7, as pytorch-msssim 1.0's `ms_ssim`, which this matches to 1e-5 at five
 scales): per channel, an 11-tap Gaussian window (sigma 1.5, separable, "valid" convolution) gives local
 means, variances and covariance; at scale j the contrast-structure term cs_j = mean (2 s_xy + C2) /
 (s_x^2 + s_y^2 + C2), and at the coarsest scale M the full SSIM (luminance times cs). Between scales both

@@ -220,3 +220,21 @@ def warp_volume(volume: torch.Tensor, grid: torch.Tensor, padding_mode: Padding 
     out = F.grid_sample(vols, grid.reshape(b * k, *grid.shape[2:]).to(volume.dtype), mode="bilinear",
                         padding_mode=padding_mode, align_corners=True)
     return out.reshape(b, k, *out.shape[1:])
+
+
+def keypoint_volume_warp(volume: torch.Tensor, kp_src: torch.Tensor, kp_drv: torch.Tensor, rot_src: torch.Tensor,
+                         rot_drv: torch.Tensor, include_identity: bool = True) -> torch.Tensor:
+    """The source feature volume warped by each keypoint's first-order motion (face-vid2vid's w_k(F_s)).
+
+    `keypoint_warp_grids` at the volume's own size, then `warp_volume`; the warping network combines the
+    results with its K (+1) composition masks: w(F_s) = sum_k m_k w_k(F_s).
+
+    Args:
+        volume: (B, C, D, H, W) source features F_s.
+        kp_src, kp_drv, rot_src, rot_drv, include_identity: as `keypoint_warp_grids`.
+
+    Returns:
+        (B, K + 1, C, D, H, W) with include_identity (index 0 = F_s unwarped), else (B, K, C, D, H, W).
+    """
+    grids = keypoint_warp_grids(kp_src, kp_drv, rot_src, rot_drv, tuple(volume.shape[2:]), include_identity)
+    return warp_volume(volume, grids)
