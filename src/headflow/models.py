@@ -66,6 +66,11 @@ REGISTRY: dict[str, ModelFile] = {m.name: m for m in [
     ModelFile("syncnet_v2", "syncnet_v2.model",
               "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model", None,
               "syncnet", "SyncNet (Chung & Zisserman 2016) as released with syncnet_python, for LSE-D/LSE-C"),
+    # torchvision's ImageNet VGG19 for the perceptual loss (headflow.perceptual_weights.load_vgg19). torchvision
+    # names its files by the first 8 hex digits of the sha256 (torch.hub checks that prefix on download);
+    # the full digest is not pinned offline, so the prefix is what `check_hash` compares.
+    ModelFile("vgg19", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d",
+              "perceptual", "VGG19 ImageNet weights (torchvision) for the VGG19 perceptual loss"),
 ]}
 
 
