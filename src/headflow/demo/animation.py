@@ -56,10 +56,24 @@ def _dominance(phone: str) -> np.ndarray:
     return np.array([0.7, 0.35, 0.3])
 
 
-def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0) -> np.ndarray:
+def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0, articulation: float = 1.0,
+                spread_offset: float = 0.0) -> np.ndarray:
     """(T, 3) open/spread/round per video frame from phone intervals (objects with start/end/label).
 
     Frame f is sampled at its centre (f + 0.5) / fps, the same rule the phone labels use.
+
+    Args:
+        phones: intervals with `start`, `end` (seconds) and an ARPAbet `label` (unknown labels: SIL).
+        n_frames: T.
+        fps: video frame rate.
+        gain: per-clip scale of the opening (speaker variability).
+        articulation: speaking-style scale of all three channels (open and round clipped to 0..1),
+            applied before the bilabial / labiodental closures so lips still meet on P, B, M.
+        spread_offset: speaking-style constant added to `spread` on every frame (a smile).
+
+    Returns:
+        float32 (T, 3): open 0..1, spread (about -0.5..0.6 plus the offset), round 0..1. With the
+        defaults it is the unstyled (neutral) track bit for bit.
     """
     t = (np.arange(n_frames) + 0.5) / fps
     num = np.zeros((n_frames, 3))
@@ -74,7 +88,12 @@ def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0) 
         num += d * np.asarray(VISEMES[label])[None, :]
         den += d
     track = num / den
-    track[:, 0] = np.clip(track[:, 0] * gain, 0.0, 1.0)
+    track[:, 0] = np.clip(track[:, 0] * gain * articulation, 0.0, 1.0)
+    if articulation != 1.0:
+        track[:, 1] *= articulation
+        track[:, 2] = np.clip(track[:, 2] * articulation, 0.0, 1.0)
+    if spread_offset:
+        track[:, 1] += spread_offset
     # Lips meet during a bilabial and the lower lip touches the teeth during F/V, whatever the
     # neighbours are (blending alone leaves them half open between open vowels).
     for ph in phones:
@@ -179,8 +198,16 @@ def landmark_depth(face_xy: np.ndarray) -> np.ndarray:
 
 
 def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, round_: float,
-                          blink: float) -> np.ndarray:
-    """Apply one frame's articulation to neutral landmarks in face coordinates. Returns (68, 2)."""
+                          blink: float, lip_raise: float = 0.0) -> np.ndarray:
+    """Apply one frame's articulation to neutral landmarks in face coordinates. Returns (68, 2).
+
+    Args:
+        face_xy: (68, 2) neutral landmarks in face units (see module docstring).
+        open_, spread, round_: one row of `mouth_track`.
+        blink: eyelid closure 0..1.
+        lip_raise: lip corners (48, 54, 60, 64) raised by this many face units (IOD), their
+            neighbours by 0.4 of it: a smile's upturn (speaking style); 0 leaves the mouth as is.
+    """
     p = face_xy.copy()
     o, e, r = float(open_), float(spread), float(round_)
     dy = np.zeros(68)
@@ -206,6 +233,9 @@ def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, roun
     dy[[56, 57, 58]] += 0.02 * r
     dy[[61, 62, 63]] -= 0.025 * r
     dy[[65, 66, 67]] += 0.035 * r
+    if lip_raise:
+        dy[[48, 54, 60, 64]] -= lip_raise
+        dy[[49, 53, 59, 55, 61, 63, 67, 65]] -= 0.4 * lip_raise
     p[:, 0] += dx
     p[:, 1] += dy
     # The inner lower lip never rises above the inner upper lip.

@@ -50,9 +50,14 @@ class PortraitAnimator:
     def _inner_gap(lm: np.ndarray) -> float:
         return float(np.mean(lm[[67, 66, 65], 1] - lm[[61, 62, 63], 1]))
 
-    def landmarks(self, mouth: np.ndarray, blink: float, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ground-truth landmarks (68, 2) and ring anchors (R, 2) in pixels for one frame."""
-        xy = deform_mouth_and_eyes(self.face_xy, *mouth, blink)
+    def landmarks(self, mouth: np.ndarray, blink: float, pose: np.ndarray,
+                  lip_raise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Ground-truth landmarks (68, 2) and ring anchors (R, 2) in pixels for one frame.
+
+        `mouth` is one (3,) row of `mouth_track`, `pose` one (6,) row of `head_pose_track`,
+        `lip_raise` the style's lip-corner raise in IOD (see `deform_mouth_and_eyes`).
+        """
+        xy = deform_mouth_and_eyes(self.face_xy, *mouth, blink, lip_raise=lip_raise)
         pts = np.vstack([np.column_stack([xy, self.face_z]), self.ring_xyz])
         img = apply_pose(pts, pose, self.frame)
         return img[:68], img[68:]
