@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from headflow.landmarks68 import CHIN, JAW, LEFT_EYE, LEFT_EYE_OUTER, NOSE_BRIDGE, RIGHT_EYE, RIGHT_EYE_OUTER
+from headflow.rotations import euler_to_matrix
+
 # (open, spread, round) targets per ARPAbet phone. open: jaw/lip opening 0..1; spread: lip corners
 # outward (+) or inward (-); round: protrusion/rounding 0..1. Values follow the usual viseme groups
 # (bilabial closure, labiodental, dental, alveolar, post-alveolar rounding, velar, open/front/back
@@ -172,8 +175,8 @@ class FaceFrame:
 
     @classmethod
     def from_landmarks(cls, lm: np.ndarray) -> "FaceFrame":
-        left, right = lm[36:42].mean(0), lm[42:48].mean(0)
-        d = lm[45] - lm[36]
+        left, right = lm[RIGHT_EYE].mean(0), lm[LEFT_EYE].mean(0)
+        d = lm[LEFT_EYE_OUTER] - lm[RIGHT_EYE_OUTER]
         return cls(origin=(left + right) / 2, angle=float(np.arctan2(d[1], d[0])), unit=float(np.hypot(*d)))
 
     def _rot(self, sign: float) -> np.ndarray:
@@ -194,7 +197,7 @@ def landmark_depth(face_xy: np.ndarray) -> np.ndarray:
     src_c, dst_c = src - src.mean(0), dst - dst.mean(0)
     scale = np.sqrt((dst_c ** 2).sum() / (src_c ** 2).sum())
     z = mean[:, 2] * scale
-    return z - z[27:31].mean() + 0.3   # nose bridge ~0.3 IOD in front of the eye plane
+    return z - z[NOSE_BRIDGE].mean() + 0.3   # nose bridge ~0.3 IOD in front of the eye plane
 
 
 def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, round_: float,
@@ -212,8 +215,7 @@ def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, roun
     o, e, r = float(open_), float(spread), float(round_)
     dy = np.zeros(68)
     dx = np.zeros(68)
-    jaw = np.arange(17)
-    dy[jaw] = 0.30 * o * np.clip(1 - np.abs(jaw - 8) / 8.5, 0, 1) ** 1.3
+    dy[JAW] = 0.30 * o * np.clip(1 - np.abs(JAW - CHIN) / 8.5, 0, 1) ** 1.3
     dy[[55, 56, 57, 58, 59]] += o * np.array([0.24, 0.33, 0.36, 0.33, 0.24])
     dy[[65, 66, 67]] += o * np.array([0.33, 0.36, 0.33])
     dy[[48, 54, 60, 64]] += 0.10 * o
@@ -251,12 +253,11 @@ def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, roun
 
 
 def rotation_matrix(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """R = Rz(roll) @ Rx(pitch) @ Ry(yaw) for face coordinates (x right, y down, z forward)."""
-    y, p, r = np.deg2rad([yaw_deg, pitch_deg, roll_deg])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    """R = Rz(roll) @ Rx(pitch) @ Ry(yaw) (`headflow.rotations.euler_to_matrix`) applied to face
+    coordinates (x right, y DOWN, z forward). Because y points down here, the demo's pitch > 0 raises
+    the nose and roll > 0 turns the face clockwise on screen: the demo's (yaw, pitch, roll) is
+    headflow's (yaw, -pitch, -roll) (`headflow.rotations.flip_y`); the truth files keep that meaning."""
+    return euler_to_matrix(np.array([yaw_deg, pitch_deg, roll_deg]))
 
 
 PIVOT = np.array([0.0, 0.9, -0.9])  # rotation centre, face units: behind the face, near the neck
