@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from headflow.config import require
 from headflow.demo.portraits import PORTRAITS
 
 
@@ -61,13 +62,12 @@ class DemoCorpusParams:
 
     def validate(self) -> None:
         unknown = [n for n in self.identities if n not in PORTRAITS]
-        if unknown:
-            raise ValueError(f"identities: unknown portrait(s) {unknown}; available: {', '.join(PORTRAITS)}")
-        if self.n_clips < 1:
-            raise ValueError("n_clips must be at least 1")
-        if not self.voices or not self.rates_wpm:
-            raise ValueError("voices and rates_wpm must not be empty")
-        if not 0 < self.min_duration_s <= self.max_duration_s:
-            raise ValueError("need 0 < min_duration_s <= max_duration_s")
-        if self.frame_size < 128 or self.frame_size % 2:
-            raise ValueError("frame_size must be even and at least 128")
+        require(not unknown, "identities", unknown, f"portraits among {', '.join(PORTRAITS)}")
+        require(self.n_clips >= 1, "n_clips", self.n_clips, ">= 1")
+        require(len(self.voices) > 0, "voices", self.voices, "a non-empty list of espeak-ng voices")
+        require(len(self.rates_wpm) > 0, "rates_wpm", self.rates_wpm, "a non-empty list of words per minute")
+        require(0 < self.min_duration_s <= self.max_duration_s, "min_duration_s", self.min_duration_s,
+                f"> 0 and <= max_duration_s ({self.max_duration_s})")
+        require(self.frame_size >= 128 and self.frame_size % 2 == 0, "frame_size", self.frame_size,
+                "an even number of pixels >= 128")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")
