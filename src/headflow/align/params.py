@@ -10,7 +10,9 @@ from headflow.config import require
 
 @dataclass
 class BuiltinAlignerParams:
-    """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py)."""
+    """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py).
+
+    The aligner takes this block itself as its configuration (`builtin.train_and_align(cfg=...)`)."""
 
     init: Literal["flat", "espeak_dtw", "espeak_hmm"] = "espeak_hmm"
     """Initial segmentation: phones spread evenly over the speech (flat); espeak-ng's synthesis of the transcript
@@ -27,12 +29,15 @@ class BuiltinAlignerParams:
     """Feature frame shift (the time resolution of the boundaries)."""
     p_silence: float = 0.3
     """Prior probability of a pause after each word."""
+    var_floor: float = 0.02
+    """Floor of every Gaussian's variance, as a fraction of the corpus's feature variance."""
 
     def validate(self) -> None:
         require(self.iterations >= 1, "iterations", self.iterations, ">= 1")
         require(0 < self.p_silence < 1, "p_silence", self.p_silence, "a probability in (0, 1)")
         require(0 <= self.var_mix <= 1, "var_mix", self.var_mix, "a share in [0, 1]")
         require(self.shift_ms > 0, "shift_ms", self.shift_ms, "> 0 ms")
+        require(self.var_floor > 0, "var_floor", self.var_floor, "> 0")
 
 
 @dataclass
