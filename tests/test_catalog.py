@@ -156,7 +156,7 @@ def test_catalog_paths_follow_the_root(tmp_path):
 
 def test_a_read_of_an_unknown_item_fails():
     bad = Catalog(".", {**STAGES, "x": StageOutputs("x", "data/interim/x", reads=("faces.nothing",))})
-    with pytest.raises(KeyError, match="trains no model 'nothing'"):
+    with pytest.raises(KeyError, match="'x' reads 'faces.nothing', but 'faces' writes no manifest"):
         bad.inputs("x")
 
 

@@ -171,8 +171,11 @@ class Catalog:
                 path = self.manifest(producer, item)
             elif item in s.artifacts:
                 path = self.artifacts(producer, item)
-            else:
+            elif item in s.models:
                 path = self.model(producer, item)
+            else:
+                raise KeyError(f"stage '{stage}' reads '{ref}', but '{producer}' writes no manifest, artifact folder "
+                               f"or model '{item}'")
             out.append(path.relative_to(self.root).as_posix())
         return out
 
