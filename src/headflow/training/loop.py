@@ -272,7 +272,9 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
                         real, logits = step.d_real_logits(batch)
                         r1 = r1_penalty(real, logits)
                         d_opt.zero_grad(set_to_none=True)
-                        fabric.backward(weights["r1"] * cfg.r1_every * r1)
+                        # + 0 x logits: D's last bias does not change dD/dx, yet DDP needs every parameter
+                        # in the graph (rosinality's stylegan2-pytorch `train.py` does the same).
+                        fabric.backward(weights["r1"] * cfg.r1_every * r1 + 0.0 * logits.sum())
                         d_opt.step()
                         _record(sums, counts, {"r1": r1}, None, None)
                 terms = step.g_losses(batch)
