@@ -15,7 +15,7 @@ from headflow.training.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, Fi
                                           resume_refusal, save_checkpoint, try_resume)
 from headflow.training.config import LoopConfig
 from headflow.training.ema import EMA
-from headflow.training.loop import r1_penalty
+from headflow.training.terms import r1_penalty
 from headflow.training.sampler import RankSampler
 from headflow.training.samples import image_grid
 from headflow.training.schedule import lr_factor

@@ -6,7 +6,9 @@ schedule, D/G alternation with lazy R1, EMA, checkpoints and the resume rule, th
 evaluation, DVCLive and the JSON history, sample grids. Modules:
 
     runtime     Fabric on CPU / GPU / torchrun DDP, seeding, rank 0
-    loop        `LoopConfig`, the step contract, `fit`
+    config      `LoopConfig` (torch-free: params blocks embed it)
+    loop        the step contract, `fit`
+    terms       weighting named loss terms, the weight-name check, R1
     checkpoint  atomic checkpoints, data fingerprints, the resume rule
     schedule    warm-up + constant / cosine learning rate
     sampler     the seeded per-epoch permutation split across ranks

@@ -116,11 +116,12 @@ def resume_refusal(state: dict[str, Any], settings: dict[str, Any], fingerprint:
 
 
 def try_resume(path: Path, settings: dict[str, Any], fingerprint: str, may_change: tuple[str, ...] = (),
-               map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+               map_location: str | torch.device = "cpu", quiet: bool = False) -> dict[str, Any] | None:
     """The checkpoint at `path` if the run may continue it, else None with the reason logged (a warning).
 
     Never raises for a checkpoint of an older format, other settings or other data: those runs
-    start afresh (the message says why and that deleting the file silences it).
+    start afresh (the message says why and that deleting the file silences it). `quiet`: log
+    nothing (the other ranks under DDP, which take the same decision).
     """
     path = Path(path)
     if not path.exists():
@@ -128,11 +129,13 @@ def try_resume(path: Path, settings: dict[str, Any], fingerprint: str, may_chang
     try:
         state = load_checkpoint(path, map_location)
     except CheckpointError as err:
-        log.warning("not resuming: %s; starting afresh (delete it to silence this)", err)
+        if not quiet:
+            log.warning("not resuming: %s; starting afresh (delete it to silence this)", err)
         return None
     reason = resume_refusal(state, settings, fingerprint, may_change)
     if reason:
-        log.warning("not resuming from %s: %s; starting afresh (delete it to silence this)", path, reason)
+        if not quiet:
+            log.warning("not resuming from %s: %s; starting afresh (delete it to silence this)", path, reason)
         return None
     return state
 

@@ -52,6 +52,7 @@ from headflow.training.sampler import RankSampler
 from headflow.training.samples import save_grid
 from headflow.training.schedule import lr_factor
 from headflow.training.stall import StallRule, StallWatch
+from headflow.training.terms import check_all_weighted, r1_penalty, weighted_sum
 
 log = logging.getLogger("headflow.training")
 
@@ -73,62 +74,103 @@ class TrainStep(Protocol):
     def g_losses(self, batch: Any) -> dict[str, torch.Tensor]: ...
 
 
-def r1_penalty(real: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """R1 gradient penalty: the batch mean of ||d D(x) / d x||^2 at real samples x.
-
-    Mescheder et al. 2018 ("Which training methods for GANs do actually converge?", eq. 9) without
-    the gamma / 2 factor, which comes in as `loss_weights["r1"]`; StyleGAN2's `training/loss.py`
-    computes the same sum of squares over (c, h, w) per sample.
-
-    Args:
-        real: Float[Tensor, "b ..."] the real inputs D saw, with `requires_grad=True`.
-        logits: D's outputs on them, any shape with batch first (summed: each sample's logit depends
-            only on its own input).
-
-    Returns:
-        A scalar tensor that keeps the graph (create_graph) so it can be backpropagated into D.
-
-    Raises:
-        ValueError: if `real` does not require grad (the family forgot `requires_grad_()`).
-    """
-    if not real.requires_grad:
-        raise ValueError("d_real_logits must return real inputs made to require grad before D saw them "
-                         "(real = real.detach().requires_grad_(True)); got a tensor without grad")
-    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
-
-
-def _weighted_sum(kind: str, terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
-    """sum(weights[name] * term); every name must have a weight and every term must be a scalar."""
-    if not isinstance(terms, dict) or not terms:
-        raise TypeError(f"{kind} must return a non-empty dict of named scalar loss terms, got {type(terms).__name__}")
-    unknown = set(terms) - set(weights)
-    if unknown:
-        raise ValueError(f"{kind} returned terms without a weight: {sorted(unknown)}; terms returned "
-                         f"{sorted(terms)}, loss_weights names {sorted(weights)}")
-    total = None
-    for name, term in terms.items():
-        if not isinstance(term, torch.Tensor) or term.ndim != 0:
-            raise ValueError(f"{kind} term {name!r} must be a scalar tensor, got "
-                             f"{tuple(term.shape) if isinstance(term, torch.Tensor) else type(term).__name__}")
-        part = weights[name] * term
-        total = part if total is None else total + part
-    return total
-
-
-def _check_all_weighted(seen: set[str], weights: dict[str, float]) -> None:
-    if seen != set(weights):
-        raise ValueError(f"loss_weights must name exactly the loss terms: terms returned {sorted(seen)}, "
-                         f"loss_weights names {sorted(weights)} (weights without a term: "
-                         f"{sorted(set(weights) - seen)}; terms without a weight: {sorted(seen - set(weights))})")
-    clash = seen & set(ROW_KEYS)
-    if clash:
-        raise ValueError(f"loss term names {sorted(clash)} clash with the history fields {list(ROW_KEYS)}; rename them")
-
-
 def _optimizer(params, cfg: LoopConfig, lr: float) -> torch.optim.Optimizer:
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+class _Trainer:
+    """The networks and optimisers of one `fit` call (set up with Fabric) and one optimiser step."""
+
+    def __init__(self, rt: Runtime, step: Any, cfg: LoopConfig, weights: dict[str, float], name: str):
+        self.rt, self.step, self.cfg, self.weights = rt, step, cfg, weights
+        self.G: nn.Module = step.generator
+        self.D: nn.Module | None = getattr(step, "discriminator", None)
+        self.d_losses: Callable | None = getattr(step, "d_losses", None)
+        if (self.D is None) != (self.d_losses is None):
+            raise ValueError(f"{name}: a step object needs both `discriminator` and `d_losses`, or neither")
+        self.use_r1 = "r1" in weights
+        if self.use_r1 and (self.D is None or not hasattr(step, "d_real_logits")):
+            raise ValueError(f"{name}: loss_weights has 'r1' but the step has no discriminator or no d_real_logits")
+        self.prepare = getattr(step, "prepare", None)
+        self.G_run, self.g_opt = rt.fabric.setup(self.G, _optimizer(self.G.parameters(), cfg, cfg.lr))
+        if self.D is not None:
+            self.D_run, self.d_opt = rt.fabric.setup(self.D, _optimizer(self.D.parameters(), cfg, cfg.d_lr or cfg.lr))
+        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        rule: StallRule | None = getattr(step, "stall", None)
+        self.stall = StallWatch(rule, cfg.stall_steps, cfg.stall_tolerance, cfg.warmup_steps, name) if rule else None
+        self.names_checked = False
+
+    def _pairs(self) -> list[tuple[str, nn.Module, torch.optim.Optimizer]]:
+        return [("generator", self.G, self.g_opt)] + ([("discriminator", self.D, self.d_opt)] if self.D is not None else [])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks (the original modules, not the wrappers), optimisers, EMA, stall watch."""
+        return {"networks": {k: net.state_dict() for k, net, _ in self._pairs()},
+                "optimizers": {k: opt.state_dict() for k, _, opt in self._pairs()},
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "stall": self.stall.state_dict() if self.stall is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, net, opt in self._pairs():
+            net.load_state_dict(state["networks"][key])
+            opt.load_state_dict(state["optimizers"][key])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.stall is not None and state.get("stall"):
+            self.stall.load_state_dict(state["stall"])
+
+    def train_mode(self) -> None:
+        """Wrapped networks in training mode, and on the step object while the loop runs."""
+        self.G_run.train()
+        self.step.generator = self.G_run
+        if self.D is not None:
+            self.D_run.train()
+            self.step.discriminator = self.D_run
+
+    def restore(self) -> None:
+        """Give the step object its original networks back."""
+        self.step.generator = self.G
+        if self.D is not None:
+            self.step.discriminator = self.D
+
+    def optimise(self, batch: Any, steps: int, lr_scale: float, sums: dict, counts: dict) -> torch.Tensor:
+        """One D update (+ R1 every `r1_every` steps) and one G update on `batch`; returns G's total."""
+        cfg, fabric = self.cfg, self.rt.fabric
+        seen: set[str] = set()
+        if self.D is not None:
+            for group in self.d_opt.param_groups:
+                group["lr"] = (cfg.d_lr or cfg.lr) * lr_scale
+            terms = self.d_losses(batch)
+            d_total = weighted_sum("d_losses", terms, self.weights)
+            self.d_opt.zero_grad(set_to_none=True)
+            fabric.backward(d_total)
+            self.d_opt.step()
+            _record(sums, counts, terms, "d_loss", d_total)
+            seen |= set(terms)
+            if self.use_r1 and steps % cfg.r1_every == 0:
+                real, logits = self.step.d_real_logits(batch)
+                r1 = r1_penalty(real, logits)
+                self.d_opt.zero_grad(set_to_none=True)
+                # + 0 x logits: D's last bias does not change dD/dx, yet DDP needs every parameter in the
+                # graph (rosinality's stylegan2-pytorch `train.py` does the same).
+                fabric.backward(self.weights["r1"] * cfg.r1_every * r1 + 0.0 * logits.sum())
+                self.d_opt.step()
+                _record(sums, counts, {"r1": r1}, None, None)
+        for group in self.g_opt.param_groups:
+            group["lr"] = cfg.lr * lr_scale
+        terms = self.step.g_losses(batch)
+        g_total = weighted_sum("g_losses", terms, self.weights)
+        self.g_opt.zero_grad(set_to_none=True)
+        fabric.backward(g_total)
+        self.g_opt.step()
+        if self.ema is not None:
+            self.ema.update(self.G)
+        _record(sums, counts, terms, "train_loss", g_total)
+        if not self.names_checked:
+            check_all_weighted(seen | set(terms) | ({"r1"} if self.use_r1 else set()), self.weights, ROW_KEYS)
+            self.names_checked = True
+        return g_total
 
 
 def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_dir: Path, *,
@@ -167,42 +209,18 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
     """
     cfg.validate()
     out_dir = Path(out_dir)
-    fabric = rt.fabric
-    weights = {str(k): float(v) for k, v in loss_weights.items()}
-    G: nn.Module = step.generator
-    D: nn.Module | None = getattr(step, "discriminator", None)
-    d_losses: Callable | None = getattr(step, "d_losses", None)
-    if (D is None) != (d_losses is None):
-        raise ValueError(f"{name}: a step object needs both `discriminator` and `d_losses`, or neither")
-    use_r1 = "r1" in weights
-    if use_r1 and (D is None or not hasattr(step, "d_real_logits")):
-        raise ValueError(f"{name}: loss_weights has 'r1' but the step has no discriminator or no d_real_logits")
-    prepare = getattr(step, "prepare", None)
     evaluate = getattr(step, "evaluate", None)
     make_samples = getattr(step, "samples", None)
-    rule: StallRule | None = getattr(step, "stall", None)
-
-    g_opt = _optimizer(G.parameters(), cfg, cfg.lr)
-    G_run, g_opt = fabric.setup(G, g_opt)
-    if D is not None:
-        d_opt = _optimizer(D.parameters(), cfg, cfg.d_lr or cfg.lr)
-        D_run, d_opt = fabric.setup(D, d_opt)
-    ema = EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    stall = StallWatch(rule, cfg.stall_steps, cfg.stall_tolerance, cfg.warmup_steps, name) if rule else None
+    if select is not None and (evaluate is None or select[1] not in ("max", "min")):
+        raise ValueError(f"{name}: select={select!r} needs a step with `evaluate` and a mode 'max' or 'min'")
+    run = _Trainer(rt, step, cfg, {str(k): float(v) for k, v in loss_weights.items()}, name)
 
     full_settings = {"loop": asdict(cfg), "family": settings}
-    state = try_resume(out_dir / "last.pt", full_settings, fingerprint, may_change, map_location=rt.device)
+    state = try_resume(out_dir / "last.pt", full_settings, fingerprint, may_change, map_location=rt.device,
+                       quiet=not rt.is_main)
     start_epoch, steps, history, best = 0, 0, [], None
     if state is not None:
-        G.load_state_dict(state["networks"]["generator"])
-        g_opt.load_state_dict(state["optimizers"]["generator"])
-        if D is not None:
-            D.load_state_dict(state["networks"]["discriminator"])
-            d_opt.load_state_dict(state["optimizers"]["discriminator"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        if stall is not None and state.get("stall"):
-            stall.load_state_dict(state["stall"])
+        run.load_state_dict(state)
         start_epoch, steps, history, best = state["epoch"], state["step"], list(state["history"]), state["best"]
         if rt.is_main:
             log.info("%s: resumed from %s after epoch %d (step %d)", name, out_dir / "last.pt", start_epoch, steps)
@@ -221,25 +239,19 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
         sampler.set_epoch(0)
         if set_epoch:
             set_epoch(0)
-        sample_batch = fabric.to_device(next(iter(loader)))   # the same batch every epoch and on resume
+        sample_batch = rt.fabric.to_device(next(iter(loader)))   # the same batch every epoch and on resume
 
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     runlog = RunLog.open(out_dir / "dvclive" if live_dir == "default" else live_dir, resume=state is not None,
                          settings=full_settings) if rt.is_main else RunLog(None)
-    step.generator = G_run
-    if D is not None:
-        step.discriminator = D_run
-    names_checked = False
     try:
         for epoch in range(start_epoch, cfg.epochs):
             rt.seed_epoch(epoch)
             sampler.set_epoch(epoch)
             if set_epoch:
                 set_epoch(epoch)
-            G_run.train()
-            if D is not None:
-                D_run.train()
+            run.train_mode()
             sums: dict[str, float] = defaultdict(float)
             counts: dict[str, int] = defaultdict(int)
             wait = prep = 0.0
@@ -248,54 +260,22 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
             bar = progress_bar(loader, f"{name} epoch {epoch + 1}/{cfg.epochs}", progress and rt.is_main)
             for batch in bar:
                 wait += perf_counter() - t_ready
-                factor = lr_factor(steps, cfg.warmup_steps, total_steps, cfg.lr_schedule, cfg.min_lr_fraction)
-                lr = cfg.lr * factor
-                for group in g_opt.param_groups:
-                    group["lr"] = lr
+                scale = lr_factor(steps, cfg.warmup_steps, total_steps, cfg.lr_schedule, cfg.min_lr_fraction)
+                lr = cfg.lr * scale
                 t_prep = perf_counter()
-                batch = fabric.to_device(batch)
-                if prepare is not None:
-                    batch = prepare(batch, rt.step_generator(steps))
+                batch = rt.fabric.to_device(batch)
+                if run.prepare is not None:
+                    batch = run.prepare(batch, rt.step_generator(steps))
                 prep += perf_counter() - t_prep
-                seen: set[str] = set()
-                if D is not None:
-                    for group in d_opt.param_groups:
-                        group["lr"] = (cfg.d_lr or cfg.lr) * factor
-                    terms = d_losses(batch)
-                    d_total = _weighted_sum("d_losses", terms, weights)
-                    d_opt.zero_grad(set_to_none=True)
-                    fabric.backward(d_total)
-                    d_opt.step()
-                    _record(sums, counts, terms, "d_loss", d_total)
-                    seen |= set(terms)
-                    if use_r1 and steps % cfg.r1_every == 0:
-                        real, logits = step.d_real_logits(batch)
-                        r1 = r1_penalty(real, logits)
-                        d_opt.zero_grad(set_to_none=True)
-                        # + 0 x logits: D's last bias does not change dD/dx, yet DDP needs every parameter
-                        # in the graph (rosinality's stylegan2-pytorch `train.py` does the same).
-                        fabric.backward(weights["r1"] * cfg.r1_every * r1 + 0.0 * logits.sum())
-                        d_opt.step()
-                        _record(sums, counts, {"r1": r1}, None, None)
-                terms = step.g_losses(batch)
-                g_total = _weighted_sum("g_losses", terms, weights)
-                g_opt.zero_grad(set_to_none=True)
-                fabric.backward(g_total)
-                g_opt.step()
-                if ema is not None:
-                    ema.update(G)
+                g_total = run.optimise(batch, steps, scale, sums, counts)
                 steps += 1
-                _record(sums, counts, terms, "train_loss", g_total)
-                if not names_checked:
-                    _check_all_weighted(seen | set(terms) | ({"r1"} if use_r1 else set()), weights)
-                    names_checked = True
-                if stall is not None:
-                    stall.update(steps, float(g_total.detach()))
+                if run.stall is not None:
+                    run.stall.update(steps, float(g_total.detach()))
                 bar.set_postfix(loss=f"{sums['train_loss'] / counts['train_loss']:.3f}")
                 t_ready = perf_counter()
             elapsed = perf_counter() - t_epoch
-            row = _epoch_row(rt, epoch, steps, sums, counts, lr, elapsed, wait, prep, cfg, per_epoch, stall)
-            network = ema.module if ema is not None else G
+            row = _epoch_row(rt, epoch, steps, sums, counts, lr, elapsed, wait, prep, cfg, per_epoch, run.stall)
+            network = run.ema.module if run.ema is not None else run.G
             if evaluate is not None and rt.is_main:
                 metrics = {k: float(v) for k, v in evaluate(network).items()}
                 clash = set(metrics) & set(row)
@@ -313,13 +293,7 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
                 best = value if improved else best
             if rt.is_main:
                 state = {"settings": full_settings, "data": fingerprint, "epoch": epoch + 1, "step": steps,
-                         "networks": {"generator": G.state_dict(),
-                                      **({"discriminator": D.state_dict()} if D is not None else {})},
-                         "optimizers": {"generator": g_opt.state_dict(),
-                                        **({"discriminator": d_opt.state_dict()} if D is not None else {})},
-                         "ema": ema.state_dict() if ema is not None else None,
-                         "stall": stall.state_dict() if stall is not None else None,
-                         "history": history, "best": best}
+                         **run.state_dict(), "history": history, "best": best}
                 save_checkpoint(state, out_dir / "last.pt")
                 if improved:
                     save_checkpoint(state, out_dir / "best.pt")
@@ -333,9 +307,7 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
                     runlog.image(f"samples/epoch_{epoch + 1:03d}.png", picture)
             rt.barrier()
     finally:
-        step.generator = G
-        if D is not None:
-            step.discriminator = D
+        run.restore()
         runlog.close()
     return history
 
