@@ -28,6 +28,7 @@ class TrainExpertParams(TrainConfig):
     """Fail when more than this fraction of clips cannot give a training window."""
 
     def validate(self) -> None:
+        """Raises ValueError naming the first setting out of range (called by the params loader)."""
         TrainConfig.validate(self)
         if self.threads < 1 or self.workers < 1 or self.max_offset < 1:
             raise ValueError(f"threads, workers and max_offset must be >= 1; got {self.threads}, {self.workers}, "
