@@ -15,6 +15,7 @@ from headflow.sync.params import SyncCheckParams
 from headflow.fit3dmm.params import Fit3dmmParams
 from headflow.expressions.params import ExpressionsParams
 from headflow.sync.params import TrainExpertParams
+from headflow.shards.params import ShardLabelsParams, ShardsParams
 
 BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
@@ -22,10 +23,12 @@ BLOCKS: dict[str, type] = {
     "audio_features": AudioFeaturesParams,
     "align": AlignParams,
     "faces": FacesParams,
+    "shards": ShardsParams,
     "train_expert": TrainExpertParams,
     "sync_check": SyncCheckParams,
     "fit3dmm": Fit3dmmParams,
     "expressions": ExpressionsParams,
+    "shard_labels": ShardLabelsParams,
 }
 
 

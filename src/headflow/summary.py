@@ -19,9 +19,11 @@ QUARANTINES = {
     "audio_features": Path("data/interim/audio_features/quarantine.parquet"),
     "align": Path("data/interim/align/quarantine.parquet"),
     "faces": Path("data/interim/faces/quarantine.parquet"),
+    "shards": Path("data/interim/shards/quarantine.parquet"),
     "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
     "sync_check": Path("data/interim/sync_check/quarantine.parquet"),
     "fit3dmm": Path("data/interim/fit3dmm/quarantine.parquet"),
+    "shard_labels": Path("data/interim/shard_labels/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")

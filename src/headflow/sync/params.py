@@ -77,8 +77,6 @@ class TrainExpertParams:
     """Audio shifts (frames) applied to held-out clips to test offset recovery."""
     max_offset: int = 15
     """Offsets scanned by the sync scorer (+- frames)."""
-    workers: int = 2
-    """Processes cutting mouth crops into shards."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of clips cannot give a training window."""
 
