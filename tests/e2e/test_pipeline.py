@@ -55,9 +55,12 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check",
-                  "fit3dmm", "expressions"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
+                  "fit3dmm", "expressions", "shard_labels"):
         assert f"{stage} (ran)" in out
+    shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
+    labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")
+    assert len(shards) == len(pd.read_parquet(dst / "data/interim/faces/faces.parquet")) and set(labels.clip_id) == set(shards.clip_id)
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
     fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")

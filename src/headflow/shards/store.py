@@ -55,8 +55,28 @@ def temporal_delta(a: np.ndarray) -> np.ndarray:
 
 
 def undo_temporal_delta(d: np.ndarray) -> np.ndarray:
-    """Inverse of `temporal_delta`: the cumulative sum modulo 256 along axis 0 (a new array)."""
-    return np.add.accumulate(d, axis=0, dtype=np.uint8)
+    """Inverse of `temporal_delta`: the cumulative sum modulo 256 along axis 0 (a new array).
+
+    A loop of whole-frame adds: `np.add.accumulate(d, axis=0)` gives the same bytes but ran ~10x slower
+    here (1.07 s against 0.12 s for 139 frames of 256x256x3).
+    """
+    out = np.empty_like(d, dtype=np.uint8)
+    if len(d):
+        out[0] = d[0]
+    for t in range(1, len(d)):
+        np.add(out[t - 1], d[t], out=out[t])
+    return out
+
+
+def _npy_view(buf) -> np.ndarray:
+    """A read-only array over .npy bytes (`buf`: bytes or a buffer), without copying the data."""
+    fp = io.BytesIO(memoryview(buf)[:65536])
+    major, _ = np.lib.format.read_magic(fp)
+    header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = header(fp)
+    count = int(np.prod(shape, dtype=np.int64))
+    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=fp.tell())
+    return arr.reshape(shape, order="F" if fortran else "C")
 
 
 def write_shard(path: str | Path, arrays: dict[str, np.ndarray], meta: dict, codec: str = "zstd", level: int = 3,
@@ -146,11 +166,11 @@ class ShardFile:
             raise KeyError(f"{self.path} has no array {name!r}; it has {self.names}")
         data = self._zip.read(entry["member"])
         if self.meta["codec"] == "zstd":
-            data = _zstd().decompress(data, decompressed_size=entry["npy_bytes"], asbytes=True)
-        arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        if entry["filter"] == "tdelta":
-            return undo_temporal_delta(arr)
-        return arr if arr.flags.writeable else arr.copy()   # read_array of bytes is a read-only view
+            data = _zstd().decompress(data, decompressed_size=entry["npy_bytes"])
+        arr = _npy_view(data)
+        if arr.dtype.hasobject:
+            raise ValueError(f"{self.path}: array {name!r} holds Python objects; shard files never do (corrupt?)")
+        return undo_temporal_delta(arr) if entry["filter"] == "tdelta" else arr.copy()
 
     def member_sizes(self) -> dict[str, tuple[int, int]]:
         """name -> (bytes on disk, .npy bytes before compression) of each array."""
