@@ -98,6 +98,18 @@ def test_regions_are_fixed_size_crop256_windows_centred_on_their_landmarks(proje
         assert np.all(np.abs(centre - 47.5) <= 0.5 + 1e-4)
 
 
+def test_the_suite_rejects_a_broken_manifest(project):
+    from headflow.validation import validate_manifest
+
+    root, _ = project
+    shards = pd.read_parquet(root / "data/interim/shards/shards.parquet")
+    shards.loc[0, "sha256"] = "not-a-hash"
+    shards.loc[1, "n_valid"] = shards.loc[1, "n_frames"] + 1
+    report = validate_manifest(shards, "shards", raise_on_failure=False)
+    text = " ".join(report.failures)
+    assert not report.success and "'sha256'" in text and "n_valid" in text
+
+
 def test_rerun_gives_the_same_bytes(project, tmp_path):
     root, _ = project
     before = pd.read_parquet(root / "data/interim/shards/shards.parquet")

@@ -137,6 +137,8 @@ def compression_by_array(paths: list[Path]) -> dict[str, float]:
 
 
 def shard_metrics(shards: pd.DataFrame, quarantine: Quarantine, facts: dict, root: Path) -> dict:
+    """reports/metrics/shards.json: counts, disk (MB total and per clip, KB per frame), compression per
+    array, and speed (clips/s and frames/s of the whole cut, wall time over all workers)."""
     n, mb = len(shards), float(shards.bytes.sum()) / 1e6 if len(shards) else 0.0
     frames = int(shards.n_frames.sum()) if n else 0
     return {
