@@ -67,7 +67,8 @@ def demo_frames(params_path: Path) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", type=Path, default=Path("."), help="project root with data/interim/{ingest,faces,audio_features}")
+    ap.add_argument("--root", type=Path, default=Path("."),
+                    help="project root with data/interim/{ingest,faces,audio_features}")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="whose demo_corpus to estimate")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)

@@ -3,8 +3,9 @@
 Each video goes through the project's own steps, as the pipeline would take it: ingest's canonical
 media (`headflow.media.normalize_clip`: 25 fps H.264 + 16 kHz mono wav), the `faces` tracker
 (`process_clip`, default FacesParams), the Wav2Lip mel (`headflow.audio.mel.mel_spectrogram`) and the
-expert's mouth crops (the lower half of `headflow.shards.cut.cut_views`' face96, as the shards cut them). Then the audio is shifted by each applied
-shift (`scoring.shift_audio`) and scored; recovery means the scorer's offset equals the shift.
+expert's mouth crops (the lower half of `headflow.shards.cut.cut_views`' face96, as the shards cut
+them). Then the audio is shifted by each applied shift (`scoring.shift_audio`) and scored; recovery
+means the scorer's offset equals the shift.
 
     python bench/sync_grid.py --expert data/models/expert/last.pt
 """

@@ -73,7 +73,8 @@ def phone_arrays(rows: pd.DataFrame, n_frames: int, max_mismatch: int) -> dict[s
     frames = rows["frame"].to_numpy()
     L = len(rows)
     if not np.array_equal(frames, np.arange(L)):
-        raise Rejected("frame_count_mismatch", f"phone labels cover frames {frames[:3]}...{frames[-3:]}, expected 0..{L - 1}")
+        raise Rejected("frame_count_mismatch",
+                       f"phone labels cover frames {frames[:3]}...{frames[-3:]}, expected 0..{L - 1}")
     if abs(L - n_frames) > max_mismatch:
         raise Rejected("frame_count_mismatch", f"phone labels cover {L} frames, the video has {n_frames} "
                        f"(shard_labels.max_label_frame_mismatch {max_mismatch})")
@@ -93,7 +94,8 @@ def expression_arrays(expr: dict, n_frames: int) -> dict[str, np.ndarray]:
         Rejected: `frame_count_mismatch` otherwise.
     """
     if len(expr["valid"]) != n_frames:
-        raise Rejected("frame_count_mismatch", f"expressions cover {len(expr['valid'])} frames, the video has {n_frames}")
+        raise Rejected("frame_count_mismatch",
+                       f"expressions cover {len(expr['valid'])} frames, the video has {n_frames}")
     return {"exp": expr["exp"], "angles": expr["angles"], "translation": expr["translation"], "scale": expr["scale"],
             "expression_valid": expr["valid"]}
 
@@ -138,7 +140,8 @@ def label_clip(job: LabelJob) -> tuple[str, dict | None, tuple[str, str] | None]
 
 
 def expressions_by_clip(path: Path) -> dict[str, dict]:
-    """expressions.parquet as clip_id -> {exp (T, K), angles (T, 3), translation (T, 2), scale (T,), valid (T,), model}."""
+    """expressions.parquet as clip_id -> {exp (T, K), angles (T, 3), translation (T, 2), scale (T,),
+    valid (T,), model}."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
