@@ -40,8 +40,14 @@ def test_unscorable_clips_are_dropped_only_outside_report_mode():
     assert decide(None, None, SyncCheckParams(mode="shift", drop_unscorable=False), "too_short_for_sync").action == "keep"
 
 
-def _project(root: Path, n_frames: dict[str, int]) -> None:
-    """A minimal project: ingest/faces/audio_features manifests, tiny videos, mels and an (untrained) expert."""
+def _project(root: Path, n_frames: dict[str, int], split: dict[str, tuple[str, str]] | None = None,
+             invalid: tuple[str, ...] = (), video_frames: dict[str, int] | None = None) -> None:
+    """A minimal project: ingest/faces/audio_features manifests, tiny videos, mels and an (untrained) expert.
+
+    `split`: clip id -> (speaker, split) (default ("s", "train")); `invalid`: clips whose every face
+    frame is invalid; `video_frames`: clips whose video has this many frames instead of n_frames (the
+    landmarks still cover n_frames).
+    """
     from headflow.faces.faces import ClipFaces
     from headflow.faces.stage import frame_table
     from headflow.manifest import write_manifest
@@ -52,16 +58,18 @@ def _project(root: Path, n_frames: dict[str, int]) -> None:
     for clip_id, t in n_frames.items():
         video = f"data/interim/ingest/media/{clip_id}.mp4"
         (root / video).parent.mkdir(parents=True, exist_ok=True)
-        encode_video((rng.integers(0, 255, (64, 64, 3), np.uint8) for _ in range(t)), root / video,
+        n_video = (video_frames or {}).get(clip_id, t)
+        encode_video((rng.integers(0, 255, (64, 64, 3), np.uint8) for _ in range(n_video)), root / video,
                      preset="ultrafast", threads=1)
         mel = f"data/interim/audio_features/mel/{clip_id}.npy"
         (root / mel).parent.mkdir(parents=True, exist_ok=True)
         np.save(root / mel, rng.uniform(-4, 4, (int(t * 3.2) + 16, N_MEL)).astype(np.float32))
+        speaker, part = (split or {}).get(clip_id, ("s", "train"))
         clips.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "fps": 25,
-                      "n_frames": t, "speaker_id": "s", "split": "train"})
+                      "n_frames": t, "speaker_id": speaker, "split": part})
         faces.append({"clip_id": clip_id, "n_frames": t})
         audio.append({"clip_id": clip_id, "mel_path": mel})
-        valid = np.ones(t, bool)
+        valid = np.full(t, clip_id not in invalid)
         boxes = np.tile(np.array([[16, 16, 48, 48]], np.float32), (t, 1))
         tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(t, np.float32), boxes,
                                                      np.zeros((t, 68, 2), np.float32), np.zeros((t, 68, 2), np.float32),
@@ -97,8 +105,24 @@ def test_report_mode_scores_every_clip_with_the_real_expert_and_keeps_all(projec
     assert list(scores.clip_id) == sorted(IDS) and list(clips.clip_id) == sorted(IDS)
     short = scores.set_index("clip_id").loc["short-0000000001"]
     assert short.reason == "too_short_for_sync" and short.action == "keep" and pd.isna(short.offset)
-    scored = scores[scores.offset.notna()]
-    assert len(scored) == 3 and scored.offset.abs().max() <= 5 and (scored.lse_c >= 0).all()
+    scored = scores[scores.offset.notna()].set_index("clip_id")
+    assert len(scored) == 3
+    # The stage records what the scorer says about each clip (offset, LSE-D, LSE-C, windows), cut from
+    # the same video and mel with the same checkpoint: recomputed here with score_clip directly.
+    from headflow.sync.data import ClipArrays
+    from headflow.sync.shards import mouth_crops
+    from headflow.sync.train import load_expert
+
+    model = load_expert(project / "data/models/expert/last.pt")
+    landmarks = pd.read_parquet(project / "data/interim/faces/landmarks.parquet")
+    for clip_id, row in scored.iterrows():
+        f = landmarks[landmarks.clip_id == clip_id].sort_values("frame")
+        boxes, valid = np.stack(f["box"].to_numpy()).astype(np.float64), f["valid"].to_numpy(bool)
+        clip = ClipArrays(clip_id, mouth_crops(project / f"data/interim/ingest/media/{clip_id}.mp4", boxes, valid),
+                          np.load(project / f"data/interim/audio_features/mel/{clip_id}.npy"), valid)
+        want = scoring.score_clip(model, clip, max_offset=5)
+        assert (row.offset, row.n_windows) == (want.offset, IDS[clip_id] - 4), clip_id
+        np.testing.assert_allclose([row.lse_d, row.lse_c], [want.lse_d, want.lse_c], rtol=1e-5, err_msg=clip_id)
     assert (scores.audio_shift_frames == 0).all() and scores.mel_path.str.startswith("data/interim/audio_features").all()
     assert metrics["clips"] == 4 and metrics["scored"] == 3 and metrics["dropped"] == 0
     assert sum(metrics["offset_histogram"].values()) == 3 and metrics["scoring_frames_per_s"] > 0
@@ -147,6 +171,27 @@ def test_drop_and_shift_modes_quarantine_and_correct(project, monkeypatch, mode)
         np.testing.assert_array_equal(shifted[:-n], original[n:])
         assert (shifted[-n:] == original.min()).all()
         assert metrics["dropped"] == 2 and metrics["shifted"] == 1
+
+
+@pytest.mark.parametrize("mode", ["report", "drop"])
+def test_a_video_shorter_than_its_landmarks_is_frame_count_mismatch(tmp_path, monkeypatch, mode):
+    """faces' landmark table says 30 frames, the video decodes 24: unscorable, never scored on zeros."""
+    _project(tmp_path, {"a-000000000a": 30, "m-000000000e": 30}, video_frames={"m-000000000e": 24})
+    monkeypatch.chdir(tmp_path)
+    # the untrained expert's offsets are arbitrary: tolerate all of them, so only the mismatch is at stake
+    run_stage(SyncCheckParams(mode=mode, max_offset=3, max_abs_offset=3, max_reject_fraction=0.9), progress=False)
+    scores = pd.read_parquet("data/interim/sync_check/scores.parquet").set_index("clip_id")
+    quarantine = pd.read_parquet("data/interim/sync_check/quarantine.parquet")
+    bad = scores.loc["m-000000000e"]
+    assert bad.reason == "frame_count_mismatch" and pd.isna(bad.offset)
+    good = scores.loc["a-000000000a"]
+    assert pd.isna(good.reason) and good.action == "keep" and pd.notna(good.offset) and good.n_windows == 26
+    if mode == "report":
+        assert bad.action == "keep" and len(quarantine) == 0
+    else:
+        assert bad.action == "drop"
+        assert quarantine.reason_code.tolist() == ["frame_count_mismatch"]
+        assert "decoded 24 frames, landmarks cover 30" in quarantine.message[0]
 
 
 def test_missing_expert_is_a_clear_error(tmp_path):
