@@ -71,4 +71,5 @@ def test_grid_word_boundaries(grid_dir, tmp_path):
     ref = read_grid_align(grid_dir / "swwp2s.align")
     assert ref[1] == (12250 / 25000, 19250 / 25000, "set")
     stats = summarize(boundary_errors(ref, al.words, words=True))
+    print(stats.line("GRID swwp2s words"))
     assert stats.n >= 6 and stats.median_ms <= 60, stats

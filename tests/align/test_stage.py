@@ -99,6 +99,7 @@ def test_accuracy_on_espeak_speech(aligned):
         ref = [(p.start, p.end, p.label) for p in truth[cid].phones]
         errs.append(boundary_errors(ref, list(zip(g.start, g.end, g.phone))))
     stats = summarize(np.concatenate(errs))
+    print(stats.line("espeak speech, builtin aligner"))
     # six short utterances are little to train on; the full demo corpus gate is in test_accuracy.py
     assert stats.median_ms <= 25 and stats.within_40ms >= 0.75, stats
 
