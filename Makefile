@@ -12,7 +12,7 @@ PREFECT_API := http://127.0.0.1:4200/api
 # Prefect keeps its database and settings inside the project, not in ~/.prefect.
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: env demo test test-fast ui flow summary clean lock
+.PHONY: env demo test test-fast quality ui flow summary clean lock
 
 env: $(STAMP)
 
@@ -34,11 +34,15 @@ demo: env
 	$(BIN)/python -m headflow.demo_run
 
 test: env
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not quality" tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: treating as failure"; exit 1; fi; exit $$rc
 
 test-fast: env
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow and not quality" tests
+
+# Minutes-long runs that print figures (training to a target accuracy): not part of `make test` or CI.
+quality: env
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests
 
 ui: env
 	PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect server start --host 127.0.0.1 --port 4200
