@@ -27,9 +27,9 @@ def pytest_runtest_makereport(item, call):
     if REQUIRE_SHARED and report.skipped and needs_shared and not hasattr(report, "wasxfail"):
         why = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = (f"HEADFLOW_REQUIRE_SHARED=1: the test {item.nodeid} (marked shared or using shared_dir) skipped ({why}); CI "
-                           f"must run it. Lay the real material at {SHARED} (or set HEADFLOW_SHARED), or unset "
-                           "HEADFLOW_REQUIRE_SHARED where ../shared is not expected.")
+        report.longrepr = (f"HEADFLOW_REQUIRE_SHARED=1: the test {item.nodeid} (marked shared or using "
+                           f"shared_dir) skipped ({why}); CI must run it. Lay the real material at {SHARED} "
+                           "(or set HEADFLOW_SHARED), or unset HEADFLOW_REQUIRE_SHARED where ../shared is not expected.")
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ def test_grid_every_frame_has_a_face_and_smoothing_reduces_jitter(grid_dir):
         r = process_clip(v, FacesParams(), None)
         assert r.valid.all(), f"{v.name}: no landmarks on frames {np.flatnonzero(~r.valid).tolist()}"
         s = r.summary
-        print(f"{v.name}: jitter {s['jitter_raw']:.3f} -> {s['jitter']:.3f} % IOD (ratio {s['jitter'] / s['jitter_raw']:.3f}), "
-              f"crop motion {s['crop_motion_raw']:.3f} -> {s['crop_motion']:.3f} px")
+        print(f"{v.name}: jitter {s['jitter_raw']:.3f} -> {s['jitter']:.3f} % IOD "
+              f"(ratio {s['jitter'] / s['jitter_raw']:.3f}), crop motion {s['crop_motion_raw']:.3f} -> {s['crop_motion']:.3f} px")
         assert s["n_tracks"] == 1, v.name
         assert s["jitter"] < 0.26 * s["jitter_raw"], (v.name, s["jitter_raw"], s["jitter"])
         assert s["crop_motion"] < 1.0 * s["crop_motion_raw"], (v.name, s["crop_motion_raw"], s["crop_motion"])

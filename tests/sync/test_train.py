@@ -135,7 +135,8 @@ def test_evaluate_balanced_accuracy_on_known_predictions():
     assert out["loss"] == pytest.approx(bce, rel=1e-5)
     # Unbalanced classes: calling everything "in sync" is right on 9 of 10 pairs, balanced accuracy 0.5.
     skewed = [(torch.zeros(1), torch.full((1, 1, 1), 0.9), torch.tensor(1.0 if i else 0.0)) for i in range(10)]
-    assert evaluate(_FixedProbabilities(), skewed, batch_size=4, device="cpu")["balanced_accuracy"] == pytest.approx(0.5)
+    skewed_out = evaluate(_FixedProbabilities(), skewed, batch_size=4, device="cpu")
+    assert skewed_out["balanced_accuracy"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (11, 4), (3, 4)])

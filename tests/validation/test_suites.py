@@ -107,9 +107,11 @@ CORRUPT = {
     "phones": ("phone", "ZZ", "expect_column_values_to_be_in_set"),
     "frame_labels": ("styletalk_index", 41, "expect_column_values_to_be_between"),
     "faces": ("detection_rate", 1.5, "expect_column_values_to_be_between"),
-    "landmarks": ("landmarks", None, "expect_column_values_to_not_be_null"),              # a valid frame without landmarks
+    # a valid frame without landmarks
+    "landmarks": ("landmarks", None, "expect_column_values_to_not_be_null"),
     "sync_eval": ("lse_d", 2.5, "expect_column_values_to_be_between"),                    # unit embeddings: <= 2
-    "sync_check": ("audio_shift_frames", 3, "expect_column_values_to_be_in_set"),         # a kept clip with a correction
+    # a kept clip with a correction
+    "sync_check": ("audio_shift_frames", 3, "expect_column_values_to_be_in_set"),
     "fits": ("reproj_iod_p90", 0.01, "expect_column_pair_values_a_to_be_greater_than_b"),  # p90 below the median
     "expressions": ("scale", 0.0, "expect_column_values_to_be_between"),
 }
