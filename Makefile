@@ -46,7 +46,11 @@ quality: env
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m quality tests -s; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test-fast: env
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow and not quality" tests
+
+# Minutes-long runs that print figures (training to a target accuracy): not part of `make test` or CI.
+quality: env
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests
 
 ui: env
 	PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect server start --host 127.0.0.1 --port 4200

@@ -51,6 +51,16 @@ def test_two_equal_faces_are_ambiguous(tmp_path, portrait, clipkit):
     assert r.summary["n_tracks"] == 2
 
 
+def test_unreadable_video(tmp_path):
+    """Bytes that are no video, and a path with no file: `unreadable`, with the file named."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(Rejected) as err:
+        process_clip(junk, FacesParams(), None)
+    assert err.value.reason_code == "unreadable" and "junk.mp4" in err.value.message
+    assert reason(tmp_path / "missing.mp4") == "unreadable"
+
+
 def test_face_too_small(tmp_path, portrait, clipkit):
     video = clipkit.write(tmp_path / "small.mp4", clipkit.moving(portrait, 12))
     params = FacesParams(min_face_px=400.0)   # the face is ~90 px: below the bar

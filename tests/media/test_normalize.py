@@ -24,7 +24,6 @@ from headflow.media import (
     read_frames,
 )
 
-GRID_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grid"
 
 
 def ffmpeg(*args: str) -> None:
@@ -187,10 +186,8 @@ def test_read_audio_from_mp4_averages_channels(src: dict[str, Path]) -> None:
 
 
 @pytest.mark.shared
-def test_normalize_grid_clip(tmp_path: Path) -> None:
-    if not GRID_DIR.is_dir():
-        pytest.skip(f"shared GRID clips not found at {GRID_DIR} (../shared is absent in a fresh clone)")
-    clip = sorted(GRID_DIR.glob("*.mpg"))[0]
+def test_normalize_grid_clip(tmp_path: Path, grid_dir: Path) -> None:
+    clip = sorted(grid_dir.glob("*.mpg"))[0]
     normalize_clip(clip, tmp_path / "v.mp4", tmp_path / "a.wav")
     info = probe(tmp_path / "v.mp4")
     assert (info.width, info.height, info.fps, info.n_frames) == (360, 288, 25.0, 75)

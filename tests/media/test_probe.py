@@ -12,7 +12,6 @@ import pytest
 
 from headflow.media import MediaError, decode_check, probe, require_streams
 
-GRID_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grid"
 
 
 def ffmpeg(*args: str) -> None:
@@ -140,20 +139,18 @@ def test_media_error_pickles_and_checks_reason() -> None:
         MediaError("bad_code", "msg")
 
 
-def _grid_clips() -> list[Path]:
-    if not GRID_DIR.is_dir():
-        pytest.skip(f"shared GRID clips not found at {GRID_DIR} (../shared is absent in a fresh clone)")
-    clips = sorted(GRID_DIR.glob("*.mpg"))
-    assert clips, f"no .mpg files in {GRID_DIR}"
+def _grid_clips(grid_dir: Path) -> list[Path]:
+    clips = sorted(grid_dir.glob("*.mpg"))
+    assert clips, f"no .mpg files in {grid_dir}"
     return clips
 
 
 @pytest.mark.shared
-def test_grid_clips_probe_as_documented() -> None:
+def test_grid_clips_probe_as_documented(grid_dir: Path) -> None:
     # README: 360x288, 25 fps, 3 s, MPEG-1 video + MP2 44.1 kHz stereo. MPEG-PS states no frame
     # count, so n_frames and duration come from demuxed packets (75 * 40 ms = 3.0 s; the
     # container's own estimate is 2.98 s). Audio is slightly shorter (~2.978 s).
-    for clip in _grid_clips():
+    for clip in _grid_clips(grid_dir):
         info = probe(clip)
         assert info.container == "mpeg"
         assert (info.width, info.height, info.rotation) == (360, 288, 0), clip
