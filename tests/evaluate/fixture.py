@@ -1,0 +1,115 @@
+"""A tiny project for the evaluate stage: real faces (demo portraits) moved and 'speaking', real manifests.
+
+Each clip is a 192x192 portrait (scikit-image's astronaut or matplotlib's Grace Hopper, as the demo
+corpus uses them) shifted by a pixel or two per frame, with a dark mouth ellipse whose height follows
+the loudness of the clip's noise-burst audio. Faces geometry (boxes, landmarks, aligned-crop
+transforms) is the portrait's dlib landmarks moved with the frame, written through the faces stage's
+own `frame_table`; mels through `headflow.audio.mel`. The sync networks are untrained experts of the
+real class (plumbing only: their numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SIZE = 192
+SR = 16000
+
+
+def loudness(n_frames: int, seed: int) -> np.ndarray:
+    """Per-frame loudness in [0, 1]: smooth bursts ~4 per second."""
+    rng = np.random.default_rng(seed)
+    knots = rng.uniform(0, 1, n_frames // 6 + 3) ** 2
+    return np.interp(np.arange(n_frames) / 6, np.arange(len(knots)), knots)
+
+
+def clip_media(portrait: str, n_frames: int, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """(frames, landmarks (T, 68, 2), audio samples) of one synthetic talking clip."""
+    from headflow.demo.portraits import prepare_portrait
+
+    p = prepare_portrait(portrait, size=SIZE, face_fraction=0.5)
+    level = loudness(n_frames, seed)
+    rng = np.random.default_rng(seed)
+    frames, marks = [], []
+    for t in range(n_frames):
+        dx, dy = 1.5 * np.sin(0.3 * t + seed), 1.0 * np.cos(0.2 * t)
+        m = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
+        img = cv2.warpAffine(p.image, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        lm = p.landmarks + np.array([dx, dy], np.float32)
+        centre = lm[60:68].mean(0)
+        width = np.linalg.norm(lm[54] - lm[48]) / 2
+        cv2.ellipse(img, (int(centre[0]), int(centre[1])), (int(width * 0.8), int(1 + 6 * level[t])), 0, 0, 360,
+                    (40, 20, 20), -1)
+        frames.append(img)
+        marks.append(lm)
+    samples = int(n_frames / 25 * SR)
+    env = np.repeat(level, SR // 25)[:samples]
+    audio = (0.3 * env * rng.normal(size=samples)).astype(np.float32)
+    return frames, np.stack(marks), audio
+
+
+def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> None:
+    """Write ingest/faces/audio_features manifests, media, mels and two untrained experts under `root`.
+
+    Args:
+        clips: clip_id -> (portrait, split, n_frames, seed).
+    """
+    import pyarrow as pa
+    import soundfile as sf
+    import torch
+
+    from headflow.audio.mel import mel_spectrogram
+    from headflow.faces.crops import align_transform
+    from headflow.faces.faces import ClipFaces
+    from headflow.faces.stage import frame_table
+    from headflow.faces.track import box_from_landmarks
+    from headflow.manifest import write_manifest
+    from headflow.media import encode_video
+    from headflow.nn.expert import ExpertConfig, SyncExpert
+
+    rows, faces, audio, tables = [], [], [], []
+    for clip_id, (portrait, split, n, seed) in clips.items():
+        frames, lm, samples = clip_media(portrait, n, seed)
+        video = f"data/interim/ingest/media/{clip_id}.mp4"
+        wav = f"data/interim/ingest/media/{clip_id}.wav"
+        (root / video).parent.mkdir(parents=True, exist_ok=True)
+        encode_video(frames, root / video, crf=12, preset="ultrafast", threads=1)
+        sf.write(root / wav, samples, SR, subtype="PCM_16")
+        mel = f"data/interim/audio_features/mel/{clip_id}.npy"
+        (root / mel).parent.mkdir(parents=True, exist_ok=True)
+        np.save(root / mel, mel_spectrogram(samples))
+        rows.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "audio_path": wav,
+                     "fps": 25, "n_frames": n, "speaker_id": portrait, "split": split, "width": SIZE, "height": SIZE})
+        faces.append({"clip_id": clip_id, "n_frames": n})
+        audio.append({"clip_id": clip_id, "mel_path": mel})
+        valid = np.ones(n, bool)
+        # the detector-convention box of the portrait, moved with the landmarks
+        from headflow.faces.dlib_backend import detect_faces
+        from headflow.faces.track import box_relation
+
+        relation = box_relation(detect_faces(frames[0])[0][:4], lm[0])
+        boxes = np.array([box_from_landmarks(x, relation) for x in lm], np.float32)
+        transforms = np.stack([align_transform(x) for x in lm])
+        tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(n, np.float32), boxes, lm, lm,
+                                                     transforms)))
+    write_manifest(rows, root / "data/interim/ingest/clips.parquet", "clips")
+    write_manifest(faces, root / "data/interim/faces/faces.parquet", "faces")
+    write_manifest(pa.concat_tables(tables), root / "data/interim/faces/landmarks.parquet", "landmarks")
+    write_manifest(audio, root / "data/interim/audio_features/audio_features.parquet", "audio_features")
+    for name, seed, face_input in (("expert", 0, "gray_motion_norm"), ("judge", 1, "gray_norm")):
+        cfg = ExpertConfig(width=0.125, depth=1, face_input=face_input, face_centre="clip", audio_centre="clip")
+        torch.manual_seed(seed)
+        ckpt = root / f"data/models/{name}/last.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": SyncExpert(cfg).state_dict(), "config": {"model": asdict(cfg)}}, ckpt)
+
+
+def read_clip(root: Path, clip_id: str) -> list[np.ndarray]:
+    """The fixture clip's decoded frames."""
+    from headflow.media import read_frames
+
+    return list(read_frames(root / f"data/interim/ingest/media/{clip_id}.mp4"))

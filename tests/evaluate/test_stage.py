@@ -1,0 +1,117 @@
+"""The evaluate stage on a tiny project of real faces: ground-truth sanity, baselines, bad outputs, outputs."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TEST_CLIPS
+
+pytestmark = pytest.mark.slow   # one shared stage run: ~15 s idle, more on a loaded machine
+
+
+def _per_clip(root):
+    return pd.read_parquet(root / "data/interim/evaluate/per_clip.parquet")
+
+
+def test_ground_truth_rows_are_perfect_against_themselves(evaluated):
+    root, metrics, _, _ = evaluated
+    gt = _per_clip(root).query("system == 'ground_truth'")
+    assert sorted(gt.clip_id) == TEST_CLIPS and set(gt.protocol) == {"reconstruction"}
+    assert (gt.psnr == np.inf).all() and (gt.psnr_masked == np.inf).all()      # inf, not a crash
+    assert np.allclose(gt.ssim, 1.0) and np.allclose(gt.ssim_masked, 1.0)
+    assert np.allclose(gt.f_lmd, 0.0) and np.allclose(gt.m_lmd, 0.0) and np.allclose(gt.akd, 0.0)
+    assert (gt.csim > 0.9999).all() and np.allclose(gt.aed, 0.0, atol=1e-6)
+    assert gt.cpbd.between(0, 1).all() and (gt.lap_var > 0).all() and gt.lse_d.notna().all()
+    assert metrics["reconstruction/ground_truth/psnr"] == "inf" and metrics["reconstruction/ground_truth/ssim"] == 1.0
+
+
+def test_baselines_are_scored_on_the_same_clips_and_frames(evaluated):
+    root, _, _, _ = evaluated
+    df = _per_clip(root)
+    for protocol, systems in {"reconstruction": ["baseline_reference_fill", "baseline_static_frame", "ground_truth"],
+                              "dubbing": ["baseline_reference_fill", "baseline_unedited"]}.items():
+        p = df[(df.protocol == protocol) & df.family.isna()]
+        assert sorted(p.system.unique()) == systems
+        ranges = p.groupby("clip_id")[["frame_start", "frame_end", "audio_clip"]].nunique()
+        assert (ranges == 1).all().all()                     # one range and one audio per clip and protocol
+    rec = df[(df.protocol == "reconstruction") & df.family.isna()].set_index(["system", "clip_id"])
+    for c in TEST_CLIPS:   # the static frame moves nothing: further from the truth than the reference fill
+        assert rec.loc[("baseline_static_frame", c), "ssim"] < rec.loc[("baseline_reference_fill", c), "ssim"] < 1
+        assert rec.loc[("baseline_static_frame", c), "psnr"] < rec.loc[("baseline_reference_fill", c), "psnr"]
+    dub = df[df.protocol == "dubbing"].set_index(["system", "clip_id"])
+    assert dub.psnr.isna().all() and dub.m_lmd.isna().all()     # no target video for the new audio
+    assert (dub.loc["baseline_unedited"].csim > 0.9999).all()   # the unedited video is the source itself
+
+
+def test_identical_and_aligned_generated_outputs(evaluated):
+    root, _, _, _ = evaluated
+    df = _per_clip(root).query("system == 'copycat' and protocol == 'reconstruction'").set_index("clip_id")
+    exact = df.loc[TEST_CLIPS[0]]             # the real frames as a generated output: identical
+    assert exact.status == "ok" and exact.psnr == np.inf and exact.ssim == 1.0 and exact.m_lmd == 0.0
+    assert exact.csim > 0.9999 and exact.family == "copycat" and exact.seed == 0
+    aligned = df.loc[TEST_CLIPS[2]]           # 256x256 aligned crops: re-cropped through the inverse transform
+    assert aligned.status == "ok" and aligned.psnr > 28 and aligned.csim > 0.99 and aligned.m_lmd < 1.0
+
+
+def test_bad_outputs_are_quarantined_and_count_against_their_system(evaluated):
+    root, metrics, verdicts, _ = evaluated
+    q = pd.read_parquet(root / "data/interim/evaluate/quarantine.parquet")
+    got = {k.split("/", 3)[3] if k.startswith("copycat") else f"blank/{k.split('/', 3)[3]}": r
+           for k, r in zip(q.clip_id, q.reason_code)}
+    assert got == {k: v for k, v in verdicts.items() if v != "ok"}
+    assert (q.stage == "evaluate").all() and q.message.str.len().gt(10).all()
+    df = _per_clip(root)
+    failed = df[df.status == "failed"]
+    # 5 quarantined outputs + blank's 2 reconstruction tasks it never generated
+    assert len(failed) == 7 and set(failed.reason_code) == {*q.reason_code, "not_generated"}
+    agg = pd.read_parquet(root / "data/interim/evaluate/aggregates.parquet").set_index(
+        ["system", "protocol", "metric"])
+    assert agg.loc[("copycat", "reconstruction", "ssim"), "n_failed"] == 1
+    assert agg.loc[("copycat", "dubbing", "cpbd"), "n_failed"] == 3
+    assert agg.loc[("blank", "reconstruction", "ssim"), "n"] == 3        # failures are in the mean, not dropped
+    worst = df[(df.protocol == "reconstruction") & (df.status == "ok")].groupby("clip_id").ssim.min()
+    assert np.isclose(agg.loc[("blank", "reconstruction", "ssim"), "mean"], worst.mean())
+    assert metrics["reconstruction/copycat:default/n_failed"] == 1 and metrics["quarantined"] == 5
+    html = (root / "reports/report.html").read_text()
+    for code in ("no_audio", "wrong_frame_count", "unreadable", "missing_output", "no_face", "not_generated"):
+        assert code in html
+
+
+def test_outputs_metrics_plots_and_speed(evaluated):
+    root, metrics, _, seconds = evaluated
+    on_disk = json.loads((root / "reports/metrics/evaluate.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert all(isinstance(v, (int, float, str)) for v in on_disk.values())      # flat keys for dvc exp show
+    for group in ("image", "cpbd", "landmarks", "identity", "sync_judge", "sync_loss_expert"):
+        assert on_disk[f"speed/{group}_frames_per_s"] > 0
+    plots = json.loads((root / "reports/plots/evaluate.json").read_text())
+    assert {"reconstruction/ground_truth", "dubbing/baseline_unedited"} <= {p["system"] for p in plots}
+    agg = pd.read_parquet(root / "data/interim/evaluate/aggregates.parquet")
+    notes = agg[agg.metric.isin(["lse_c_syncnet", "fid_inception", "lpips"])]
+    assert notes["mean"].isna().all() and notes.note.str.contains("weights|syncnet_v2").all()
+    comparisons = pd.read_parquet(root / "data/interim/evaluate/comparisons.parquet")
+    assert set(comparisons.system) == {"copycat", "blank"} and set(comparisons.winner) <= {"system", "opponent", "none"}
+    print(f"stage run: {seconds:.1f} s, total_seconds {on_disk['speed/total_seconds']}")
+
+
+def test_a_different_identity_has_a_lower_csim_than_the_same_persons_other_clip(eval_project):
+    from headflow.evaluate.crops import box_in_crop, cut
+    from headflow.evaluate.scoring import Scorer, SyncNets
+    from headflow.metrics import csim
+
+    from fixture import read_clip
+
+    lm = pd.read_parquet(eval_project / "data/interim/faces/landmarks.parquet")
+    scorer = Scorer(SyncNets(), {}, lambda c: None)
+    desc = {}
+    for c in TEST_CLIPS:
+        rows = lm[lm.clip_id == c].sort_values("frame")
+        frames = read_clip(eval_project, c)
+        desc[c] = np.stack([scorer.heavy(cut(frames[f], m.reshape(2, 3), 256), box_in_crop(b, m.reshape(2, 3)))["descriptor"]
+                            for f, m, b in zip([4, 12, 20], rows.crop_transform.iloc[[4, 12, 20]], rows.box.iloc[[4, 12, 20]])])
+    astro_a, astro_b, hopper = (desc[c] for c in TEST_CLIPS)
+    same, other = csim(astro_a, astro_b, "mean"), csim(astro_a, hopper, "mean")
+    print(f"CSIM same person {same:.4f}, other person {other:.4f}")
+    assert same > other and same > 0.95
