@@ -15,6 +15,7 @@ from headflow.sync.params import SyncCheckParams
 from headflow.fit3dmm.params import Fit3dmmParams
 from headflow.expressions.params import ExpressionsParams
 from headflow.sync.params import TrainExpertParams
+from headflow.evaluate.params import EvaluateParams, TrainJudgeParams
 
 BLOCKS: dict[str, type] = {
     "demo_corpus": DemoCorpusParams,
@@ -26,6 +27,8 @@ BLOCKS: dict[str, type] = {
     "sync_check": SyncCheckParams,
     "fit3dmm": Fit3dmmParams,
     "expressions": ExpressionsParams,
+    "train_judge": TrainJudgeParams,
+    "evaluate": EvaluateParams,
 }
 
 

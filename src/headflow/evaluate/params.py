@@ -70,8 +70,9 @@ class EvaluateParams:
             raise ValueError(f"protocols has duplicates: {self.protocols}")
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError(f"max_clips must be >= 1 or null, got {self.max_clips}")
-        if self.frame_start < 0:
-            raise ValueError(f"frame_start must be >= 0, got {self.frame_start}")
+        if self.frame_start < 1:
+            raise ValueError(f"frame_start must be >= 1 (frame 0 is the reference the baselines copy), "
+                             f"got {self.frame_start}")
         if self.sample_frames < 1:
             raise ValueError(f"sample_frames must be >= 1, got {self.sample_frames}")
         if self.max_offset < 1 or self.min_pairs < 1:
