@@ -12,7 +12,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout; HEADFLOW_SHARED points elsewhere (a worktree one level deeper, say)
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
 
 
 @pytest.fixture(scope="session")

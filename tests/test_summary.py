@@ -14,3 +14,19 @@ def test_summary_reports_the_expert(tmp_path, monkeypatch):
         "offset_recovery": 1.0, "train_seconds": 891.6, "train_samples_per_s": 198.5}))
     line = next(l for l in summary.render().splitlines() if l.startswith("train_expert:"))
     assert "t1_2 (10 clips) balanced accuracy 0.8574" in line and "offset recovery 100 %" in line
+
+
+def test_summary_reports_the_judge_and_the_evaluation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    (tmp_path / "reports/metrics/train_judge.json").write_text(json.dumps({
+        "face_input": "gray_norm", "width": 0.25, "seed": 1, "val_balanced_accuracy": 0.81, "train_seconds": 230.0}))
+    (tmp_path / "reports/metrics/evaluate.json").write_text(json.dumps({
+        "clips": 11, "quarantined": 2, "speed/total_seconds": 95.0, "reconstruction/ground_truth/lse_c": 0.41,
+        "reconstruction/baseline_static_frame/ssim": 0.7, "dubbing/lipsync:default/lse_c": 0.3}))
+    lines = summary.render().splitlines()
+    judge = next(l for l in lines if l.startswith("train_judge:"))
+    assert "gray_norm, width 0.25, seed 1" in judge and "0.81" in judge
+    ev = next(l for l in lines if l.startswith("evaluate:"))
+    assert "11 test clips" in ev and "baseline_static_frame, ground_truth, lipsync:default" in ev
+    assert "LSE-C 0.41" in ev and "2 quarantined" in ev and "reports/report.html" in ev

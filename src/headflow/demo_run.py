@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code, status = run_repro(args.target, args.force)
     print(render(status, time.perf_counter() - start))
+    report = Path("reports/report.html")
+    if report.exists():
+        print(f"\nevaluation report: {report} (open {report.resolve().as_uri()} in a browser; works offline)")
     if code:
         print(f"\ndvc repro failed with exit code {code}; see the log above.", file=sys.stderr)
     return code

@@ -22,6 +22,8 @@ QUARANTINES = {
     "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
     "sync_check": Path("data/interim/sync_check/quarantine.parquet"),
     "fit3dmm": Path("data/interim/fit3dmm/quarantine.parquet"),
+    "train_judge": Path("data/interim/train_judge/quarantine.parquet"),
+    "evaluate": Path("data/interim/evaluate/quarantine.parquet"),
 }
 CORPUS = Path("data/raw/demo/corpus.parquet")
 CLIPS = Path("data/interim/ingest/clips.parquet")
@@ -90,6 +92,20 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
             lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
                          f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
                          f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {SYNC}")
+    judge = Path("reports/metrics/train_judge.json")
+    if judge.exists():
+        m = json.loads(judge.read_text())
+        lines.append(f"train_judge: sync judge ({m.get('face_input')}, width {m.get('width')}, seed {m.get('seed')}) "
+                     f"held-out balanced accuracy {m.get('val_balanced_accuracy')}, {m.get('train_seconds')} s of "
+                     "training -> data/models/judge/last.pt")
+    evaluation = Path("reports/metrics/evaluate.json")
+    if evaluation.exists():
+        m = json.loads(evaluation.read_text())
+        systems = sorted({k.split("/")[1] for k in m if k.count("/") >= 2 and not k.startswith("speed/")})
+        sync = m.get("reconstruction/ground_truth/lse_c")
+        lines.append(f"evaluate: {m.get('clips')} test clips, systems {', '.join(systems)}; ground truth LSE-C "
+                     f"{sync if sync is not None else 'n/a'}; {m.get('quarantined', 0)} quarantined outputs, "
+                     f"{m.get('speed/total_seconds')} s -> reports/report.html")
     fits = _read(FITS)
     if fits is not None and len(fits):
         jaw = fits.jaw_open_r.dropna()

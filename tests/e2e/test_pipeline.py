@@ -44,7 +44,10 @@ def project(tmp_path_factory, project_root):
         shutil.copy2(project_root / rel, dst / rel)
     _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8},
                 train_expert={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
-                              "eval_shifts": [5], "max_offset": 5})
+                              "eval_shifts": [5], "max_offset": 5},
+                train_judge={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
+                             "eval_shifts": [5], "max_offset": 5},
+                evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
@@ -56,8 +59,14 @@ def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check",
-                  "fit3dmm", "expressions"):
+                  "fit3dmm", "expressions", "train_judge", "evaluate"):
         assert f"{stage} (ran)" in out
+    assert (dst / "data/models/judge/last.pt").is_file() and "evaluation report: reports/report.html" in out
+    per_clip = pd.read_parquet(dst / "data/interim/evaluate/per_clip.parquet")
+    test_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet").query("split == 'test'")
+    tracked = set(pd.read_parquet(dst / "data/interim/faces/faces.parquet").clip_id)
+    assert len(per_clip.query("system == 'ground_truth'")) == len(set(test_clips.clip_id) & tracked)
+    assert "<table" in (dst / "reports/report.html").read_text()
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
     fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")

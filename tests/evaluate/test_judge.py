@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import copy_project
+from evaluate_fixture import copy_project
 
 
 def test_judge_defaults_differ_from_the_expert_it_must_not_copy():

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from browser import Page, find_chromium
+from chromium_page import Page, find_chromium
 
 pytestmark = pytest.mark.browser
 

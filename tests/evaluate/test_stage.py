@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_CLIPS
+from evaluate_fixture import TEST_CLIPS
 
 pytestmark = pytest.mark.slow   # one shared stage run: ~15 s idle, more on a loaded machine
 
@@ -101,7 +101,7 @@ def test_a_different_identity_has_a_lower_csim_than_the_same_persons_other_clip(
     from headflow.evaluate.scoring import Scorer, SyncNets
     from headflow.metrics import csim
 
-    from fixture import read_clip
+    from evaluate_fixture import read_clip
 
     lm = pd.read_parquet(eval_project / "data/interim/faces/landmarks.parquet")
     scorer = Scorer(SyncNets(), {}, lambda c: None)
@@ -115,3 +115,13 @@ def test_a_different_identity_has_a_lower_csim_than_the_same_persons_other_clip(
     same, other = csim(astro_a, astro_b, "mean"), csim(astro_a, hopper, "mean")
     print(f"CSIM same person {same:.4f}, other person {other:.4f}")
     assert same > other and same > 0.95
+
+
+def test_a_split_without_clips_gives_empty_tables_and_a_page(eval_project, tmp_path):
+    from evaluate_fixture import copy_project, tiny_params
+    from headflow.evaluate.stage import run_stage
+
+    root = copy_project(eval_project, tmp_path / "project")
+    metrics = run_stage(tiny_params(split="val"), root=root, progress=False)
+    assert metrics["clips"] == 0 and len(_per_clip(root)) == 0
+    assert "0 val clips" in (root / "reports/report.html").read_text()

@@ -373,7 +373,7 @@ def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path
                            "mean": np.nan, "low": np.nan, "high": np.nan, "n": 0, "n_dropped": 0, "n_failed": 0,
                            "ci": params.ci, "higher_is_better": False, "note": UNAVAILABLE["fid_inception"]}
                           for (s, v, p) in sorted(descriptors)])
-    agg = pd.concat([df for df in (agg, fid, extra) if len(df)], ignore_index=True)
+    agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
     comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
