@@ -125,3 +125,30 @@ def test_a_split_without_clips_gives_empty_tables_and_a_page(eval_project, tmp_p
     metrics = run_stage(tiny_params(split="val"), root=root, progress=False)
     assert metrics["clips"] == 0 and len(_per_clip(root)) == 0
     assert "0 val clips" in (root / "reports/report.html").read_text()
+
+
+def test_syncnet_scores_run_on_its_own_crops_when_weights_are_present(eval_project):
+    """Plumbing only: a randomly initialised SyncNetV2 stands in for the user's syncnet_v2.model (absent here);
+    the product never reports a number from random weights (without the file the column is null)."""
+    import torch
+
+    from evaluate_fixture import read_clip
+    from headflow.evaluate.baselines import Task
+    from headflow.evaluate.scoring import RealClip, Scorer, SyncNets, load_sync_nets
+    from headflow.media import read_audio
+    from headflow.metrics.syncnet import SyncNetV2
+
+    nets = load_sync_nets(None, None, "auto", eval_project)
+    assert nets.syncnet is None and "syncnet_v2" in nets.missing["lse_c_syncnet"]
+    clip = TEST_CLIPS[0]
+    lm = pd.read_parquet(eval_project / "data/interim/faces/landmarks.parquet").query("clip_id == @clip")
+    real = RealClip(clip, read_clip(eval_project, clip), np.stack(lm.box.to_numpy()).astype(float), lm.valid.to_numpy(),
+                    np.stack(lm.crop_transform.to_numpy()).reshape(-1, 2, 3))
+    torch.manual_seed(0)
+    scorer = Scorer(SyncNets(syncnet=SyncNetV2().eval()), {clip: np.load(eval_project / f"data/interim/audio_features/mel/{clip}.npy")},
+                    lambda c: read_audio(eval_project / f"data/interim/ingest/media/{c}.wav"), sample_frames=1,
+                    max_offset=2, min_pairs=2)
+    metrics, notes, _ = scorer.score(real, Task("reconstruction", clip, clip, clip, clip, True, 1, 13),
+                                     lambda f: real.frames[f])
+    assert np.isfinite(metrics["lse_c_syncnet"]) and metrics["lse_c_syncnet"] >= 0 and metrics["lse_c"] is None
+    assert scorer.timings["sync_syncnet"][0] == 12
