@@ -207,7 +207,8 @@ def frames_section(data_dir: Path, report_dir: Path, per_clip: pd.DataFrame, met
         video = meta.get("video_paths", {}).get(clip)
         link = f" &middot; <a href=\"{html.escape(_rel(video, report_dir))}\">ground-truth video</a>" if video else ""
         out.append(f"<h3>{html.escape(clip)}{link}</h3>")
-        for protocol, images in by_clip[clip].items():
+        order = ("reconstruction", "dubbing", "reenactment", "transfer")
+        for protocol, images in sorted(by_clip[clip].items(), key=lambda kv: order.index(kv[0])):
             figs = []
             for lab in system_order(protocol, set(images)):
                 out_path = per_clip[(per_clip.clip_id == clip) & (per_clip.protocol == protocol)

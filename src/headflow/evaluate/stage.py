@@ -362,7 +362,7 @@ def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path
     nets_missing = _nets(params, str(root)).missing
     notes.update(nets_missing)
     agg = aggregate(per_clip, params.n_boot, params.ci, params.seed,
-                    {m: n for m, n in notes.items() if m in EVAL_METRICS and m not in ("offset",)})
+                    {("abs_offset" if m == "offset" else m): n for m, n in notes.items() if m in EVAL_METRICS})
     descriptors: dict = defaultdict(list)
     for res in results:
         for k, v in res["descriptors"].items():
