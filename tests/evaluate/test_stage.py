@@ -88,6 +88,7 @@ def test_outputs_metrics_plots_and_speed(evaluated):
         assert on_disk[f"speed/{group}_frames_per_s"] > 0
     plots = json.loads((root / "reports/plots/evaluate.json").read_text())
     assert {"reconstruction/ground_truth", "dubbing/baseline_unedited"} <= {p["system"] for p in plots}
+    assert all(set(p) == set(plots[0]) for p in plots)       # DVC's bar templates need every key in every row
     agg = pd.read_parquet(root / "data/interim/evaluate/aggregates.parquet")
     notes = agg[agg.metric.isin(["lse_c_syncnet", "fid_inception", "lpips"])]
     assert notes["mean"].isna().all() and notes.note.str.contains("weights|syncnet_v2").all()

@@ -423,10 +423,11 @@ def _sha(path: Path) -> str | None:
 
 
 def _plot_rows(agg: pd.DataFrame) -> list[dict]:
-    """One row per (protocol, system) with the plotted metrics' means (null when not finite)."""
+    """One row per (protocol, system) with the plotted metrics' means (null when not finite or not applicable)."""
     out = []
     for (protocol, system, variant), g in agg.groupby(["protocol", "system", "variant"], dropna=False, sort=False):
-        row = {"system": f"{protocol}/{_label(system, variant)}"}
+        # every row carries every plotted key (DVC's templates fail on a row without the x field)
+        row = {"system": f"{protocol}/{_label(system, variant)}", **{m: None for m in PLOT_METRICS}}
         for r in g.itertuples():
             if r.metric in PLOT_METRICS:
                 row[r.metric] = round(float(r.mean), 4) if np.isfinite(r.mean) else None
