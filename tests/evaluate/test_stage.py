@@ -153,3 +153,36 @@ def test_syncnet_scores_run_on_its_own_crops_when_weights_are_present(eval_proje
                                      lambda f: real.frames[f])
     assert np.isfinite(metrics["lse_c_syncnet"]) and metrics["lse_c_syncnet"] >= 0 and metrics["lse_c"] is None
     assert scorer.timings["sync_syncnet"][0] == 12
+
+
+def test_plan_rejects_outputs_outside_the_set_other_pairings_and_duplicates(eval_project):
+    """Planning only (no scoring): which generated rows become tasks and which are rejected, and why."""
+    from evaluate_fixture import tiny_params
+    from headflow.evaluate.stage import plan_jobs
+    from headflow.manifest import read_manifest
+    from headflow.manifest.generated import dubbing_pairs
+
+    clips = read_manifest(eval_project / "data/interim/ingest/clips.parquet", "clips").query("split == 'test'")
+    audio = read_manifest(eval_project / "data/interim/audio_features/audio_features.parquet", "audio_features")
+    clips = clips.merge(audio[["clip_id", "mel_path"]], on="clip_id").sort_values("clip_id", ignore_index=True)
+    lm = read_manifest(eval_project / "data/interim/faces/landmarks.parquet", "landmarks")
+    a, b, h = TEST_CLIPS
+    pairs = dubbing_pairs(TEST_CLIPS)
+
+    def gen(cid, src, protocol="reconstruction", audio=None, seed=0):
+        return dict(clip_id=cid, family="fam", variant="v", seed=seed, protocol=protocol, source_clip=src,
+                    audio_clip=audio or src, driver_clip=None, style_clip=None, references=[], output_kind="video",
+                    output_path=f"{cid}.mp4", fps=25.0, frame_start=0, frame_end=24, checkpoint_sha256="0" * 64)
+
+    rows = [gen("r1", a), gen("r2", a), gen("r3", "hopper_t-000000000d"), gen("d1", a, "dubbing", b if pairs[a] != b else h),
+            gen("d2", b, "dubbing", pairs[b]), gen("r4", b, seed=1)]
+    jobs, rejected, not_generated, skipped = plan_jobs(tiny_params(), clips, lm, rows, eval_project)
+    reasons = {r["clip_id"]: code for r, code, _ in rejected}
+    assert reasons == {"r2": "duplicate_output", "r3": "not_in_evaluation_set", "d1": "task_mismatch"}
+    missing = sorted((r["protocol"], r["seed"], r["clip_id"]) for r in not_generated)
+    # seed 0 made reconstruction of a only and dubbing of b only; seed 1 reconstruction of b only
+    assert missing == [("dubbing", 0, a), ("dubbing", 0, h), ("reconstruction", 0, b), ("reconstruction", 0, h),
+                       ("reconstruction", 1, a), ("reconstruction", 1, h)]
+    scored = sorted((t.protocol, s, t.clip_id) for j in jobs for t, s, g in j.items if g is not None)
+    assert scored == [("dubbing", "fam", b), ("reconstruction", "fam", a), ("reconstruction", "fam", b)]
+    assert skipped == [] and len(jobs) == 3

@@ -26,6 +26,7 @@ REASON_CODES = (
     "no_face",               # too few sampled crops show a face (dlib HOG)
     "not_in_evaluation_set", # the source / audio / driver clip is not an evaluation clip
     "task_mismatch",         # a reconstruction / dubbing output with another audio than the task's
+    "duplicate_output",      # a second output of one system for the same task (the first, by clip_id, is scored)
     "not_generated",         # an evaluation task the system produced no output for
     "invalid_manifest",      # the generated.parquet breaks the contract's expectation suite
     "scoring_error",         # scoring raised (the message has the exception)

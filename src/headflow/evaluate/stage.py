@@ -235,6 +235,7 @@ def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFra
             items[t.frame_clip].append((t, system, None))
     rejected, not_generated = [], []
     produced: dict[tuple, set] = defaultdict(set)   # (family, variant, seed, protocol) -> source clips
+    seen: dict[tuple, set] = defaultdict(set)       # (family, variant, seed, protocol) -> task clip ids
     for row in sorted(generated, key=_gen_key):
         named = [row["source_clip"], row.get("audio_clip"), row.get("driver_clip"), row.get("style_clip")]
         outside = [c for c in named if c is not None and c not in info.index]
@@ -260,7 +261,13 @@ def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFra
             e = min(e, n_video[frame_clip])
             task = Task(protocol, row["clip_id"], row["source_clip"], audio, frame_clip,
                         protocol == "reenactment" and frame_clip == row["source_clip"], s, e)
-        produced[(row["family"], row["variant"], int(row["seed"]), protocol)].add(row["source_clip"])
+        key = (row["family"], row["variant"], int(row["seed"]), protocol)
+        if task.clip_id in seen[key]:
+            rejected.append((row, "duplicate_output", f"{row['family']}:{row['variant']} seed {row['seed']} has another "
+                             f"{protocol} output for {task.clip_id}; one output per task and seed"))
+            continue
+        seen[key].add(task.clip_id)
+        produced[key].add(row["source_clip"])
         items[task.frame_clip].append((task, row["family"], row))
     for (family, variant, seed, protocol), done in sorted(produced.items()):
         for t in tasks:
