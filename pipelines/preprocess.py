@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 
 from headflow import params as P  # noqa: E402
+from headflow.catalog import CATALOG  # noqa: E402
 
 SHARD_SIZE = 8  # clips per task: a few hundred tasks per flow run at most
 
@@ -51,18 +52,21 @@ def sharded_map(label: str, shard_size: int = SHARD_SIZE) -> Callable[[Callable,
     return _map
 
 
-# stage -> (module whose run_stage the DVC stage calls too, shard task label, clips per shard)
+# stage -> (module whose run_stage the DVC stage calls too, shard task label, clips per shard), in the
+# catalog's (dvc.yaml's) order; each run_stage writes where headflow.catalog says, as under DVC.
 STAGES: dict[str, tuple[str, str, int]] = {
     "demo_corpus": ("headflow.demo.stage", "render-clips", 4),
     "ingest": ("headflow.ingest.stage", "ingest-clips", SHARD_SIZE),
     "audio_features": ("headflow.audio.stage", "mel-clips", SHARD_SIZE),
     "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
+    "shards": ("headflow.shards.stage", "shard-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.train_expert", "expert-shards", SHARD_SIZE),
     "sync_check": ("headflow.sync.sync_check", "sync-check-clips", SHARD_SIZE),
     "fit3dmm": ("headflow.fit3dmm.stage", "fit3dmm-clips", SHARD_SIZE),
     "expressions": ("headflow.expressions.stage", "expressions", SHARD_SIZE),
-    "train_judge": ("headflow.evaluate.judge", "judge-crops", SHARD_SIZE),
+    "shard_labels": ("headflow.shards.labels", "shard-labels", SHARD_SIZE),
+    "train_judge": ("headflow.evaluate.judge", "judge-shards", SHARD_SIZE),
     "evaluate": ("headflow.evaluate.stage", "evaluate-clips", 2),
 }
 
@@ -86,6 +90,7 @@ def _report(metrics: dict[str, Any]) -> None:
                           description="Clips quarantined by faces, by reason code")
     lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
     for stage, m in metrics.items():
+        lines.append(f"| {stage} | outputs | {', '.join(CATALOG.outs(stage))} |")
         for k, v in m.items():
             if not isinstance(v, dict):
                 lines.append(f"| {stage} | {k} | {v} |")
@@ -105,7 +110,7 @@ def _report_evaluation(m: dict[str, Any]) -> None:
             rows.setdefault(f"{parts[0]}/{parts[1]}", {"system": f"{parts[0]}/{parts[1]}"})[parts[2]] = value
     create_table_artifact(key="evaluation", table=list(rows.values()) or [{"system": "-"}],
                           description="headflow evaluate: means over the test clips (intervals in the report)")
-    report = Path("reports/report.html").resolve()
+    report = CATALOG.report("evaluate", "page").resolve()
     create_markdown_artifact(key="evaluation-report", markdown=f"[evaluation report]({report.as_uri()}) "
                              f"({m.get('clips')} clips, {m.get('quarantined')} quarantined outputs)",
                              description="the self-contained report page")

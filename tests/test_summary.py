@@ -16,17 +16,41 @@ def test_summary_reports_the_expert(tmp_path, monkeypatch):
     assert "t1_2 (10 clips) balanced accuracy 0.8574" in line and "offset recovery 100 %" in line
 
 
+def test_summary_says_who_is_in_which_split(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    clips = pd.DataFrame({
+        "speaker_id": ["ann"] * 3 + ["bob"] * 2 + ["bad"] + ["cat"] * 2,
+        "split": ["train"] * 6 + ["test"] * 2,
+        "duration_s": [3.0] * 8,
+        "style": ["neutral", "smiling", "neutral", "neutral", "restrained", None, "neutral", "exaggerated"]})
+    assert summary.speakers_by_split(clips) == [
+        "  train: 3 speakers, 6 clips: ann (3), bob (2), bad (1); styles {'neutral': 3, 'restrained': 1, 'smiling': 1}",
+        "  test: 1 speaker, 2 clips: cat (2); styles {'exaggerated': 1, 'neutral': 1}"]
+    assert summary.speakers_by_split(clips.assign(style=None))[1] == "  test: 1 speaker, 2 clips: cat (2)"
+    (tmp_path / "data/interim/ingest").mkdir(parents=True)
+    clips.to_parquet(tmp_path / "data/interim/ingest/clips.parquet")
+    text = summary.render().splitlines()
+    at = next(i for i, l in enumerate(text) if l.startswith("ingest: 8 clips accepted (4 speakers"))
+    assert text[at + 1].startswith("  train: 3 speakers") and text[at + 2].startswith("  test: 1 speaker")
+
+
 def test_summary_reports_the_judge_and_the_evaluation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "reports/metrics").mkdir(parents=True)
+    # the judge's settings come from its params block, its figures from its metrics file
+    (tmp_path / "params.yaml").write_text("train_judge:\n  model: {face_input: gray_norm, width: 0.25}\n"
+                                          "  loop: {epochs: 12, batch_size: 64, lr: 0.001, seed: 1}\n")
     (tmp_path / "reports/metrics/train_judge.json").write_text(json.dumps({
-        "face_input": "gray_norm", "width": 0.25, "seed": 1, "val_balanced_accuracy": 0.81, "train_seconds": 230.0}))
+        "held_out_speakers": ["t1_2"], "val_balanced_accuracy": 0.81, "train_seconds": 230.0}))
     (tmp_path / "reports/metrics/evaluate.json").write_text(json.dumps({
         "clips": 11, "quarantined": 2, "speed/total_seconds": 95.0, "reconstruction/ground_truth/lse_c": 0.41,
         "reconstruction/baseline_static_frame/ssim": 0.7, "dubbing/lipsync:default/lse_c": 0.3}))
     lines = summary.render().splitlines()
     judge = next(l for l in lines if l.startswith("train_judge:"))
-    assert "gray_norm, width 0.25, seed 1" in judge and "0.81" in judge
+    assert "(gray_norm, width 0.25, seed 1) held-out t1_2 balanced accuracy 0.81" in judge
+    assert "data/models/judge/last.pt" in judge
     ev = next(l for l in lines if l.startswith("evaluate:"))
     assert "11 test clips" in ev and "baseline_static_frame, ground_truth, lipsync:default" in ev
     assert "LSE-C 0.41" in ev and "2 quarantined" in ev and "reports/report.html" in ev

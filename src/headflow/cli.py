@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 
@@ -30,20 +29,28 @@ def _models_fetch(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from headflow.params import BLOCKS
+    from pathlib import Path
 
-    for name, cls in BLOCKS.items():
-        if args.block and name != args.block:
-            continue
-        print(f"{name}: {cls.__doc__ or ''}")
-        for f in dataclasses.fields(cls):
-            print(f"  {f.name}: {f.type}")
+    from headflow.config import describe
+    from headflow.params import BLOCKS, block_class, load
+
+    names = [args.block] if args.block else list(BLOCKS)
+    current = Path(args.params).exists()
+    if not current:
+        print(f"({args.params} not found: defaults only)")
+    for name in names:
+        cls = block_class(name)
+        print(f"{name}: {cls.__name__}  {' '.join((cls.__doc__ or '').split())}")
+        for line in describe(cls, load(name, args.params) if current else None, name):
+            print(line)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
+
+    from headflow.catalog import CATALOG
 
     if args.exp:
         from headflow.evaluate.compare import write_comparison
@@ -53,7 +60,8 @@ def _report(args: argparse.Namespace) -> int:
     else:
         from headflow.evaluate.report import write_report
 
-        out = write_report(Path(args.data), Path(args.out or "reports/report.html"))
+        out = write_report(Path(args.data or CATALOG.folder("evaluate")),
+                           Path(args.out or CATALOG.report("evaluate", "page")))
     print(f"report: {out.resolve().as_uri()}")
     return 0
 
@@ -67,13 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     fetch = msub.add_parser("fetch", help="download weights from their official URL (needs a network)")
     fetch.add_argument("names", nargs="+")
     fetch.set_defaults(fn=_models_fetch)
-    params = sub.add_parser("params", help="the params blocks and their fields")
-    params.add_argument("block", nargs="?")
+    params = sub.add_parser("params", help="every field of the params blocks: type, default, value in use, docs")
+    params.add_argument("block", nargs="?", help="one block (default: all)")
+    params.add_argument("--params", default="params.yaml", help="the params file giving the values in use")
     params.set_defaults(fn=_params)
     report = sub.add_parser("report", help="the evaluation report page; with --exp, several DVC experiments side by side")
     report.add_argument("--exp", nargs="+", metavar="NAME", help="experiment names or revisions (dvc exp show)")
     report.add_argument("--json", help="a saved `dvc exp show --json` instead of running it")
-    report.add_argument("--data", default="data/interim/evaluate", help="the evaluate stage's output folder")
+    report.add_argument("--data", help="the evaluate stage's output folder (default data/interim/evaluate)")
     report.add_argument("--out", help="the page (default reports/report.html, or reports/compare.html with --exp)")
     report.set_defaults(fn=_report)
     args = ap.parse_args(argv)

@@ -23,11 +23,20 @@ def _run(cmd, cwd, check=True):
     return proc
 
 
+def _merge(target: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
 def _set_params(project: Path, **blocks):
+    """Override params.yaml values; nested blocks (train_expert.loop) are merged key by key."""
     path = project / "params.yaml"
     data = yaml.safe_load(path.read_text())
     for block, values in blocks.items():
-        data[block].update(values)
+        _merge(data[block], values)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -42,10 +51,11 @@ def project(tmp_path_factory, project_root):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project_root / rel, dst / rel)
-    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8},
-                train_expert={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
+    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8,
+                                                           "split": {"min_speaker_clips": 1}},
+                train_expert={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
                               "eval_shifts": [5], "max_offset": 5},
-                train_judge={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
+                train_judge={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
                              "eval_shifts": [5], "max_offset": 5},
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
@@ -58,14 +68,21 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check",
-                  "fit3dmm", "expressions", "train_judge", "evaluate"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
+                  "fit3dmm", "expressions", "shard_labels", "train_judge", "evaluate"):
         assert f"{stage} (ran)" in out
+    shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
+    labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")
+    shard_q = pd.read_parquet(dst / "data/interim/shards/quarantine.parquet")
+    cut = pd.read_parquet(dst / "data/interim/faces/faces.parquet").merge(
+        pd.read_parquet(dst / "data/interim/audio_features/audio_features.parquet"), on="clip_id")
+    assert len(cut) == len(shards) + len(shard_q) and set(labels.clip_id) == set(shards.clip_id)   # in = out + q
     assert (dst / "data/models/judge/last.pt").is_file() and "evaluation report: reports/report.html" in out
     per_clip = pd.read_parquet(dst / "data/interim/evaluate/per_clip.parquet")
     test_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet").query("split == 'test'")
-    tracked = set(pd.read_parquet(dst / "data/interim/faces/faces.parquet").clip_id)
-    assert len(per_clip.query("system == 'ground_truth'")) == len(set(test_clips.clip_id) & tracked)
+    tracked = set(cut.clip_id)        # the expert join: faces tracked it and audio_features gave a mel
+    assert len(per_clip.query("system == 'ground_truth' and protocol == 'reconstruction'")) == \
+        len(set(test_clips.clip_id) & tracked)
     assert "<table" in (dst / "reports/report.html").read_text()
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
@@ -163,3 +180,5 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert metrics["faces"]["inputs"] == len(dvc_clips)
     assert metrics["fit3dmm"]["inputs"] == metrics["faces"]["accepted"]
     assert metrics["expressions"]["clips"] == metrics["fit3dmm"]["clips"]
+    assert metrics["shards"]["clips"] == len(pd.read_parquet(dst / "data/interim/shards/shards.parquet")) >= 1
+    assert metrics["shard_labels"]["inputs"] == metrics["shards"]["clips"]

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from evaluate_fixture import CLIPS, copy_project, tiny_params, write_generated_outputs  # noqa: E402
+from evaluate_fixture import CLIPS, copy_project, fixture_catalog, tiny_params, write_generated_outputs  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,5 +32,7 @@ def evaluated(eval_project, tmp_path_factory):
     root = copy_project(eval_project, tmp_path_factory.mktemp("evaluated") / "project")
     verdicts = write_generated_outputs(root)
     t = time.perf_counter()
-    metrics = run_stage(tiny_params(), root=root, progress=False)
+    # the evaluation reads what the catalog's generate stages wrote (here the fixture's generate_copycat)
+    metrics = run_stage(tiny_params(), project_root=root, generated_paths=fixture_catalog().generated_manifests(),
+                        progress=False)
     return root, metrics, verdicts, time.perf_counter() - t

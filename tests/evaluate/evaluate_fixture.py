@@ -4,14 +4,14 @@ Each clip is a 192x192 portrait (scikit-image's astronaut or matplotlib's Grace 
 corpus uses them) shifted by a pixel or two per frame, with a dark mouth ellipse whose height follows
 the loudness of the clip's noise-burst audio. Faces geometry (boxes, landmarks, aligned-crop
 transforms) is the portrait's dlib landmarks moved with the frame, written through the faces stage's
-own `frame_table`; mels through `headflow.audio.mel`. The sync networks are untrained experts of the
-real class (plumbing only: their numbers mean nothing).
+own `frame_table`, with the 256x256 aligned crop videos the faces stage writes (so the shards stage
+runs on it too); mels through `headflow.audio.mel`. The sync networks are untrained experts of the
+real class saved by `save_expert` (plumbing only: their numbers mean nothing).
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -54,7 +54,7 @@ def clip_media(portrait: str, n_frames: int, seed: int) -> tuple[list[np.ndarray
 
 
 def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> None:
-    """Write ingest/faces/audio_features manifests, media, mels and two untrained experts under `root`.
+    """Write ingest/faces/audio_features manifests, media, aligned crops, mels and two untrained experts under `root`.
 
     Args:
         clips: clip_id -> (portrait, split, n_frames, seed).
@@ -62,6 +62,8 @@ def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> No
     import pyarrow as pa
     import soundfile as sf
     import torch
+
+    from headflow.evaluate.crops import cut
 
     from headflow.audio.mel import mel_spectrogram
     from headflow.faces.crops import align_transform
@@ -71,6 +73,7 @@ def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> No
     from headflow.manifest import write_manifest
     from headflow.media import encode_video
     from headflow.nn.expert import ExpertConfig, SyncExpert
+    from headflow.sync.train import save_expert
 
     rows, faces, audio, tables = [], [], [], []
     for clip_id, (portrait, split, n, seed) in clips.items():
@@ -85,7 +88,7 @@ def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> No
         np.save(root / mel, mel_spectrogram(samples))
         rows.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "audio_path": wav,
                      "fps": 25, "n_frames": n, "speaker_id": portrait, "split": split, "width": SIZE, "height": SIZE})
-        faces.append({"clip_id": clip_id, "n_frames": n})
+        crop = f"data/interim/faces/crops/{clip_id}.mp4"
         audio.append({"clip_id": clip_id, "mel_path": mel})
         valid = np.ones(n, bool)
         # the detector-convention box of the portrait, moved with the landmarks
@@ -95,6 +98,10 @@ def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> No
         relation = box_relation(detect_faces(frames[0])[0][:4], lm[0])
         boxes = np.array([box_from_landmarks(x, relation) for x in lm], np.float32)
         transforms = np.stack([align_transform(x) for x in lm])
+        (root / crop).parent.mkdir(parents=True, exist_ok=True)
+        encode_video([cut(f, m, 256) for f, m in zip(frames, transforms)], root / crop, crf=18, preset="ultrafast",
+                     threads=1)
+        faces.append({"clip_id": clip_id, "n_frames": n, "crop_path": crop})
         tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(n, np.float32), boxes, lm, lm,
                                                      transforms)))
     write_manifest(rows, root / "data/interim/ingest/clips.parquet", "clips")
@@ -104,9 +111,7 @@ def build_project(root: Path, clips: dict[str, tuple[str, str, int, int]]) -> No
     for name, seed, face_input in (("expert", 0, "gray_motion_norm"), ("judge", 1, "gray_norm")):
         cfg = ExpertConfig(width=0.125, depth=1, face_input=face_input, face_centre="clip", audio_centre="clip")
         torch.manual_seed(seed)
-        ckpt = root / f"data/models/{name}/last.pt"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": SyncExpert(cfg).state_dict(), "config": {"model": asdict(cfg)}}, ckpt)
+        save_expert(SyncExpert(cfg), root / f"data/models/{name}/last.pt")
 
 
 def read_clip(root: Path, clip_id: str) -> list[np.ndarray]:
@@ -132,6 +137,16 @@ def tiny_params(**kw):
     base = dict(sample_frames=2, max_offset=3, min_pairs=3, workers=1, n_boot=200, report_clips=2)
     base.update(kw)
     return EvaluateParams(**base)
+
+
+def fixture_catalog(root: Path = Path(".")):
+    """The project's catalog plus a `generate_copycat` stage before `evaluate`: what registering a
+    family's generate stage adds (`write_generated_outputs` writes that stage's manifest)."""
+    from headflow.catalog import STAGES, Catalog, StageOutputs, evaluate_stage
+
+    earlier = {name: s for name, s in STAGES.items() if name != "evaluate"}
+    earlier["generate_copycat"] = StageOutputs("generate_copycat", "data/interim/generate_copycat", ("generated",))
+    return Catalog(root, {**earlier, "evaluate": evaluate_stage(earlier)})
 
 
 def copy_project(src: Path, dst: Path) -> Path:

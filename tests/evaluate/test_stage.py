@@ -94,6 +94,9 @@ def test_outputs_metrics_plots_and_speed(evaluated):
     assert notes["mean"].isna().all() and notes.note.str.contains("weights|syncnet_v2").all()
     comparisons = pd.read_parquet(root / "data/interim/evaluate/comparisons.parquet")
     assert set(comparisons.system) == {"copycat", "blank"} and set(comparisons.winner) <= {"system", "opponent", "none"}
+    meta = json.loads((root / "data/interim/evaluate/meta.json").read_text())
+    assert meta["generated_manifests"] == ["data/interim/generate_copycat/generated.parquet"]   # from the catalog
+    assert meta["checkpoint_paths"] == {"judge": "data/models/judge/last.pt", "loss_expert": "data/models/expert/last.pt"}
     print(f"stage run: {seconds:.1f} s, total_seconds {on_disk['speed/total_seconds']}")
 
 
@@ -123,7 +126,7 @@ def test_a_split_without_clips_gives_empty_tables_and_a_page(eval_project, tmp_p
     from headflow.evaluate.stage import run_stage
 
     root = copy_project(eval_project, tmp_path / "project")
-    metrics = run_stage(tiny_params(split="val"), root=root, progress=False)
+    metrics = run_stage(tiny_params(split="val"), project_root=root, progress=False)
     assert metrics["clips"] == 0 and len(_per_clip(root)) == 0
     assert "0 val clips" in (root / "reports/report.html").read_text()
 

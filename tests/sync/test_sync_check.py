@@ -1,6 +1,6 @@
 """The sync_check stage: decisions per mode, accounting, quarantine codes, shifted mels, manifests."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
+from headflow.catalog import CATALOG
 from headflow.metrics import lse as scoring
 from headflow.sync import sync_check as check
 from headflow.sync.sync_check import decide, run_stage
 from headflow.sync.params import SyncCheckParams
-from headflow.nn.expert import ExpertConfig, SyncExpert
-
-N_MEL = 80
+from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
+from headflow.sync.train import save_expert
 
 
 @pytest.mark.parametrize("mode, offset, lse_c, expected", [
@@ -41,42 +41,19 @@ def test_unscorable_clips_are_dropped_only_outside_report_mode():
 
 
 def _project(root: Path, n_frames: dict[str, int]) -> None:
-    """A minimal project: ingest/faces/audio_features manifests, tiny videos, mels and an (untrained) expert."""
-    from headflow.faces.faces import ClipFaces
-    from headflow.faces.stage import frame_table
-    from headflow.manifest import write_manifest
-    from headflow.media import encode_video
+    """A minimal project: tiny videos, faces and audio_features manifests, their shards and an (untrained) expert."""
+    from shard_project import write_project
 
-    rng = np.random.default_rng(0)
-    clips, faces, audio, tables = [], [], [], []
-    for clip_id, t in n_frames.items():
-        video = f"data/interim/ingest/media/{clip_id}.mp4"
-        (root / video).parent.mkdir(parents=True, exist_ok=True)
-        encode_video((rng.integers(0, 255, (64, 64, 3), np.uint8) for _ in range(t)), root / video,
-                     preset="ultrafast", threads=1)
-        mel = f"data/interim/audio_features/mel/{clip_id}.npy"
-        (root / mel).parent.mkdir(parents=True, exist_ok=True)
-        np.save(root / mel, rng.uniform(-4, 4, (int(t * 3.2) + 16, N_MEL)).astype(np.float32))
-        clips.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "fps": 25,
-                      "n_frames": t, "speaker_id": "s", "split": "train"})
-        faces.append({"clip_id": clip_id, "n_frames": t})
-        audio.append({"clip_id": clip_id, "mel_path": mel})
-        valid = np.ones(t, bool)
-        boxes = np.tile(np.array([[16, 16, 48, 48]], np.float32), (t, 1))
-        tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(t, np.float32), boxes,
-                                                     np.zeros((t, 68, 2), np.float32), np.zeros((t, 68, 2), np.float32),
-                                                     np.zeros((t, 2, 3)))))
-    import pyarrow as pa
+    from headflow.shards.params import ShardsParams
+    from headflow.shards.stage import run_stage as cut_shards
 
-    write_manifest(clips, root / "data/interim/ingest/clips.parquet", "clips")
-    write_manifest(faces, root / "data/interim/faces/faces.parquet", "faces")
-    write_manifest(pa.concat_tables(tables), root / "data/interim/faces/landmarks.parquet", "landmarks")
-    write_manifest(audio, root / "data/interim/audio_features/audio_features.parquet", "audio_features")
-    cfg = ExpertConfig(width=0.125, depth=1)
+    write_project(root, n_frames)
+    cut_shards(ShardsParams(workers=1), project_root=root, progress=False)
+    cfg = replace(PUBLISHED_EXPERT, width=0.125, depth=1)
     torch.manual_seed(0)
     ckpt = root / "data/models/expert/last.pt"
     ckpt.parent.mkdir(parents=True)
-    torch.save({"model": SyncExpert(cfg).state_dict(), "config": {"model": asdict(cfg)}}, ckpt)
+    save_expert(SyncExpert(cfg), ckpt)
 
 
 IDS = {"a-000000000a": 50, "b-000000000b": 50, "c-000000000c": 50, "short-0000000001": 12}
@@ -147,6 +124,25 @@ def test_drop_and_shift_modes_quarantine_and_correct(project, monkeypatch, mode)
         np.testing.assert_array_equal(shifted[:-n], original[n:])
         assert (shifted[-n:] == original.min()).all()
         assert metrics["dropped"] == 2 and metrics["shifted"] == 1
+    # decisions.parquet: every clip, keep (kept or shifted) or drop, what the training join reads
+    decisions = pd.read_parquet("data/interim/sync_check/decisions.parquet").set_index("clip_id")
+    assert list(decisions.index) == sorted(IDS)
+    assert set(decisions.index[decisions.decision == "keep"]) == set(clips.clip_id)
+    assert set(decisions.index[decisions.decision == "drop"]) == set(reasons)
+    assert (decisions.mel_path == scores.mel_path).all() and (decisions.reason.fillna("") == scores.reason.fillna("")).all()
+    training = CATALOG.training_clips()
+    assert list(training.clip_id) == sorted(clips.clip_id)
+    assert list(training.mel_path) == list(clips.sort_values("clip_id").mel_path)
+
+
+def test_runs_on_another_project_root_without_changing_folder(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                              # nothing of the project here
+    metrics = run_stage(SyncCheckParams(enabled=False), progress=False, project_root=project,
+                        out_dir=Path("elsewhere/sync"), metrics_path=Path("elsewhere/sync.json"))
+    decisions = pd.read_parquet(project / "elsewhere/sync/decisions.parquet")
+    assert list(decisions.clip_id) == sorted(IDS) and (decisions.decision == "keep").all()
+    assert (decisions.reason == "disabled").all() and metrics["clips"] == len(IDS)
+    assert (project / "elsewhere/sync.json").is_file() and not (tmp_path / "elsewhere").exists()
 
 
 def test_missing_expert_is_a_clear_error(tmp_path):

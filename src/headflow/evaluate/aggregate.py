@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from headflow.manifest.schemas import EVAL_METRICS
-from headflow.metrics import bootstrap_ci, frechet_distance, paired_bootstrap
+from headflow.metrics.identity import frechet_distance
+from headflow.metrics.stats import bootstrap_ci, paired_bootstrap
 
 HIGHER_IS_BETTER: dict[str, bool] = {
     "psnr": True, "psnr_masked": True, "ssim": True, "ssim_masked": True, "cpbd": True, "lap_var": True,

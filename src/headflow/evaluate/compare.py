@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from headflow.catalog import CATALOG
 from headflow.evaluate.report import fmt, page, png_data_uri
 
-METRICS_FILE = "reports/metrics/evaluate.json"
+METRICS_FILE = CATALOG.metrics("evaluate").as_posix()
 
 
 @dataclass

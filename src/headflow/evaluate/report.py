@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from headflow.catalog import CATALOG
 from headflow.evaluate.baselines import BASELINES, REFERENCE_SYSTEMS
 
 SET_METRICS = ("fid_face", "fid_inception")
@@ -252,6 +253,7 @@ def failures_section(per_clip: pd.DataFrame, quarantine: pd.DataFrame) -> str:
 def how_section(meta: dict) -> str:
     p = meta.get("params", {})
     ck = meta.get("checkpoints", {})
+    ck_path = meta.get("checkpoint_paths", {})
     k = p.get("sample_frames", 8)
     items = [
         ("Clips and frames", f"The {html.escape(str(meta.get('split', 'test')))} split ({len(meta.get('clips', []))} "
@@ -283,9 +285,9 @@ def how_section(meta: dict) -> str:
         ("Sync", f"LSE-D, LSE-C and offset over +-{p.get('max_offset', 15)} frames (syncnet_python's definitions "
          "without zero padding: each offset averages only the window pairs that exist) from the <b>judge</b>, an "
          f"expert trained by <code>train_judge</code> with another seed and face input, which no generator trains "
-         f"against (<code>{html.escape(str(p.get('judge')))}</code>, sha256 {html.escape(str(ck.get('judge')))}); "
+         f"against (<code>{html.escape(str(ck_path.get('judge')))}</code>, sha256 {html.escape(str(ck.get('judge')))}); "
          "<code>lse_c_loss_expert</code> is the LSE-C of the expert generators train against "
-         f"(<code>{html.escape(str(p.get('loss_expert')))}</code>, sha256 {html.escape(str(ck.get('loss_expert')))}), "
+         f"(<code>{html.escape(str(ck_path.get('loss_expert')))}</code>, sha256 {html.escape(str(ck.get('loss_expert')))}), "
          "kept apart because a generator can learn to fool it. Mouth windows are the lower half of the 96 crop of "
          "frames f..f+4, paired with the mel window of the driving audio at the same absolute frame f; each clip is "
          "centred on its own mean mouth image. <code>lse_c_syncnet</code>: syncnet_python's SyncNet on its own "
@@ -373,8 +375,8 @@ def write_report(data_dir: Path, report_path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="data/interim/evaluate")
-    ap.add_argument("--out", default="reports/report.html")
+    ap.add_argument("--data", default=str(CATALOG.folder("evaluate")))
+    ap.add_argument("--out", default=str(CATALOG.report("evaluate", "page")))
     args = ap.parse_args(argv)
     print(write_report(Path(args.data), Path(args.out)))
     return 0

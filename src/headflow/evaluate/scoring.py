@@ -42,8 +42,12 @@ from headflow.evaluate.baselines import Task
 from headflow.evaluate.crops import (ALIGNED_SIZE, FACE_SIZE, SYNCNET_PAD_VALUE, SYNCNET_SIZE, box_in_crop,
                                      compose, cut, face96_transforms, invert_all, syncnet_transforms)
 from headflow.manifest.schemas import EVAL_METRICS
-from headflow.metrics import (aed, akd, cpbd, csim, f_lmd, frame_sample, lap_var, lower_half_mask, m_lmd, psnr,
-                              psnr_masked, rgb_to_gray, ssim, ssim_masked)
+# the metric modules by name (not through the lazy headflow.metrics), so the stage's DVC deps see them
+from headflow.metrics.identity import aed, csim
+from headflow.metrics.image import lower_half_mask, psnr, psnr_masked, ssim, ssim_masked
+from headflow.metrics.landmarks import akd, f_lmd, m_lmd
+from headflow.metrics.sampling import frame_sample
+from headflow.metrics.sharpness import cpbd, lap_var, rgb_to_gray
 
 METRIC_GROUPS = ("decode", "crop", "image", "cpbd", "landmarks", "identity", "face_check", "sync_judge",
                  "sync_loss_expert", "sync_syncnet")
@@ -153,7 +157,7 @@ class Scorer:
     def heavy(self, crop256: np.ndarray, box: tuple[float, float, float, float], need_landmarks: bool = True) -> dict:
         """CPBD, 68 landmarks (re-detected in `box`) and the dlib descriptor of one 256x256 crop."""
         from headflow.faces.dlib_backend import landmarks68
-        from headflow.metrics import face_descriptors
+        from headflow.metrics.identity import face_descriptors
 
         key = _digest(crop256, np.asarray(box))
         if key in self._heavy:

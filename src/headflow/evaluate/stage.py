@@ -2,9 +2,10 @@
 
     python -m stages.evaluate            (dvc repro evaluate)
 
-Reads ingest's clips (the `evaluate.split` split), the faces boxes / landmarks / crop transforms,
-audio_features' mels, the judge and the loss expert, and every `generated.parquet` matching
-`evaluate.generated`. Per source clip (one job, `workers` processes): decode its frames once, build
+Reads (every path from `headflow.catalog`) ingest's clips of the `evaluate.split` split that faces
+tracked and audio_features gave a mel (`catalog.expert_clips`), the faces boxes / landmarks / crop
+transforms, the mels, the judge (`train_judge`) and the loss expert (`train_expert`), and the
+`generated.parquet` of every `generate_<family>` stage in the catalog. Per source clip (one job, `workers` processes): decode its frames once, build
 the reference systems of each task (`headflow.evaluate.baselines`), check and decode each generated
 output of that clip (`headflow.evaluate.outputs`), score everything (`headflow.evaluate.scoring`).
 Then aggregates with bootstrap intervals, paired comparisons, the report.
@@ -17,11 +18,10 @@ Writes `data/interim/evaluate/{per_clip,aggregates,comparisons,quarantine}.parqu
 
 from __future__ import annotations
 
-import glob
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import pandas as pd
 
 from headflow.evaluate.aggregate import aggregate, compare, set_metrics
 from headflow.evaluate.baselines import BASELINES, Task, canonical_tasks, reference_frames
+from headflow.catalog import CATALOG, expert_clips
 from headflow.evaluate.params import EvaluateParams
 from headflow.manifest import Quarantine, check_accounting, read_manifest, write_json
 from headflow.manifest.schemas import EVAL_METRICS, PER_CLIP
@@ -37,14 +38,10 @@ from headflow.parallel import map_jobs
 from headflow.stage import log, write_metrics, write_validated
 
 STAGE = "evaluate"
-CLIPS = Path("data/interim/ingest/clips.parquet")
-FACES = Path("data/interim/faces/faces.parquet")
-LANDMARKS = Path("data/interim/faces/landmarks.parquet")
-AUDIO = Path("data/interim/audio_features/audio_features.parquet")
-OUT = Path("data/interim/evaluate")
-METRICS = Path("reports/metrics/evaluate.json")
-PLOT = Path("reports/plots/evaluate.json")
-REPORT = Path("reports/report.html")
+JUDGE = CATALOG.model("train_judge", "judge") / "last.pt"
+"""The sync judge's checkpoint: lse_d, lse_c, offset."""
+LOSS_EXPERT = CATALOG.model("train_expert", "expert") / "last.pt"
+"""The checkpoint of the expert generators train against: lse_c_loss_expert."""
 UNAVAILABLE = {
     "fid_inception": "no Inception weights are registered or provided (`headflow models list`); never computed "
                      "from random weights",
@@ -84,17 +81,20 @@ class ClipJob:
     params: EvaluateParams = field(default_factory=EvaluateParams)
     root: str = "."
     preview: bool = False
+    checkpoints: tuple[str, str] = (str(JUDGE), str(LOSS_EXPERT))
+    """(judge, loss expert) checkpoint paths, relative to `root` unless absolute."""
 
 
 _NETS: dict[tuple, object] = {}
 
 
-def _nets(params: EvaluateParams, root: str):
+def _nets(checkpoints: tuple[str, str], syncnet: str, root: str):
+    """The run's sync networks, loaded once per process."""
     from headflow.evaluate.scoring import load_sync_nets
 
-    key = (params.judge, params.loss_expert, params.syncnet, root)
+    key = (*checkpoints, syncnet, root)
     if key not in _NETS:
-        _NETS[key] = load_sync_nets(params.judge, params.loss_expert, params.syncnet, Path(root))
+        _NETS[key] = load_sync_nets(*checkpoints, syncnet, Path(root))
     return _NETS[key]
 
 
@@ -140,7 +140,7 @@ def score_clip_job(job: ClipJob) -> dict:
     identities = {c: _real(s, root) for c, s in job.identities.items()}
     decode_s = time.perf_counter() - t0
     mels = {c: np.load(root / path) for c, path in job.mel_paths.items()}
-    scorer = Scorer(_nets(p, job.root), mels, lambda c: read_audio(root / job.wav_paths[c]), p.sample_frames,
+    scorer = Scorer(_nets(job.checkpoints, p.syncnet, job.root), mels, lambda c: read_audio(root / job.wav_paths[c]), p.sample_frames,
                     p.max_offset, p.min_pairs)
     scorer.timings["decode"] = [float(sum(len(r.frames) for r in [real, *identities.values()])), decode_s]
     rows, quarantine, previews, descriptors = [], [], {}, defaultdict(list)
@@ -194,15 +194,18 @@ def _gen_key(row: dict) -> str:
     return f"{row['family']}/{row['variant']}/{row['seed']}/{row['clip_id']}"
 
 
-def read_generated_manifests(patterns: list[str], root: Path) -> tuple[list[dict], list[tuple[dict, str, str]]]:
-    """Every row of every generated.parquet matching `patterns`; rows of a manifest that breaks the
-    contract come back as (row, "invalid_manifest", failures) instead."""
+def read_generated_manifests(paths: Sequence[Path], root: Path) -> tuple[list[dict], list[tuple[dict, str, str]]]:
+    """Every row of every generated.parquet in `paths` (relative to `root` unless absolute); rows of a
+    manifest that breaks the contract come back as (row, "invalid_manifest", failures) instead.
+
+    Raises:
+        FileNotFoundError: a manifest is missing (its generate stage has not run).
+    """
     from headflow.validation import validate_manifest
 
-    paths = sorted({Path(p) for pat in patterns for p in glob.glob(str(root / pat))})
     rows, invalid = [], []
     for path in paths:
-        df = read_manifest(path, "generated")
+        df = read_manifest(root / path, "generated")
         report = validate_manifest(df, "generated", raise_on_failure=False)
         records = [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
         if report.success:
@@ -215,8 +218,9 @@ def read_generated_manifests(patterns: list[str], root: Path) -> tuple[list[dict
 
 
 def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFrame, generated: list[dict],
-              root: Path) -> tuple[list[ClipJob], list[tuple[dict, str, str]], list[dict], list[tuple[str, str]]]:
-    """Tasks, systems and jobs of a run.
+              root: Path, checkpoints: tuple[str, str] = (str(JUDGE), str(LOSS_EXPERT)),
+              ) -> tuple[list[ClipJob], list[tuple[dict, str, str]], list[dict], list[tuple[str, str]]]:
+    """Tasks, systems and jobs of a run (`checkpoints`: the judge's and the loss expert's, for the workers).
 
     Returns:
         (jobs, rejected generated rows (row, reason_code, message), failure rows for tasks a system did
@@ -294,7 +298,7 @@ def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFra
         audio = {t.audio_clip for t, _, _ in its if t.audio_clip is not None}
         jobs.append(ClipJob(spec(c, n_decode), its, {i: spec(i, n_video[i]) for i in idents},
                             {a: info.at[a, "mel_path"] for a in audio}, {a: info.at[a, "audio_path"] for a in audio},
-                            params, str(root), c in preview_clips))
+                            params, str(root), c in preview_clips, checkpoints))
     return jobs, rejected, not_generated, skipped
 
 
@@ -318,11 +322,21 @@ def metrics_json(aggregates: pd.DataFrame, speed: dict, counts: dict) -> dict:
     return out
 
 
-def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path = FACES,
-              landmarks_path: Path = LANDMARKS, audio_path: Path = AUDIO, out_dir: Path = OUT,
-              metrics_path: Path = METRICS, plot_path: Path = PLOT, report_path: Path = REPORT,
-              root: Path = Path("."), map_fn: Callable | None = None, progress: bool = True) -> dict:
+def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: bool = True,
+              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_path: Path = CATALOG.manifest("faces", "faces"),
+              landmarks_path: Path = CATALOG.manifest("faces", "landmarks"),
+              audio_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+              judge_path: Path = JUDGE, loss_expert_path: Path = LOSS_EXPERT,
+              generated_paths: Sequence[Path] = tuple(CATALOG.generated_manifests()),
+              out_dir: Path = CATALOG.folder(STAGE), metrics_path: Path = CATALOG.metrics(STAGE),
+              plot_path: Path = CATALOG.plot(STAGE, "systems"), report_path: Path = CATALOG.report(STAGE, "page"),
+              project_root: Path | None = None) -> dict:
     """Run the evaluation and write its tables, metrics, plots and report; returns the metrics.
+
+    Every path defaults to the catalog's and is relative to `project_root` (default: the current
+    folder) unless absolute, as are the paths inside the manifests. `generated_paths` defaults to the
+    `generated.parquet` of every `generate_<family>` stage in the catalog (none yet: ground truth and
+    baselines only). A missing judge or loss expert leaves its columns null with the reason.
 
     Raises:
         FileNotFoundError: an input manifest is missing (its message names the stage to run).
@@ -330,19 +344,17 @@ def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path
     from headflow.evaluate.report import write_report
 
     t_start = time.perf_counter()
-    root = Path(root)
+    root = Path(project_root or ".")
     out_dir = root / out_dir
-    clips = read_manifest(root / clips_path, "clips")
-    faces = read_manifest(root / faces_path, "faces")
-    audio = read_manifest(root / audio_path, "audio_features")
-    clips = (clips[clips.split == params.split].merge(faces[["clip_id"]], on="clip_id")
-             .merge(audio[["clip_id", "mel_path"]], on="clip_id").sort_values("clip_id", ignore_index=True))
+    clips = expert_clips(root / clips_path, root / faces_path, root / audio_path)
+    clips = clips[clips.split == params.split].reset_index(drop=True)
     if params.max_clips is not None:
         clips = clips.head(params.max_clips)
     landmarks = read_manifest(root / landmarks_path, "landmarks")
     landmarks = landmarks[landmarks.clip_id.isin(clips.clip_id)]
-    generated, invalid = read_generated_manifests(params.generated, root)
-    jobs, rejected, not_generated, skipped = plan_jobs(params, clips, landmarks, generated, root)
+    generated, invalid = read_generated_manifests(generated_paths, root)
+    checkpoints = (str(judge_path), str(loss_expert_path))
+    jobs, rejected, not_generated, skipped = plan_jobs(params, clips, landmarks, generated, root, checkpoints)
     log.info("evaluate: %d %s clips, %d jobs, %d generated outputs", len(clips), params.split, len(jobs), len(generated))
     t_score = time.perf_counter()
     results = map_jobs(score_clip_job, jobs, params.workers, map_fn, desc="evaluate", progress=progress)
@@ -366,7 +378,7 @@ def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path
     check_accounting(ids_in, sorted(scored_keys), [q["clip_id"] for q in quarantine.rows], STAGE)
 
     notes = dict(UNAVAILABLE)
-    nets_missing = _nets(params, str(root)).missing
+    nets_missing = _nets(checkpoints, params.syncnet, str(root)).missing
     notes.update(nets_missing)
     agg = aggregate(per_clip, params.n_boot, params.ci, params.seed,
                     {("abs_offset" if m == "offset" else m): n for m, n in notes.items() if m in EVAL_METRICS})
@@ -408,9 +420,9 @@ def run_stage(params: EvaluateParams, clips_path: Path = CLIPS, faces_path: Path
         "params": asdict(params), "split": params.split, "clips": list(clips.clip_id),
         "video_paths": dict(zip(clips.clip_id, clips.video_path)),
         "skipped_tasks": [list(s) for s in skipped], "unavailable": notes, "not_yet": list(NOT_YET),
-        "checkpoints": {name: _sha(root / path) for name, path in (("judge", params.judge),
-                                                                   ("loss_expert", params.loss_expert))},
-        "generated_manifests": sorted({str(Path(p)) for pat in params.generated for p in glob.glob(str(root / pat))}),
+        "checkpoints": {name: _sha(root / path) for name, path in zip(("judge", "loss_expert"), checkpoints)},
+        "checkpoint_paths": dict(zip(("judge", "loss_expert"), checkpoints)),
+        "generated_manifests": [str(Path(p)) for p in generated_paths],
         "speed": speed, "counts": counts,
     }
     write_json(meta, out_dir / "meta.json")
@@ -441,7 +453,3 @@ def _plot_rows(agg: pd.DataFrame) -> list[dict]:
         out.append(row)
     return out
 
-
-def metrics_summary(path: Path = METRICS) -> dict:
-    """The written evaluate.json (for summaries)."""
-    return json.loads(Path(path).read_text())

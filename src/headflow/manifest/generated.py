@@ -115,7 +115,8 @@ def mark_synthetic(video_path: str | os.PathLike[str], family: str, checkpoint: 
         headflow.media.MediaError: ffmpeg cannot read or write the file ("unreadable").
         FileNotFoundError: the checkpoint is neither a digest nor a file.
     """
-    from headflow.media.normalize import _atomic, _ffmpeg
+    from headflow.atomic import atomic_output
+    from headflow.media.normalize import _ffmpeg
 
     sha = checkpoint_sha256(checkpoint)
     src = ",".join(str(s) for s in sources)
@@ -124,9 +125,9 @@ def mark_synthetic(video_path: str | os.PathLike[str], family: str, checkpoint: 
             f"{TAG_PREFIX}checkpoint_sha256": sha, f"{TAG_PREFIX}sources": src}
     meta = [arg for k, v in tags.items() for arg in ("-metadata", f"{k}={v}")]
     path = Path(video_path)
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         _ffmpeg(["-i", os.fspath(path), "-map", "0", "-c", "copy", "-map_metadata", "-1", *_BITEXACT,
-                 "-movflags", "+use_metadata_tags+faststart", *meta, "-f", "mp4", tmp],
+                 "-movflags", "+use_metadata_tags+faststart", *meta, "-f", "mp4", os.fspath(tmp)],
                 f"mark_synthetic {path}")
     return tags
 

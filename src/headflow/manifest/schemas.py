@@ -23,10 +23,11 @@ CLIPS = pa.schema([
     ("source_path", pa.string()),         # relative to the source root
     ("content_hash", pa.string()),        # sha256 of the source file
     ("speaker_id", pa.string()),
-    ("split", pa.string()),               # train | val | test (by speaker)
+    ("split", pa.string()),               # train | val | test (by speaker; val/test only speakers with usable clips)
     ("transcript", pa.string()),          # null when the source has none
     ("transcript_source", pa.string()),   # txt | lab | align | json | filelist | null
     ("words", pa.list_(WORD)),            # word alignment shipped with the source (GRID .align), else null
+    ("style", pa.string()),               # speaking style the source records (demo: neutral, smiling, ...), else null
     ("native_container", pa.string()),
     ("native_fps", pa.float64()),
     ("native_n_frames", pa.int64()),
@@ -57,6 +58,7 @@ DEMO_CORPUS = pa.schema([
     ("sentence", pa.string()),
     ("voice", pa.string()),
     ("rate_wpm", pa.int32()),
+    ("style", pa.string()),               # speaking style (demo_corpus.styles) of good clips; null for bad ones
     ("n_frames", pa.int64()),
     ("duration_s", pa.float64()),
     ("expected_stage", pa.string()),      # bad inputs: the stage that must reject it
@@ -184,6 +186,14 @@ SYNC_CHECK = pa.schema([               # sync_check: scores.parquet (every clip)
     ("n_windows", pa.int32()),            # 5-frame video windows scored
 ])
 
+DECISIONS = pa.schema([               # sync_check: decisions.parquet, what training consumers of the expert read
+    ("clip_id", pa.string()),
+    ("decision", pa.string()),            # keep | drop (a shifted clip is kept, with its shift)
+    ("reason", pa.string()),              # as in sync_check's scores (null = in sync)
+    ("audio_shift_frames", pa.int16()),   # frames the mel was delayed (> 0) / advanced (< 0); 0 = none
+    ("mel_path", pa.string()),            # the mel to train on: audio_features' or sync_check's shifted copy
+])
+
 FITS = pa.schema([                     # fit3dmm: one row per fitted clip
     ("clip_id", pa.string()),
     ("model", pa.string()),                 # MorphableModel.name (builtin_demo, ict_facekit_light_face, bfm_deep3d, flame)
@@ -211,6 +221,41 @@ EXPRESSIONS = pa.schema([               # expressions: one row per frame of ever
     ("angles", pa.list_(pa.float32(), 3)),  # yaw, pitch, roll in degrees; R = Rz(roll) Rx(pitch) Ry(yaw)
     ("translation", pa.list_(pa.float32(), 2)),  # source-frame pixels (scaled orthographic camera)
     ("scale", pa.float32()),                # pixels per model unit
+])
+
+
+SHARDS = pa.schema([                   # shards: one row per clip file (headflow.shards)
+    ("clip_id", pa.string()),
+    ("path", pa.string()),                  # data/interim/shards/clips/<clip_id>.npz, relative to the project root
+    ("source_path", pa.string()),           # the clip's source file, relative to its source root (ingest)
+    ("speaker_id", pa.string()),
+    ("split", pa.string()),                 # train | val | test (ingest's, by speaker)
+    ("fps", pa.int16()),
+    ("video_path", pa.string()),            # the canonical video decoded (ingest)
+    ("mel_path", pa.string()),              # the audio_features mel copied into the file
+    ("n_frames", pa.int64()),               # video frames (= landmarks.parquet rows of the clip)
+    ("n_valid", pa.int64()),                # frames with valid landmarks (the others are zeros)
+    ("n_mel_frames", pa.int64()),
+    ("sizes", pa.string()),                 # pixel views as `view=HxW`, space-separated
+    ("codec", pa.string()),                 # zstd | zlib
+    ("bytes", pa.int64()),                  # file size
+    ("sha256", pa.string()),                # of the file
+])
+
+SHARD_LABELS = pa.schema([             # shard_labels: one row per shard, what annotations its sidecar holds
+    ("clip_id", pa.string()),
+    ("path", pa.string()),                  # data/interim/shard_labels/clips/<clip_id>.npz
+    ("n_frames", pa.int64()),               # the shard's video frames (every label array has this length)
+    ("has_phones", pa.bool_()),             # align's frame labels (phone_index, styletalk_index)
+    ("n_labelled", pa.int64()),             # frames with a phone label (0 without phones)
+    ("has_expressions", pa.bool_()),        # expression coefficients and pose per frame
+    ("expression_model", pa.string()),      # the morphable model of the coefficients (null without)
+    ("n_exp", pa.int32()),                  # expression coefficients per frame (null without)
+    ("has_nmfc", pa.bool_()),               # the fit3dmm NMFC file is referenced (not copied)
+    ("nmfc_path", pa.string()),             # fit3dmm's <clip_id>.nmfc.zip (null without)
+    ("nmfc_sha256", pa.string()),
+    ("bytes", pa.int64()),
+    ("sha256", pa.string()),
 ])
 
 
@@ -316,8 +361,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     "landmarks": LANDMARKS,
     "sync_eval": SYNC_EVAL,
     "sync_check": SYNC_CHECK,
+    "decisions": DECISIONS,
     "fits": FITS,
     "expressions": EXPRESSIONS,
+    "shards": SHARDS,
+    "shard_labels": SHARD_LABELS,
     "generated": GENERATED,
     "per_clip": PER_CLIP,
     "aggregates": AGGREGATES,

@@ -31,6 +31,7 @@ def clips_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToMatchRegex(column="content_hash", regex=r"^[0-9a-f]{64}$"),
         gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "val", "test"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="style", regex=r"^[a-z][a-z0-9_]*$"),   # nulls are skipped
         gxe.ExpectColumnValuesToBeInSet(column="fps", value_set=[25]),
         gxe.ExpectColumnValuesToBeInSet(column="sample_rate", value_set=[16000]),
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.2, max_value=3600),
@@ -62,6 +63,8 @@ def corpus_suite() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=3.0, max_value=6.0,
                                           row_condition=Column("kind") == "good"),
         gxe.ExpectColumnValuesToNotBeNull(column="truth_path", row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToNotBeNull(column="style", row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToMatchRegex(column="style", regex=r"^[a-z][a-z0-9_]*$"),
         gxe.ExpectColumnValuesToNotBeNull(column="expected_reason", row_condition=Column("kind") == "bad"),
     ]
 
@@ -192,6 +195,21 @@ def sync_check_suite() -> list:
     ]
 
 
+def decisions_suite() -> list:
+    return [
+        *_columns("decisions"),
+        *_not_null("clip_id", "decision", "audio_shift_frames", "mel_path"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="decision", value_set=["keep", "drop"]),
+        gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+        # a dropped clip carries no correction
+        gxe.ExpectColumnValuesToBeInSet(column="audio_shift_frames", value_set=[0],
+                                        row_condition=Column("decision") == "drop"),
+    ]
+
+
 def fits_suite() -> list:
     return [
         *_columns("fits"),
@@ -221,6 +239,49 @@ def expressions_suite() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="frame", min_value=0),
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToBeBetween(column="scale", min_value=0.0, strict_min=True),
+    ]
+
+
+def shards_suite() -> list:
+    return [
+        *_columns("shards"),
+        *_not_null("clip_id", "path", "source_path", "speaker_id", "split", "fps", "video_path", "mel_path", "n_frames", "n_valid",
+                   "n_mel_frames", "sizes", "codec", "bytes", "sha256"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="path", regex=r"/clips/[a-z0-9_]+-[0-9a-f]{10}\.npz$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="sizes", regex=r"^face96=96x96 crop256=256x256(?: [a-z]+=\d+x\d+)*$"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "val", "test"]),
+        gxe.ExpectColumnValuesToBeInSet(column="codec", value_set=["zstd", "zlib"]),
+        gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="n_valid", min_value=0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_frames", column_B="n_valid", or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="n_mel_frames", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="bytes", min_value=1),
+    ]
+
+
+def shard_labels_suite() -> list:
+    return [
+        *_columns("shard_labels"),
+        *_not_null("clip_id", "path", "n_frames", "has_phones", "n_labelled", "has_expressions", "has_nmfc",
+                   "bytes", "sha256"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToBeBetween(column="n_labelled", min_value=0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_frames", column_B="n_labelled", or_equal=True),
+        # a source is referenced exactly when it is there
+        gxe.ExpectColumnValuesToNotBeNull(column="nmfc_path", row_condition=Column("has_nmfc") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeNull(column="nmfc_path", row_condition=Column("has_nmfc") == False),  # noqa: E712
+        gxe.ExpectColumnValuesToMatchRegex(column="nmfc_sha256", regex=r"^[0-9a-f]{64}$",
+                                           row_condition=Column("has_nmfc") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToNotBeNull(column="expression_model",
+                                          row_condition=Column("has_expressions") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeBetween(column="n_exp", min_value=1),
+        gxe.ExpectColumnValuesToBeInSet(column="n_labelled", value_set=[0],
+                                        row_condition=Column("has_phones") == False),  # noqa: E712
     ]
 
 
@@ -306,8 +367,11 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "landmarks": landmarks_suite,
     "sync_eval": sync_eval_suite,
     "sync_check": sync_check_suite,
+    "decisions": decisions_suite,
     "fits": fits_suite,
     "expressions": expressions_suite,
+    "shards": shards_suite,
+    "shard_labels": shard_labels_suite,
     "generated": generated_suite,
     "per_clip": per_clip_suite,
     "aggregates": aggregates_suite,
