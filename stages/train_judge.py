@@ -1,4 +1,5 @@
-"""DVC stage `train_judge`: the sync judge, an expert trained by train_expert's code that no generator trains against.
+"""DVC stage `train_judge`: the sync judge, the train_expert stage run with the `train_judge` block into the
+judge's catalog paths (data/models/judge); no generator trains against it.
 
     python -m stages.train_judge
 """

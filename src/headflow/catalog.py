@@ -176,7 +176,7 @@ class Catalog:
         return self.root / s.plots[name]
 
     def report(self, stage: str, name: str) -> Path:
-        """A further file `stage` writes outside its folder, e.g. `report("evaluate", "page")` -> reports/report.html."""
+        """A further file `stage` writes outside its folder: `report("evaluate", "page")` -> reports/report.html."""
         s = self.stage(stage)
         if name not in s.reports:
             raise KeyError(f"stage '{stage}' writes no report '{name}'; it writes {', '.join(s.reports) or 'none'}")

@@ -71,7 +71,7 @@ def test_audio_shifted_by_five_frames_scores_worse_on_sync(grid_clips, project_r
 
     ckpt = project_root / "data/models/expert/last.pt"
     if not ckpt.is_file():
-        pytest.skip(f"no trained expert at {ckpt}: train one with `dvc repro train_expert` (~15 min on 2 cores); "
+        pytest.skip(f"no trained expert at {ckpt}: train one with `dvc repro train_expert` (~5 min on 2 cores at the demo size); "
                     "an untrained network's sync scores mean nothing")
     judge = load_expert(ckpt)
     for clip, (real, mel) in grid_clips.items():

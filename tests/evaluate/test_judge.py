@@ -44,7 +44,8 @@ def test_evaluate_params_validate_names_the_field(tmp_path):
     p = tmp_path / "params.yaml"
     for text, message in (("frame_start: 0", "evaluate.frame_start: got 0; allowed: >= 1"),
                           ("ci: 95", "evaluate.ci: got 95"),
-                          ("protocols: [dubbing, dubbing]", "evaluate.protocols: got ['dubbing', 'dubbing']; allowed: no protocol twice"),
+                          ("protocols: [dubbing, dubbing]",
+                           "evaluate.protocols: got ['dubbing', 'dubbing']; allowed: no protocol twice"),
                           ("protocols: [reenactment]", "expected one of 'reconstruction', 'dubbing'"),
                           ("n_bootstrap: 10", "unknown key")):
         p.write_text(f"evaluate:\n  {text}\n")
@@ -93,5 +94,6 @@ def test_train_judge_stage_on_a_tiny_config(eval_project, tmp_path, monkeypatch,
     assert len(json.loads(open("reports/plots/judge_history.json").read())) == 2
     # the expert's paths are untouched: the judge never overwrites the model generators train against
     assert _sha("data/models/expert/last.pt") == expert_before
-    assert not (root / "data/interim/train_expert").exists() and not (root / "reports/metrics/train_expert.json").exists()
+    assert not (root / "data/interim/train_expert").exists()
+    assert not (root / "reports/metrics/train_expert.json").exists()
     load_expert("data/models/judge/last.pt")          # the evaluate stage loads it the same way

@@ -5,10 +5,11 @@
 Reads (every path from `headflow.catalog`) ingest's clips of the `evaluate.split` split that faces
 tracked and audio_features gave a mel (`catalog.expert_clips`), the faces boxes / landmarks / crop
 transforms, the mels, the judge (`train_judge`) and the loss expert (`train_expert`), and the
-`generated.parquet` of every `generate_<family>` stage in the catalog. Per source clip (one job, `workers` processes): decode its frames once, build
-the reference systems of each task (`headflow.evaluate.baselines`), check and decode each generated
-output of that clip (`headflow.evaluate.outputs`), score everything (`headflow.evaluate.scoring`).
-Then aggregates with bootstrap intervals, paired comparisons, the report.
+`generated.parquet` of every `generate_<family>` stage in the catalog. Per source clip (one job,
+`workers` processes): decode its frames once, build the reference systems of each task
+(`headflow.evaluate.baselines`), check and decode each generated output of that clip
+(`headflow.evaluate.outputs`), score everything (`headflow.evaluate.scoring`). Then aggregates with
+bootstrap intervals, paired comparisons, the report.
 
 Writes `data/interim/evaluate/{per_clip,aggregates,comparisons,quarantine}.parquet`, `meta.json`,
 `previews.npy` + `previews.json` (the report's side-by-side crops), `reports/metrics/evaluate.json`
@@ -323,7 +324,8 @@ def metrics_json(aggregates: pd.DataFrame, speed: dict, counts: dict) -> dict:
 
 
 def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: bool = True,
-              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_path: Path = CATALOG.manifest("faces", "faces"),
+              clips_path: Path = CATALOG.manifest("ingest", "clips"),
+              faces_path: Path = CATALOG.manifest("faces", "faces"),
               landmarks_path: Path = CATALOG.manifest("faces", "landmarks"),
               audio_path: Path = CATALOG.manifest("audio_features", "audio_features"),
               judge_path: Path = JUDGE, loss_expert_path: Path = LOSS_EXPERT,
