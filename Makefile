@@ -12,7 +12,7 @@ PREFECT_API := http://127.0.0.1:4200/api
 # Prefect keeps its database and settings inside the project, not in ~/.prefect.
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: env demo test test-fast quality ui flow summary clean lock
+.PHONY: env demo test test-fast quality ui flow summary report clean lock
 
 env: $(STAMP)
 
@@ -62,6 +62,11 @@ flow: env
 
 summary: env
 	$(BIN)/python -m headflow.summary
+
+# The evaluation report (reports/report.html, rebuilt from data/interim/evaluate); with EXP="a b ...",
+# those DVC experiments side by side (reports/compare.html) from `dvc exp show --json`.
+report: env
+	$(BIN)/headflow report $(if $(EXP),--exp $(EXP),)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(headflow|insightface)' > requirements.lock.new && mv requirements.lock.new requirements.lock

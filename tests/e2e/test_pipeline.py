@@ -56,7 +56,10 @@ def project(tmp_path_factory, project_root):
     _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8,
                                                            "split": {"min_speaker_clips": 1}},
                 train_expert={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
-                              "eval_shifts": [5], "max_offset": 5})
+                              "eval_shifts": [5], "max_offset": 5},
+                train_judge={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
+                             "eval_shifts": [5], "max_offset": 5},
+                evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
@@ -68,7 +71,7 @@ def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
-                  "fit3dmm", "expressions", "shard_labels"):
+                  "fit3dmm", "expressions", "shard_labels", "train_judge", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")
@@ -76,6 +79,13 @@ def test_demo_run_builds_everything_and_summarises(project):
     cut = pd.read_parquet(dst / "data/interim/faces/faces.parquet").merge(
         pd.read_parquet(dst / "data/interim/audio_features/audio_features.parquet"), on="clip_id")
     assert len(cut) == len(shards) + len(shard_q) and set(labels.clip_id) == set(shards.clip_id)   # in = out + q
+    assert (dst / "data/models/judge/last.pt").is_file() and "evaluation report: reports/report.html" in out
+    per_clip = pd.read_parquet(dst / "data/interim/evaluate/per_clip.parquet")
+    test_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet").query("split == 'test'")
+    tracked = set(cut.clip_id)        # the expert join: faces tracked it and audio_features gave a mel
+    assert len(per_clip.query("system == 'ground_truth' and protocol == 'reconstruction'")) == \
+        len(set(test_clips.clip_id) & tracked)
+    assert "<table" in (dst / "reports/report.html").read_text()
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
     fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")
