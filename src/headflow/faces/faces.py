@@ -2,7 +2,8 @@
 
 `process_clip` is the per-clip work of the `faces` stage. It raises `Rejected` with a reason code
 (no_face, ambiguous_speaker, shot_cut, face_too_small, face_out_of_frame, low_detection_rate,
-unreadable) instead of guessing.
+crop_outside_frame, unreadable) instead of guessing. The fraction of each frame's aligned crop that
+lies outside the source frame (`crops.outside_fraction`) is measured and reported.
 
 Shot cuts (track.py): the face is re-detected on the first frame of each shot, tracks on either side of
 a cut are one speaker when dlib's face descriptors say they are the same person
@@ -227,6 +228,12 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
     for f, s in zip(track.frames, track.scores):
         if not np.isnan(s):
             detected[f], score[f] = True, s
+    outside = crops.outside_fraction(transforms, params.crop.size, (height, width))
+    outside_median = float(np.median(outside[valid])) if valid.any() else 0.0
+    if outside_median > params.crop.max_outside:
+        raise Rejected("crop_outside_frame", f"{name}: the median aligned crop has {outside_median:.0%} of its pixels "
+                       f"outside the source frame (> faces.crop.max_outside {params.crop.max_outside:.0%}), filled by "
+                       "repeating the frame's edge; use wider source frames or lower faces.crop.scale")
     if crop_path is not None:
         _write_crops(video, keep, transforms, boxes, params, crop_path, mouth_path, clock, fps, (height, width))
 
@@ -246,6 +253,8 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
         "n_tracks": sum(not tr.merged for tr in tracks),
         "chosen_track": int(track.id),
         "shot_cuts": list(stats.cuts),
+        "crop_outside_median": outside_median,
+        "crop_outside_max": float(outside[valid].max()) if valid.any() else 0.0,
         "speaker_tracks": len(choice.chain),
         "runner_up_ratio": float(choice.runner_up_ratio),
         "mean_face_size": float(np.mean(boxes[valid, 2] - boxes[valid, 0])),

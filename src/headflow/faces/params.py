@@ -113,9 +113,15 @@ class CropParams:
     """x264 preset of the crop videos (ultrafast: the least CPU, ~3x the bytes of superfast at the same crf)."""
     mouth_video: bool = False
     """Also write the Wav2Lip lower-half mouth crop video (96x48) per clip under mouth/."""
+    max_outside: float = 0.5
+    """Quarantine `crop_outside_frame` when, on the median valid frame, more than this fraction of the
+    aligned crop lies outside the source frame (filled by repeating its edge): tight face crops (VoxCeleb's
+    224x224) put a large share of the FFHQ framing outside. The per-clip median is reported in the faces
+    metrics (`crop_outside_median`, `crop_outside_p90`) either way."""
 
     def validate(self) -> None:
         require(self.size % 2 == 0, "size", self.size, "an even number of pixels (H.264 yuv420p)")
+        require(0 < self.max_outside <= 1, "max_outside", self.max_outside, "a fraction in (0, 1]")
 
 
 @dataclass
