@@ -57,8 +57,10 @@ class MediaInfo:
     fps: float | None
     """Native average frame rate."""
     n_frames: int | None
-    """Presented video frames: demuxed video packets the container does not mark as discarded (edit
-    lists), i.e. the frames the decoder yields from an intact file."""
+    """Presented video frames, the frames the decoder yields from an intact file: the container's index
+    count less the packets its edit list discards, when that agrees with the stream's duration (so a
+    truncated file still shows the frames it lost, for `decode_check`), else the demuxed packets not
+    marked as discarded (MPEG-PS, Matroska without a count)."""
     duration_s: float | None
     """Presented video duration (s) when there is video, else the audio stream's or the container's."""
     rotation: int
