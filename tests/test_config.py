@@ -96,6 +96,7 @@ def _params_classes() -> list[type]:
 # str fields that are open text (paths, names, codes), not a choice among fixed values
 FREE_TEXT = {
     "ingest.root", "ingest.file_list", "ingest.transcripts_json", "ingest.extensions",
+    "ingest.transcript_encodings",           # Python codec names: checked with codecs.lookup in validate()
     "demo_corpus.identities",                # portraits: checked against PORTRAITS in validate()
     "demo_corpus.voices",                    # espeak-ng voice names
     "align.language", "align.dictionary",    # an espeak language code; a file path
