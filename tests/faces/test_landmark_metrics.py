@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from headflow.faces.evaluate import RIGID, jitter, landmark_error, still_frames
+from headflow.faces.evaluate import jitter, landmark_error, still_frames
+from headflow.landmarks68 import RIGID_JITTER as RIGID
 
 
 def _track(x: np.ndarray) -> np.ndarray:
