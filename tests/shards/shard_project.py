@@ -49,18 +49,21 @@ def frames(n: int, seed: int) -> np.ndarray:
 
 
 def write_project(root: Path, clips: dict[str, int], invalid: dict[str, list[int]] | None = None,
-                  landmark_frames: dict[str, int] | None = None, unreadable: tuple[str, ...] = ()) -> None:
+                  landmark_frames: dict[str, int] | None = None, unreadable: tuple[str, ...] = (),
+                  speakers: dict[str, tuple[str, str]] | None = None) -> None:
     """Write the ingest/faces/audio_features outputs of `clips` (clip_id -> n_frames) under `root`.
 
     invalid: frames of a clip without valid landmarks; landmark_frames: landmarks.parquet rows per
-    clip when they should differ from the video's frames; unreadable: clips whose video is garbage.
+    clip when they should differ from the video's frames; unreadable: clips whose video is garbage;
+    speakers: clip_id -> (speaker_id, split) (default: the k-th clip is speaker s{k % 2}, split train
+    for even k, val for odd k).
     """
     from headflow.faces.faces import ClipFaces
     from headflow.faces.stage import frame_table
     from headflow.manifest import write_manifest
     from headflow.media import encode_video
 
-    invalid, landmark_frames = invalid or {}, landmark_frames or {}
+    invalid, landmark_frames, speakers = invalid or {}, landmark_frames or {}, speakers or {}
     rng = np.random.default_rng(0)
     rows, faces, audio, tables = [], [], [], []
     for k, (clip_id, n) in enumerate(clips.items()):
@@ -76,8 +79,9 @@ def write_project(root: Path, clips: dict[str, int], invalid: dict[str, list[int
         mel = f"data/interim/audio_features/mel/{clip_id}.npy"
         (root / mel).parent.mkdir(parents=True, exist_ok=True)
         np.save(root / mel, rng.uniform(-4, 4, (int(n * 3.2) + 16, N_MEL)).astype(np.float32))
+        speaker, split = speakers.get(clip_id, (f"s{k % 2}", "train" if k % 2 == 0 else "val"))
         rows.append({"clip_id": clip_id, "source_path": f"src/{clip_id}.mp4", "video_path": video, "fps": 25,
-                     "n_frames": n, "speaker_id": f"s{k % 2}", "split": "train" if k % 2 == 0 else "val"})
+                     "n_frames": n, "speaker_id": speaker, "split": split})
         faces.append({"clip_id": clip_id, "crop_path": crop, "n_frames": n})
         audio.append({"clip_id": clip_id, "mel_path": mel})
         T = landmark_frames.get(clip_id, n)

@@ -77,18 +77,18 @@ def test_report_mode_scores_every_clip_with_the_real_expert_and_keeps_all(projec
     scored = scores[scores.offset.notna()].set_index("clip_id")
     assert len(scored) == 3
     # The stage records what the scorer says about each clip (offset, LSE-D, LSE-C, windows), cut from
-    # the same video and mel with the same checkpoint: recomputed here with score_clip directly.
-    from headflow.sync.data import ClipArrays
-    from headflow.sync.shards import mouth_crops
+    # the clip's shard (face96's lower half and the mel) with the same checkpoint: recomputed here with
+    # read_clip + clip_arrays and score_clip directly.
+    from headflow.shards import read_clip
+    from headflow.sync.data import clip_arrays
     from headflow.sync.train import load_expert
 
     model = load_expert(project / "data/models/expert/last.pt")
-    landmarks = pd.read_parquet(project / "data/interim/faces/landmarks.parquet")
     for clip_id, row in scored.iterrows():
-        f = landmarks[landmarks.clip_id == clip_id].sort_values("frame")
-        boxes, valid = np.stack(f["box"].to_numpy()).astype(np.float64), f["valid"].to_numpy(bool)
-        clip = ClipArrays(clip_id, mouth_crops(project / f"data/interim/ingest/media/{clip_id}.mp4", boxes, valid),
-                          np.load(project / f"data/interim/audio_features/mel/{clip_id}.npy"), valid)
+        clip = clip_arrays(read_clip(clip_id, views=("face96", "mel"), root="data/interim/shards",
+                                     project_root=project))
+        assert clip.mouths.shape == (IDS[clip_id], 48, 96, 3) and clip.valid.all(), clip_id
+        np.testing.assert_array_equal(clip.mel, np.load(project / f"data/interim/audio_features/mel/{clip_id}.npy"))
         want = scoring.score_clip(model, clip, max_offset=5)
         assert (row.offset, row.n_windows) == (want.offset, IDS[clip_id] - 4), clip_id
         np.testing.assert_allclose([row.lse_d, row.lse_c], [want.lse_d, want.lse_c], rtol=1e-5, err_msg=clip_id)

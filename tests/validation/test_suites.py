@@ -1,5 +1,7 @@
 """great-expectations suites: good manifests pass, broken ones fail with readable messages."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -110,6 +112,14 @@ GOOD = {
                  reproj_iod_median=0.02, reproj_iod_p90=0.03, nmfc_coverage=0.4, jaw_open_r=0.9),
     "expressions": dict(clip_id=CID, frame=0, valid=True, exp=[0.1, 0.2], angles=[1.0, 2.0, 3.0],
                         translation=[100.0, 120.0], scale=10.0),
+    "decisions": dict(clip_id=CID, decision="drop", reason="sync_offset", audio_shift_frames=0, mel_path="mel/a.npy"),
+    "shards": dict(clip_id=CID, path=f"data/interim/shards/clips/{CID}.npz", split="train", fps=25, n_frames=75,
+                   n_valid=73, n_mel_frames=256, sizes="face96=96x96 crop256=256x256 mouth=96x96 eyes=64x160",
+                   codec="zstd", bytes=123456, sha256="a" * 64),
+    "shard_labels": dict(clip_id=CID, path=f"data/interim/shard_labels/clips/{CID}.npz", n_frames=75,
+                         has_phones=True, n_labelled=70, has_expressions=True, expression_model="builtin_demo",
+                         n_exp=17, has_nmfc=True, nmfc_path=f"data/interim/fit3dmm/nmfc/{CID}.nmfc.zip",
+                         nmfc_sha256="b" * 64, bytes=4567, sha256="c" * 64),
 }
 
 # manifest: (column, corrupted value, the expectation that must name it)
@@ -128,11 +138,58 @@ CORRUPT = {
     "sync_check": ("audio_shift_frames", 3, "expect_column_values_to_be_in_set"),
     "fits": ("reproj_iod_p90", 0.01, "expect_column_pair_values_a_to_be_greater_than_b"),  # p90 below the median
     "expressions": ("scale", 0.0, "expect_column_values_to_be_between"),
+    # a dropped clip with an audio correction
+    "decisions": ("audio_shift_frames", 3, "expect_column_values_to_be_in_set"),
+    # fewer video frames than frames with valid landmarks
+    "shards": ("n_frames", 50, "expect_column_pair_values_a_to_be_greater_than_b"),
+    # has_nmfc without the NMFC it claims
+    "shard_labels": ("nmfc_path", None, "expect_column_values_to_not_be_null"),
 }
+
+# Suites whose corruption test lives in another file (the manifest needs a stage's own fixture to be
+# plausible): suite -> "tests/<file>.py::<test>". Each named test must exist and validate a manifest of
+# that suite (`validate_manifest(..., "<suite>", ...)`); test_every_suite_has_a_corruption_test checks it.
+ELSEWHERE: dict[str, str] = {}
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _corruption_test_elsewhere(where: str, suite: str) -> str | None:
+    """None when `where` ("tests/<file>.py::<test>") is a test function that calls validate_manifest on
+    `suite`; otherwise what is wrong."""
+    import ast
+
+    file, _, name = where.partition("::")
+    path = TESTS.parent / file
+    if not name.startswith("test_") or not path.is_file():
+        return f"{where}: expected tests/<file>.py::test_<name> of an existing file"
+    funcs = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef) and n.name == name]
+    if not funcs:
+        return f"{where}: no function {name} in {file}"
+    for call in ast.walk(funcs[0]):
+        if not isinstance(call, ast.Call):
+            continue
+        callee = getattr(call.func, "id", getattr(call.func, "attr", None))
+        if callee == "validate_manifest" and any(isinstance(a, ast.Constant) and a.value == suite for a in call.args[1:2]):
+            return None
+    return f"{where}: {name} never calls validate_manifest(..., {suite!r})"
 
 
 def test_every_suite_has_a_corruption_test():
-    assert set(CORRUPT) == set(SUITES) - {"clips", "quarantine"}
+    assert not set(CORRUPT) & set(ELSEWHERE), "a suite's corruption test lives in one place"
+    assert set(CORRUPT) | set(ELSEWHERE) == set(SUITES) - {"clips", "quarantine"}
+    problems = [p for suite, where in ELSEWHERE.items() if (p := _corruption_test_elsewhere(where, suite))]
+    assert not problems, problems
+
+
+def test_a_corruption_test_elsewhere_must_exist_and_validate_its_suite():
+    shards = "tests/shards/test_shards_stage.py::test_the_suite_rejects_a_broken_manifest"
+    assert _corruption_test_elsewhere(shards, "shards") is None
+    assert "never calls" in _corruption_test_elsewhere(shards, "shard_labels")
+    assert "no function" in _corruption_test_elsewhere("tests/shards/test_shards_stage.py::test_nope", "shards")
+    assert "existing file" in _corruption_test_elsewhere("tests/nope.py::test_x", "shards")
+    rerun = "tests/shards/test_shards_stage.py::test_rerun_gives_the_same_bytes"
+    assert "never calls" in _corruption_test_elsewhere(rerun, "shards")
 
 
 @pytest.mark.parametrize("manifest", sorted(CORRUPT))
