@@ -120,6 +120,17 @@ GOOD = {
                          has_phones=True, n_labelled=70, has_expressions=True, expression_model="builtin_demo",
                          n_exp=17, has_nmfc=True, nmfc_path=f"data/interim/fit3dmm/nmfc/{CID}.nmfc.zip",
                          nmfc_sha256="b" * 64, bytes=4567, sha256="c" * 64),
+    "generated": dict(clip_id=CID, family="lipsync", variant="default", seed=0, protocol="dubbing", source_clip=CID,
+                      audio_clip="s2_other-0123456789", driver_clip=None, style_clip=None, references=[3, 17],
+                      output_kind="video", output_path="data/interim/generate_lipsync/videos/a.mp4", fps=25.0,
+                      frame_start=0, frame_end=70, checkpoint_sha256="d" * 64),
+    "per_clip": dict(system="ground_truth", family=None, variant=None, seed=None, protocol="reconstruction",
+                     clip_id=CID, frame_start=1, frame_end=70, status="ok", reason_code=None, ssim=1.0,
+                     ssim_masked=1.0, csim=0.99, cpbd=0.3, lap_var=120.0, f_lmd=0.0, m_lmd=0.0, lse_d=0.8),
+    "aggregates": dict(system="ground_truth", variant=None, protocol="reconstruction", metric="ssim", n=10,
+                       n_dropped=0, n_failed=0, ci=0.95, low=0.98, high=1.0),
+    "comparisons": dict(system="lipsync", variant="default", protocol="dubbing", opponent="baseline_unedited",
+                        metric="lse_c", winner="system"),
 }
 
 # manifest: (column, corrupted value, the expectation that must name it)
@@ -144,6 +155,10 @@ CORRUPT = {
     "shards": ("n_frames", 50, "expect_column_pair_values_a_to_be_greater_than_b"),
     # has_nmfc without the NMFC it claims
     "shard_labels": ("nmfc_path", None, "expect_column_values_to_not_be_null"),
+    "generated": ("protocol", "remix", "expect_column_values_to_be_in_set"),            # not a protocol
+    "per_clip": ("ssim", 1.5, "expect_column_values_to_be_between"),                     # SSIM lies in [-1, 1]
+    "aggregates": ("ci", 1.0, "expect_column_values_to_be_between"),                     # a 100% interval is no interval
+    "comparisons": ("winner", "both", "expect_column_values_to_be_in_set"),
 }
 
 # Suites whose corruption test lives in another file (the manifest needs a stage's own fixture to be
@@ -211,4 +226,5 @@ def _second(manifest: str) -> dict:
     """What a second row must change to stay unique (ids, frames, indices)."""
     return {"corpus": dict(source_path="good/b.mp4"), "words": dict(word_index=1), "phones": dict(start=0.15, end=0.2),
             "frame_labels": dict(frame=1), "landmarks": dict(frame=1), "sync_eval": dict(applied_shift=5),
-            "expressions": dict(frame=1)}.get(manifest, dict(clip_id="s1_bbaf3n-0123456788"))
+            "expressions": dict(frame=1), "aggregates": dict(metric="psnr"),
+            "comparisons": dict(metric="m_lmd")}.get(manifest, dict(clip_id="s1_bbaf3n-0123456788"))
