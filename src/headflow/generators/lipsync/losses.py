@@ -1,0 +1,272 @@
+"""Loss terms of the lip-sync generator, by name (coursework section 3.7, eq. 6-15).
+
+G step (`LipsyncObjective.g_losses`):
+    l1_masked   sum M |X_gen - X| / sum M with M = blur(sg(predicted mask)) (eq. 6); the whole crop
+                without a mask head.
+    perceptual  perceptual distance of the blended frames to the real ones (eq. 7; VGG19 relu3_1-5_1
+                when the file is present, else the project's weight-free substitute).
+    sync        -log d of the frozen lip-sync expert on 5-frame windows of blended frames, d clipped to
+                [eps, 1 - eps] (eq. 8); the windows are centred on the real clip's mean mouth image when
+                the expert is clip-centred (`headflow.sync.data.centre_mouths(reference=...)`).
+    mask_bce    BCE of the predicted mask against the landmark hull mask (eq. 9).
+    gan_g       non-saturating G loss softplus(-D(T(window_gen))) (eq. 13), stage 2 only.
+D step (`LipsyncObjective.d_losses`, stage 2):
+    gan_d       softplus(-D(T(real))) + softplus(D(T(fake))) (eq. 14 without its R1 part).
+    r1          0.5 E ||grad D(T(real))||^2, to be weighted by gamma (eq. 14: gamma = 10).
+
+T is DiffAugment (section 3.7: random affine and erosion). The discriminator sees the lower halves of
+the 5 frames stacked on channels: the paper masks the upper region; dropping it is the same input
+without the constant zeros.
+
+Terms are returned unweighted; `weighted_total` applies the params' weights by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from kornia.morphology import erosion
+from torch import nn
+from torch.nn import functional as F
+
+from headflow.augment import diffaugment
+from headflow.generators.lipsync.data import affine_augment, blend, blur_mask, mask_lower_half, prepare_references
+from headflow.generators.lipsync.model import LipsyncGenerator, LipsyncOutput
+from headflow.generators.lipsync.params import IMAGE_SIZE, WINDOW, DiscriminatorParams, LipsyncParams
+from headflow.losses.gan import d_loss, g_loss, r1_penalty
+from headflow.losses.image import masked_l1
+from headflow.losses.sync import expert_sync_loss
+from headflow.nn.discriminators import PatchDiscriminator
+
+G_TERMS = ("l1_masked", "perceptual", "sync", "mask_bce", "gan_g")
+D_TERMS = ("gan_d", "r1")
+PERCEPTUAL_LAYERS = {"relu3_1": 1 / 8, "relu4_1": 1 / 4, "relu5_1": 1.0}
+"""Mid-to-high VGG layers (section 3.7 uses "features from the mid-to-high level"; weights pix2pixHD's)."""
+
+
+# --------------------------------------------------------------------------------------------- the terms
+
+def l1_masked(generated: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Eq. 6 on (M, 3, H, W) images in [0, 1]: mean |X_gen - X| over the blurred, detached mask; None = whole crop."""
+    if mask is None:
+        return (generated - target).abs().mean()
+    return masked_l1(generated, target, blur_mask(mask.detach()))
+
+
+def mask_bce(mask: torch.Tensor, hull: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: binary cross-entropy of the predicted mask (M, 1, H, W) in [0, 1] against the hull mask in {0, 1}."""
+    if mask.shape != hull.shape:
+        raise ValueError(f"mask_bce: mask {tuple(mask.shape)} and hull {tuple(hull.shape)} differ")
+    return F.binary_cross_entropy(mask, hull.to(mask.dtype))
+
+
+def expert_windows(frames: torch.Tensor, mouth_reference: torch.Tensor | None = None) -> torch.Tensor:
+    """The expert's face input from 5-frame windows: (B, 5, 3, 96, 96) in [0, 1] -> (B, 15, 48, 96) in [0, 1].
+
+    The lower halves, RGB frame-major on channels (Wav2Lip's layout, `headflow.sync.data.face_window`).
+    With `mouth_reference` (B, 48, 96, 3) in grey levels 0-255 (the real clip's mean mouth image), each
+    mouth becomes clip(255 x - reference + 128, 0, 255) / 255, `centre_mouths(..., reference=)` without its
+    uint8 rounding, so gradients pass.
+    """
+    if frames.dim() != 5 or frames.shape[1:] != (WINDOW, 3, IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"expert_windows: frames must be (B, {WINDOW}, 3, {IMAGE_SIZE}, {IMAGE_SIZE}), got "
+                         f"{tuple(frames.shape)}")
+    mouths = frames[..., IMAGE_SIZE // 2:, :]                                 # (B, 5, 3, 48, 96)
+    if mouth_reference is not None:
+        ref = mouth_reference.to(frames).permute(0, 3, 1, 2)[:, None]        # (B, 1, 3, 48, 96)
+        mouths = (mouths * 255.0 - ref + 128.0).clamp(0.0, 255.0) / 255.0
+    return mouths.reshape(frames.shape[0], 3 * WINDOW, IMAGE_SIZE // 2, IMAGE_SIZE)
+
+
+def sync_term(expert: nn.Module, frames: torch.Tensor, mel: torch.Tensor, mouth_reference: torch.Tensor | None,
+              eps: float = 1e-3) -> torch.Tensor:
+    """Eq. 8: mean -log d of the frozen expert (`headflow.nn.expert.SyncExpert`) on generated windows.
+
+    Args:
+        expert: frozen, in eval mode; `forward(face, mel)` -> (face_emb, audio_emb).
+        frames: (B, 5, 3, 96, 96) generated (blended) frames in [0, 1].
+        mel: (B, 1, 80, 16) the first frame's mel window, prepared as the expert expects (CMVN of the clip
+            when `expert.audio_centre == "clip"`).
+        mouth_reference: (B, 48, 96, 3) the real clip's mean mouth image (used when the expert is
+            clip-centred, `expert.face_centre == "clip"`); None otherwise.
+        eps: d is clipped to [eps, 1 - eps] (section 3.7: [1e-3, 1]).
+
+    Returns:
+        Scalar in [0, -log eps].
+    """
+    centre = getattr(expert, "face_centre", "none") == "clip"
+    if centre and mouth_reference is None:
+        raise ValueError("sync_term: the expert is clip-centred (face_centre 'clip'); give the real clip's mean "
+                         "mouth image as mouth_reference")
+    faces = expert_windows(frames, mouth_reference if centre else None)
+    return expert_sync_loss(expert, mel, faces, order="face_audio", eps=eps)
+
+
+# -------------------------------------------------------------------------------- discriminator (stage 2)
+
+def discriminator_input(frames: torch.Tensor) -> torch.Tensor:
+    """(B, 5, 3, 96, 96) -> (B, 15, 48, 96): the lower halves of the window stacked on channels."""
+    return frames[..., IMAGE_SIZE // 2:, :].reshape(frames.shape[0], 3 * WINDOW, IMAGE_SIZE // 2, IMAGE_SIZE)
+
+
+def build_discriminator(params: DiscriminatorParams) -> PatchDiscriminator:
+    """The multi-frame discriminator: strided convs, LeakyReLU, spectral norm, no other normalisation."""
+    return PatchDiscriminator(3 * WINDOW, base_channels=params.base_channels, n_layers=params.n_layers,
+                              norm="none", spectral_norm=params.spectral_norm)
+
+
+def d_augment(windows: torch.Tensor, ops: str, gen: torch.Generator | None) -> torch.Tensor:
+    """DiffAugment of discriminator inputs (B, 15, H, W); one draw per window, shared by its 5 frames.
+
+    Ops (comma-separated): "affine" (rotation +-10 deg, zoom 1 +- 0.1, shift +-0.1, reflected borders),
+    "erosion" (3x3 grey erosion, on half the windows), and the shared DiffAugment's "color",
+    "translation", "cutout" (`headflow.augment.diffaugment`). All are differentiable in the images.
+    """
+    names = [p.strip() for p in ops.split(",") if p.strip()]
+    b, c, h, w = windows.shape
+    x = windows
+    for op in names:
+        if op == "affine":
+            x = affine_augment(x, gen, rotation_deg=10.0, scale=0.1, shift=0.1)
+        elif op == "erosion":
+            pick = (torch.rand(b, generator=gen) < 0.5).to(x.device).view(b, 1, 1, 1)
+            eroded = erosion(x, torch.ones(3, 3, device=x.device, dtype=x.dtype))
+            x = torch.where(pick, eroded, x)
+        elif op in diffaugment.OPS:
+            p = diffaugment.sample_params(b, h, w, op, gen)
+            frames = x.reshape(b * WINDOW, c // WINDOW, h, w)
+            rep = {k: getattr(p, k).repeat_interleave(WINDOW, 0) for k in
+                   ("brightness", "saturation", "contrast", "shift", "cutout_centre") if getattr(p, k) is not None}
+            p = diffaugment.DiffAugmentParams(policy=p.policy, height=h, width=w, cutout_size=p.cutout_size, **rep)
+            x = diffaugment.apply_params(frames, p).reshape(b, c, h, w)
+        else:
+            raise ValueError(f"d_augment: unknown op {op!r}; known: affine, erosion, {', '.join(diffaugment.OPS)}")
+    return x
+
+
+# ------------------------------------------------------------------------------------------ the objective
+
+def weighted_total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+    """sum_name weights[name] * terms[name]; every term must have a weight.
+
+    Raises:
+        KeyError: a term without a weight (names it and the known weights).
+    """
+    missing = sorted(set(terms) - set(weights))
+    if missing:
+        raise KeyError(f"loss terms {missing} have no weight; weights are given for {sorted(weights)}")
+    return sum((weights[k] * v for k, v in terms.items()), next(iter(terms.values())).new_zeros(()))
+
+
+@dataclass
+class Forward:
+    """One generator pass over a batch of windows, kept for the loss terms and the sample grid."""
+
+    output: LipsyncOutput
+    target: torch.Tensor
+    """(B*5, 3, 96, 96) real frames."""
+    blended: torch.Tensor
+    """(B*5, 3, 96, 96) generated frames blended into the real ones with the detached mask (eq. 10)."""
+    masked: torch.Tensor
+    """(B*5, 3, 96, 96) the identity input (lower half zeroed)."""
+    references: torch.Tensor
+    """(B, N, 3, 96, 96) the prepared references."""
+
+
+class LipsyncObjective(nn.Module):
+    """The family's networks and its loss terms by name (the training harness sums and weights them).
+
+    Batch (a dict of tensors, as `headflow.generators.lipsync.train` collates them):
+        faces (B, 5, 3, 96, 96) float [0, 1] target windows; mels (B, 5, 1, 80, 16) each frame's mel window;
+        references (B, N, 3, 96, 96) float [0, 1] raw reference frames; ref_augment (B, N) bool;
+        hull (B, 5, 1, 96, 96) float {0, 1}; expert_mel (B, 1, 80, 16) the first frame's window as the
+        expert expects; mouth_reference (B, 48, 96, 3) float grey levels, the clip's mean mouth image.
+
+    Args:
+        params: the run's `LipsyncParams`.
+        perceptual: a `headflow.losses.perceptual.PerceptualLoss` (None: the term is not computed).
+        expert: the frozen lip-sync expert (None: the sync term is not computed).
+        discriminator: stage 2's multi-frame discriminator (None: no GAN terms).
+        seed: seed of the reference and DiffAugment draws.
+    """
+
+    def __init__(self, params: LipsyncParams, perceptual: nn.Module | None = None, expert: nn.Module | None = None,
+                 discriminator: nn.Module | None = None, seed: int = 0):
+        super().__init__()
+        self.params = params
+        self.generator = LipsyncGenerator(params.model)
+        self.perceptual = perceptual
+        self.expert = expert
+        self.discriminator = discriminator
+        self.gen = torch.Generator().manual_seed(seed)
+        self.sync_on = params.loss.sync_start_l1 < 0
+        self.gan_on = False
+
+    def run_generator(self, batch: Mapping[str, torch.Tensor]) -> Forward:
+        d = self.params.data
+        faces = batch["faces"]
+        b = faces.shape[0]
+        target = faces.flatten(0, 1)
+        refs = prepare_references(batch["references"], batch["ref_augment"], self.gen, d.reference_blur_sigma,
+                                  d.reference_region, d.augment_rotation_deg, d.augment_scale, d.augment_shift)
+        masked = mask_lower_half(target)
+        out = self.generator(masked, batch["mels"].flatten(0, 1), refs.to(target))
+        if out.image.shape[0] != b * WINDOW:
+            raise ValueError(f"batch: faces must be (B, {WINDOW}, 3, 96, 96), got {tuple(faces.shape)}")
+        return Forward(out, target, blend(out.image, target, out.mask), masked, refs)
+
+    def g_losses(self, batch: Mapping[str, torch.Tensor], fwd: Forward | None = None) -> dict[str, torch.Tensor]:
+        """The G step's unweighted terms (names in `G_TERMS`; only those that are on)."""
+        fwd = fwd or self.run_generator(batch)
+        out = fwd.output
+        terms = {"l1_masked": l1_masked(out.image, fwd.target, out.mask)}
+        if self.perceptual is not None:
+            terms["perceptual"] = self.perceptual(fwd.blended, fwd.target)
+        if out.mask is not None:
+            terms["mask_bce"] = mask_bce(out.mask, batch["hull"].flatten(0, 1))
+        windows = fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:])
+        if self.sync_on and self.expert is not None:
+            terms["sync"] = sync_term(self.expert, windows, batch["expert_mel"], batch.get("mouth_reference"),
+                                      self.params.loss.sync_eps)
+        if self.gan_on and self.discriminator is not None:
+            fake = d_augment(discriminator_input(windows), self.params.loss.d_augment, self.gen)
+            terms["gan_g"] = g_loss(self.discriminator(fake)[0], "non_saturating")
+        return terms
+
+    def d_losses(self, batch: Mapping[str, torch.Tensor], fwd: Forward | None = None,
+                 with_r1: bool = True) -> dict[str, torch.Tensor]:
+        """The D step's unweighted terms: gan_d, and r1 when `with_r1` (the harness applies it every k steps)."""
+        if self.discriminator is None:
+            raise ValueError("d_losses: this objective has no discriminator (stage 1 only)")
+        with torch.no_grad():
+            fwd = fwd or self.run_generator(batch)
+        ops = self.params.loss.d_augment
+        fake = discriminator_input(fwd.blended.detach().view(-1, WINDOW, *fwd.blended.shape[1:]))
+        real = discriminator_input(batch["faces"]).detach()
+        if with_r1:
+            real = real.requires_grad_(True)
+        real_logits = self.discriminator(d_augment(real, ops, self.gen))[0]
+        fake_logits = self.discriminator(d_augment(fake, ops, self.gen))[0]
+        terms = {"gan_d": d_loss(real_logits, fake_logits, "non_saturating")}
+        if with_r1:
+            terms["r1"] = r1_penalty(real_logits, real)
+        return terms
+
+    def weights(self, stage: int) -> dict[str, float]:
+        """Loss weights by term name for stage 1 or 2 (section 3.7); r1 carries gamma."""
+        lw = self.params.loss
+        return {"l1_masked": lw.l1_masked, "perceptual": lw.perceptual, "mask_bce": lw.mask_bce,
+                "sync": lw.sync if stage == 1 else lw.sync_stage2, "gan_g": lw.gan, "gan_d": 1.0,
+                "r1": lw.r1_gamma}
+
+    @torch.no_grad()
+    def samples(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A sample grid: per window's first frame, rows of real, masked input, first reference, generated,
+        blended and mask: (6, B, 3, 96, 96) in [0, 1]."""
+        fwd = self.run_generator(batch)
+        first = slice(None, None, WINDOW)
+        mask = fwd.output.mask if fwd.output.mask is not None else torch.ones_like(fwd.target[:, :1])
+        return torch.stack([fwd.target[first], fwd.masked[first], fwd.references[:, 0],
+                            fwd.output.image[first], fwd.blended[first], mask[first].expand(-1, 3, -1, -1)])

@@ -1,0 +1,280 @@
+"""Params of the `lipsync` family: the reference-attention lip-sync U-Net (Wav2Lip lineage).
+
+The method is the coursework's (`papers/lipsync_coursework.txt`, chapters 3-4; summary in
+docs/MODELS.md). One dataclass per concern, nested in `LipsyncParams` (the `train_lipsync` block of
+params.yaml); every field names the paper section it follows, or says where and why it deviates.
+
+Three sizes (docs/DESIGN.md "Generators"):
+
+* `tiny_params()`: a few seconds on a CPU, for tests (the shared per-family test trains it two steps).
+* `demo_params()`: trains in at most ~3 minutes on 2 CPU cores; it shows the pipeline end to end, not
+  the quality.
+* `quality_params()`: the configuration that has to beat the baselines on held-out speakers (hours on
+  2 cores; see README).
+
+The published configuration (width 1.0: 16-32-64-128-256-512 channels, 512-d embeddings, batch 4
+windows, ~3 days of stage 1 + 18-24 h of stage 2 on one RTX 2080) is `published_params()`; it is
+meant for a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+AttentionKind = Literal["paper", "dot", "mean"]
+ReferenceSampling = Literal["kmeans", "random", "neighbourhood"]
+ReferenceRegion = Literal["face", "lower_half"]
+PerceptualBackend = Literal["auto", "vgg19", "weight_free"]
+
+IMAGE_SIZE = 96
+"""Side of the Wav2Lip face crop the generator works on (section 3.1: 96x96 crops)."""
+WINDOW = 5
+"""Consecutive frames per training sample (section 3.7: T_v = 5, the expert's window)."""
+
+
+@dataclass
+class ModelParams:
+    """The generator's architecture (section 3.4, figure 3.2) and its ablation switches (table 4.1)."""
+
+    width: float = 1.0
+    """Channel multiplier. 1.0 = the published size (image encoders 16-32-64-128-256-512-512 channels,
+    audio encoder 32-64-128-256-512-512, 512-d embeddings, the widths of Wav2Lip's encoders that the
+    coursework's 10- and 7-block encoders match); CPU runs use 0.125-0.5. Channel counts are
+    round(width * published), at least 4."""
+    residual: bool = True
+    """Identity shortcuts in the encoder and decoder blocks (table 4.1 "ResNet"; False = plain
+    Conv-BN-ReLU blocks)."""
+    attention: AttentionKind = "paper"
+    """How the N reference encodings are aggregated (eq. 5, table 4.1 "Attn."): "paper" =
+    w_k = exp(-sigmoid(a . r_k)) / sum_i exp(-sigmoid(a . r_i)), exactly as eq. 5 is printed (its
+    weights stay within a factor e of each other); "dot" = softmax(a . r_k / sqrt(d)), the usual
+    scaled dot product (not in the paper); "mean" = plain average (the paper's rows without attention,
+    section 4.2)."""
+    audio_skips: bool = True
+    """Project the audio embedding to every decoder scale and concatenate it there (table 4.1 "Audio
+    skips")."""
+    mask_head: bool = True
+    """Predict the blending mask (table 4.1 "Mask"). False: no mask head; the whole 96x96 output is
+    the result (Wav2Lip pastes the whole crop), L1 covers the whole crop and no mask BCE is computed."""
+    skipless_levels: int = 1
+    """Highest-resolution decoder levels that get no encoder skips (section 3.4: "we do not use
+    skip-connections for final layers because model learns to copy reference features"). 1 = only the
+    96x96 level; the paper does not say how many; at most 6."""
+
+    def validate(self) -> None:
+        if not 0 < self.width <= 4:
+            raise ValueError(f"model.width must be in (0, 4], got {self.width}")
+        if not 0 <= self.skipless_levels <= 6:
+            raise ValueError(f"model.skipless_levels must be 0..6 (the decoder has 6 upsampling levels), "
+                             f"got {self.skipless_levels}")
+
+
+@dataclass
+class DataParams:
+    """Inputs: target windows, reference frames and masks (sections 3.2, 3.5, 3.6)."""
+
+    n_references: int = 10
+    """N reference frames per target window (section 3.5: K = 10 KMeans clusters, one frame each)."""
+    reference_sampling: ReferenceSampling = "kmeans"
+    """"kmeans" = KMeans (K = n_references, scikit-learn) on the lip and chin landmarks of the clip,
+    one frame per cluster (the frame nearest its centroid outside the target window), so the same
+    frames serve every target frame (section 3.5); "random" = n_references frames drawn uniformly from
+    the clip outside the target window (table 4.1 "Random 1" with n_references 1, LipGAN/Wav2Lip);
+    "neighbourhood" = drawn within +-`neighbourhood` frames of the target window (table 4.1 "Random 1 in
+    neigh. of 30")."""
+    neighbourhood: int = 30
+    """Half-width in frames of the "neighbourhood" sampling range (table 4.1: 30)."""
+    reference_augment: bool = True
+    """Fill clusters that have no frame outside the target window with affine-augmented copies of the
+    chosen frames (section 3.5). False: repeat the chosen frames unchanged (table 4.1 "KMeans" without
+    "+ Aug")."""
+    augment_rotation_deg: float = 5.0
+    """Affine augmentation of filled reference slots: rotation range +- degrees (the paper does not
+    give its ranges)."""
+    augment_scale: float = 0.05
+    """... zoom range 1 +- this."""
+    augment_shift: float = 0.05
+    """... shift range +- this fraction of the side."""
+    reference_blur_sigma: float = 1.0
+    """Gaussian blur of every reference frame, sigma in pixels of the 96x96 crop (section 3.6: "use
+    Gaussian blur of reference images"; the paper gives no sigma). 0 = no blur."""
+    reference_region: ReferenceRegion = "face"
+    """"face" = the whole reference crop; "lower_half" = only the mouth half of each reference (upper
+    half zeroed; section 3.6: "get only mouth region as reference frames ... improves convergence").
+    The half is kept in place, not resized, so reference features stay aligned with the target's."""
+    hull_dilation: int = 11
+    """Side of the square dilation kernel applied to the landmark hull mask that trains the mask head
+    (section 3.5: chin bottom + nose tip, convex hull, dilation with kernel size 11)."""
+
+    def validate(self) -> None:
+        if self.n_references < 1:
+            raise ValueError(f"data.n_references must be >= 1, got {self.n_references}")
+        if self.neighbourhood < 1:
+            raise ValueError(f"data.neighbourhood must be >= 1 frame, got {self.neighbourhood}")
+        if self.reference_blur_sigma < 0:
+            raise ValueError(f"data.reference_blur_sigma must be >= 0, got {self.reference_blur_sigma}")
+        if self.hull_dilation < 1 or self.hull_dilation % 2 == 0:
+            raise ValueError(f"data.hull_dilation must be an odd kernel size >= 1, got {self.hull_dilation}")
+        for name in ("augment_rotation_deg", "augment_scale", "augment_shift"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"data.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class LossParams:
+    """Loss weights by term name (section 3.7, eq. 15) and the terms' settings.
+
+    The names are the keys `g_losses` / `d_losses` return: l1_masked, perceptual, sync, mask_bce,
+    gan_g (G step); gan_d, r1 (D step).
+    """
+
+    l1_masked: float = 1.0
+    """alpha_L1 (stage 1 and 2: 1)."""
+    perceptual: float = 0.5
+    """alpha_perceptual (stage 1 and 2: 0.5)."""
+    sync: float = 0.01
+    """alpha_expert in stage 1 (0.01), applied only once `sync_start_l1` is reached."""
+    sync_stage2: float = 0.1
+    """alpha_expert in stage 2 (0.1: "adversarial loss contradicts the expert in some way")."""
+    mask_bce: float = 1.0
+    """alpha_mask (1)."""
+    gan: float = 0.01
+    """alpha_adv in stage 2 (0.01); stage 1 has no GAN."""
+    r1_gamma: float = 10.0
+    """gamma of the R1 penalty on real windows (eq. 14: gamma = 10 in all experiments)."""
+    sync_start_l1: float = 0.06
+    """The expert's term switches on once the validation masked L1 (mean |x - y| over masked pixels,
+    images in [0, 1]) falls to this. The paper waits for "L1 = 1.1, perceptual = 27 on their scale"
+    (section 3.7), a scale it does not define; 0 = never switch on, negative = on from the first step."""
+    sync_eps: float = 1e-3
+    """The expert's probability is clipped to [sync_eps, 1 - sync_eps] before -log (section 3.7: [1e-3, 1])."""
+    perceptual_backend: PerceptualBackend = "auto"
+    """"vgg19" (the file must be present), "weight_free" ((1 - MS-SSIM) + gradient L1) or "auto" (VGG19
+    when its file is on disk). Deviation: the paper uses VGG16 mid-to-high layers; the project ships
+    VGG19 (docs/DESIGN.md), used with relu3_1..relu5_1."""
+    d_augment: str = "affine,erosion"
+    """DiffAugment ops applied to every window the discriminator sees (section 3.7: "random affine and
+    erosion"); comma-separated from affine, erosion (this family's) and color, translation, cutout
+    (`headflow.augment.diffaugment`); "" = none."""
+
+    def validate(self) -> None:
+        for name in ("l1_masked", "perceptual", "sync", "sync_stage2", "mask_bce", "gan", "r1_gamma", "sync_eps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if self.sync_eps >= 0.5:
+            raise ValueError(f"loss.sync_eps must be < 0.5, got {self.sync_eps}")
+        known = {"affine", "erosion", "color", "translation", "cutout"}
+        ops = [p.strip() for p in self.d_augment.split(",") if p.strip()]
+        unknown = [p for p in ops if p not in known]
+        if unknown:
+            raise ValueError(f"loss.d_augment: unknown ops {unknown}; known: {sorted(known)}")
+
+
+@dataclass
+class OptimParams:
+    """Optimisation and schedule (section 3.7)."""
+
+    stage1_steps: int = 2000
+    """Generator steps of stage 1 (lip synchronisation: L1, perceptual, sync, mask)."""
+    stage2_steps: int = 0
+    """Generator steps of stage 2 (adds the GAN); 0 = stage 1 only."""
+    batch_size: int = 4
+    """Target windows per step (section 3.7: batch 4); each is 5 frames, so the generator sees 5x."""
+    lr: float = 2e-4
+    """Adam learning rate of G and D (section 3.7: 2e-4)."""
+    betas: tuple[float, float] = (0.5, 0.999)
+    """Adam betas (the paper does not give them; Wav2Lip uses (0.5, 0.999))."""
+    anneal_fraction: float = 0.2
+    """Linear learning-rate annealing to 0 over this final fraction of each stage's steps (section
+    3.7: "linear learning rate annealing at the end of the training for both stages")."""
+    val_every: int = 200
+    """Steps between validation passes (they decide when the sync term switches on)."""
+    val_windows: int = 32
+    """Fixed validation windows per pass."""
+    seed: int = 0
+    """Seed of initialisation, sampling and augmentation."""
+    threads: int = 2
+    """torch CPU threads."""
+
+    def validate(self) -> None:
+        if self.stage1_steps < 0 or self.stage2_steps < 0 or self.stage1_steps + self.stage2_steps < 1:
+            raise ValueError(f"optim: stage1_steps and stage2_steps must be >= 0 with at least one step in "
+                             f"total, got {self.stage1_steps}, {self.stage2_steps}")
+        if self.batch_size < 1 or self.lr <= 0 or self.val_every < 1 or self.val_windows < 1 or self.threads < 1:
+            raise ValueError("optim: batch_size, lr, val_every, val_windows and threads must be positive")
+        if not 0 <= self.anneal_fraction <= 1:
+            raise ValueError(f"optim.anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+
+
+@dataclass
+class DiscriminatorParams:
+    """The stage-2 multi-frame discriminator (section 3.7, figure 3.3)."""
+
+    base_channels: int = 64
+    """Channels of its first layer (the paper does not give widths; pix2pix's 64)."""
+    n_layers: int = 3
+    """Strided layers of the PatchGAN (3: a 48x96 lower-half window gives a 4x10 logit map)."""
+    spectral_norm: bool = True
+    """Spectral normalisation on every layer (section 3.7)."""
+
+    def validate(self) -> None:
+        if self.base_channels < 1 or not 1 <= self.n_layers <= 4:
+            raise ValueError(f"discriminator: base_channels >= 1 and n_layers in 1..4 expected, got "
+                             f"{self.base_channels}, {self.n_layers}")
+
+
+@dataclass
+class LipsyncParams:
+    """The `train_lipsync` params block: everything that defines a lip-sync generator run."""
+
+    model: ModelParams = field(default_factory=ModelParams)
+    data: DataParams = field(default_factory=DataParams)
+    loss: LossParams = field(default_factory=LossParams)
+    optim: OptimParams = field(default_factory=OptimParams)
+    discriminator: DiscriminatorParams = field(default_factory=DiscriminatorParams)
+
+    def validate(self) -> None:
+        for part in (self.model, self.data, self.loss, self.optim, self.discriminator):
+            part.validate()
+
+
+def _with(params: LipsyncParams, **parts: dict) -> LipsyncParams:
+    out = dataclasses.replace(params, **{k: dataclasses.replace(getattr(params, k), **v) for k, v in parts.items()})
+    out.validate()
+    return out
+
+
+def published_params() -> LipsyncParams:
+    """The paper's configuration (section 3.7): width 1, batch 4, both stages; for a GPU.
+
+    The step counts are placeholders of the right order: the paper trains ~3 days (stage 1) and 18-24 h
+    (stage 2) on one RTX 2080 and gives epochs of LRS2, not steps.
+    """
+    return _with(LipsyncParams(), optim={"stage1_steps": 300_000, "stage2_steps": 100_000, "val_every": 2000,
+                                         "val_windows": 256})
+
+
+def quality_params() -> LipsyncParams:
+    """The configuration that must beat the baselines on held-out data, sized for 2 CPU cores (hours)."""
+    return _with(LipsyncParams(), model={"width": 0.25}, data={"n_references": 5},
+                 optim={"stage1_steps": 6000, "stage2_steps": 2000, "batch_size": 4, "val_every": 250})
+
+
+def demo_params() -> LipsyncParams:
+    """Trains in at most ~3 minutes on 2 CPU cores: shows the pipeline, not the quality."""
+    return _with(LipsyncParams(), model={"width": 0.125}, data={"n_references": 3},
+                 discriminator={"base_channels": 16, "n_layers": 2},
+                 optim={"stage1_steps": 150, "stage2_steps": 30, "batch_size": 2, "val_every": 50, "val_windows": 8})
+
+
+def tiny_params() -> LipsyncParams:
+    """A few seconds on a CPU: the smallest network and the fewest steps that exercise every term."""
+    return _with(LipsyncParams(), model={"width": 0.0625}, data={"n_references": 2},
+                 loss={"sync_start_l1": -1.0},
+                 discriminator={"base_channels": 8, "n_layers": 2},
+                 optim={"stage1_steps": 1, "stage2_steps": 1, "batch_size": 2, "val_every": 1, "val_windows": 2,
+                        "threads": 1})
