@@ -363,8 +363,10 @@ def prepare_references(references: torch.Tensor, augmented: torch.Tensor, gen: t
 
 
 def blur_mask(mask: torch.Tensor, kernel: int = BLEND_KERNEL, sigma: float = BLEND_SIGMA) -> torch.Tensor:
-    """Gaussian blur of a (B, 1, H, W) mask (reflected borders), values stay in [0, 1]."""
-    return gaussian_blur2d(mask, (kernel, kernel), (sigma, sigma), border_type="reflect")
+    """Gaussian blur of a (B, 1, H, W) mask, zero outside the crop, so the mask fades out at the crop's
+    border and the pasted crop leaves no seam in the full frame (`generate.paste_back` blurs the same
+    way with OpenCV). Values stay in [0, 1]."""
+    return gaussian_blur2d(mask, (kernel, kernel), (sigma, sigma), border_type="constant")
 
 
 def blend(generated: torch.Tensor, frame: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,198 @@
+"""Generation with the lip-sync U-Net: a clip's frames + driving audio -> dubbed full frames.
+
+Pure parts (this module): the generated frame range and its chunks, the network pass over a clip
+(`generate_crops`), and pasting the 96x96 result back into the full frame through the inverse crop
+transform with the predicted mask blurred (k = 5, sigma = 3; coursework eq. 10).
+
+Inference follows the paper's test protocol (section 4.1): the references of each chunk of up to 5
+target frames are chosen exactly as in training (KMeans clusters, never a frame of the chunk), the
+target is the source frame with its lower half masked, and each frame gets its own mel window of the
+driving audio. Frames without a full mel window are outside the generated range (never padded);
+frames inside it without a valid face are copied unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from headflow.generators.lipsync.data import (BLEND_KERNEL, BLEND_SIGMA, ReferenceError, cluster_frames,
+                                              frame_mels, generated_range, mask_lower_half, prepare_references,
+                                              select_references)
+from headflow.generators.lipsync.model import LipsyncGenerator
+from headflow.generators.lipsync.params import IMAGE_SIZE, WINDOW, DataParams
+
+
+def blur_mask_np(mask: np.ndarray) -> np.ndarray:
+    """The blending mask's Gaussian blur (k = 5, sigma = 3), zero outside the crop, as `data.blur_mask`.
+
+    Args:
+        mask: (S, S) float in [0, 1].
+
+    Returns:
+        (S, S) float32 in [0, 1].
+    """
+    padded = cv2.copyMakeBorder(np.asarray(mask, np.float32), 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
+    blurred = cv2.GaussianBlur(padded, (BLEND_KERNEL, BLEND_KERNEL), BLEND_SIGMA, borderType=cv2.BORDER_CONSTANT)
+    return blurred[2:-2, 2:-2]
+
+
+def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray | None, transform: np.ndarray) -> np.ndarray:
+    """Blend a generated face crop into its source frame through the inverse crop transform.
+
+    out = m * warp^-1(crop) + (1 - m) * frame with m = warp^-1(blur(mask)) (eq. 10), bilinear, zero
+    outside the crop. Without a mask (no mask head) the whole crop is pasted, as Wav2Lip does.
+
+    Args:
+        frame: (H, W, 3) uint8 source frame.
+        crop: (S, S, 3) float in [0, 1] or uint8, the generated crop.
+        mask: (S, S) float in [0, 1], the predicted mask (None: all ones).
+        transform: (2, 3) source -> crop affine of this frame (`headflow.faces.crops` convention: a source
+            point p maps to transform @ [p, 1]).
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"paste_back: crop must be (S, S, 3), got {crop.shape}")
+    h, w = frame.shape[:2]
+    s = crop.shape[0]
+    crop_f = crop.astype(np.float32) / (255.0 if crop.dtype == np.uint8 else 1.0)
+    m = np.ones((s, s), np.float32) if mask is None else np.asarray(mask, np.float32)
+    if m.shape != (s, s):
+        raise ValueError(f"paste_back: mask must be ({s}, {s}), got {m.shape}")
+    m = blur_mask_np(m) if mask is not None else m
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP       # transform maps frame -> crop: sample the crop
+    M = np.asarray(transform, np.float64)
+    warped = cv2.warpAffine(crop_f, M, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = cv2.warpAffine(m, M, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
+    out = alpha * warped * 255.0 + (1.0 - alpha) * frame.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def frame_chunks(valid: np.ndarray, start: int, end: int, size: int = WINDOW) -> list[tuple[int, int]]:
+    """Consecutive runs of valid frames in [start, end), cut into chunks of at most `size` frames."""
+    chunks = []
+    f = start
+    while f < end:
+        if not valid[f]:
+            f += 1
+            continue
+        e = f
+        while e < end and valid[e] and e - f < size:
+            e += 1
+        chunks.append((f, e))
+        f = e
+    return chunks
+
+
+@dataclass
+class GeneratedCrops:
+    """The network's output for one clip and one driving audio."""
+
+    crops: np.ndarray
+    """(T, 96, 96, 3) float32 in [0, 1]; frames not generated hold the source crop."""
+    masks: np.ndarray | None
+    """(T, 96, 96) float32 predicted masks (0 where not generated); None without a mask head."""
+    generated: np.ndarray
+    """(T,) bool: the frames the network produced."""
+    frame_end: int
+    """End of the generated range [0, frame_end): frames with a full mel window of the driving audio."""
+    references: dict[int, list[int]]
+    """Chunk start frame -> the source frames used as that chunk's references."""
+
+
+@torch.no_grad()
+def generate_crops(generator: LipsyncGenerator, faces: np.ndarray, landmarks: np.ndarray, valid: np.ndarray,
+                   mel: np.ndarray, data_params: DataParams, fps: float = 25.0, seed: int = 0,
+                   chunks_per_batch: int = 8, device: str | torch.device = "cpu",
+                   progress: Callable[[int], None] | None = None) -> GeneratedCrops:
+    """Run the generator over a clip's face crops with a driving mel spectrogram.
+
+    Args:
+        generator: in eval mode.
+        faces: (T, 96, 96, 3) uint8 source face crops.
+        landmarks: (T, 68, 2) in crop pixels (reference clustering).
+        valid: (T,) bool.
+        mel: (T_mel, 80) the driving audio's mel spectrogram (the clip's own for reconstruction).
+        data_params: reference settings (as trained).
+        fps: video frame rate.
+        seed: seed of the reference augmentation.
+        chunks_per_batch: chunks of <= 5 frames per network call.
+        device: torch device.
+        progress: called with the number of frames done after each batch.
+
+    Returns:
+        `GeneratedCrops`.
+
+    Raises:
+        ReferenceError: the clip has no valid frame for references ("no_landmarks") or a chunk has no
+            reference outside it ("no_reference_frames").
+    """
+    t = len(faces)
+    valid = np.asarray(valid, bool)
+    _, end = generated_range(np.ones(t, bool), len(mel), fps)
+    end = min(end, t)
+    clusters = cluster_frames(landmarks, valid, data_params.n_references, seed)
+    gen = torch.Generator().manual_seed(seed)
+    crops = faces.astype(np.float32) / 255.0
+    masks = np.zeros((t, IMAGE_SIZE, IMAGE_SIZE), np.float32) if generator.params.mask_head else None
+    done = np.zeros(t, bool)
+    chunks = frame_chunks(valid, 0, end)
+    picked: dict[int, list[int]] = {}
+    # Group chunks of equal length: the network takes R reference sets for R x T frames.
+    by_len: dict[int, list[tuple[int, int]]] = {}
+    for c in chunks:
+        by_len.setdefault(c[1] - c[0], []).append(c)
+    for length, group in sorted(by_len.items(), reverse=True):
+        for i in range(0, len(group), chunks_per_batch):
+            part = group[i:i + chunks_per_batch]
+            refs, flags, frames = [], [], []
+            for s, e in part:
+                r, a = select_references(clusters, s, window=e - s, augment=data_params.reference_augment)
+                refs.append(faces[r])
+                flags.append(a)
+                frames.extend(range(s, e))
+                picked[s] = r.tolist()
+            idx = np.asarray(frames)
+            target = torch.from_numpy(faces[idx]).permute(0, 3, 1, 2).float().div(255).to(device)
+            ref_t = torch.from_numpy(np.stack(refs)).permute(0, 1, 4, 2, 3).float().div(255)
+            ref_t = prepare_references(ref_t, torch.from_numpy(np.stack(flags)), gen,
+                                       data_params.reference_blur_sigma, data_params.reference_region,
+                                       data_params.augment_rotation_deg, data_params.augment_scale,
+                                       data_params.augment_shift).to(device)
+            mel_t = torch.from_numpy(frame_mels(mel, idx, fps)).to(device)
+            out = generator(mask_lower_half(target), mel_t, ref_t)
+            crops[idx] = out.image.permute(0, 2, 3, 1).cpu().numpy()
+            if masks is not None:
+                masks[idx] = out.mask[:, 0].cpu().numpy()
+            done[idx] = True
+            if progress is not None:
+                progress(len(idx))
+    return GeneratedCrops(crops, masks, done, end, dict(sorted(picked.items())))
+
+
+def paste_clip(frames: np.ndarray, result: GeneratedCrops, transforms: np.ndarray) -> np.ndarray:
+    """Every generated frame pasted back into its source frame; other frames unchanged.
+
+    Args:
+        frames: (T, H, W, 3) uint8 source frames.
+        result: `generate_crops`' output for these frames.
+        transforms: (T, 2, 3) source -> crop transforms.
+
+    Returns:
+        (T, H, W, 3) uint8.
+    """
+    out = frames.copy()
+    for f in np.flatnonzero(result.generated):
+        out[f] = paste_back(frames[f], result.crops[f], None if result.masks is None else result.masks[f],
+                            transforms[f])
+    return out
+
+
+__all__ = ["GeneratedCrops", "ReferenceError", "blur_mask_np", "frame_chunks", "generate_crops", "paste_back",
+           "paste_clip"]
