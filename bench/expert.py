@@ -31,7 +31,7 @@ import yaml
 from headflow.config import load_block
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.shards import load_shard
-from headflow.sync.train_expert import evaluate_offsets
+from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
 from headflow.sync.train import config_from, load_expert, train_expert
 
 def load(data: Path):
@@ -102,7 +102,7 @@ def main() -> None:
     print(params, flush=True)
     if args.loso is None:
         split = dict(zip(clips.clip_id, clips.split))
-        folds = [[c for c in arrays if split[c] != "train"]]
+        folds = [[c for c in arrays if split[c] not in EXPERT_TRAIN_SPLITS]]
     else:
         names = args.loso or sorted(set(speaker[c] for c in arrays))
         folds = [[c for c in arrays if speaker[c] == s] for s in names]

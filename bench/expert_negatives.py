@@ -31,6 +31,7 @@ from headflow.config import load_block
 from headflow.sync.data import audio_window, face_window, prepare_clip, window_starts
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.train import config_from, load_expert, train_expert
+from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS
 
 BUCKETS = [(1, 2), (3, 4), (5, 7), (8, 15), (16, 10**6)]
 QUIET_DB = -3.0          # mean log-mel of a silent frame is about -3.4 in the demo's mels, speech -2 .. -0.5
@@ -118,7 +119,7 @@ def main() -> None:
     clips, arrays = load(args.data)
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
     split = dict(zip(clips.clip_id, clips.split))
-    held_ids = [c for c in arrays if (speaker[c] == args.loso if args.loso else split[c] != "train")]
+    held_ids = [c for c in arrays if (speaker[c] == args.loso if args.loso else split[c] not in EXPERT_TRAIN_SPLITS)]
     held = [arrays[c] for c in held_ids]
     train = [a for c, a in arrays.items() if c not in held_ids]
     stage_bacc = None

@@ -21,6 +21,7 @@ from headflow.config import from_dict
 from headflow.faces.evaluate import landmark_error
 from headflow.faces.faces import process_clip
 from headflow.faces.params import FacesParams
+from headflow.landmarks68 import MOUTH, inter_ocular
 from headflow.manifest import Rejected
 
 
@@ -56,10 +57,9 @@ def demo(root: Path, params: FacesParams) -> None:
             v = r.valid[:n]
             row["err_raw"] = float(np.median(landmark_error(r.landmarks_raw[:n][v], gt[:n][v]))) * 100
             row["err_smooth"] = float(np.median(landmark_error(r.landmarks[:n][v], gt[:n][v]))) * 100
-            mouth = slice(48, 68)
-            iod = np.linalg.norm(gt[:n][v][:, 36] - gt[:n][v][:, 45], axis=-1)
+            iod = inter_ocular(gt[:n][v])
             for key, lm in (("mouth_raw", r.landmarks_raw), ("mouth_smooth", r.landmarks)):
-                d = np.linalg.norm(lm[:n][v][:, mouth] - gt[:n][v][:, mouth], axis=-1).mean(-1) / iod
+                d = np.linalg.norm(lm[:n][v][:, MOUTH] - gt[:n][v][:, MOUTH], axis=-1).mean(-1) / iod
                 row[key] = float(np.median(d)) * 100
             row["n_truth"], row["n_frames"] = len(gt), len(r.valid)
         rows.append(row)

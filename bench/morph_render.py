@@ -27,19 +27,10 @@ import numpy as np
 
 from headflow.faces.crops import align_transforms
 from headflow.nmfc.render import face_triangles, nmfc_colors, read_nmfc, render_nmfc, render_shaded, to_crop, write_nmfc
+from headflow.rotations import euler_to_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT.parent / "shared" / "models" / "ict_facekit" / "ict_face_model_light_full.npz"
-
-
-def _rotation(angles_deg: np.ndarray) -> np.ndarray:
-    """(T, 3) yaw, pitch, roll degrees -> (T, 3, 3), R = Rz(roll) @ Rx(pitch) @ Ry(yaw)."""
-    y, p, r = np.radians(angles_deg).T
-    c, s, o, z = np.cos, np.sin, np.ones_like(y), np.zeros_like(y)
-    Ry = np.stack([c(y), z, s(y), z, o, z, -s(y), z, c(y)], -1).reshape(-1, 3, 3)
-    Rx = np.stack([o, z, z, z, c(p), -s(p), z, s(p), c(p)], -1).reshape(-1, 3, 3)
-    Rz = np.stack([c(r), -s(r), z, s(r), c(r), z, z, z, o], -1).reshape(-1, 3, 3)
-    return Rz @ Rx @ Ry
 
 
 def _smooth_noise(rng, T: int, k: int, period: float) -> np.ndarray:
@@ -58,7 +49,7 @@ def synthetic_clip(model, frames: int, size: int = 256, seed: int = 0):
     expr = np.clip(0.5 * _smooth_noise(rng, frames, model.n_exp, 40) + rng.uniform(-0.3, 0.1, model.n_exp), 0, 1)
     X = model.shape(np.broadcast_to(ident, (frames, len(ident))), expr)             # (T, V, 3)
     angles = _smooth_noise(rng, frames, 3, 90) * [30, 12, 8]
-    R = _rotation(angles)
+    R = euler_to_matrix(angles)
     scale = 11.0 * (1 + 0.1 * _smooth_noise(rng, frames, 1, 120)[:, 0])
     trans = np.stack([320 + 25 * _smooth_noise(rng, frames, 1, 100)[:, 0],
                       230 + 15 * _smooth_noise(rng, frames, 1, 100)[:, 0]], axis=1)

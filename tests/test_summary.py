@@ -14,3 +14,23 @@ def test_summary_reports_the_expert(tmp_path, monkeypatch):
         "offset_recovery": 1.0, "train_seconds": 891.6, "train_samples_per_s": 198.5}))
     line = next(l for l in summary.render().splitlines() if l.startswith("train_expert:"))
     assert "t1_2 (10 clips) balanced accuracy 0.8574" in line and "offset recovery 100 %" in line
+
+
+def test_summary_says_who_is_in_which_split(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    clips = pd.DataFrame({
+        "speaker_id": ["ann"] * 3 + ["bob"] * 2 + ["bad"] + ["cat"] * 2,
+        "split": ["train"] * 6 + ["test"] * 2,
+        "duration_s": [3.0] * 8,
+        "style": ["neutral", "smiling", "neutral", "neutral", "restrained", None, "neutral", "exaggerated"]})
+    assert summary.speakers_by_split(clips) == [
+        "  train: 3 speakers, 6 clips: ann (3), bob (2), bad (1); styles {'neutral': 3, 'restrained': 1, 'smiling': 1}",
+        "  test: 1 speaker, 2 clips: cat (2); styles {'exaggerated': 1, 'neutral': 1}"]
+    assert summary.speakers_by_split(clips.assign(style=None))[1] == "  test: 1 speaker, 2 clips: cat (2)"
+    (tmp_path / "data/interim/ingest").mkdir(parents=True)
+    clips.to_parquet(tmp_path / "data/interim/ingest/clips.parquet")
+    text = summary.render().splitlines()
+    at = next(i for i, l in enumerate(text) if l.startswith("ingest: 8 clips accepted (4 speakers"))
+    assert text[at + 1].startswith("  train: 3 speakers") and text[at + 2].startswith("  test: 1 speaker")

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from headflow.atomic import atomic_output
 
 ENV_VAR = "HEADFLOW_MODELS"
 DEFAULT_DIR = Path("~/.cache/headflow/models")
@@ -153,22 +154,15 @@ def fetch(name: str, dest_dir: Path | None = None, timeout_s: float = 60.0) -> P
     if spec.bundled:
         return require(name)
     dest_dir = Path(dest_dir or models_dir())
-    dest_dir.mkdir(parents=True, exist_ok=True)
     dst = dest_dir / spec.filename
-    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", dir=dest_dir)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:                 # a failed download or hash check leaves nothing
         try:
             with urllib.request.urlopen(spec.url, timeout=timeout_s) as r, open(tmp, "wb") as f:
                 shutil.copyfileobj(r, f)
         except OSError as err:
             raise OSError(f"cannot download {spec.url} ({err}); download it by hand and place it in "
                           f"{dest_dir}/{spec.filename}") from err
-        check_hash(spec, Path(tmp))
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        check_hash(spec, tmp)
     return dst
 
 

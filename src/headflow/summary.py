@@ -58,6 +58,27 @@ def bad_input_verdicts(corpus: pd.DataFrame, quarantines: dict[str, pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def speakers_by_split(clips: pd.DataFrame) -> list[str]:
+    """One line per split (train, val, test; absent ones left out): its speakers with their clip counts.
+
+    Example: `test: t1_2 (10)` for a split holding the 10 clips of speaker t1_2. Speakers are listed
+    by clip count (most first), ties by name; a `style` column with values adds the style counts.
+    """
+    lines = []
+    for name in ("train", "val", "test"):
+        part = clips[clips.split == name]
+        if not len(part):
+            continue
+        counts = sorted(part.speaker_id.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+        line = (f"  {name}: {len(counts)} speaker{'s' * (len(counts) != 1)}, {len(part)} clips: "
+                + ", ".join(f"{spk} ({n})" for spk, n in counts))
+        if "style" in part and part["style"].notna().any():
+            styles = part["style"].dropna().value_counts().sort_index().to_dict()
+            line += f"; styles {styles}"
+        lines.append(line)
+    return lines
+
+
 def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None) -> str:
     """The summary text."""
     lines = ["", "== headflow summary =="]
@@ -69,6 +90,7 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
         by_split = clips.split.value_counts().to_dict()
         lines.append(f"ingest: {len(clips)} clips accepted ({clips.speaker_id.nunique()} speakers, "
                      f"{clips.duration_s.sum() / 60:.1f} min; split {by_split}) -> {CLIPS}")
+        lines.extend(speakers_by_split(clips))
     faces = _read(FACES)
     if faces is not None and len(faces):
         lines.append(f"faces: {len(faces)} clips tracked ({int(faces.n_frames.sum())} frames, detection rate "

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from headflow.demo.corpus import BAD_INPUTS, build_corpus, plan_clips
-from headflow.faces.dlib_backend import detect_faces, inter_ocular, landmarks68
+from headflow.faces.dlib_backend import detect_faces, landmarks68
+from headflow.landmarks68 import inter_ocular
 from headflow.media import probe, read_audio, read_frames
 from headflow.validation import validate_manifest
 

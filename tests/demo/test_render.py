@@ -5,7 +5,8 @@ import pytest
 
 from headflow.demo.portraits import PORTRAITS, PortraitError, load_photo, prepare_portrait
 from headflow.demo.render import PortraitAnimator
-from headflow.faces.dlib_backend import detect_faces, inter_ocular, landmarks68
+from headflow.faces.dlib_backend import detect_faces, landmarks68
+from headflow.landmarks68 import inter_ocular
 
 REST = (np.zeros(3), 0.0, np.array([0, 0, 0, 0, 0, 1.0]))
 

@@ -42,7 +42,8 @@ def project(tmp_path_factory, project_root):
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project_root / rel, dst / rel)
-    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8},
+    _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8,
+                                                           "split": {"min_speaker_clips": 1}},
                 train_expert={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
                               "eval_shifts": [5], "max_offset": 5})
     _run(["git", "init", "-q"], dst)

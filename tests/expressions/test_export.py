@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from headflow.fit3dmm.camera import euler_to_matrix
+from headflow.rotations import euler_to_matrix
 from headflow.expressions.stage import (deep3d_angles, deep3d_rotation, export_deep3d_mat, pose_in_crop)
 
 
@@ -111,3 +111,12 @@ def test_bfm_fit_round_trip(tmp_path):
     np.testing.assert_allclose(coeff[:, 80:144], fit.exp_coeffs, atol=1e-6)
     R, _, _ = pose_in_crop(fit.rotation, fit.translation, fit.scale, tr)
     np.testing.assert_allclose(coeff[:, 224:227], deep3d_angles(R), atol=1e-5)
+
+
+def test_deep3d_shares_the_axes_and_differs_only_in_factor_order():
+    for yaw, pitch, roll in [(30, 0, 10), (0, -25, 40), (0, 0, 0)]:       # one of yaw / pitch zero: equal
+        np.testing.assert_allclose(deep3d_rotation(np.deg2rad([pitch, yaw, roll])),
+                                   euler_to_matrix([yaw, pitch, roll]), atol=1e-15)
+    R = euler_to_matrix([30, 30, 0])
+    assert not np.allclose(deep3d_rotation(np.deg2rad([30, 30, 0])), R, atol=1e-3)   # Ry Rx != Rx Ry
+    np.testing.assert_allclose(deep3d_rotation(deep3d_angles(R)), R, atol=1e-12)   # convert via the matrix

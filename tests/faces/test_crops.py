@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 from headflow.faces import crops
+from headflow.landmarks68 import LEFT_EYE, MOUTH_CORNERS, RIGHT_EYE, eye_centres
 
 # A plausible 68-point face: the template of the synthetic tracker tests is random; here the
 # alignment needs real eye and mouth positions.
 def face_landmarks(cx=150.0, cy=140.0, iod=60.0, roll_deg=10.0) -> np.ndarray:
     rng = np.random.default_rng(1)
     lm = rng.normal(0, 0.01, (68, 2))
-    lm[36:42] += [-0.5, -0.3]       # left eye
-    lm[42:48] += [0.5, -0.3]        # right eye
-    lm[48] += [-0.3, 0.6]
-    lm[54] += [0.3, 0.6]
+    lm[RIGHT_EYE] += [-0.5, -0.3]   # the subject's right eye: image left
+    lm[LEFT_EYE] += [0.5, -0.3]
+    lm[MOUTH_CORNERS] += [[-0.3, 0.6], [0.3, 0.6]]
     a = np.deg2rad(roll_deg)
     R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     return (lm * iod) @ R.T + [cx, cy]
@@ -40,7 +40,7 @@ def test_align_transform_is_a_similarity_that_levels_the_eyes():
     M = crops.align_transform(lm, 256)
     A = M[:, :2]
     assert np.allclose(A @ A.T, np.eye(2) * np.linalg.det(A), atol=1e-9)    # rotation x uniform scale
-    eyes = crops.apply(M, np.stack([lm[36:42].mean(0), lm[42:48].mean(0)]))
+    eyes = crops.apply(M, np.stack(eye_centres(lm)))
     assert abs(eyes[0, 1] - eyes[1, 1]) < 1.0                               # level after alignment
     assert 0 < eyes[0, 0] < eyes[1, 0] < 256
 

@@ -52,3 +52,25 @@ def test_cli_models_list_and_unknown_fetch(empty_models_dir, capsys):
     assert str(empty_models_dir) in out and "missing" in out and "headflow models fetch s3fd" in out
     assert cli.main(["models", "fetch", "no_such_model"]) == 1
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_fetch_checks_the_hash_before_anything_lands(empty_models_dir, tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    source = tmp_path / "upstream.bin"
+    source.write_bytes(b"weights")
+    good = hashlib.sha256(b"weights").hexdigest()
+    for sha, ok in (("0" * 64, False), (good, True)):
+        spec = models.ModelFile("toy", "toy.bin", source.as_uri(), sha, "dlib_hog")   # file:// needs no network
+        monkeypatch.setitem(models.REGISTRY, "toy", spec)
+        if not ok:
+            with pytest.raises(models.WeightsHashMismatch):
+                models.fetch("toy")
+            assert os.listdir(empty_models_dir) == []     # no partial or unverified file, no temporary
+        else:
+            path = models.fetch("toy")
+            assert path.read_bytes() == b"weights" and os.listdir(empty_models_dir) == ["toy.bin"]
+            umask = os.umask(0)
+            os.umask(umask)
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -8,8 +8,9 @@ import pytest
 from headflow.fit3dmm.fit import FitConfig, VideoFit, fit_frames, fit_video
 from headflow.fit3dmm.banded import assemble, second_difference_gram, solve_box_admm, solve_box_dense
 from headflow.morphable.builtin import builtin_model
-from headflow.fit3dmm.fit import euler_to_matrix, matrix_to_euler, project_points
+from headflow.fit3dmm.fit import project_points
 from headflow.morphable.model import MorphableModel
+from headflow.rotations import euler_to_matrix, matrix_to_euler
 
 
 # -- camera conventions -----------------------------------------------------------------------------
@@ -23,7 +24,7 @@ def test_euler_round_trip_and_convention():
     # R = Rz(roll) Rx(pitch) Ry(yaw): composing single-axis rotations gives the same matrix.
     y, p, r = euler_to_matrix([[30, 0, 0], [0, 20, 0], [0, 0, 10]])
     np.testing.assert_allclose(euler_to_matrix([30, 20, 10]), r @ p @ y, atol=1e-12)
-    # single axes written out (y down, z toward the camera): yaw 90 turns +x onto -z, pitch 90 turns +y
+    # single axes written out (y up, z toward the camera): yaw 90 turns +x onto -z, pitch 90 turns +y
     # onto +z, roll 90 turns +x onto +y
     np.testing.assert_allclose(euler_to_matrix([90, 0, 0]) @ [1, 0, 0], [0, 0, -1], atol=1e-12)
     np.testing.assert_allclose(euler_to_matrix([0, 90, 0]) @ [0, 1, 0], [0, 0, 1], atol=1e-12)

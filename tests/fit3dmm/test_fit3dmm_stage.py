@@ -11,7 +11,7 @@ import pytest
 
 from headflow.manifest import write_manifest
 from headflow.manifest.schemas import schema_for
-from headflow.fit3dmm.camera import euler_to_matrix
+from headflow.rotations import euler_to_matrix
 from headflow.morphable.builtin import builtin_model
 from headflow.fit3dmm.params import Fit3dmmParams
 from headflow.expressions.params import ExpressionsParams

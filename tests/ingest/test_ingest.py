@@ -103,3 +103,33 @@ def test_real_grid_clips(grid_dir, tmp_path):
     assert [w["word"] for w in swwp.words] == truth["swwp2s"].split()
     assert swwp.words[0]["start"] == pytest.approx(12250 / 25000)
     assert validate_manifest(clips, "clips").success
+
+
+def test_demo_source_splits_on_usable_speakers_and_carries_styles(tmp_path):
+    import pandas as pd
+
+    root = tmp_path / "raw"
+    layout = {"ann/ann_00.mp4": 1.2, "ann/ann_01.mp4": 1.2, "bob/bob_00.mp4": 1.2, "bob/bob_01.mp4": 1.2,
+              "dan/dan_00.mp4": 1.2, "dan/dan_01.mp4": 1.2, "cat/cat_00.mp4": 1.2, "cat/cat_01.mp4": 0.4,
+              "solo/solo_00.mp4": 1.2, "bad/two_faces.mp4": 1.2, "bad/too_short.mp4": 0.4}
+    for seed, (rel, seconds) in enumerate(layout.items()):
+        _clip(root / rel, seconds, fps=25, seed=10 + seed)
+    styles = ["neutral", "smiling", "exaggerated", "neutral", "restrained", "neutral", "neutral", "smiling", "neutral"]
+    pd.DataFrame({"source_path": list(layout), "kind": ["good"] * 9 + ["bad"] * 2, "style": styles + [None, None]}
+                 ).to_parquet(root / "corpus.parquet")
+    params = IngestParams(source="demo", root=str(root), face_probe_frames=0, workers=1)
+    result = run_ingest(params, root, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    clips = result.clips.set_index("source_path")
+    assert sorted(result.quarantine.frame().source_path) == ["bad/too_short.mp4", "cat/cat_01.mp4"]
+    assert validate_manifest(result.clips, "clips").success
+    expected_style = {rel: s for rel, s in zip(layout, styles + [None, None]) if rel in clips.index}
+    assert {rel: (None if pd.isna(s) else s) for rel, s in clips["style"].items()} == expected_style
+    split = clips.groupby("speaker_id")["split"].first().to_dict()
+    # cat lost a clip to quarantine (1 usable < 2), solo has one clip, bad/ is known-bad: all train.
+    assert split["cat"] == split["solo"] == split["bad"] == "train"
+    # Three eligible speakers (ann, bob, dan): one each in train, val and test.
+    assert sorted(split[s] for s in ("ann", "bob", "dan")) == ["test", "train", "val"]
+    # The folder source records no style.
+    folder = run_ingest(IngestParams(source="folder", root=str(root), face_probe_frames=0, workers=1), root,
+                        tmp_path / "folder", project_root=tmp_path, progress=False)
+    assert folder.clips["style"].isna().all()

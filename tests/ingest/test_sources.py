@@ -1,10 +1,11 @@
-"""Source layouts: folder, GRID, LRS2; speaker-disjoint splits."""
+"""Source layouts: folder, the demo corpus (styles, known-bad inputs), GRID, LRS2."""
 
+import json
+
+import pandas as pd
 import pytest
 
-from headflow.ingest.ingest import assign_splits
-from headflow.ingest.params import SplitParams
-from headflow.ingest.sources import discover_folder, discover_grid, discover_lrs2, read_grid_align
+from headflow.ingest.sources import discover_demo, discover_folder, discover_grid, discover_lrs2, read_grid_align
 
 
 def _touch(path, text=""):
@@ -52,11 +53,21 @@ def test_lrs2_file_list_and_transcripts(tmp_path):
     assert not items[0].path.exists()   # listed but missing: ingest quarantines it as unreadable
 
 
-def test_splits_are_speaker_disjoint_seeded_and_cover_every_split():
-    speakers = [f"s{i}" for i in range(10)]
-    a = assign_splits(speakers, SplitParams(seed=1, val=0.2, test=0.2))
-    assert a == assign_splits(list(reversed(speakers)), SplitParams(seed=1, val=0.2, test=0.2))
-    assert sorted(a.values()).count("val") == 2 and sorted(a.values()).count("test") == 2
-    assert a != assign_splits(speakers, SplitParams(seed=2, val=0.2, test=0.2))
-    few = assign_splits(["x", "y", "z"], SplitParams(val=0.1, test=0.1))
-    assert sorted(few.values()) == ["test", "train", "val"]
+def test_demo_source_reads_style_and_verdict_from_the_index(tmp_path):
+    for rel in ("ann/ann_00.mp4", "ann/ann_01.mp4", "bad/two_faces.mp4", "bob/bob_00.mp4"):
+        _touch(tmp_path / rel)
+    pd.DataFrame({"source_path": ["ann/ann_00.mp4", "ann/ann_01.mp4", "bad/two_faces.mp4"],
+                  "kind": ["good", "good", "bad"], "style": ["smiling", "neutral", None]}
+                 ).to_parquet(tmp_path / "corpus.parquet")
+    # Not in the index: the style comes from the clip's truth.json.
+    _touch(tmp_path / "bob/bob_00.truth.json", json.dumps({"style": "restrained"}))
+    items = {i.relpath: i for i in discover_demo(tmp_path, [".mp4"])}
+    assert {r: (i.speaker_id, i.style, i.expected_reject) for r, i in items.items()} == {
+        "ann/ann_00.mp4": ("ann", "smiling", False), "ann/ann_01.mp4": ("ann", "neutral", False),
+        "bad/two_faces.mp4": ("bad", None, True), "bob/bob_00.mp4": ("bob", "restrained", False)}
+    # A folder source knows nothing of styles.
+    assert all(i.style is None and not i.expected_reject for i in discover_folder(tmp_path, [".mp4"]))
+    # An index from before styles existed is named, with the fix.
+    pd.DataFrame({"source_path": ["ann/ann_00.mp4"], "kind": ["good"]}).to_parquet(tmp_path / "corpus.parquet")
+    with pytest.raises(ValueError, match="lacks columns \\['style'\\].*dvc repro demo_corpus"):
+        discover_demo(tmp_path, [".mp4"])

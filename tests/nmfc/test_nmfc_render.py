@@ -11,7 +11,7 @@ from headflow.faces import crops
 from headflow.nmfc.render import (face_triangles, nmfc_colors, nmfc_preview, rasterize, read_nmfc, render_nmfc,
                                 render_shaded, to_crop, write_nmfc)
 from headflow.nmfc import raster
-from headflow.fit3dmm.camera import euler_to_matrix
+from headflow.rotations import euler_to_matrix
 from headflow.morphable.builtin import builtin_model
 from headflow.nmfc.render import AMBIENT, LIGHT_DIR
 

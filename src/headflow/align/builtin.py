@@ -13,6 +13,11 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
 4. `iterations` rounds of: re-estimate Gaussians and self-loop probabilities from the current
    alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
 5. The last alignment gives the phone intervals; a word spans its phones.
+
+Why our own aligner: the Montreal Forced Aligner does not run from PyPI (its Kaldi bindings come only
+from conda-forge; `align.backend: mfa` uses it from PATH), and the pip-installable alternatives need
+acoustic-model weights downloaded at run time (wav2vec2 CTC aligners) or torchaudio, which does not
+import with this torch. This one needs only the corpus itself and espeak-ng, so `make demo` aligns offline.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ forced alignment, and Viterbi (hard-assignment) re-estimation.
 Every unit (phone, SIL, GARBAGE for words with no pronunciation) has `STATES` left-to-right
 emitting states; each state loops on itself or moves on. An utterance is a chain of segments
 (one per phone instance); optional segments (silence between words) may be skipped.
+
+Why our own code: forced alignment chains SHARED phone models into a new graph per utterance (with
+skippable silences) and re-estimates them from every utterance's alignment; hmmlearn, the HMM
+library on PyPI, fits one fixed-topology model to sequences and has no transcript-constrained
+alignment, and Kaldi / HTK do not install from PyPI. ~240 lines (numpy, Viterbi in numba) do exactly this.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ normalisation to [-4, 4] with clipping), so experts and generators trained on it
 with the published ones. Wav2Lip used librosa 0.7, whose STFT padded by reflection; librosa 0.10+
 pads with zeros by default, so the padding mode is set explicitly.
 
+Why our own code: only librosa's STFT and mel basis are reused; the rest (pre-emphasis, dB with
+Wav2Lip's reference level, its symmetric clipped normalisation) is Wav2Lip's own `audio.py` recipe,
+which no library function reproduces, and any other mel would shift every input a Wav2Lip-style
+expert or generator was trained on.
+
 Frames: 16000 / 200 = 80 mel frames per second. Video frame f (at `fps`) owns
 `mel[int(80 * f / fps) : int(80 * f / fps) + 16]`: 16 mel frames = 0.2 s starting at the frame.
 """

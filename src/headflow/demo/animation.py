@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from headflow.landmarks68 import CHIN, JAW, LEFT_EYE, LEFT_EYE_OUTER, NOSE_BRIDGE, RIGHT_EYE, RIGHT_EYE_OUTER
+from headflow.rotations import euler_to_matrix
+
 # (open, spread, round) targets per ARPAbet phone. open: jaw/lip opening 0..1; spread: lip corners
 # outward (+) or inward (-); round: protrusion/rounding 0..1. Values follow the usual viseme groups
 # (bilabial closure, labiodental, dental, alveolar, post-alveolar rounding, velar, open/front/back
@@ -56,10 +59,24 @@ def _dominance(phone: str) -> np.ndarray:
     return np.array([0.7, 0.35, 0.3])
 
 
-def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0) -> np.ndarray:
+def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0, articulation: float = 1.0,
+                spread_offset: float = 0.0) -> np.ndarray:
     """(T, 3) open/spread/round per video frame from phone intervals (objects with start/end/label).
 
     Frame f is sampled at its centre (f + 0.5) / fps, the same rule the phone labels use.
+
+    Args:
+        phones: intervals with `start`, `end` (seconds) and an ARPAbet `label` (unknown labels: SIL).
+        n_frames: T.
+        fps: video frame rate.
+        gain: per-clip scale of the opening (speaker variability).
+        articulation: speaking-style scale of all three channels (open and round clipped to 0..1),
+            applied before the bilabial / labiodental closures so lips still meet on P, B, M.
+        spread_offset: speaking-style constant added to `spread` on every frame (a smile).
+
+    Returns:
+        float32 (T, 3): open 0..1, spread (about -0.5..0.6 plus the offset), round 0..1. With the
+        defaults it is the unstyled (neutral) track bit for bit.
     """
     t = (np.arange(n_frames) + 0.5) / fps
     num = np.zeros((n_frames, 3))
@@ -74,7 +91,12 @@ def mouth_track(phones: Sequence, n_frames: int, fps: float, gain: float = 1.0) 
         num += d * np.asarray(VISEMES[label])[None, :]
         den += d
     track = num / den
-    track[:, 0] = np.clip(track[:, 0] * gain, 0.0, 1.0)
+    track[:, 0] = np.clip(track[:, 0] * gain * articulation, 0.0, 1.0)
+    if articulation != 1.0:
+        track[:, 1] *= articulation
+        track[:, 2] = np.clip(track[:, 2] * articulation, 0.0, 1.0)
+    if spread_offset:
+        track[:, 1] += spread_offset
     # Lips meet during a bilabial and the lower lip touches the teeth during F/V, whatever the
     # neighbours are (blending alone leaves them half open between open vowels).
     for ph in phones:
@@ -153,8 +175,8 @@ class FaceFrame:
 
     @classmethod
     def from_landmarks(cls, lm: np.ndarray) -> "FaceFrame":
-        left, right = lm[36:42].mean(0), lm[42:48].mean(0)
-        d = lm[45] - lm[36]
+        left, right = lm[RIGHT_EYE].mean(0), lm[LEFT_EYE].mean(0)
+        d = lm[LEFT_EYE_OUTER] - lm[RIGHT_EYE_OUTER]
         return cls(origin=(left + right) / 2, angle=float(np.arctan2(d[1], d[0])), unit=float(np.hypot(*d)))
 
     def _rot(self, sign: float) -> np.ndarray:
@@ -175,18 +197,25 @@ def landmark_depth(face_xy: np.ndarray) -> np.ndarray:
     src_c, dst_c = src - src.mean(0), dst - dst.mean(0)
     scale = np.sqrt((dst_c ** 2).sum() / (src_c ** 2).sum())
     z = mean[:, 2] * scale
-    return z - z[27:31].mean() + 0.3   # nose bridge ~0.3 IOD in front of the eye plane
+    return z - z[NOSE_BRIDGE].mean() + 0.3   # nose bridge ~0.3 IOD in front of the eye plane
 
 
 def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, round_: float,
-                          blink: float) -> np.ndarray:
-    """Apply one frame's articulation to neutral landmarks in face coordinates. Returns (68, 2)."""
+                          blink: float, lip_raise: float = 0.0) -> np.ndarray:
+    """Apply one frame's articulation to neutral landmarks in face coordinates. Returns (68, 2).
+
+    Args:
+        face_xy: (68, 2) neutral landmarks in face units (see module docstring).
+        open_, spread, round_: one row of `mouth_track`.
+        blink: eyelid closure 0..1.
+        lip_raise: lip corners (48, 54, 60, 64) raised by this many face units (IOD), their
+            neighbours by 0.4 of it: a smile's upturn (speaking style); 0 leaves the mouth as is.
+    """
     p = face_xy.copy()
     o, e, r = float(open_), float(spread), float(round_)
     dy = np.zeros(68)
     dx = np.zeros(68)
-    jaw = np.arange(17)
-    dy[jaw] = 0.30 * o * np.clip(1 - np.abs(jaw - 8) / 8.5, 0, 1) ** 1.3
+    dy[JAW] = 0.30 * o * np.clip(1 - np.abs(JAW - CHIN) / 8.5, 0, 1) ** 1.3
     dy[[55, 56, 57, 58, 59]] += o * np.array([0.24, 0.33, 0.36, 0.33, 0.24])
     dy[[65, 66, 67]] += o * np.array([0.33, 0.36, 0.33])
     dy[[48, 54, 60, 64]] += 0.10 * o
@@ -206,6 +235,9 @@ def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, roun
     dy[[56, 57, 58]] += 0.02 * r
     dy[[61, 62, 63]] -= 0.025 * r
     dy[[65, 66, 67]] += 0.035 * r
+    if lip_raise:
+        dy[[48, 54, 60, 64]] -= lip_raise
+        dy[[49, 53, 59, 55, 61, 63, 67, 65]] -= 0.4 * lip_raise
     p[:, 0] += dx
     p[:, 1] += dy
     # The inner lower lip never rises above the inner upper lip.
@@ -221,12 +253,11 @@ def deform_mouth_and_eyes(face_xy: np.ndarray, open_: float, spread: float, roun
 
 
 def rotation_matrix(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """R = Rz(roll) @ Rx(pitch) @ Ry(yaw) for face coordinates (x right, y down, z forward)."""
-    y, p, r = np.deg2rad([yaw_deg, pitch_deg, roll_deg])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    """R = Rz(roll) @ Rx(pitch) @ Ry(yaw) (`headflow.rotations.euler_to_matrix`) applied to face
+    coordinates (x right, y DOWN, z forward). Because y points down here, the demo's pitch > 0 raises
+    the nose and roll > 0 turns the face clockwise on screen: the demo's (yaw, pitch, roll) is
+    headflow's (yaw, -pitch, -roll) (`headflow.rotations.flip_y`); the truth files keep that meaning."""
+    return euler_to_matrix(np.array([yaw_deg, pitch_deg, roll_deg]))
 
 
 PIVOT = np.array([0.0, 0.9, -0.9])  # rotation centre, face units: behind the face, near the neck

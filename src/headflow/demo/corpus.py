@@ -3,8 +3,9 @@
 Layout under the output folder (`data/raw/demo` by default):
     <identity>/<identity>_<NN>.mp4        good clip: H.264 25 fps + AAC 16 kHz mono
     <identity>/<identity>_<NN>.txt        transcript (ingest picks it up like any folder source)
-    <identity>/<identity>_<NN>.truth.json transcript, word and phone intervals, voice, av offset (0)
-    <identity>/<identity>_<NN>.truth.npz  per-frame landmarks (T, 68, 2), pose (T, 6), mouth, blink
+    <identity>/<identity>_<NN>.truth.json transcript, word and phone intervals, voice, speaking style
+                                          (name and factors), av offset (0)
+    <identity>/<identity>_<NN>.truth.npz  per-frame landmarks (T, 68, 2), pose (T, 6), mouth (styled), blink
     bad/...                               inputs every run must quarantine (see BAD_INPUTS)
     corpus.parquet                        one row per file written, with the expected verdict
 """
@@ -24,7 +25,7 @@ import pandas as pd
 
 from headflow.demo.animation import (POSE_COLUMNS, HeadMotion, blink_track, head_pose_track,
                                      mouth_track)
-from headflow.demo.params import DemoCorpusParams
+from headflow.demo.params import DemoCorpusParams, StyleParams
 from headflow.demo.portraits import prepare_portrait
 from headflow.demo.render import PortraitAnimator
 from headflow.speech.espeak import Utterance, synthesize
@@ -60,10 +61,46 @@ class ClipSpec:
     rate_wpm: int
     relpath: str
     seed: int
+    style: str = "neutral"       # name of one of params.styles
+
+
+STYLE_STREAM = 0x5791E   # second seed word of the style rotation's generator (independent of the clip draws)
+
+
+def style_cycle(styles: list[StyleParams]) -> list[str]:
+    """One cycle of style names, each `weight` times, spread so equal names are not neighbours.
+
+    The names sorted by weight (stable, so ties keep the params order) fill the even positions of
+    the cycle, then the odd ones. While no style has more than half the total weight, no two
+    cyclically adjacent entries are equal, so every identity with 2+ clips speaks in 2+ styles.
+    Example: weights neutral 3, exaggerated 1, restrained 1, smiling 1 ->
+    [neutral, exaggerated, neutral, restrained, neutral, smiling].
+    """
+    pool = [s.name for s in sorted(styles, key=lambda s: -s.weight) for _ in range(s.weight)]
+    slots = list(range(0, len(pool), 2)) + list(range(1, len(pool), 2))
+    cycle = [""] * len(pool)
+    for slot, name in zip(slots, pool):
+        cycle[slot] = name
+    return cycle
+
+
+def assign_styles(params: DemoCorpusParams) -> list[str]:
+    """The style of each clip index (length n_clips): identities walk `style_cycle` round-robin.
+
+    Clip i is identity i % len(identities)'s n-th clip (n = i // len(identities)); it takes
+    cycle[(offset + n) % len(cycle)], where each identity's offset is drawn from a generator of its
+    own, seeded with (seed, STYLE_STREAM), so the clip draws of plan_clips stay as they were before
+    styles existed.
+    """
+    cycle = style_cycle(params.styles)
+    offsets = np.random.default_rng([params.seed, STYLE_STREAM]).integers(len(cycle), size=len(params.identities))
+    k = len(params.identities)
+    return [cycle[(int(offsets[i % k]) + i // k) % len(cycle)] for i in range(params.n_clips)]
 
 
 def plan_clips(params: DemoCorpusParams) -> list[ClipSpec]:
-    """Which identity says which sentence with which voice and rate: a pure function of the params."""
+    """Which identity says which sentence with which voice, rate and style: a pure function of the params."""
+    styles = assign_styles(params)
     rng = np.random.default_rng(params.seed)
     sentences = load_sentences()
     order = rng.permutation(len(sentences))
@@ -78,7 +115,7 @@ def plan_clips(params: DemoCorpusParams) -> list[ClipSpec]:
         specs.append(ClipSpec(
             index=i, identity=identity, sentences=pair,
             voice=params.voices[k % len(params.voices)], rate_wpm=int(rng.choice(params.rates_wpm)),
-            relpath=f"{identity}/{identity}_{n:02d}.mp4", seed=int(rng.integers(2**31))))
+            relpath=f"{identity}/{identity}_{n:02d}.mp4", seed=int(rng.integers(2**31)), style=styles[i]))
     return specs
 
 
@@ -94,18 +131,21 @@ def _pad_audio(utt: Utterance, params: DemoCorpusParams, rng: np.random.Generato
     return np.clip(audio, -1, 1), n_frames
 
 
-def _animate(identity: str, phones, n_frames: int, params: DemoCorpusParams, rng: np.random.Generator):
-    """Ground-truth tracks and the frames of one talking portrait."""
+def _animate(identity: str, phones, n_frames: int, params: DemoCorpusParams, rng: np.random.Generator,
+             style: StyleParams | None = None):
+    """Ground-truth tracks and the frames of one talking portrait (style None: the neutral one)."""
+    style = style or StyleParams()
     anim = PortraitAnimator(prepare_portrait(identity, params.frame_size))
-    hm = params.head_motion
-    motion = HeadMotion(hm.yaw_deg, hm.pitch_deg, hm.roll_deg, hm.shift_frac, hm.scale_frac)
-    mouth = mouth_track(phones, n_frames, params.fps, gain=float(rng.uniform(0.85, 1.15)))
+    hm, k = params.head_motion, style.head_motion
+    motion = HeadMotion(hm.yaw_deg * k, hm.pitch_deg * k, hm.roll_deg * k, hm.shift_frac * k, hm.scale_frac * k)
+    mouth = mouth_track(phones, n_frames, params.fps, gain=float(rng.uniform(0.85, 1.15)),
+                        articulation=style.articulation, spread_offset=style.lip_spread)
     blink = blink_track(n_frames, params.fps, rng)
     pose = head_pose_track(n_frames, params.fps, rng, params.frame_size, motion)
     landmarks = np.zeros((n_frames, 68, 2), np.float32)
     frames = []
     for f in range(n_frames):
-        lm, ring = anim.landmarks(mouth[f], blink[f], pose[f])
+        lm, ring = anim.landmarks(mouth[f], blink[f], pose[f], lip_raise=style.lip_raise)
         landmarks[f] = lm
         frames.append(anim.render(lm, ring))
     return frames, landmarks, pose, mouth, blink
@@ -132,7 +172,12 @@ def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict
         phones[-1] = type(last)(last.start, duration, last.label) if last.label == "SIL" else last
         if last.label != "SIL":
             phones.append(type(last)(last.end, duration, "SIL"))
-    frames, landmarks, pose, mouth, blink = _animate(spec.identity, phones, n_frames, params, rng)
+    styles = {s.name: s for s in params.styles}
+    if spec.style not in styles:
+        raise ValueError(f"{spec.relpath}: style '{spec.style}' is not in demo_corpus.styles "
+                         f"({', '.join(styles)}); plan clips with plan_clips(params)")
+    style = styles[spec.style]
+    frames, landmarks, pose, mouth, blink = _animate(spec.identity, phones, n_frames, params, rng, style)
     video = out_dir / spec.relpath
     video.parent.mkdir(parents=True, exist_ok=True)
     encode_video(frames, video, fps=params.fps, crf=params.crf, audio=audio, sample_rate=params.sample_rate)
@@ -145,7 +190,9 @@ def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict
     write_json({
         "transcript": sentence, "identity": spec.identity, "voice": spec.voice, "rate_wpm": spec.rate_wpm,
         "fps": params.fps, "sample_rate": params.sample_rate, "n_frames": n_frames, "duration_s": duration,
-        "av_offset_frames": 0,
+        "av_offset_frames": 0, "style": style.name,
+        "style_params": {"articulation": style.articulation, "lip_spread": style.lip_spread,
+                         "lip_raise": style.lip_raise, "head_motion": style.head_motion},
         "words": [{"word": w.label, "start": round(w.start, 6), "end": round(w.end, 6)} for w in utt.words],
         "phones": [{"phone": p.label, "start": round(p.start, 6), "end": round(p.end, 6)} for p in phones],
         "pose_columns": list(POSE_COLUMNS),
@@ -153,7 +200,8 @@ def render_clip(spec: ClipSpec, params: DemoCorpusParams, out_dir: Path) -> dict
         "landmarks": "68-point iBUG order, source-frame pixels, sampled at frame centres",
     }, stem.with_suffix(".truth.json"))
     return {"source_path": spec.relpath, "kind": "good", "identity": spec.identity, "sentence": sentence,
-            "voice": spec.voice, "rate_wpm": spec.rate_wpm, "n_frames": n_frames, "duration_s": duration,
+            "voice": spec.voice, "rate_wpm": spec.rate_wpm, "style": style.name, "n_frames": n_frames,
+            "duration_s": duration,
             "expected_stage": None, "expected_reason": None,
             "truth_path": stem.with_suffix(".truth.npz").relative_to(out_dir).as_posix()}
 
@@ -188,7 +236,7 @@ def build_bad_inputs(params: DemoCorpusParams, out_dir: Path, good: list[dict]) 
             expected: tuple[str, str] | None = None) -> dict:
         stage, reason = expected or BAD_INPUTS[rel]
         return {"source_path": rel, "kind": "bad", "identity": identity, "sentence": sentence, "voice": None,
-                "rate_wpm": None, "n_frames": n_frames, "duration_s": n_frames / fps,
+                "rate_wpm": None, "style": None, "n_frames": n_frames, "duration_s": n_frames / fps,
                 "expected_stage": stage, "expected_reason": reason, "truth_path": None}
 
     # No face: a slow pan over a photo with no people in it, with speech.

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from headflow.faces.dlib_backend import detect_faces, landmarks68
+from headflow.landmarks68 import inter_ocular
 
 # name -> (package, file inside the package's data, approximate face centre in the source image or None)
 PORTRAITS: dict[str, tuple[str, str, tuple[int, int] | None]] = {
@@ -86,7 +87,7 @@ class Portrait:
 
     @property
     def inter_ocular(self) -> float:
-        return float(np.linalg.norm(self.landmarks[36] - self.landmarks[45]))
+        return float(inter_ocular(self.landmarks))
 
 
 def _face_box(photo: np.ndarray, centre: tuple[int, int] | None) -> tuple[float, float, float, float]:

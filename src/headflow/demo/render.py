@@ -16,8 +16,7 @@ from scipy.spatial import Delaunay
 
 from headflow.demo.animation import FaceFrame, apply_pose, deform_mouth_and_eyes, landmark_depth
 from headflow.demo.portraits import Portrait
-
-INNER_LIP = list(range(60, 68))
+from headflow.landmarks68 import INNER_LIP_LOWER, INNER_LIP_UPPER, INNER_LIPS
 
 
 class PortraitAnimator:
@@ -48,11 +47,16 @@ class PortraitAnimator:
 
     @staticmethod
     def _inner_gap(lm: np.ndarray) -> float:
-        return float(np.mean(lm[[67, 66, 65], 1] - lm[[61, 62, 63], 1]))
+        return float(np.mean(lm[INNER_LIP_LOWER, 1] - lm[INNER_LIP_UPPER, 1]))
 
-    def landmarks(self, mouth: np.ndarray, blink: float, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ground-truth landmarks (68, 2) and ring anchors (R, 2) in pixels for one frame."""
-        xy = deform_mouth_and_eyes(self.face_xy, *mouth, blink)
+    def landmarks(self, mouth: np.ndarray, blink: float, pose: np.ndarray,
+                  lip_raise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Ground-truth landmarks (68, 2) and ring anchors (R, 2) in pixels for one frame.
+
+        `mouth` is one (3,) row of `mouth_track`, `pose` one (6,) row of `head_pose_track`,
+        `lip_raise` the style's lip-corner raise in IOD (see `deform_mouth_and_eyes`).
+        """
+        xy = deform_mouth_and_eyes(self.face_xy, *mouth, blink, lip_raise=lip_raise)
         pts = np.vstack([np.column_stack([xy, self.face_z]), self.ring_xyz])
         img = apply_pose(pts, pose, self.frame)
         return img[:68], img[68:]
@@ -89,8 +93,8 @@ class PortraitAnimator:
 
     def _paint_mouth(self, frame: np.ndarray, lm: np.ndarray, gap: float) -> None:
         """Blend a mouth interior into the inner-lip polygon, opaque once the lips part by ~3 px."""
-        x0, y0 = np.floor(lm[INNER_LIP].min(0)).astype(int) - 3
-        x1, y1 = np.ceil(lm[INNER_LIP].max(0)).astype(int) + 4
+        x0, y0 = np.floor(lm[INNER_LIPS].min(0)).astype(int) - 3
+        x1, y1 = np.ceil(lm[INNER_LIPS].max(0)).astype(int) + 4
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
         if x1 - x0 < 3 or y1 - y0 < 3:
             return
@@ -102,7 +106,7 @@ class PortraitAnimator:
 
         h, w = (y1 - y0) * ss, (x1 - x0) * ss
         mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(mask, [poly(lm[INNER_LIP])], 255, cv2.LINE_AA, shift=4)
+        cv2.fillPoly(mask, [poly(lm[INNER_LIPS])], 255, cv2.LINE_AA, shift=4)
         colour = np.empty((h, w, 3), np.float32)
         # Cavity: dark red, darker towards the back (centre).
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -23,6 +23,7 @@ def run_stage(params: DemoCorpusParams, out_dir: Path = OUT, metrics_path: Path 
         "good_clips": len(good),
         "bad_inputs": int((corpus.kind == "bad").sum()),
         "identities": int(good.identity.nunique()),
+        "styles": {k: int(v) for k, v in good["style"].value_counts().sort_index().items()},
         "seconds_of_video": round(float(good.duration_s.sum()), 2),
         "build_seconds": round(t.seconds, 2),
     }

@@ -25,6 +25,7 @@ import pyarrow as pa
 from headflow.manifest import atomic_output, check_accounting, read_manifest
 from headflow.manifest.schemas import expressions_schema
 from headflow.expressions.params import ExpressionsParams
+from headflow.rotations import euler_factors
 from headflow.stage import Timer, log, write_metrics
 from headflow.validation import validate_manifest
 
@@ -41,7 +42,14 @@ DEEP3D_FOCAL, DEEP3D_CENTER, DEEP3D_SIZE, DEEP3D_CAMERA_D = 1015.0, 112.0, 224, 
 
 
 def deep3d_angles(R: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotations -> Deep3DFaceRecon angles (x, y, z) radians with R = Rz(z) @ Ry(y) @ Rx(x)."""
+    """(..., 3, 3) rotations -> Deep3DFaceRecon angles (x, y, z) radians with R = Rz(z) @ Ry(y) @ Rx(x).
+
+    Deep3DFaceRecon's file convention (`compute_rotation` in its models/bfm.py), kept because the .mat
+    files must read back in StyleTalk / PIRender. Same axes, signs and frame (y up, z towards the
+    camera) as `headflow.rotations`, whose R = Rz(roll) Rx(pitch) Ry(yaw): only the order of the two
+    inner factors differs, so x ~ pitch, y ~ yaw, z ~ roll (radians), exactly when yaw or pitch is 0.
+    From headflow angles: `deep3d_angles(euler_to_matrix([yaw, pitch, roll]))`.
+    """
     R = np.asarray(R, np.float64)
     y = np.arcsin(np.clip(-R[..., 2, 0], -1.0, 1.0))
     x = np.arctan2(R[..., 2, 1], R[..., 2, 2])
@@ -50,14 +58,11 @@ def deep3d_angles(R: np.ndarray) -> np.ndarray:
 
 
 def deep3d_rotation(angles: np.ndarray) -> np.ndarray:
-    """Inverse of `deep3d_angles` (Deep3DFaceRecon's compute_rotation, for column vectors)."""
+    """Inverse of `deep3d_angles`: (..., 3) Deep3DFaceRecon angles (x, y, z) radians -> (..., 3, 3)
+    R = Rz(z) @ Ry(y) @ Rx(x) (its compute_rotation, for column vectors), built from the elementary
+    rotations of `headflow.rotations` (x is the pitch axis, y the yaw axis, z the roll axis)."""
     a = np.asarray(angles, np.float64)
-    cx, cy, cz = np.cos(a[..., 0]), np.cos(a[..., 1]), np.cos(a[..., 2])
-    sx, sy, sz = np.sin(a[..., 0]), np.sin(a[..., 1]), np.sin(a[..., 2])
-    one, zero = np.ones_like(cx), np.zeros_like(cx)
-    rx = np.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], -1).reshape(*a.shape[:-1], 3, 3)
-    ry = np.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).reshape(*a.shape[:-1], 3, 3)
-    rz = np.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], -1).reshape(*a.shape[:-1], 3, 3)
+    ry, rx, rz = euler_factors(a[..., [1, 0, 2]])        # (yaw, pitch, roll) slots <- (y, x, z)
     return rz @ ry @ rx
 
 

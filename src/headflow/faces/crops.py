@@ -16,6 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from headflow.landmarks68 import MOUTH_CORNERS, eye_centres
+
 Box = tuple[float, float, float, float]
 
 
@@ -38,9 +40,9 @@ def align_transform(landmarks: np.ndarray, size: int = 256, scale: float = 1.0) 
     its centre 0.1 of the way from the eyes to the mouth. `scale` > 1 zooms in.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
-    eye_l, eye_r = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_l, eye_r = eye_centres(lm)          # image left, image right (the subject's right, left)
     eye_avg, eye_to_eye = (eye_l + eye_r) / 2, eye_r - eye_l
-    mouth_avg = (lm[48] + lm[54]) / 2
+    mouth_avg = lm[MOUTH_CORNERS].mean(0)
     eye_to_mouth = mouth_avg - eye_avg
     x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
     x /= np.hypot(*x)

@@ -50,7 +50,3 @@ def landmarks68(image: np.ndarray, box: tuple[float, float, float, float]) -> np
     shape = shape_predictor()(image, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
-
-def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
-    """Distance between the outer eye corners (points 36 and 45), per frame: (..., 68, 2) -> (...)."""
-    return np.linalg.norm(landmarks[..., 36, :] - landmarks[..., 45, :], axis=-1)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from headflow.faces.dlib_backend import inter_ocular
+from headflow.landmarks68 import RIGID_JITTER, inter_ocular
 
-# Points that move with the head only (nose bridge and tip, eye corners): jitter is measured on them.
-RIGID = np.array([27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45])
+# Jitter and head speed are measured on RIGID_JITTER: nose bridge and tip, nostrils, eye corners
+# (points that move with the head only).
 
 
 def landmark_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -25,7 +25,7 @@ def still_frames(reference: np.ndarray, valid: np.ndarray, max_speed: float = 0.
     out = np.zeros(T, bool)
     if T < 3:
         return out
-    c = reference[:, RIGID].mean(axis=1)
+    c = reference[:, RIGID_JITTER].mean(axis=1)
     iod = inter_ocular(reference)
     speed = np.full(T, np.inf)
     speed[1:-1] = np.linalg.norm(c[2:] - c[:-2], axis=-1) / 2 / iod[1:-1]
@@ -41,6 +41,7 @@ def jitter(landmarks: np.ndarray, frames: np.ndarray) -> float:
     idx = np.flatnonzero(frames)
     if not len(idx):
         return float("nan")
-    acc = landmarks[idx + 1][:, RIGID] - 2 * landmarks[idx][:, RIGID] + landmarks[idx - 1][:, RIGID]
+    rigid = landmarks[:, RIGID_JITTER]
+    acc = rigid[idx + 1] - 2 * rigid[idx] + rigid[idx - 1]
     per_frame = np.linalg.norm(acc, axis=-1).mean(axis=-1) / inter_ocular(landmarks[idx])
     return float(np.median(per_frame) * 100)

@@ -18,11 +18,12 @@ import numpy as np
 
 from headflow.faces import crops
 from headflow.faces.detect import make_detector
-from headflow.faces.dlib_backend import inter_ocular, landmarks68
+from headflow.faces.dlib_backend import landmarks68
 from headflow.faces.evaluate import jitter, still_frames
 from headflow.faces.params import FacesParams
 from headflow.faces.smooth import smooth_landmarks
 from headflow.faces.track import Track, TrackStats, box_from_landmarks, choose_speaker, track_faces
+from headflow.landmarks68 import inter_ocular
 from headflow.manifest import Rejected
 from headflow.media import MediaError, encode_video, read_frames
 

@@ -11,9 +11,9 @@ Smoothing runs on each contiguous run of valid frames separately; invalid frames
 from __future__ import annotations
 
 import numpy as np
-from headflow.faces.params import SmoothParams
 
-MOUTH = slice(48, 68)
+from headflow.faces.params import SmoothParams
+from headflow.landmarks68 import MOUTH
 
 
 def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:

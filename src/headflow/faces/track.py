@@ -18,6 +18,7 @@ import numpy as np
 
 from headflow.faces.detect import Detection
 from headflow.faces.params import SpeakerParams, TrackParams
+from headflow.landmarks68 import UPPER_FACE
 
 Box = tuple[float, float, float, float]          # left, top, right, bottom
 LandmarkFn = Callable[[np.ndarray, Box], np.ndarray]  # (frame, box) -> (68, 2) float32
@@ -32,14 +33,14 @@ def iou(a: Box, b: Box) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-# Brows, nose and eyes: they move with the head, not with the jaw, so a talking mouth does not
-# rescale the box (with all 68 points the box grows as the mouth opens, and the growth feeds back).
-FRAME_POINTS = slice(17, 48)
-
-
 def landmark_frame(lm: np.ndarray) -> tuple[np.ndarray, float]:
-    """Centroid (2,) and RMS radius of the rigid points of (68, 2) landmarks: moves and scales with the head."""
-    p = lm[FRAME_POINTS]
+    """Centroid (2,) and RMS radius of the brows, nose and eyes (`UPPER_FACE`) of (68, 2) landmarks.
+
+    The frame moves and scales with the head. Not all 68 points: these move with the head, not the
+    jaw, so a talking mouth does not rescale the box (with all 68 points the box grows as the mouth
+    opens, and the growth feeds back).
+    """
+    p = lm[UPPER_FACE]
     c = p.mean(axis=0)
     return c, float(np.sqrt(((p - c) ** 2).sum(axis=1).mean()))
 

@@ -1,6 +1,7 @@
 """Scaled orthographic cameras for the fitter: Euler angles, projection, initialisation, pose step.
 
-Conventions (see `headflow.fit3dmm.fit`): R = Rz(roll) @ Rx(pitch) @ Ry(yaw), model -> camera;
+Conventions (see `headflow.fit3dmm.fit`): R = Rz(roll) @ Rx(pitch) @ Ry(yaw), model -> camera, the
+one Euler convention of `headflow.rotations` (axes, signs and image meaning are documented there);
 u = s (R X)_x + tx, v = -s (R X)_y + ty (model y up, image y down), depth = s (R X)_z.
 
 The pose of frame t is the 6-vector p_t = (yaw, pitch, roll [rad], tx / d, ty / d, log s), d the
@@ -14,48 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 from headflow.fit3dmm.banded import BandedSolver, assemble, smooth_apply
+from headflow.landmarks68 import RIGID
+from headflow.rotations import euler_factors, matrix_to_euler
 
 FLIP = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 """Pi: keeps x, flips y (model up = image up), drops z."""
 
-RIGID = np.r_[27:36, 36, 39, 42, 45]
-"""Nose and eye-corner landmarks: the least expression-dependent, used to initialise the cameras."""
-
-
-def _rotations(angles_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ry, Rx, Rz (..., 3, 3) for (..., 3) = (yaw, pitch, roll) in radians."""
-    y, p, r = np.moveaxis(np.asarray(angles_rad, np.float64), -1, 0)
-    o, z = np.ones_like(y), np.zeros_like(y)
-    ry = np.stack([np.stack([np.cos(y), z, np.sin(y)], -1), np.stack([z, o, z], -1),
-                   np.stack([-np.sin(y), z, np.cos(y)], -1)], -2)
-    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, np.cos(p), -np.sin(p)], -1),
-                   np.stack([z, np.sin(p), np.cos(p)], -1)], -2)
-    rz = np.stack([np.stack([np.cos(r), -np.sin(r), z], -1), np.stack([np.sin(r), np.cos(r), z], -1),
-                   np.stack([z, z, o], -1)], -2)
-    return ry, rx, rz
-
-
-def euler_to_matrix(angles_deg: np.ndarray) -> np.ndarray:
-    """(..., 3) degrees (yaw, pitch, roll) -> (..., 3, 3) R = Rz(roll) @ Rx(pitch) @ Ry(yaw)."""
-    ry, rx, rz = _rotations(np.deg2rad(angles_deg))
-    return rz @ rx @ ry
-
-
-def matrix_to_euler(R: np.ndarray) -> np.ndarray:
-    """Inverse of `euler_to_matrix`: (..., 3, 3) -> (..., 3) degrees, pitch in [-90, 90].
-
-    Third row of Rz Rx Ry is (-cos p sin y, sin p, cos p cos y); R[0, 1] = -sin r cos p, R[1, 1] = cos r cos p.
-    """
-    R = np.asarray(R, np.float64)
-    pitch = np.arcsin(np.clip(R[..., 2, 1], -1.0, 1.0))
-    yaw = np.arctan2(-R[..., 2, 0], R[..., 2, 2])
-    roll = np.arctan2(-R[..., 0, 1], R[..., 1, 1])
-    return np.rad2deg(np.stack([yaw, pitch, roll], -1))
 
 
 def rotation_and_derivatives(angles_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """R (T, 3, 3) and dR / d(yaw, pitch, roll) (T, 3, 3, 3) (derivative index second)."""
-    ry, rx, rz = _rotations(angles_rad)
+    ry, rx, rz = euler_factors(np.asarray(angles_rad, np.float64))
     y, p, r = np.moveaxis(angles_rad, -1, 0)
     o, z = np.ones_like(y), np.zeros_like(y)
     dry = np.stack([np.stack([-np.sin(y), z, np.cos(y)], -1), np.stack([z, z, z], -1),
@@ -72,7 +42,7 @@ def rotation_and_derivatives(angles_rad: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def pose_to_camera(pose: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p (T, 6) -> R (T, 3, 3), translation (T, 2) pixels, scale (T,)."""
-    ry, rx, rz = _rotations(pose[:, :3])
+    ry, rx, rz = euler_factors(np.asarray(pose[:, :3], np.float64))
     return rz @ rx @ ry, pose[:, 3:5] * d, np.exp(pose[:, 5])
 
 

@@ -41,15 +41,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headflow.fit3dmm.banded import smooth_apply, solve_box_admm, solve_box_dense
-from headflow.fit3dmm.camera import (FLIP, euler_to_matrix, init_pose, interpolate_invalid, matrix_to_euler,
-                                       pose_jacobian, pose_step, pose_to_camera, projection)
+from headflow.fit3dmm.camera import (FLIP, init_pose, interpolate_invalid, pose_jacobian, pose_step, pose_to_camera,
+                                       projection)
+from headflow.landmarks68 import JAW, JAW_LEFT, JAW_RIGHT, inter_ocular
 from headflow.morphable.model import MorphableModel
+from headflow.rotations import euler_to_matrix, matrix_to_euler
 
 __all__ = ["FitConfig", "VideoFit", "fit_video", "fit_frames", "euler_to_matrix", "matrix_to_euler",
            "default_exp_bounds"]
-
-JAW_RIGHT = np.arange(0, 8)
-JAW_LEFT = np.arange(9, 17)
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ class _LandmarkBasis:
             self.jaw = np.zeros(0, np.int64)
         self.fixed = np.setdiff1d(np.arange(68), self.jaw)
         self.w = np.ones(68)
-        self.w[:17] = config.jaw_weight
+        self.w[JAW] = config.jaw_weight
         # Per-landmark Gram blocks of the fixed landmarks: S[a, b] = sum_i w_i B_i[a]^T B_i[b].
         self.SA = self._gram(self.A)
         self.SB = self._gram(self.B)
@@ -242,7 +241,7 @@ def _clip_weights(landmarks: np.ndarray, valid: np.ndarray | None) -> tuple[np.n
     valid = finite if valid is None else (np.asarray(valid, bool) & finite)
     if len(valid) != len(y):
         raise ValueError(f"valid has {len(valid)} entries for {len(y)} frames")
-    iod = np.where(valid, np.linalg.norm(y[:, 45] - y[:, 36], axis=-1), np.nan)
+    iod = np.where(valid, inter_ocular(y), np.nan)
     if not valid.any():
         raise ValueError(f"no frame with valid landmarks among {len(y)}: nothing to fit")
     d = float(np.nanmedian(iod))

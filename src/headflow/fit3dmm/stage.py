@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.manifest.schemas import schema_for
 from headflow.fit3dmm.params import Fit3dmmParams
+from headflow.landmarks68 import MOUTH_OPENING_PAIR
 from headflow.parallel import map_jobs
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
@@ -74,10 +75,11 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def jaw_open_signal(model, fit) -> np.ndarray:
     """Per-frame mouth opening of a fit: the `jawOpen` coefficient where the model names one, else the
-    inner-lip gap (landmarks 62-66) of the fitted shape in model units (PCA models: BFM, FLAME)."""
+    inner-lip gap (`landmarks68.mouth_opening`: points 62-66) of the fitted shape in model units (PCA
+    models: BFM, FLAME)."""
     if "jawOpen" in model.exp_names and model.exp_index("jawOpen") < fit.exp_coeffs.shape[1]:
         return fit.exp_coeffs[:, model.exp_index("jawOpen")].astype(np.float64)
-    sub = model.subset(model.landmarks68[[62, 66]])
+    sub = model.subset(model.landmarks68[MOUTH_OPENING_PAIR])     # only the two points mouth_opening reads
     pts = sub.shape(np.broadcast_to(fit.id_coeffs, (len(fit.exp_coeffs), len(fit.id_coeffs))), fit.exp_coeffs)
     return np.linalg.norm(pts[:, 0] - pts[:, 1], axis=-1).astype(np.float64)
 

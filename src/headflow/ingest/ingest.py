@@ -3,13 +3,13 @@
 Per input: content hash -> stable clip_id; probe (streams, fps, frames, duration, size, rotation,
 audio format); checks (readable, both streams, duration bounds, full decode); canonical media
 (25 fps CFR H.264 + 16 kHz mono wav); an optional cheap face probe. Every input ends up either in
-`clips.parquet` or in `quarantine.parquet` with a reason code.
+`clips.parquet` or in `quarantine.parquet` with a reason code. Splits: `headflow.ingest.splits`
+(speaker-disjoint, val/test from speakers with usable clips).
 """
 
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from headflow.ingest.params import IngestParams, SplitParams
-from headflow.ingest.sources import SourceItem, discover_folder, discover_grid, discover_lrs2
+from headflow.ingest.params import IngestParams
+from headflow.ingest.sources import SourceItem, discover_demo, discover_folder, discover_grid, discover_lrs2
+from headflow.ingest.splits import assign_splits
 from headflow.manifest import Quarantine, Rejected, check_accounting, clip_id_for, file_sha256
 from headflow.media import MediaError, decode_check, normalize_clip, probe, require_streams
 from headflow.parallel import map_jobs
@@ -41,28 +42,13 @@ def discover(params: IngestParams, root: Path) -> list[SourceItem]:
     if not root.is_dir():
         raise FileNotFoundError(f"ingest.root '{root}' is not a folder (for the demo corpus run "
                                 "`dvc repro demo_corpus` first)")
-    if params.source in ("demo", "folder"):
+    if params.source == "demo":
+        return discover_demo(root, params.extensions, params.speaker_from, params.transcripts_json)
+    if params.source == "folder":
         return discover_folder(root, params.extensions, params.speaker_from, params.transcripts_json)
     if params.source == "grid":
         return discover_grid(root, params.extensions, params.transcripts_json)
     return discover_lrs2(root, params.file_list or "")
-
-
-def assign_splits(speakers: list[str], split: SplitParams) -> dict[str, str]:
-    """Speaker-disjoint split: shuffle the sorted speakers with the seed, then cut by the ratios."""
-    uniq = sorted(set(speakers))
-    random.Random(split.seed).shuffle(uniq)
-    n = len(uniq)
-
-    def count(frac: float) -> int:
-        k = int(round(frac * n))
-        return max(k, 1) if frac > 0 and n >= 3 else k
-
-    n_test, n_val = count(split.test), count(split.val)
-    out = {}
-    for i, spk in enumerate(uniq):
-        out[spk] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-    return out
 
 
 def _face_probe(video: Path, n_samples: int) -> int:
@@ -114,6 +100,7 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
         "clip_id": clip_id, "source": params.source, "source_path": item.relpath,
         "content_hash": content_hash, "speaker_id": item.speaker_id, "split": None,
         "transcript": item.transcript, "transcript_source": item.transcript_source, "words": words,
+        "style": item.style,
         "native_container": info.container, "native_fps": info.fps, "native_n_frames": info.n_frames,
         "native_duration_s": info.duration_s, "native_width": info.width, "native_height": info.height,
         "rotation": info.rotation, "native_video_codec": info.video_codec,
@@ -167,11 +154,12 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
         if h:
             first_by_hash[h] = item.relpath
         todo.append((item, h or "0" * 64, params, media_dir, project_root))
-    rows = []
+    rows, usable = [], []
     results = map_jobs(_work, todo, params.workers, map_fn, desc="ingest", progress=progress)
     for (item, *_), (clip_id, row, rejection) in zip(todo, results):
         if row is not None:
             rows.append(row)
+            usable.append(not item.expected_reject)
         else:
             quarantine.add(clip_id, rejection[0], rejection[1], item.relpath)
     # Media of rejected clips must not linger from an earlier run.
@@ -179,7 +167,8 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
     for f in media_dir.iterdir():
         if f.stem not in keep:
             f.unlink()
-    splits = assign_splits([r["speaker_id"] for r in rows], params.split)
+    # Quarantined clips never count; known-bad demo inputs and thin speakers train (see splits.py).
+    splits = assign_splits([r["speaker_id"] for r in rows], params.split, usable)
     for r in rows:
         r["split"] = splits[r["speaker_id"]]
     clips = pd.DataFrame(rows).sort_values("source_path", ignore_index=True) if rows else pd.DataFrame(rows)

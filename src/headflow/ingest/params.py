@@ -8,14 +8,23 @@ from typing import Literal
 
 @dataclass
 class SplitParams:
-    """Speaker-disjoint train/val/test split."""
+    """Speaker-disjoint train/val/test split; val and test only get speakers with usable clips.
+
+    Rule (headflow.ingest.splits.assign_splits): speakers are shuffled with `seed`; walking that
+    order, test then val take the first *eligible* speakers (at least `min_speaker_clips` usable
+    accepted clips); everyone else trains. Clips ingest quarantines never count, nor do the demo
+    corpus's deliberately bad inputs, so single-clip pseudo-speakers (a flat GRID folder's clips,
+    the demo's `bad/` folder) always train.
+    """
 
     seed: int = 0
     """Seed of the speaker shuffle."""
     val: float = 0.15
-    """Fraction of speakers in val (at least one speaker when > 0 and there are 3+ speakers)."""
+    """Fraction of eligible speakers in val (at least one when > 0 and there are 3+ eligible speakers)."""
     test: float = 0.15
-    """Fraction of speakers in test (same rule)."""
+    """Fraction of eligible speakers in test (same rule)."""
+    min_speaker_clips: int = 2
+    """A speaker needs at least this many usable accepted clips to be dealt to val or test."""
 
 
 @dataclass
@@ -62,5 +71,7 @@ class IngestParams:
             raise ValueError("min_duration_s must be below max_duration_s")
         if not 0 <= self.split.val + self.split.test < 1:
             raise ValueError("split.val + split.test must be in [0, 1)")
+        if self.split.min_speaker_clips < 1:
+            raise ValueError(f"split.min_speaker_clips must be at least 1, got {self.split.min_speaker_clips}")
         if self.source == "lrs2" and not self.file_list:
             raise ValueError("source 'lrs2' needs file_list (e.g. 'pretrain.txt')")

@@ -1,12 +1,13 @@
-"""Discover the inputs of a source layout: plain folder (and the demo corpus), GRID, LRS2 file lists.
+"""Discover the inputs of a source layout: plain folder, the demo corpus, GRID, LRS2 file lists.
 
 Each layout yields `SourceItem`s: the file, its path relative to the source root, a speaker id and
-whatever transcript / word alignment the layout ships. Discovery never opens the media; probing is
-the ingest step's job.
+whatever transcript / word alignment / speaking style the layout ships. Discovery never opens the
+media; probing is the ingest step's job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -18,12 +19,19 @@ GRID_SILENCES = {"sil", "sp"}
 
 @dataclass(frozen=True)
 class SourceItem:
+    """One input file of a source layout, with what the layout says about it."""
+
     path: Path
     relpath: str
     speaker_id: str
     transcript: str | None = None
     transcript_source: str | None = None
     words: tuple[tuple[str, float, float], ...] | None = None   # (word, start_s, end_s)
+    style: str | None = None
+    """Speaking style the source records (the demo corpus: neutral, exaggerated, ...); None if unknown."""
+    expected_reject: bool = False
+    """The source ships it as a deliberately bad input (demo `bad/`): it never makes its speaker
+    eligible for val/test (headflow.ingest.splits)."""
 
 
 def _videos(root: Path, extensions: list[str]) -> list[Path]:
@@ -75,6 +83,43 @@ def discover_folder(root: Path, extensions: list[str], speaker_from: str = "pare
             text, src = found, "json"
         items.append(SourceItem(video, rel, speaker, text, src))
     return items
+
+
+def discover_demo(root: Path, extensions: list[str], speaker_from: str = "parent",
+                  transcripts_json: str | None = None) -> list[SourceItem]:
+    """The demo corpus (headflow.demo): a folder source plus each clip's style and verdict.
+
+    Style and kind come from the corpus index `corpus.parquet` (columns `source_path`, `kind`,
+    `style`); a clip the index does not list falls back to `style` in its `<clip>.truth.json`, and
+    without either its style is None. Inputs of kind `bad` are marked `expected_reject`.
+
+    Raises:
+        ValueError: when `corpus.parquet` exists but lacks the columns above (an index from an
+            older headflow: rebuild it with `dvc repro demo_corpus`).
+    """
+    import pandas as pd
+
+    items = discover_folder(root, extensions, speaker_from, transcripts_json)
+    index = root / "corpus.parquet"
+    known: dict[str, tuple[str | None, bool]] = {}
+    if index.exists():
+        corpus = pd.read_parquet(index)
+        missing = {"source_path", "kind", "style"} - set(corpus.columns)
+        if missing:
+            raise ValueError(f"{index}: demo corpus index lacks columns {sorted(missing)}; rebuild it "
+                             "(`dvc repro demo_corpus`)")
+        known = {r.source_path: (r.style if isinstance(r.style, str) else None, r.kind == "bad")
+                 for r in corpus.itertuples()}
+    out = []
+    for item in items:
+        if item.relpath in known:
+            style, bad = known[item.relpath]
+        else:
+            truth = item.path.with_suffix(".truth.json")
+            style = json.loads(truth.read_text()).get("style") if truth.exists() else None
+            bad = False
+        out.append(dataclasses.replace(item, style=style, expected_reject=bad))
+    return out
 
 
 def read_grid_align(path: Path) -> tuple[tuple[str, float, float], ...]:

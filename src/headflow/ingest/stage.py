@@ -27,6 +27,8 @@ def run_stage(params: IngestParams, out_dir: Path = OUT, metrics_path: Path = ME
         "quarantine_reasons": dict(sorted(result.quarantine.reasons().items())),
         "hours": round(float(clips["duration_s"].sum()) / 3600, 4) if len(clips) else 0.0,
         "speakers": int(clips["speaker_id"].nunique()) if len(clips) else 0,
+        "speakers_per_split": ({k: int(v) for k, v in clips.groupby("split").speaker_id.nunique().items()}
+                               if len(clips) else {}),
         "seconds": round(t.seconds, 2),
     }
     write_metrics(metrics_path, metrics)

@@ -1,12 +1,8 @@
-"""Atomic writes and schema-checked reads of Parquet manifests and JSON side files."""
+"""Atomic, schema-checked writes and reads of Parquet manifests and JSON side files (`headflow.atomic`)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from headflow.atomic import atomic_output  # re-exported: `from headflow.manifest import atomic_output`
 from headflow.manifest.schemas import schema_for
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the destination folder; `os.replace` it onto `path` on success.
-
-    The temporary file lives in the same folder so the final rename is atomic on POSIX; on any
-    exception it is removed, so a crashed stage never leaves a half-written output behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def _to_table(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, schema: pa.Schema) -> pa.Table:

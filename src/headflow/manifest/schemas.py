@@ -23,10 +23,11 @@ CLIPS = pa.schema([
     ("source_path", pa.string()),         # relative to the source root
     ("content_hash", pa.string()),        # sha256 of the source file
     ("speaker_id", pa.string()),
-    ("split", pa.string()),               # train | val | test (by speaker)
+    ("split", pa.string()),               # train | val | test (by speaker; val/test only speakers with usable clips)
     ("transcript", pa.string()),          # null when the source has none
     ("transcript_source", pa.string()),   # txt | lab | align | json | filelist | null
     ("words", pa.list_(WORD)),            # word alignment shipped with the source (GRID .align), else null
+    ("style", pa.string()),               # speaking style the source records (demo: neutral, smiling, ...), else null
     ("native_container", pa.string()),
     ("native_fps", pa.float64()),
     ("native_n_frames", pa.int64()),
@@ -57,6 +58,7 @@ DEMO_CORPUS = pa.schema([
     ("sentence", pa.string()),
     ("voice", pa.string()),
     ("rate_wpm", pa.int32()),
+    ("style", pa.string()),               # speaking style (demo_corpus.styles) of good clips; null for bad ones
     ("n_frames", pa.int64()),
     ("duration_s", pa.float64()),
     ("expected_stage", pa.string()),      # bad inputs: the stage that must reject it

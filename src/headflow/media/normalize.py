@@ -16,7 +16,6 @@ import contextlib
 import os
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 import soundfile as sf
 
+from headflow.atomic import atomic_output
 from headflow.media.probe import MediaError, probe, require_streams
 
 #: x264 threads, fixed so the bytes do not depend on the core count (1 vs 2 vs 4 all differ).
@@ -67,22 +67,6 @@ def _ffmpeg(args: list[str], what: str, stdin_chunks: Iterable[bytes] | None = N
         raise MediaError("unreadable", f"ffmpeg failed ({what}), exit code {rc}: " + " | ".join(lines))
 
 
-@contextlib.contextmanager
-def _atomic(dst: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a temporary path next to `dst` (same suffix); os.replace it into place on success."""
-    final = Path(dst)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name rather than mkstemp: mkstemp's 0600 mode would survive os.replace, while
-    # ffmpeg creating the file gives the usual umask-derived permissions.
-    tmp = str(final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}.tmp{final.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-
-
 def _x264_args(fps: int, crf: int, preset: str, threads: int = X264_THREADS) -> list[str]:
     return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
             "-threads", str(threads), "-r", str(fps), "-movflags", "+faststart"]
@@ -110,9 +94,9 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
                f"scale=w='2*trunc(iw*sar*{k}/2+1e-6)':h='2*trunc(ih*{k}/2+1e-6)':flags={_SWS}",
                "setsar=1", "format=yuv420p"]
     vf = ",".join(f for f in filters if f)
-    with _atomic(dst) as tmp:
+    with atomic_output(dst) as tmp:
         _ffmpeg(["-display_rotation:V:0", "0", "-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn",
-                 "-dn", "-vf", vf, *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", tmp],
+                 "-dn", "-vf", vf, *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", os.fspath(tmp)],
                 f"normalize_video {src} -> {dst}")
 
 
@@ -124,10 +108,10 @@ def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         MediaError: "unreadable" (probe or ffmpeg failure) or "no_audio_stream".
     """
     require_streams(probe(src), video=False, audio=True)
-    with _atomic(dst) as tmp:
+    with atomic_output(dst) as tmp:
         _ffmpeg(["-i", os.fspath(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
                  "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
-                 "-c:a", "pcm_s16le", *_BITEXACT, "-f", "wav", tmp],
+                 "-c:a", "pcm_s16le", *_BITEXACT, "-f", "wav", os.fspath(tmp)],
                 f"extract_audio {src} -> {dst}")
 
 
@@ -213,19 +197,19 @@ def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps:
 
     inputs = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
     outputs = ["-map", "0:v:0", "-sws_flags", _SWS, *_x264_args(fps, crf, preset, threads)]
-    with _atomic(dst) as tmp, contextlib.ExitStack() as stack:
+    with atomic_output(dst) as tmp, contextlib.ExitStack() as stack:
         if audio is not None:
             samples = np.asarray(audio, dtype="<f4")
             if samples.ndim != 1:
                 raise ValueError(f"encode_video({dst}): audio must be mono 1-D, got {samples.shape}")
             raw = stack.enter_context(tempfile.NamedTemporaryFile(
-                prefix=f".{Path(dst).name}.", suffix=".f32", dir=Path(tmp).parent))
+                prefix=f".{Path(dst).name}.", suffix=".f32", dir=tmp.parent))
             raw.write(samples.tobytes())
             raw.flush()
             inputs += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", raw.name]
             outputs += ["-map", "1:a:0", "-c:a", audio_codec]
             outputs += ["-b:a", "128k"] if audio_codec == "aac" else []
-        _ffmpeg([*inputs, *outputs, *_BITEXACT, "-f", "mp4", tmp], f"encode_video -> {dst}",
+        _ffmpeg([*inputs, *outputs, *_BITEXACT, "-f", "mp4", os.fspath(tmp)], f"encode_video -> {dst}",
                 stdin_chunks=chunks())
 
 

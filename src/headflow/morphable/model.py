@@ -11,12 +11,12 @@ files for ICT-FaceKit) runs once.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from headflow.atomic import atomic_output
 
 FORMAT_VERSION = 1
 """Version of the cache layout written by `save_npz`; `load_npz` rejects other versions."""
@@ -166,9 +166,8 @@ class MorphableModel:
 
     # -- cache format --------------------------------------------------------------------------
     def save_npz(self, path: str | Path, compress: bool = True) -> Path:
-        """Write the compact cache (atomic: temporary file in the same folder, then `os.replace`)."""
+        """Write the compact cache (atomically, `headflow.atomic`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {
             "format_version": np.int32(FORMAT_VERSION), "name": np.str_(self.name),
             "mean": self.mean, "id_basis": self.id_basis, "exp_basis": self.exp_basis,
@@ -179,14 +178,8 @@ class MorphableModel:
         }
         for i, c in enumerate(self.jaw_contour):
             arrays[f"jaw_contour_{i}"] = c
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_output(path, suffix=".npz") as tmp:          # np.savez appends .npz to other names
             (np.savez_compressed if compress else np.savez)(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

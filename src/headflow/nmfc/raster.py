@@ -18,6 +18,12 @@ wins. Both paths compute the same float64 expressions in the same order, so they
 
 Vertices that are not finite or lie farther than `MAX_COORD` pixels from the origin make their
 triangles invisible (int64 products stay far from overflow).
+
+Why our own rasteriser: nothing on PyPI renders per-vertex attributes with a z-buffer on a CPU
+offline at this speed (`headflow.nmfc.render` gives the measured rate): PyTorch3D and nvdiffrast
+need compiled extensions for this torch (nvdiffrast also a GPU), OpenGL renderers (pyrender,
+moderngl) need a GL context that headless machines lack; and the exact integer coverage rule above
+makes NMFC files identical bytes on every machine, which GPU / GL rasterisers do not promise.
 """
 
 from __future__ import annotations

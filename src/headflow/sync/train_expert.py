@@ -27,6 +27,10 @@ METRICS = Path("reports/metrics/train_expert.json")
 PLOT = Path("reports/plots/expert_history.json")
 
 
+EXPERT_TRAIN_SPLITS = ("train", "val")
+"""Splits the expert trains on; every other split (test) is its held-out set."""
+
+
 def _shard_job(args: tuple) -> tuple[str, int | None, tuple[str, str] | None]:
     clip_id, video, mel, frames, out = args
     try:
@@ -79,8 +83,10 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
         arrays[clip_id] = arr
     check_accounting(list(clips.clip_id), list(arrays), [q["clip_id"] for q in quarantine.rows], STAGE)
     shard_s = time.perf_counter() - t0
-    train = [a for c, a in arrays.items() if split[c] == "train"]
-    held_out = [a for c, a in arrays.items() if split[c] != "train"]
+    # The expert learns from the train and val speakers and is held out on test: generators validate
+    # on val (their own selection), the expert's figure stays on speakers it never saw.
+    train = [a for c, a in arrays.items() if split[c] in EXPERT_TRAIN_SPLITS]
+    held_out = [a for c, a in arrays.items() if split[c] not in EXPERT_TRAIN_SPLITS]
     if not train or not held_out:
         raise RuntimeError(f"train_expert needs clips of both training and held-out speakers; got {len(train)} "
                            f"train and {len(held_out)} held-out (check ingest.split)")
@@ -100,7 +106,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
     shifted = evaluation[evaluation.applied_shift != 0]
     metrics = {
         "train_clips": len(train), "held_out_clips": len(held_out),
-        "held_out_speakers": sorted({split_speaker for split_speaker in clips[clips.split != "train"].speaker_id}),
+        "held_out_speakers": sorted({split_speaker for split_speaker in clips[~clips.split.isin(EXPERT_TRAIN_SPLITS)].speaker_id}),
         "val_balanced_accuracy": round(last["val_balanced_accuracy"], 4), "val_loss": round(last["val_loss"], 4),
         "offset_recovery": round(float((shifted.recovered_offset == shifted.applied_shift).mean()), 4)
         if len(shifted) else None,

@@ -31,6 +31,7 @@ def clips_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToMatchRegex(column="content_hash", regex=r"^[0-9a-f]{64}$"),
         gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "val", "test"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="style", regex=r"^[a-z][a-z0-9_]*$"),   # nulls are skipped
         gxe.ExpectColumnValuesToBeInSet(column="fps", value_set=[25]),
         gxe.ExpectColumnValuesToBeInSet(column="sample_rate", value_set=[16000]),
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0.2, max_value=3600),
@@ -62,6 +63,8 @@ def corpus_suite() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=3.0, max_value=6.0,
                                           row_condition=Column("kind") == "good"),
         gxe.ExpectColumnValuesToNotBeNull(column="truth_path", row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToNotBeNull(column="style", row_condition=Column("kind") == "good"),
+        gxe.ExpectColumnValuesToMatchRegex(column="style", regex=r"^[a-z][a-z0-9_]*$"),
         gxe.ExpectColumnValuesToNotBeNull(column="expected_reason", row_condition=Column("kind") == "bad"),
     ]
 

@@ -1,0 +1,69 @@
+"""The one atomic writer: all or nothing, no temporary left, the umask's mode (not mkstemp's 0600)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from headflow.atomic import atomic_output
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_success_replaces_with_the_usual_mode(tmp_path):
+    target = tmp_path / "sub" / "out.txt"               # the folder is created
+    with atomic_output(target) as tmp:
+        assert tmp.parent == target.parent and not tmp.exists()   # fresh name: the writer creates it
+        assert tmp.name.startswith(".out.txt.") and tmp.name.endswith(".tmp.txt")
+        tmp.write_text("first")
+        assert not target.exists()                     # readers never see a half-written file
+    with atomic_output(target) as tmp:
+        tmp.write_text("second")
+    assert target.read_text() == "second" and os.listdir(target.parent) == ["out.txt"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()     # mkstemp would have left 0600
+
+
+def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("writer crashed")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+    with pytest.raises(FileNotFoundError, match="created no file"):
+        with atomic_output(tmp_path / "out.txt"):
+            pass                                       # a writer that wrote nothing: no empty output
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_suffix_lets_numpy_write_the_exact_name(tmp_path):
+    # np.savez appends ".npz" to a name that does not end in it: the temporary must end in .npz.
+    target = tmp_path / "model.cache"
+    with atomic_output(target, suffix=".npz") as tmp:
+        np.savez(tmp, a=np.arange(3))
+    assert os.listdir(tmp_path) == ["model.cache"]
+    np.testing.assert_array_equal(np.load(target)["a"], [0, 1, 2])
+
+
+def _imported_by(module: str) -> set[str]:
+    """Top-level packages (and headflow modules) a fresh interpreter loads to import `module`."""
+    code = (f"import sys; before = set(sys.modules); import {module}; "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return {m if m.startswith("headflow") else m.split(".")[0] for m in out}
+
+
+def test_imports_no_other_headflow_module_and_nothing_heavy():
+    # standard library only: media and models use it without pandas
+    loaded = _imported_by("headflow.atomic")
+    assert {m for m in loaded if m.startswith("headflow")} <= {"headflow", "headflow.atomic"}
+    assert not loaded & {"numpy", "pandas", "pyarrow", "torch", "cv2", "scipy"}
