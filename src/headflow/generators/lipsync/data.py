@@ -29,16 +29,19 @@ import torch
 from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
+from headflow import landmarks68
 from headflow.audio.mel import WAV2LIP, mel_window_start
 from headflow.generators.lipsync.params import IMAGE_SIZE, WINDOW
 
-LIP_POINTS = tuple(range(48, 68))
+LIP_POINTS = tuple(int(i) for i in landmarks68.MOUTH)
 """iBUG indices of the outer (48-59) and inner (60-67) lip contours."""
 CHIN_POINTS = tuple(range(4, 13))
-"""iBUG jaw points around the chin (4-12), clustered with the lips (section 3.5: "lips and chin")."""
+"""iBUG jaw points around the chin (4-12, chin 8 in the middle), clustered with the lips (section 3.5:
+"lips and chin")."""
 HULL_JAW_POINTS = tuple(range(2, 15))
-"""Lower jaw points (2-14, from below the ears' level round the chin) of the blending-mask hull."""
-NOSE_TIP = 30
+"""Lower jaw points (2-14, from below the ears' level round the chin) of the blending-mask hull (section
+3.5: "landmarks from bottom chin part"; the paper does not list the indices)."""
+NOSE_TIP = landmarks68.NOSE_TIP
 """iBUG index of the nose tip, the hull's top point (section 3.5)."""
 BLEND_KERNEL, BLEND_SIGMA = 5, 3.0
 """Gaussian blur of the blending mask (section 3.7, eq. 10: k = 5, sigma = 3)."""
