@@ -51,28 +51,28 @@ def render_face(landmarks: np.ndarray, size: int = 96) -> np.ndarray:
     return img
 
 
+def synthetic_clip(n_frames: int = 40, clip_id: str = "synthetic", seed: int = 0):
+    """A `LipsyncClip` of rendered faces whose mouth opens and closes, with a random mel of the right length."""
+    from headflow.generators.lipsync.data import LipsyncClip
+
+    rng = np.random.default_rng(seed)
+    opens = 6 + 6 * np.sin(np.arange(n_frames) * 0.7)
+    lm = np.stack([template_landmarks(o, (rng.normal(0, 0.3), rng.normal(0, 0.3))) for o in opens]).astype(np.float32)
+    faces = np.stack([render_face(x) for x in lm])
+    n_mel = int(80 * n_frames / 25) + 16
+    mel = rng.uniform(-4, 4, (n_mel, 80)).astype(np.float32)
+    return LipsyncClip(clip_id, faces, lm, np.ones(n_frames, bool), mel)
+
+
 @pytest.fixture
 def tiny_batch():
-    """A batch as `LipsyncObjective` takes it: 2 windows of 5 frames, 2 references each."""
-    torch.manual_seed(0)
-    b, n = 2, 2
-    opens = [[0, 3, 6, 9, 12], [12, 9, 6, 3, 0]]
-    faces = np.stack([[render_face(template_landmarks(o)) for o in row] for row in opens])       # (2, 5, 96, 96, 3)
-    hull = np.stack([[_hull(template_landmarks(o)) for o in row] for row in opens])
-    refs = np.stack([[render_face(template_landmarks(o)) for o in (2, 10)] for _ in range(b)])
-    mels = torch.randn(b, 5, 1, 80, 16)
-    return {
-        "faces": torch.from_numpy(faces).permute(0, 1, 4, 2, 3).float() / 255,
-        "mels": mels,
-        "references": torch.from_numpy(refs).permute(0, 1, 4, 2, 3).float() / 255,
-        "ref_augment": torch.tensor([[False, True], [False, False]]),
-        "hull": torch.from_numpy(hull).float()[:, :, None],
-        "expert_mel": mels[:, 0],
-        "mouth_reference": torch.from_numpy(faces[:, :, 48:].mean(1)).float(),
-    }
+    """A prepared batch as `LipsyncStep` takes it: 2 windows of 5 frames from a synthetic clip, tiny params'
+    references (2 per window), through the real sampling, collation and preparation."""
+    from torch.utils.data import default_collate
 
+    from headflow.generators.lipsync.data import LipsyncWindows, index_clip, prepare_batch
+    from headflow.generators.lipsync.params import tiny_params
 
-def _hull(lm):
-    from headflow.generators.lipsync.data import hull_mask
-
-    return hull_mask(lm)
+    p = tiny_params()
+    ds = LipsyncWindows([index_clip(synthetic_clip(), p.data)], p.data, samples_per_epoch=2, seed=0)
+    return prepare_batch(default_collate([ds[0], ds[1]]), p.data, torch.Generator().manual_seed(0))

@@ -184,3 +184,69 @@ def test_blend_uses_the_detached_blurred_mask():
     assert 0 < out[0, 0, 47, 10] < 1 and 0 < out[0, 0, 48, 10] < 1         # the edge is feathered
     assert not out.requires_grad                                           # sg(M): no gradient to the mask
     assert data.blend(gen, frame, None) is gen
+
+
+# ------------------------------------------------------------------------------------ training windows
+
+def test_window_samples_are_seeded_per_epoch_and_index_and_keep_references_out_of_the_window():
+    from tests.generators.lipsync.conftest import synthetic_clip
+    from headflow.generators.lipsync.params import DataParams
+
+    p = DataParams(n_references=4)
+    clip = synthetic_clip(40)
+    ds = data.LipsyncWindows([data.index_clip(clip, p)], p, samples_per_epoch=6, seed=3)
+    a = ds[2]
+    assert a["faces_u8"].shape == (5, 96, 96, 3) and a["mels"].shape == (5, 1, 80, 16)
+    assert a["references_u8"].shape == (4, 96, 96, 3) and a["hull_u8"].shape == (5, 96, 96)
+    assert a["expert_mel"].shape == (1, 80, 16) and a["mouth_reference"].shape == (48, 96, 3)
+    np.testing.assert_array_equal(ds[2]["faces_u8"], a["faces_u8"])                 # same (seed, epoch, i)
+    _, start, _ = ds.locate(2)
+    np.testing.assert_array_equal(a["faces_u8"], clip.faces[start:start + 5])
+    np.testing.assert_array_equal(a["expert_mel"], a["mels"][0])                    # no separate expert mel
+    starts = [ds.locate(i)[1] for i in range(6)]
+    ds.set_epoch(1)
+    assert [ds.locate(i)[1] for i in range(6)] != starts                            # epochs differ
+    for i in range(6):
+        c, start, rng = ds.locate(i)
+        refs, _ = data.select_references(ds.indexes[c].clusters, start)
+        assert not np.any((refs >= start) & (refs < start + 5))
+
+
+def test_random_reference_sampling_draws_from_the_clip(three_shape_clip):
+    from tests.generators.lipsync.conftest import synthetic_clip
+    from headflow.generators.lipsync.params import DataParams
+
+    p = DataParams(n_references=1, reference_sampling="neighbourhood", neighbourhood=3)
+    clip = synthetic_clip(40)
+    ix = data.index_clip(clip, p)
+    s = data.window_sample(ix, 20, p, np.random.default_rng(0))
+    frame = [f for f in range(40) if np.array_equal(clip.faces[f], s["references_u8"][0])]
+    assert frame and all(17 <= f < 20 or 25 <= f < 28 for f in frame)
+
+
+def test_clips_that_cannot_train_raise_reason_codes():
+    from tests.generators.lipsync.conftest import synthetic_clip
+    from headflow.generators.lipsync.params import DataParams
+
+    p = DataParams()
+    short = synthetic_clip(5)
+    with pytest.raises(data.ReferenceError) as err:
+        data.index_clip(short, p)
+    assert err.value.reason_code == "no_reference_frames"
+    clip = synthetic_clip(20)
+    clip.valid[:] = False
+    with pytest.raises(data.ReferenceError) as err:
+        data.index_clip(clip, p)
+    assert err.value.reason_code == "no_landmarks"
+    clip = synthetic_clip(20)
+    clip.valid[::4] = False                                         # no 5 consecutive valid frames
+    with pytest.raises(data.ReferenceError) as err:
+        data.index_clip(clip, p)
+    assert err.value.reason_code == "too_short"
+
+
+def test_prepare_batch_gives_float_images_in_the_steps_layout(tiny_batch):
+    assert tiny_batch["faces"].shape == (2, 5, 3, 96, 96) and tiny_batch["faces"].dtype == torch.float32
+    assert tiny_batch["references"].shape == (2, 2, 3, 96, 96) and tiny_batch["hull"].shape == (2, 5, 1, 96, 96)
+    assert 0 <= tiny_batch["faces"].min() and tiny_batch["faces"].max() <= 1
+    assert set(tiny_batch["hull"].unique().tolist()) == {0.0, 1.0}

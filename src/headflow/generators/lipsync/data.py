@@ -388,3 +388,149 @@ def blend(generated: torch.Tensor, frame: torch.Tensor, mask: torch.Tensor | Non
         return generated
     m = blur_mask(mask.detach())
     return m * generated + (1 - m) * frame
+
+
+# ------------------------------------------------------------------------------------ training windows
+
+@dataclass
+class LipsyncClip:
+    """One clip's arrays, as the shards give them (all frames; nothing decoded per sample)."""
+
+    clip_id: str
+    faces: np.ndarray
+    """(T, 96, 96, 3) uint8 Wav2Lip face crops."""
+    landmarks: np.ndarray
+    """(T, 68, 2) float32 landmarks in crop pixels."""
+    valid: np.ndarray
+    """(T,) bool: frames with a face and landmarks."""
+    mel: np.ndarray
+    """(T_mel, 80) float32 Wav2Lip mel spectrogram of the clip's audio."""
+    expert_mel: np.ndarray | None = None
+    """(T_mel, 80) the mel as the lip-sync expert expects it (per-utterance CMVN for a clip-centred
+    expert, `headflow.sync.data.prepare_clip`); None = `mel`."""
+    fps: float = 25.0
+    speaker: str | None = None
+
+    def __post_init__(self) -> None:
+        t = len(self.faces)
+        if self.faces.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3) or self.faces.dtype != np.uint8:
+            raise ValueError(f"clip {self.clip_id}: faces must be uint8 (T, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), got "
+                             f"{self.faces.dtype} {self.faces.shape}")
+        if self.landmarks.shape != (t, 68, 2) or self.valid.shape != (t,):
+            raise ValueError(f"clip {self.clip_id}: landmarks must be ({t}, 68, 2) and valid ({t},), got "
+                             f"{self.landmarks.shape} and {self.valid.shape}")
+        if self.mel.ndim != 2 or self.mel.shape[1] != WAV2LIP.n_mels:
+            raise ValueError(f"clip {self.clip_id}: mel must be (T_mel, {WAV2LIP.n_mels}), got {self.mel.shape}")
+
+    @property
+    def mouth_reference(self) -> np.ndarray:
+        """(48, 96, 3) float32: the clip's mean mouth image over valid frames (the expert's centring)."""
+        return self.faces[self.valid, IMAGE_SIZE // 2:].astype(np.float32).mean(0)
+
+
+@dataclass(frozen=True)
+class ClipIndex:
+    """What sampling needs of a clip, computed once: its usable windows and reference clusters."""
+
+    clip: LipsyncClip
+    starts: np.ndarray
+    clusters: ReferenceClusters
+    mouth_reference: np.ndarray
+
+
+def index_clip(clip: LipsyncClip, params, seed: int = 0) -> ClipIndex:
+    """Windows and reference clusters of a clip; a clip that cannot train raises `ReferenceError`.
+
+    Args:
+        clip: the clip's arrays.
+        params: `DataParams`.
+        seed: KMeans seed.
+
+    Raises:
+        ReferenceError: "no_landmarks" (no valid frame), "too_short" (no 5-frame window with valid faces
+            and full mel windows), "no_reference_frames" (no valid frame outside a window).
+    """
+    if not np.asarray(clip.valid, bool).any():
+        raise ReferenceError("no_landmarks", f"clip {clip.clip_id}: no frame has a valid face and landmarks")
+    starts = window_starts(clip.valid, len(clip.mel), clip.fps)
+    if len(starts) == 0:
+        raise ReferenceError("too_short", f"clip {clip.clip_id}: no {WINDOW}-frame window of valid faces with "
+                             f"full mel windows ({len(clip.faces)} frames, {int(clip.valid.sum())} valid)")
+    clusters = cluster_frames(clip.landmarks, clip.valid, params.n_references, seed)
+    select_references(clusters, int(starts[0]))          # raises no_reference_frames for a too-short clip
+    return ClipIndex(clip, starts, clusters, clip.mouth_reference)
+
+
+def window_sample(index: ClipIndex, start: int, params, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One training sample: the window at `start` with its references, mels and masks (numpy, collatable).
+
+    Returns a dict: faces_u8 (5, 96, 96, 3) uint8; mels (5, 1, 80, 16) float32; expert_mel (1, 80, 16)
+    float32 (the first frame's window); references_u8 (N, 96, 96, 3) uint8; ref_augment (N,) bool;
+    hull_u8 (5, 96, 96) uint8; mouth_reference (48, 96, 3) float32.
+    """
+    clip = index.clip
+    if params.reference_sampling == "kmeans":
+        refs, flags = select_references(index.clusters, start, augment=params.reference_augment)
+    else:
+        refs, flags = random_references(clip.valid, start, params.n_references, rng,
+                                        neighbourhood=params.neighbourhood if params.reference_sampling ==
+                                        "neighbourhood" else None, augment=params.reference_augment)
+    frames = np.arange(start, start + WINDOW)
+    expert_mel = clip.mel if clip.expert_mel is None else clip.expert_mel
+    return {
+        "faces_u8": clip.faces[frames],
+        "mels": frame_mels(clip.mel, frames, clip.fps),
+        "expert_mel": frame_mels(expert_mel, frames[:1], clip.fps)[0],
+        "references_u8": clip.faces[refs],
+        "ref_augment": flags,
+        "hull_u8": np.stack([hull_mask(clip.landmarks[f], IMAGE_SIZE, params.hull_dilation) for f in frames]),
+        "mouth_reference": index.mouth_reference,
+    }
+
+
+class LipsyncWindows(torch.utils.data.Dataset):
+    """`samples_per_epoch` windows per epoch, drawn uniformly over all usable windows of all clips.
+
+    Sample i of epoch e is a function of (seed, e, i) only, so epochs differ, runs repeat, and a
+    resumed run sees the same samples (the harness calls `set_epoch`).
+    """
+
+    def __init__(self, indexes: list[ClipIndex], params, samples_per_epoch: int, seed: int = 0):
+        if not indexes:
+            raise ValueError("LipsyncWindows: no clip to train on (every clip was quarantined?)")
+        self.indexes, self.params, self.n, self.seed, self.epoch = indexes, params, samples_per_epoch, seed, 0
+        counts = np.array([len(ix.starts) for ix in indexes])
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def locate(self, i: int) -> tuple[int, int, np.random.Generator]:
+        """(clip number, window start, rng) of sample i in the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        w = int(rng.integers(self.offsets[-1]))
+        c = int(np.searchsorted(self.offsets, w, side="right") - 1)
+        return c, int(self.indexes[c].starts[w - self.offsets[c]]), rng
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        c, start, rng = self.locate(i)
+        return window_sample(self.indexes[c], start, self.params, rng)
+
+
+def prepare_batch(batch, params, gen: torch.Generator | None) -> dict[str, torch.Tensor]:
+    """Collated raw windows -> what `LipsyncStep` computes on (on the batch's device).
+
+    faces (B, 5, 3, 96, 96) and references (B, N, 3, 96, 96) float in [0, 1] (references augmented where
+    flagged, blurred, optionally cropped: `prepare_references`), hull (B, 5, 1, 96, 96) float; mels,
+    expert_mel, mouth_reference and ref_augment pass through.
+    """
+    refs = prepare_references(to_float(batch["references_u8"]), batch["ref_augment"].bool(), gen,
+                              params.reference_blur_sigma, params.reference_region, params.augment_rotation_deg,
+                              params.augment_scale, params.augment_shift)
+    return {"faces": to_float(batch["faces_u8"]), "references": refs,
+            "hull": batch["hull_u8"].float().unsqueeze(2), "mels": batch["mels"].float(),
+            "expert_mel": batch["expert_mel"].float(), "mouth_reference": batch["mouth_reference"].float(),
+            "ref_augment": batch["ref_augment"].bool()}

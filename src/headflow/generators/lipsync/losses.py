@@ -1,6 +1,6 @@
 """Loss terms of the lip-sync generator, by name (coursework section 3.7, eq. 6-15).
 
-G step (`LipsyncObjective.g_losses`):
+G step (`LipsyncStep.g_losses`):
     l1_masked   sum M |X_gen - X| / sum M with M = blur(sg(predicted mask)) (eq. 6); the whole crop
                 without a mask head.
     perceptual  perceptual distance of the blended frames to the real ones (eq. 7; VGG19 relu3_1-5_1
@@ -10,9 +10,10 @@ G step (`LipsyncObjective.g_losses`):
                 the expert is clip-centred (`headflow.sync.data.centre_mouths(reference=...)`).
     mask_bce    BCE of the predicted mask against the landmark hull mask (eq. 9).
     gan_g       non-saturating G loss softplus(-D(T(window_gen))) (eq. 13), stage 2 only.
-D step (`LipsyncObjective.d_losses`, stage 2):
+D step (`LipsyncStep.d_losses`, stage 2):
     gan_d       softplus(-D(T(real))) + softplus(D(T(fake))) (eq. 14 without its R1 part).
-    r1          0.5 E ||grad D(T(real))||^2, to be weighted by gamma (eq. 14: gamma = 10).
+    r1          E ||grad D(T(real))||^2 (the harness's lazy R1 on `d_real_logits`), weighted by gamma / 2
+                (eq. 14: gamma = 10).
 
 T is DiffAugment (section 3.7: random affine and erosion). The discriminator sees the lower halves of
 the 5 frames stacked on channels: the paper masks the upper region; dropping it is the same input
@@ -32,10 +33,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from headflow.augment import diffaugment
-from headflow.generators.lipsync.data import affine_augment, blend, blur_mask, mask_lower_half, prepare_references
+from headflow.generators.lipsync.data import affine_augment, blend, blur_mask, mask_lower_half, prepare_batch
 from headflow.generators.lipsync.model import LipsyncGenerator, LipsyncOutput
 from headflow.generators.lipsync.params import IMAGE_SIZE, WINDOW, DiscriminatorParams, LipsyncParams
-from headflow.losses.gan import d_loss, g_loss, r1_penalty
+from headflow.losses.gan import d_loss, g_loss
 from headflow.losses.image import masked_l1
 from headflow.losses.sync import expert_sync_loss
 from headflow.nn.discriminators import PatchDiscriminator
@@ -171,54 +172,70 @@ class Forward:
     """(B*5, 3, 96, 96) generated frames blended into the real ones with the detached mask (eq. 10)."""
     masked: torch.Tensor
     """(B*5, 3, 96, 96) the identity input (lower half zeroed)."""
-    references: torch.Tensor
-    """(B, N, 3, 96, 96) the prepared references."""
 
 
-class LipsyncObjective(nn.Module):
-    """The family's networks and its loss terms by name (the training harness sums and weights them).
+class LipsyncStep:
+    """The family's networks and loss terms by name: the step object of the shared training harness.
 
-    Batch (a dict of tensors, as `headflow.generators.lipsync.train` collates them):
-        faces (B, 5, 3, 96, 96) float [0, 1] target windows; mels (B, 5, 1, 80, 16) each frame's mel window;
-        references (B, N, 3, 96, 96) float [0, 1] raw reference frames; ref_augment (B, N) bool;
-        hull (B, 5, 1, 96, 96) float {0, 1}; expert_mel (B, 1, 80, 16) the first frame's window as the
-        expert expects; mouth_reference (B, 48, 96, 3) float grey levels, the clip's mean mouth image.
+    The harness (`headflow.training`) weights the terms by name, sums them and steps the optimisers;
+    this object only computes. Batches are dicts of tensors: the collated raw windows (`data.WindowSample`
+    fields), turned into float images with prepared references by `prepare` (on the device, drawing
+    only from the step's generator, so a resumed run repeats the same draws).
+
+    Stage 1 is `discriminator=None`; stage 2 passes the multi-frame discriminator, which adds gan_g to
+    the G terms and gan_d (plus R1 through `d_real_logits`) to the D terms. The sync term is returned
+    from the start so its name is constant; until `sync_on` (set by `evaluate` once the validation
+    masked L1 reaches `loss.sync_start_l1`) it is detached: logged, not trained on (section 3.7:
+    "for the first iterations expert loss is not evaluated").
 
     Args:
         params: the run's `LipsyncParams`.
-        perceptual: a `headflow.losses.perceptual.PerceptualLoss` (None: the term is not computed).
-        expert: the frozen lip-sync expert (None: the sync term is not computed).
-        discriminator: stage 2's multi-frame discriminator (None: no GAN terms).
-        seed: seed of the reference and DiffAugment draws.
+        generator: the `LipsyncGenerator`.
+        perceptual: a `headflow.losses.perceptual.PerceptualLoss`, or None (no perceptual term).
+        expert: the frozen lip-sync expert (`SyncExpert`, eval mode), or None (no sync term).
+        discriminator: stage 2's discriminator (`build_discriminator`), or None (stage 1).
+        stage: 1 or 2 (which sync weight `weights` gives).
+        val_batch: a prepared batch of fixed validation windows for `evaluate` (None: no evaluation).
     """
 
-    def __init__(self, params: LipsyncParams, perceptual: nn.Module | None = None, expert: nn.Module | None = None,
-                 discriminator: nn.Module | None = None, seed: int = 0):
-        super().__init__()
+    def __init__(self, params: LipsyncParams, generator: LipsyncGenerator, perceptual: nn.Module | None = None,
+                 expert: nn.Module | None = None, discriminator: nn.Module | None = None, stage: int = 1,
+                 val_batch: Mapping[str, torch.Tensor] | None = None):
+        if stage not in (1, 2):
+            raise ValueError(f"LipsyncStep: stage must be 1 or 2, got {stage}")
+        if stage == 2 and discriminator is None:
+            raise ValueError("LipsyncStep: stage 2 needs the discriminator")
         self.params = params
-        self.generator = LipsyncGenerator(params.model)
+        self.generator = generator
         self.perceptual = perceptual
         self.expert = expert
-        self.discriminator = discriminator
-        self.gen = torch.Generator().manual_seed(seed)
+        self.discriminator = discriminator if stage == 2 else None
+        self.stage = stage
+        self.val_batch = val_batch
         self.sync_on = params.loss.sync_start_l1 < 0
-        self.gan_on = False
+        self.gen = torch.Generator().manual_seed(params.optim.seed)
 
-    def run_generator(self, batch: Mapping[str, torch.Tensor]) -> Forward:
-        d = self.params.data
+    # -- the harness's hooks -----------------------------------------------------------------------
+
+    def prepare(self, batch: Mapping[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Raw collated windows -> float images and prepared references (`data.prepare_batch`)."""
+        self.gen = generator
+        return prepare_batch(batch, self.params.data, generator)
+
+    def run_generator(self, batch: Mapping[str, torch.Tensor], network: nn.Module | None = None) -> Forward:
+        """The generator (or `network`, e.g. the EMA copy) on a prepared batch."""
+        network = network or self.generator
         faces = batch["faces"]
-        b = faces.shape[0]
+        if faces.dim() != 5 or faces.shape[1] != WINDOW:
+            raise ValueError(f"batch: faces must be (B, {WINDOW}, 3, 96, 96), got {tuple(faces.shape)}; "
+                             "was the batch prepared?")
         target = faces.flatten(0, 1)
-        refs = prepare_references(batch["references"], batch["ref_augment"], self.gen, d.reference_blur_sigma,
-                                  d.reference_region, d.augment_rotation_deg, d.augment_scale, d.augment_shift)
         masked = mask_lower_half(target)
-        out = self.generator(masked, batch["mels"].flatten(0, 1), refs.to(target))
-        if out.image.shape[0] != b * WINDOW:
-            raise ValueError(f"batch: faces must be (B, {WINDOW}, 3, 96, 96), got {tuple(faces.shape)}")
-        return Forward(out, target, blend(out.image, target, out.mask), masked, refs)
+        out = network(masked, batch["mels"].flatten(0, 1), batch["references"])
+        return Forward(out, target, blend(out.image, target, out.mask), masked)
 
     def g_losses(self, batch: Mapping[str, torch.Tensor], fwd: Forward | None = None) -> dict[str, torch.Tensor]:
-        """The G step's unweighted terms (names in `G_TERMS`; only those that are on)."""
+        """The G step's unweighted terms (`G_TERMS` that this configuration has)."""
         fwd = fwd or self.run_generator(batch)
         out = fwd.output
         terms = {"l1_masked": l1_masked(out.image, fwd.target, out.mask)}
@@ -227,46 +244,81 @@ class LipsyncObjective(nn.Module):
         if out.mask is not None:
             terms["mask_bce"] = mask_bce(out.mask, batch["hull"].flatten(0, 1))
         windows = fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:])
-        if self.sync_on and self.expert is not None:
-            terms["sync"] = sync_term(self.expert, windows, batch["expert_mel"], batch.get("mouth_reference"),
-                                      self.params.loss.sync_eps)
-        if self.gan_on and self.discriminator is not None:
+        if self.expert is not None:
+            sync = sync_term(self.expert, windows, batch["expert_mel"], batch.get("mouth_reference"),
+                             self.params.loss.sync_eps)
+            terms["sync"] = sync if self.sync_on else sync.detach()
+        if self.discriminator is not None:
             fake = d_augment(discriminator_input(windows), self.params.loss.d_augment, self.gen)
             terms["gan_g"] = g_loss(self.discriminator(fake)[0], "non_saturating")
         return terms
 
-    def d_losses(self, batch: Mapping[str, torch.Tensor], fwd: Forward | None = None,
-                 with_r1: bool = True) -> dict[str, torch.Tensor]:
-        """The D step's unweighted terms: gan_d, and r1 when `with_r1` (the harness applies it every k steps)."""
+    def d_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The D step's unweighted term gan_d (fakes made under no_grad, as DDP needs)."""
         if self.discriminator is None:
-            raise ValueError("d_losses: this objective has no discriminator (stage 1 only)")
+            raise ValueError("d_losses: stage 1 has no discriminator")
         with torch.no_grad():
-            fwd = fwd or self.run_generator(batch)
+            fwd = self.run_generator(batch)
         ops = self.params.loss.d_augment
-        fake = discriminator_input(fwd.blended.detach().view(-1, WINDOW, *fwd.blended.shape[1:]))
-        real = discriminator_input(batch["faces"]).detach()
-        if with_r1:
-            real = real.requires_grad_(True)
+        fake = discriminator_input(fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:]))
+        real = discriminator_input(batch["faces"])
         real_logits = self.discriminator(d_augment(real, ops, self.gen))[0]
         fake_logits = self.discriminator(d_augment(fake, ops, self.gen))[0]
-        terms = {"gan_d": d_loss(real_logits, fake_logits, "non_saturating")}
-        if with_r1:
-            terms["r1"] = r1_penalty(real_logits, real)
-        return terms
+        return {"gan_d": d_loss(real_logits, fake_logits, "non_saturating")}
 
-    def weights(self, stage: int) -> dict[str, float]:
-        """Loss weights by term name for stage 1 or 2 (section 3.7); r1 carries gamma."""
-        lw = self.params.loss
-        return {"l1_masked": lw.l1_masked, "perceptual": lw.perceptual, "mask_bce": lw.mask_bce,
-                "sync": lw.sync if stage == 1 else lw.sync_stage2, "gan_g": lw.gan, "gan_d": 1.0,
-                "r1": lw.r1_gamma}
+    def d_real_logits(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real windows requiring grad, D's logits on their DiffAugmented copies), for the harness's R1."""
+        real = discriminator_input(batch["faces"]).detach().requires_grad_(True)
+        return real, self.discriminator(d_augment(real, self.params.loss.d_augment, self.gen))[0]
 
     @torch.no_grad()
-    def samples(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """A sample grid: per window's first frame, rows of real, masked input, first reference, generated,
-        blended and mask: (6, B, 3, 96, 96) in [0, 1]."""
-        fwd = self.run_generator(batch)
+    def evaluate(self, network: nn.Module) -> dict[str, float]:
+        """Validation masked L1 (and sync) on the fixed windows; switches the sync term on at the threshold."""
+        if self.val_batch is None:
+            return {}
+        was = network.training
+        network.eval()
+        try:
+            fwd = self.run_generator(self.val_batch, network)
+            l1 = float(l1_masked(fwd.output.image, fwd.target, fwd.output.mask))
+            metrics = {"val_l1_masked": l1}
+            if self.expert is not None:
+                windows = fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:])
+                metrics["val_sync"] = float(sync_term(self.expert, windows, self.val_batch["expert_mel"],
+                                                      self.val_batch.get("mouth_reference"), self.params.loss.sync_eps))
+        finally:
+            network.train(was)
+        if self.params.loss.sync_start_l1 > 0 and l1 <= self.params.loss.sync_start_l1:
+            self.sync_on = True
+        metrics["sync_on"] = float(self.sync_on)
+        return metrics
+
+    def weights(self) -> dict[str, float]:
+        """Loss weights by the names this step returns (section 3.7); "r1" is gamma / 2 for the harness's
+        R1 (the sum of squared gradients without the 1/2 of eq. 14)."""
+        lw = self.params.loss
+        out = {"l1_masked": lw.l1_masked}
+        if self.perceptual is not None:
+            out["perceptual"] = lw.perceptual
+        if self.generator_has_mask():
+            out["mask_bce"] = lw.mask_bce
+        if self.expert is not None:
+            out["sync"] = lw.sync if self.stage == 1 else lw.sync_stage2
+        if self.discriminator is not None:
+            out.update({"gan_g": lw.gan, "gan_d": 1.0, "r1": lw.r1_gamma / 2})
+        return out
+
+    def generator_has_mask(self) -> bool:
+        net = getattr(self.generator, "module", self.generator)      # unwrap a Fabric / DDP wrapper
+        return bool(net.params.mask_head)
+
+    @torch.no_grad()
+    def samples(self, batch: Mapping[str, torch.Tensor], network: nn.Module | None = None) -> torch.Tensor:
+        """A sample grid: per window, its first frame as real, masked input, first reference, generated,
+        blended and mask: (B * 6, 3, 96, 96) in [0, 1], window by window."""
+        fwd = self.run_generator(batch, network)
         first = slice(None, None, WINDOW)
         mask = fwd.output.mask if fwd.output.mask is not None else torch.ones_like(fwd.target[:, :1])
-        return torch.stack([fwd.target[first], fwd.masked[first], fwd.references[:, 0],
-                            fwd.output.image[first], fwd.blended[first], mask[first].expand(-1, 3, -1, -1)])
+        rows = torch.stack([fwd.target[first], fwd.masked[first], batch["references"][:, 0],
+                            fwd.output.image[first], fwd.blended[first], mask[first].expand(-1, 3, -1, -1)], dim=1)
+        return rows.flatten(0, 1)
