@@ -456,8 +456,11 @@ def index_clip(clip: LipsyncClip, params, seed: int = 0) -> ClipIndex:
     if len(starts) == 0:
         raise ReferenceError("too_short", f"clip {clip.clip_id}: no {WINDOW}-frame window of valid faces with "
                              f"full mel windows ({len(clip.faces)} frames, {int(clip.valid.sum())} valid)")
-    clusters = cluster_frames(clip.landmarks, clip.valid, params.n_references, seed)
-    select_references(clusters, int(starts[0]))          # raises no_reference_frames for a too-short clip
+    try:
+        clusters = cluster_frames(clip.landmarks, clip.valid, params.n_references, seed)
+        select_references(clusters, int(starts[0]))      # raises no_reference_frames for a too-short clip
+    except ReferenceError as err:
+        raise ReferenceError(err.reason_code, f"clip {clip.clip_id}: {err}") from None
     return ClipIndex(clip, starts, clusters, clip.mouth_reference)
 
 
