@@ -70,3 +70,30 @@ def test_generate_crops_fills_the_range_and_never_uses_a_chunk_frame_as_referenc
         stop = next(e for s, e in generate.frame_chunks(valid, 0, 18) if s == start)
         assert not any(start <= r < stop for r in refs) and len(refs) == p.data.n_references
     assert res.masks is not None and res.masks[~res.generated].sum() == 0
+
+
+def test_write_output_is_a_playable_video_of_the_range_with_audio_of_its_length(tmp_path):
+    from headflow.media.probe import probe
+    from tests.generators.lipsync.conftest import render_face, template_landmarks
+
+    t, h, w = 12, 120, 160
+    frames = np.full((t, h, w, 3), 50, np.uint8)
+    M = np.array([[1.0, 0.0, -30.0], [0.0, 1.0, -10.0]])                  # crop = box x 30..125, y 10..105
+    crops = np.stack([render_face(template_landmarks(o)) for o in range(t)]).astype(np.float32) / 255
+    res = generate.GeneratedCrops(crops, np.ones((t, 96, 96), np.float32), np.arange(t) < 9, 10, {})
+    sr = 16000
+    audio = (0.3 * np.sin(np.arange(sr) * 2 * np.pi * 220 / sr)).astype(np.float32)   # 1 s
+    out = tmp_path / "out.mp4"
+    assert generate.write_output(frames, res, np.repeat(M[None], t, 0), audio, out) == (0, 10)
+    info = probe(out)
+    assert info.has_video and info.has_audio and info.n_frames == 10 and info.fps == 25
+    assert abs(info.duration_s - 10 / 25) < 0.06                           # 0.4 s of video and audio
+    from headflow.media.normalize import read_frames
+
+    decoded = list(read_frames(out))
+    assert len(decoded) == 10
+    assert abs(int(decoded[9][60, 80, 0]) - 50) <= 3                      # frame 9 not generated: the source
+    assert abs(int(decoded[0][60, 80, 0]) - 50) > 20                      # frame 0 generated: the face
+    with pytest.raises(ValueError, match="empty generated range"):
+        generate.write_output(frames, generate.GeneratedCrops(crops, None, np.zeros(t, bool), 0, {}), np.repeat(M[None], t, 0),
+                              audio, tmp_path / "empty.mp4")

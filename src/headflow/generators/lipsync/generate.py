@@ -194,5 +194,44 @@ def paste_clip(frames: np.ndarray, result: GeneratedCrops, transforms: np.ndarra
     return out
 
 
+def write_output(frames: np.ndarray, result: GeneratedCrops, transforms: np.ndarray, audio: np.ndarray,
+                 path, sample_rate: int = 16000, fps: int = 25, frame_start: int = 0) -> tuple[int, int]:
+    """Encode the generated range as an mp4 with the driving audio (generation contract).
+
+    Output frame i shows source frame frame_start + i, for i < frame_end - frame_start (the contract's
+    layout); the audio is the driving audio from frame_start / fps, cut to the video's length.
+
+    Args:
+        frames: (T, H, W, 3) uint8 source frames (even H and W).
+        result: `generate_crops`' output.
+        transforms: (T, 2, 3) source -> 96x96 crop transforms.
+        audio: (n,) float32 mono samples of the driving audio in [-1, 1] at `sample_rate`.
+        path: the mp4 to write (atomically).
+        sample_rate, fps: canonical media rates.
+        frame_start: first frame of the range (0: every frame up to `result.frame_end`).
+
+    Returns:
+        (frame_start, frame_end) of what was written.
+
+    Raises:
+        ValueError: an empty range.
+    """
+    from headflow.media.normalize import encode_video
+
+    end = result.frame_end
+    if end <= frame_start:
+        raise ValueError(f"write_output({path}): empty generated range [{frame_start}, {end}); the driving audio "
+                         "has no full mel window for any frame")
+    pasted = (paste_back(frames[f], result.crops[f], None if result.masks is None else result.masks[f], transforms[f])
+              if result.generated[f] else frames[f] for f in range(frame_start, end))
+    a0 = int(round(frame_start * sample_rate / fps))
+    a1 = int(round(end * sample_rate / fps))
+    clip_audio = np.zeros(a1 - a0, np.float32)   # the range's mel windows lie inside the audio, so at most
+    part = np.asarray(audio, np.float32)[a0:a1]
+    clip_audio[: len(part)] = part                # the last mel hop (12.5 ms, STFT centring) can be short
+    encode_video(pasted, path, fps=fps, audio=clip_audio, sample_rate=sample_rate, threads=1)
+    return frame_start, end
+
+
 __all__ = ["GeneratedCrops", "ReferenceError", "blur_mask_np", "frame_chunks", "generate_crops", "paste_back",
-           "paste_clip"]
+           "paste_clip", "write_output"]
