@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import yaml
 
-from headflow.config import load_block
+from headflow import params as P
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.shards import load_shard
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")
     ap.add_argument("--save", type=Path, default=None, help="keep the (last fold's) checkpoints in this folder")
     args = ap.parse_args()
-    params = load_block(TrainExpertParams, "train_expert", args.params)
+    params = P.load("train_expert", args.params)
     for key, value in parse_overrides(args.set).items():
         setattr(params, key, value)
     torch.set_num_threads(params.threads)

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 
 from bench.expert import load, parse_overrides
-from headflow.config import load_block
+from headflow import params as P
 from headflow.sync.data import audio_window, face_window, prepare_clip, window_starts
-from headflow.sync.params import TrainExpertParams
 from headflow.sync.train import config_from, load_expert, train_expert
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS
 
@@ -111,7 +110,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="train into this directory (kept)")
     ap.add_argument("--checkpoint", type=Path, default=None, help="evaluate this checkpoint, no training")
     args = ap.parse_args()
-    params = load_block(TrainExpertParams, "train_expert", args.params)
+    params = P.load("train_expert", args.params)
     for key, value in parse_overrides(args.set).items():
         setattr(params, key, value)
     torch.set_num_threads(params.threads)

@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 
 from headflow import params as P  # noqa: E402
+from headflow.catalog import CATALOG  # noqa: E402
 
 SHARD_SIZE = 8  # clips per task: a few hundred tasks per flow run at most
 
@@ -51,7 +52,8 @@ def sharded_map(label: str, shard_size: int = SHARD_SIZE) -> Callable[[Callable,
     return _map
 
 
-# stage -> (module whose run_stage the DVC stage calls too, shard task label, clips per shard)
+# stage -> (module whose run_stage the DVC stage calls too, shard task label, clips per shard), in the
+# catalog's (dvc.yaml's) order; each run_stage writes where headflow.catalog says, as under DVC.
 STAGES: dict[str, tuple[str, str, int]] = {
     "demo_corpus": ("headflow.demo.stage", "render-clips", 4),
     "ingest": ("headflow.ingest.stage", "ingest-clips", SHARD_SIZE),
@@ -84,6 +86,7 @@ def _report(metrics: dict[str, Any]) -> None:
                           description="Clips quarantined by faces, by reason code")
     lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
     for stage, m in metrics.items():
+        lines.append(f"| {stage} | outputs | {', '.join(CATALOG.outs(stage))} |")
         for k, v in m.items():
             if not isinstance(v, dict):
                 lines.append(f"| {stage} | {k} | {v} |")

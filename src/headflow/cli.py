@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 
@@ -29,14 +28,20 @@ def _models_fetch(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from headflow.params import BLOCKS
+    from pathlib import Path
 
-    for name, cls in BLOCKS.items():
-        if args.block and name != args.block:
-            continue
-        print(f"{name}: {cls.__doc__ or ''}")
-        for f in dataclasses.fields(cls):
-            print(f"  {f.name}: {f.type}")
+    from headflow.config import describe
+    from headflow.params import BLOCKS, block_class, load
+
+    names = [args.block] if args.block else list(BLOCKS)
+    current = Path(args.params).exists()
+    if not current:
+        print(f"({args.params} not found: defaults only)")
+    for name in names:
+        cls = block_class(name)
+        print(f"{name}: {cls.__name__}  {' '.join((cls.__doc__ or '').split())}")
+        for line in describe(cls, load(name, args.params) if current else None, name):
+            print(line)
     return 0
 
 
@@ -49,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     fetch = msub.add_parser("fetch", help="download weights from their official URL (needs a network)")
     fetch.add_argument("names", nargs="+")
     fetch.set_defaults(fn=_models_fetch)
-    params = sub.add_parser("params", help="the params blocks and their fields")
-    params.add_argument("block", nargs="?")
+    params = sub.add_parser("params", help="every field of the params blocks: type, default, value in use, docs")
+    params.add_argument("block", nargs="?", help="one block (default: all)")
+    params.add_argument("--params", default="params.yaml", help="the params file giving the values in use")
     params.set_defaults(fn=_params)
     args = ap.parse_args(argv)
     try:

@@ -6,13 +6,23 @@ expected float, got str 'abc'`), because a typo in a params file that silently f
 default is the kind of irreproducibility headflow exists to remove.
 
 Supported field types: bool, int, float, str, Literal[...], list[T], tuple[T, ...], dict[str, T],
-`T | None`, and nested dataclasses.
+`T | None`, and nested dataclasses. A choice among fixed values is a `Literal`, never a plain str.
+
+Checks beyond types live in one place per dataclass: a `validate()` method that reports with
+`require(ok, key, value, allowed)`. `from_dict` calls it on every dataclass it builds (nested ones
+included) and names the dotted key: `faces.detect.every: got 0; allowed: >= 1`.
+
+Each field carries its documentation as an attribute docstring (a string right under it);
+`field_docs` reads them back for `headflow params`.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import textwrap
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -24,6 +34,29 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A params block that does not match its dataclass."""
+
+
+class InvalidParam(ValueError):
+    """Raised by a params dataclass's `validate()` (through `require`): `key` (relative to the dataclass,
+    dotted for a nested field) holds `value`, which is not among what is `allowed`."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(f"{key}: got {value!r}; allowed: {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """The one way a params `validate()` reports a bad value: raise `InvalidParam(key, value, allowed)` unless `ok`.
+
+    Args:
+        ok: the check's outcome.
+        key: the field, relative to the dataclass being validated (`"window"`, or `"fit.n_id"` for a
+            cross-field check on a nested one); the loader prefixes the block path.
+        value: the offending value, shown with repr.
+        allowed: what would be accepted, in words (`">= 1"`, `"an odd number > polyorder (2)"`).
+    """
+    if not ok:
+        raise InvalidParam(key, value, allowed)
 
 
 def _describe(value: Any) -> str:
@@ -133,8 +166,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     if callable(check):
         try:
             check()
-        except ValueError as err:
-            raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {err}") from err
+        except InvalidParam as err:
+            raise ConfigError(f"{prefix}{err}") from err
     return obj
 
 
@@ -149,14 +182,6 @@ def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
     return data
 
 
-def load_block(cls: type[T], block: str, path: str | Path = "params.yaml") -> T:
-    """Load one stage's params block from `params.yaml` into its dataclass."""
-    data = load_params_file(path)
-    if block not in data:
-        raise ConfigError(f"{path}: params block '{block}' is missing (expected keys of {cls.__name__})")
-    return from_dict(cls, data[block] or {}, block)
-
-
 def to_dict(obj: Any) -> dict[str, Any]:
     """Dataclass to plain YAML/JSON-friendly mapping (tuples become lists)."""
     def plain(v: Any) -> Any:
@@ -168,4 +193,75 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(obj).items()}
 
 
-__all__ = ["ConfigError", "from_dict", "load_block", "load_params_file", "to_dict"]
+def field_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings of a dataclass: {field name: its docstring, whitespace folded}.
+
+    A field's docstring is the string literal right under its annotation in the class body (the
+    nerfstudio / PEP 257 attribute-docstring convention); fields without one are absent.
+    """
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def type_name(tp: Any) -> str:
+    """A field type as params.yaml users read it: `'a' | 'b'`, `int | null`, `list[int]`, a dataclass's name."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin in (list, tuple, dict):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def describe(cls: type, current: Any, where: str) -> list[str]:
+    """Lines documenting every field of params dataclass `cls`, nested blocks expanded.
+
+    Each field: `<dotted key>: <type> = <default>  [params.yaml: <value in use>]`, its docstring below;
+    a nested dataclass gets a header line and its fields one level deeper.
+
+    Args:
+        cls: the params dataclass.
+        current: an instance holding the values in use (from params.yaml), or None when unknown.
+        where: the block's dotted name (`faces`, `faces.detect`).
+    """
+    hints, docs = get_type_hints(cls), field_docs(cls)
+    depth = where.count(".") + 1
+    pad = "  " * depth
+    lines = []
+    for f in dataclasses.fields(cls):
+        key, tp = f"{where}.{f.name}", hints[f.name]
+        doc = docs.get(f.name) or (tp.__doc__ if dataclasses.is_dataclass(tp) else None) or ""
+        value = getattr(current, f.name) if current is not None else None
+        if dataclasses.is_dataclass(tp):
+            lines.append(f"{pad}{key}: {tp.__name__}")
+            lines.extend(textwrap.wrap(doc, 100, initial_indent=pad + "    ", subsequent_indent=pad + "    "))
+            lines.extend(describe(tp, value, key))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        now = "" if current is None else f"  [params.yaml: {value!r}]"
+        lines.append(f"{pad}{key}: {type_name(tp)} = {default}{now}")
+        lines.extend(textwrap.wrap(doc, 100, initial_indent=pad + "    ", subsequent_indent=pad + "    "))
+    return lines
+
+
+__all__ = ["ConfigError", "InvalidParam", "describe", "field_docs", "from_dict", "load_params_file", "require",
+           "to_dict", "type_name"]

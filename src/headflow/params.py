@@ -1,32 +1,43 @@
-"""Registry of params blocks: block name in params.yaml -> its typed dataclass."""
+"""Registry of params blocks (block name in params.yaml -> its typed dataclass) and the one loader.
+
+Every stage entry point, Prefect task, benchmark and the CLI loads its block with `load(block)`;
+`from_dict` (headflow.config) is the primitive underneath, for mappings that do not come from a file.
+The classes are named, not imported, here: `load("ingest")` imports only `headflow.ingest.params`, so
+a stage's entry point imports its own params module and no other stage's (its DVC deps stay precise).
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
-from headflow.align.params import AlignParams
-from headflow.audio.params import AudioFeaturesParams
 from headflow.config import ConfigError, from_dict, load_params_file
-from headflow.demo.params import DemoCorpusParams
-from headflow.faces.params import FacesParams
-from headflow.ingest.params import IngestParams
-from headflow.sync.params import SyncCheckParams
-from headflow.fit3dmm.params import Fit3dmmParams
-from headflow.expressions.params import ExpressionsParams
-from headflow.sync.params import TrainExpertParams
 
-BLOCKS: dict[str, type] = {
-    "demo_corpus": DemoCorpusParams,
-    "ingest": IngestParams,
-    "audio_features": AudioFeaturesParams,
-    "align": AlignParams,
-    "faces": FacesParams,
-    "train_expert": TrainExpertParams,
-    "sync_check": SyncCheckParams,
-    "fit3dmm": Fit3dmmParams,
-    "expressions": ExpressionsParams,
+BLOCKS: dict[str, str] = {
+    "demo_corpus": "headflow.demo.params:DemoCorpusParams",
+    "ingest": "headflow.ingest.params:IngestParams",
+    "audio_features": "headflow.audio.params:AudioFeaturesParams",
+    "align": "headflow.align.params:AlignParams",
+    "faces": "headflow.faces.params:FacesParams",
+    "train_expert": "headflow.sync.params:TrainExpertParams",
+    "sync_check": "headflow.sync.params:SyncCheckParams",
+    "fit3dmm": "headflow.fit3dmm.params:Fit3dmmParams",
+    "expressions": "headflow.expressions.params:ExpressionsParams",
 }
+"""Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""
+
+
+def block_class(block: str) -> type:
+    """The dataclass of params block `block`.
+
+    Raises:
+        ConfigError: no such block.
+    """
+    if block not in BLOCKS:
+        raise ConfigError(f"unknown params block '{block}'; known: {', '.join(BLOCKS)}")
+    module, _, name = BLOCKS[block].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def load_all(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -34,15 +45,19 @@ def load_all(path: str | Path = "params.yaml") -> dict[str, Any]:
     data = load_params_file(path)
     unknown = sorted(set(data) - set(BLOCKS))
     if unknown:
-        raise ConfigError(f"{path}: unknown params block(s) {unknown}; known: {sorted(BLOCKS)}")
-    return {name: from_dict(cls, data.get(name) or {}, name) for name, cls in BLOCKS.items()}
+        raise ConfigError(f"{path}: unknown params block(s) {unknown}; known: {', '.join(BLOCKS)}")
+    return {name: from_dict(block_class(name), data.get(name) or {}, name) for name in BLOCKS}
 
 
 def load(block: str, path: str | Path = "params.yaml") -> Any:
-    """Load one block into its dataclass."""
-    if block not in BLOCKS:
-        raise ConfigError(f"unknown params block '{block}'; known: {sorted(BLOCKS)}")
+    """Load one block of params.yaml into its dataclass (types checked, `validate()` run).
+
+    Raises:
+        ConfigError: unknown block, missing block, or a key that is unknown, mistyped or out of range
+            (the message names `block.key`, the value and what is allowed).
+    """
+    cls = block_class(block)
     data = load_params_file(path)
     if block not in data:
-        raise ConfigError(f"{path}: params block '{block}' is missing")
-    return from_dict(BLOCKS[block], data[block] or {}, block)
+        raise ConfigError(f"{path}: params block '{block}' is missing (expected keys of {cls.__name__})")
+    return from_dict(cls, data[block] or {}, block)

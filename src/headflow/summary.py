@@ -13,22 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from headflow import params as P
-
-QUARANTINES = {
-    "ingest": Path("data/interim/ingest/quarantine.parquet"),
-    "audio_features": Path("data/interim/audio_features/quarantine.parquet"),
-    "align": Path("data/interim/align/quarantine.parquet"),
-    "faces": Path("data/interim/faces/quarantine.parquet"),
-    "train_expert": Path("data/interim/train_expert/quarantine.parquet"),
-    "sync_check": Path("data/interim/sync_check/quarantine.parquet"),
-    "fit3dmm": Path("data/interim/fit3dmm/quarantine.parquet"),
-}
-CORPUS = Path("data/raw/demo/corpus.parquet")
-CLIPS = Path("data/interim/ingest/clips.parquet")
-FACES = Path("data/interim/faces/faces.parquet")
-SYNC = Path("data/interim/sync_check/clips.parquet")
-FITS = Path("data/interim/fit3dmm/fits.parquet")
-EXPRESSIONS = Path("data/interim/expressions/expressions.parquet")
+from headflow.catalog import CATALOG, Catalog
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -79,24 +64,30 @@ def speakers_by_split(clips: pd.DataFrame) -> list[str]:
     return lines
 
 
-def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None) -> str:
-    """The summary text."""
+def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None,
+           catalog: Catalog = CATALOG) -> str:
+    """The summary text of what `catalog` (default: the current folder's) holds."""
     lines = ["", "== headflow summary =="]
     if stage_status:
         lines.append("stages: " + ", ".join(f"{s} ({st})" for s, st in stage_status.items()))
-    clips = _read(CLIPS)
-    quarantines = {s: q for s, p in QUARANTINES.items() if (q := _read(p)) is not None}
+    clips_path, faces_path = catalog.manifest("ingest", "clips"), catalog.manifest("faces", "faces")
+    sync_path, fits_path = catalog.manifest("sync_check", "clips"), catalog.manifest("fit3dmm", "fits")
+    expressions_path = catalog.manifest("expressions", "expressions")
+    quarantine_paths = {name: catalog.quarantine(name) for name, s in catalog.stages.items()
+                        if "quarantine" in s.manifests}
+    clips = _read(clips_path)
+    quarantines = {s: q for s, p in quarantine_paths.items() if (q := _read(p)) is not None}
     if clips is not None:
         by_split = clips.split.value_counts().to_dict()
         lines.append(f"ingest: {len(clips)} clips accepted ({clips.speaker_id.nunique()} speakers, "
-                     f"{clips.duration_s.sum() / 60:.1f} min; split {by_split}) -> {CLIPS}")
+                     f"{clips.duration_s.sum() / 60:.1f} min; split {by_split}) -> {clips_path}")
         lines.extend(speakers_by_split(clips))
-    faces = _read(FACES)
+    faces = _read(faces_path)
     if faces is not None and len(faces):
         lines.append(f"faces: {len(faces)} clips tracked ({int(faces.n_frames.sum())} frames, detection rate "
                      f"mean {faces.detection_rate.mean():.3f}, jitter {faces.jitter_raw.median():.2f} -> "
-                     f"{faces.jitter.median():.2f} % IOD) -> {FACES}")
-    expert = Path("reports/metrics/train_expert.json")
+                     f"{faces.jitter.median():.2f} % IOD) -> {faces_path}")
+    expert = catalog.metrics("train_expert")
     if expert.exists():
         m = json.loads(expert.read_text())
         rec = m.get("offset_recovery")
@@ -104,43 +95,43 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
                      f"({m.get('held_out_clips')} clips) balanced accuracy {m.get('val_balanced_accuracy')}, "
                      f"offset recovery {'n/a' if rec is None else f'{100 * rec:.0f} %'}, "
                      f"{m.get('train_seconds')} s of training at {m.get('train_samples_per_s')} pairs/s "
-                     f"-> data/models/expert/last.pt")
-    sync = Path("reports/metrics/sync_check.json")
+                     f"-> {catalog.model('train_expert', 'expert') / 'last.pt'}")
+    sync = catalog.metrics("sync_check")
     if sync.exists():
         m = json.loads(sync.read_text())
         if m.get("scored"):
             lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
                          f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
-                         f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {SYNC}")
-    fits = _read(FITS)
+                         f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {sync_path}")
+    fits = _read(fits_path)
     if fits is not None and len(fits):
         jaw = fits.jaw_open_r.dropna()
         jaw_text = f", jaw-open r {jaw.median():.2f} vs demo truth" if len(jaw) else ""
         lines.append(f"fit3dmm: {len(fits)} clips fitted with {fits.model.iloc[0]} ({fits.n_id.iloc[0]} id / "
                      f"{fits.n_exp.iloc[0]} exp modes), reprojection {100 * fits.reproj_iod_median.median():.2f} % "
-                     f"IOD median{jaw_text} -> {FITS}")
-    if EXPRESSIONS.exists():
+                     f"IOD median{jaw_text} -> {fits_path}")
+    if expressions_path.exists():
         import pyarrow.parquet as pq
 
-        meta = pq.read_schema(EXPRESSIONS).metadata or {}
-        lines.append(f"expressions: {pq.ParquetFile(EXPRESSIONS).metadata.num_rows} frames, "
-                     f"{meta.get(b'model', b'?').decode()} K_exp={meta.get(b'n_exp', b'?').decode()} -> {EXPRESSIONS}")
+        meta = pq.read_schema(expressions_path).metadata or {}
+        lines.append(f"expressions: {pq.ParquetFile(expressions_path).metadata.num_rows} frames, "
+                     f"{meta.get(b'model', b'?').decode()} K_exp={meta.get(b'n_exp', b'?').decode()} -> {expressions_path}")
     for stage, q in quarantines.items():
         reasons = q.reason_code.value_counts().sort_index().to_dict()
-        lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {QUARANTINES[stage]}")
-    corpus = _read(CORPUS)
+        lines.append(f"{stage}: {len(q)} quarantined {reasons} -> {quarantine_paths[stage]}")
+    corpus = _read(catalog.manifest("demo_corpus", "corpus"))
     if corpus is not None and quarantines:
         try:
-            demo_root = P.load("ingest").root
+            demo_root = P.load("ingest", catalog.root / "params.yaml").root
         except Exception:  # noqa: BLE001 - the summary must not fail on a params problem
-            demo_root = "data/raw/demo"
+            demo_root = catalog.stage("demo_corpus").folder
         verdicts = bad_input_verdicts(corpus, quarantines, demo_root)
         if len(verdicts):
             lines.append("deliberately bad demo inputs:")
             width = max(len(v) for v in verdicts.input)
             for v in verdicts.itertuples():
                 lines.append(f"  {v.input:<{width}}  expected {v.expected:<26} got {v.got:<26} {v.verdict}")
-    metrics = sorted(Path("reports/metrics").glob("*.json"))
+    metrics = sorted(catalog.metrics_dir().glob("*.json"))
     if metrics:
         lines.append("metrics: " + ", ".join(m.as_posix() for m in metrics) + "  (dvc metrics show)")
     if wall_s is not None:

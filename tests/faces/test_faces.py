@@ -127,5 +127,5 @@ def test_params_block_loads_and_rejects_bad_values(project_root):
     assert faces.detect.backend == "dlib_hog" and faces.crop.size == 256
     with pytest.raises(ConfigError, match="detect.evry"):
         from_dict(FacesParams, {"detect": {"evry": 3}}, "faces")
-    with pytest.raises(ConfigError, match="window must be odd"):
+    with pytest.raises(ConfigError, match="faces.smooth.window: got 8; allowed: an odd number"):
         from_dict(FacesParams, {"smooth": {"window": 8}}, "faces")

@@ -72,5 +72,5 @@ def test_split_sizes():
 
 
 def test_min_speaker_clips_is_checked():
-    with pytest.raises(ConfigError, match="min_speaker_clips must be at least 1"):
+    with pytest.raises(ConfigError, match="min_speaker_clips: got 0; allowed: >= 1"):
         from_dict(IngestParams, {"split": {"min_speaker_clips": 0}}, "ingest")

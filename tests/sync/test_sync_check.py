@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from headflow.catalog import CATALOG
 from headflow.metrics import lse as scoring
 from headflow.sync import sync_check as check
 from headflow.sync.sync_check import decide, run_stage
@@ -147,6 +148,25 @@ def test_drop_and_shift_modes_quarantine_and_correct(project, monkeypatch, mode)
         np.testing.assert_array_equal(shifted[:-n], original[n:])
         assert (shifted[-n:] == original.min()).all()
         assert metrics["dropped"] == 2 and metrics["shifted"] == 1
+    # decisions.parquet: every clip, keep (kept or shifted) or drop, what the training join reads
+    decisions = pd.read_parquet("data/interim/sync_check/decisions.parquet").set_index("clip_id")
+    assert list(decisions.index) == sorted(IDS)
+    assert set(decisions.index[decisions.decision == "keep"]) == set(clips.clip_id)
+    assert set(decisions.index[decisions.decision == "drop"]) == set(reasons)
+    assert (decisions.mel_path == scores.mel_path).all() and (decisions.reason.fillna("") == scores.reason.fillna("")).all()
+    training = CATALOG.training_clips()
+    assert list(training.clip_id) == sorted(clips.clip_id)
+    assert list(training.mel_path) == list(clips.sort_values("clip_id").mel_path)
+
+
+def test_runs_on_another_project_root_without_changing_folder(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                              # nothing of the project here
+    metrics = run_stage(SyncCheckParams(enabled=False), progress=False, project_root=project,
+                        out_dir=Path("elsewhere/sync"), metrics_path=Path("elsewhere/sync.json"))
+    decisions = pd.read_parquet(project / "elsewhere/sync/decisions.parquet")
+    assert list(decisions.clip_id) == sorted(IDS) and (decisions.decision == "keep").all()
+    assert (decisions.reason == "disabled").all() and metrics["clips"] == len(IDS)
+    assert (project / "elsewhere/sync.json").is_file() and not (tmp_path / "elsewhere").exists()
 
 
 def test_missing_expert_is_a_clear_error(tmp_path):

@@ -22,29 +22,17 @@ import with this torch. This one needs only the corpus itself and espeak-ng, so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from headflow.align.features import mfcc_features, quiet_frames, speech_region
 from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, build_graph, split_mixtures, uniform_path, viterbi
 from headflow.align.lexicon import SPN, Pronunciation
+from headflow.align.params import BuiltinAlignerParams
 from headflow.align.phones import PHONE_INDEX, PHONES, SIL
 from headflow.align.types import Alignment, UtteranceInput
 
 GARBAGE = len(PHONES)  # unit index after the phones
 N_UNITS = GARBAGE + 1
-
-
-@dataclass(frozen=True)
-class BuiltinConfig:
-    shift_ms: float = 10.0
-    iterations: int = 10
-    split_at: tuple[int, ...] = (4, 7)
-    p_silence: float = 0.3
-    var_floor: float = 0.02
-    init: str = "espeak_hmm"  # espeak_hmm: initial model from `synthetic` (synth.py); else paths from the caller
-    var_mix: float = 0.3      # espeak_hmm: share of the pooled variance in the synthetic model's variances
 
 
 def segments_for(prons: list[Pronunciation | None]) -> list[Segment]:
@@ -95,14 +83,15 @@ def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 
     return long or [x[a:b] for a, b in edges if b - a >= STATES]
 
 
-def train_and_align(utts: list[UtteranceInput], cfg: BuiltinConfig = BuiltinConfig(),
+def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None = None,
                     init_paths: list[np.ndarray | None] | None = None,
                     synthetic: list[tuple[np.ndarray, np.ndarray] | None] | None = None) -> list[Alignment]:
     """Train monophone HMMs on `utts` and return each utterance's alignment (failures marked).
 
-    Initial segmentation: with `synthetic` (per utterance, synth.synthetic_frames or None) holding any
-    data, Viterbi with the model estimated from it (synth.py); else `init_paths` (dtw.py) where given,
-    else a flat start."""
+    `cfg` is the `align.builtin` params block itself (default: its defaults). Initial segmentation:
+    with `synthetic` (per utterance, synth.synthetic_frames or None) holding any data, Viterbi with the
+    model estimated from it (synth.py); else `init_paths` (dtw.py) where given, else a flat start."""
+    cfg = cfg or BuiltinAlignerParams()
     shift = cfg.shift_ms / 1000
     feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
     graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]

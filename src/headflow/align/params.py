@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headflow.config import require
+
 
 @dataclass
 class BuiltinAlignerParams:
-    """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py)."""
+    """The builtin aligner: monophone HMMs trained on the corpus being aligned (see align/builtin.py).
+
+    The aligner takes this block itself as its configuration (`builtin.train_and_align(cfg=...)`)."""
 
     init: Literal["flat", "espeak_dtw", "espeak_hmm"] = "espeak_hmm"
     """Initial segmentation: phones spread evenly over the speech (flat); espeak-ng's synthesis of the transcript
@@ -25,6 +29,15 @@ class BuiltinAlignerParams:
     """Feature frame shift (the time resolution of the boundaries)."""
     p_silence: float = 0.3
     """Prior probability of a pause after each word."""
+    var_floor: float = 0.02
+    """Floor of every Gaussian's variance, as a fraction of the corpus's feature variance."""
+
+    def validate(self) -> None:
+        require(self.iterations >= 1, "iterations", self.iterations, ">= 1")
+        require(0 < self.p_silence < 1, "p_silence", self.p_silence, "a probability in (0, 1)")
+        require(0 <= self.var_mix <= 1, "var_mix", self.var_mix, "a share in [0, 1]")
+        require(self.shift_ms > 0, "shift_ms", self.shift_ms, "> 0 ms")
+        require(self.var_floor > 0, "var_floor", self.var_floor, "> 0")
 
 
 @dataclass
@@ -63,3 +76,8 @@ class AlignParams:
     """Fail the stage when more than this fraction of clips is quarantined."""
     workers: int = 2
     """Processes reading audio and preparing each clip's initial alignment in parallel."""
+
+    def validate(self) -> None:
+        require(self.fps >= 1, "fps", self.fps, ">= 1")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from headflow.align.builtin import Alignment, BuiltinConfig, UtteranceInput, train_and_align
+from headflow.align.builtin import Alignment, UtteranceInput, train_and_align
 from headflow.align.lexicon import Lexicon, read_dictionary, words_of
-from headflow.align.params import AlignParams
+from headflow.align.params import AlignParams, BuiltinAlignerParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
 from headflow.align.synth import variants_for
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
@@ -64,13 +64,7 @@ def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: 
     return None
 
 
-def _builtin_config(params: AlignParams) -> BuiltinConfig:
-    b = params.builtin
-    return BuiltinConfig(shift_ms=b.shift_ms, iterations=b.iterations, split_at=tuple(b.split_at),
-                         p_silence=b.p_silence, init=b.init, var_mix=b.var_mix)
-
-
-def builtin_align(utts: list[UtteranceInput], cfg: BuiltinConfig, prepared: list) -> list[Alignment]:
+def builtin_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams, prepared: list) -> list[Alignment]:
     """train_and_align with each utterance's `initial` result, by kind of init."""
     if cfg.init == "espeak_hmm":
         return train_and_align(utts, cfg, synthetic=prepared)
@@ -122,7 +116,7 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript))
         inits.append(path)
     if params.backend == "builtin":
-        aligned = builtin_align(utts, _builtin_config(params), inits) if utts else []
+        aligned = builtin_align(utts, params.builtin, inits) if utts else []
     else:
         from headflow.align.mfa import run_mfa
 
@@ -195,4 +189,4 @@ def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
         voice = "en-us" if params.language.lower() == "en" else params.language
         inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
                              variants_for(i, len(items))))
-    return builtin_align(utts, _builtin_config(params), inits)
+    return builtin_align(utts, params.builtin, inits)

@@ -11,12 +11,10 @@ import pandas as pd
 from headflow.align.evaluate import boundary_errors, summarize
 from headflow.align.params import AlignParams
 from headflow.align.run import run_align
+from headflow.catalog import CATALOG
 from headflow.manifest import read_manifest
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
-CLIPS = Path("data/interim/ingest/clips.parquet")
-OUT = Path("data/interim/align")
-METRICS = Path("reports/metrics/align.json")
 
 
 def source_word_errors(clips: pd.DataFrame, words: pd.DataFrame) -> np.ndarray:
@@ -29,8 +27,10 @@ def source_word_errors(clips: pd.DataFrame, words: pd.DataFrame) -> np.ndarray:
     return np.concatenate(errs) if errs else np.zeros(0)
 
 
-def run_stage(params: AlignParams, clips_path: Path = CLIPS, out_dir: Path = OUT, metrics_path: Path = METRICS,
+def run_stage(params: AlignParams, clips_path: Path = CATALOG.manifest("ingest", "clips"),
+              out_dir: Path = CATALOG.folder("align"), metrics_path: Path = CATALOG.metrics("align"),
               map_fn: Callable | None = None, progress: bool = True) -> dict:
+    """Align every clip of `clips_path` into `out_dir` (alignments, words, phones, frame_labels, textgrids/)."""
     clips = read_manifest(clips_path, "clips")
     with Timer() as t:
         result = run_align(clips, params, out_dir, map_fn=map_fn, progress=progress)

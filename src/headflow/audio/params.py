@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from headflow.config import require
+
 
 @dataclass
 class AudioFeaturesParams:
@@ -17,3 +19,8 @@ class AudioFeaturesParams:
     """Fail the stage when more than this fraction of clips is quarantined."""
     workers: int = 2
     """Processes computing spectrograms in parallel."""
+
+    def validate(self) -> None:
+        require(0 < self.clip_level <= 1, "clip_level", self.clip_level, "a level in (0, 1] of full scale")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")

@@ -7,16 +7,15 @@ from pathlib import Path
 
 from headflow.audio.features import run_audio_features
 from headflow.audio.params import AudioFeaturesParams
+from headflow.catalog import CATALOG
 from headflow.manifest import read_manifest
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
-CLIPS = Path("data/interim/ingest/clips.parquet")
-OUT = Path("data/interim/audio_features")
-METRICS = Path("reports/metrics/audio_features.json")
 
-
-def run_stage(params: AudioFeaturesParams, clips_path: Path = CLIPS, out_dir: Path = OUT,
-              metrics_path: Path = METRICS, map_fn: Callable | None = None, progress: bool = True) -> dict:
+def run_stage(params: AudioFeaturesParams, clips_path: Path = CATALOG.manifest("ingest", "clips"),
+              out_dir: Path = CATALOG.folder("audio_features"), metrics_path: Path = CATALOG.metrics("audio_features"),
+              map_fn: Callable | None = None, progress: bool = True) -> dict:
+    """Mel spectrograms of every clip of `clips_path` into `out_dir` (audio_features.parquet, mel/); returns the metrics."""
     clips = read_manifest(clips_path, "clips")
     with Timer() as t:
         result = run_audio_features(clips, params, out_dir, map_fn=map_fn, progress=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from headflow.config import require
 from headflow.demo.portraits import PORTRAITS
 
 
@@ -54,18 +55,13 @@ class StyleParams:
     3, 1, 1, 1 half the clips of every identity are in the first style."""
 
     def validate(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"style name {self.name!r} must be lower case letters, digits and _")
-        if not 0 < self.articulation <= 3:
-            raise ValueError(f"style {self.name}: articulation must be in (0, 3], got {self.articulation}")
-        if not -1 <= self.lip_spread <= 1:
-            raise ValueError(f"style {self.name}: lip_spread must be in [-1, 1], got {self.lip_spread}")
-        if not -0.15 <= self.lip_raise <= 0.15:
-            raise ValueError(f"style {self.name}: lip_raise must be in [-0.15, 0.15] IOD, got {self.lip_raise}")
-        if not 0 <= self.head_motion <= 4:
-            raise ValueError(f"style {self.name}: head_motion must be in [0, 4], got {self.head_motion}")
-        if self.weight < 1:
-            raise ValueError(f"style {self.name}: weight must be at least 1, got {self.weight}")
+        require(re.fullmatch(r"[a-z][a-z0-9_]*", self.name) is not None, "name", self.name,
+                "lower case letters, digits and _")
+        require(0 < self.articulation <= 3, "articulation", self.articulation, "in (0, 3]")
+        require(-1 <= self.lip_spread <= 1, "lip_spread", self.lip_spread, "in [-1, 1]")
+        require(-0.15 <= self.lip_raise <= 0.15, "lip_raise", self.lip_raise, "in [-0.15, 0.15] IOD")
+        require(0 <= self.head_motion <= 4, "head_motion", self.head_motion, "in [0, 4]")
+        require(self.weight >= 1, "weight", self.weight, ">= 1")
 
 
 def default_styles() -> list[StyleParams]:
@@ -119,20 +115,17 @@ class DemoCorpusParams:
 
     def validate(self) -> None:
         unknown = [n for n in self.identities if n not in PORTRAITS]
-        if unknown:
-            raise ValueError(f"identities: unknown portrait(s) {unknown}; available: {', '.join(PORTRAITS)}")
-        if self.n_clips < 1:
-            raise ValueError("n_clips must be at least 1")
-        if not self.voices or not self.rates_wpm:
-            raise ValueError("voices and rates_wpm must not be empty")
-        if not 0 < self.min_duration_s <= self.max_duration_s:
-            raise ValueError("need 0 < min_duration_s <= max_duration_s")
-        if self.frame_size < 128 or self.frame_size % 2:
-            raise ValueError("frame_size must be even and at least 128")
-        if not self.styles:
-            raise ValueError("styles must list at least one style (e.g. {name: neutral})")
+        require(not unknown, "identities", unknown, f"portraits among {', '.join(PORTRAITS)}")
+        require(self.n_clips >= 1, "n_clips", self.n_clips, ">= 1")
+        require(len(self.voices) > 0, "voices", self.voices, "a non-empty list of espeak-ng voices")
+        require(len(self.rates_wpm) > 0, "rates_wpm", self.rates_wpm, "a non-empty list of words per minute")
+        require(0 < self.min_duration_s <= self.max_duration_s, "min_duration_s", self.min_duration_s,
+                f"> 0 and <= max_duration_s ({self.max_duration_s})")
+        require(self.frame_size >= 128 and self.frame_size % 2 == 0, "frame_size", self.frame_size,
+                "an even number of pixels >= 128")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")
+        require(len(self.styles) > 0, "styles", self.styles, "at least one style (e.g. {name: neutral})")
         names = [s.name for s in self.styles]
-        if len(set(names)) != len(names):
-            raise ValueError(f"styles: names must be unique, got {names}")
+        require(len(set(names)) == len(names), "styles", names, "unique style names")
         for style in self.styles:
             style.validate()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from headflow.catalog import CATALOG
 from headflow.demo.corpus import build_corpus
 from headflow.demo.params import DemoCorpusParams
 from headflow.stage import Timer, log, write_metrics, write_validated
 
-OUT = Path("data/raw/demo")
-METRICS = Path("reports/metrics/demo_corpus.json")
 
-
-def run_stage(params: DemoCorpusParams, out_dir: Path = OUT, metrics_path: Path = METRICS,
-              map_fn: Callable | None = None, progress: bool = True) -> dict:
+def run_stage(params: DemoCorpusParams, out_dir: Path = CATALOG.folder("demo_corpus"),
+              metrics_path: Path = CATALOG.metrics("demo_corpus"), map_fn: Callable | None = None,
+              progress: bool = True) -> dict:
+    """Render the demo corpus into `out_dir` (clips, ground truth, bad inputs, corpus.parquet); returns the metrics."""
     with Timer() as t:
         corpus = build_corpus(params, out_dir, progress=progress, map_fn=map_fn)
     write_validated(corpus, out_dir / "corpus.parquet", "corpus")

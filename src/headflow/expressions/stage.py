@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from headflow.catalog import CATALOG
 from headflow.manifest import atomic_output, check_accounting, read_manifest
 from headflow.manifest.schemas import expressions_schema
 from headflow.expressions.params import ExpressionsParams
@@ -30,9 +31,6 @@ from headflow.stage import Timer, log, write_metrics
 from headflow.validation import validate_manifest
 
 STAGE = "expressions"
-FITS_DIR = Path("data/interim/fit3dmm")
-OUT = Path("data/interim/expressions")
-METRICS = Path("reports/metrics/expressions.json")
 
 DEEP3D_SLICES = {"id": (0, 80), "exp": (80, 144), "tex": (144, 224), "angles": (224, 227),
                  "gamma": (227, 254), "trans": (254, 257)}
@@ -187,15 +185,16 @@ def write_expressions(table: pa.Table, path: str | Path) -> None:
     log.info("wrote %s: %d rows, %d expectations passed", path, report.n_rows, report.n_expectations)
 
 
-def run_stage(params: ExpressionsParams, fits_dir: Path = FITS_DIR, out_dir: Path = OUT,
-              metrics_path: Path = METRICS, project_root: Path | None = None, map_fn: Callable | None = None,
-              progress: bool = True) -> dict:
-    """Write expressions.parquet (and the .mat exports); returns the metrics."""
+def run_stage(params: ExpressionsParams, fits_path: Path = CATALOG.manifest("fit3dmm", "fits"),
+              out_dir: Path = CATALOG.folder("expressions"), metrics_path: Path = CATALOG.metrics("expressions"),
+              project_root: Path | None = None, map_fn: Callable | None = None, progress: bool = True) -> dict:
+    """Write expressions.parquet (and the .mat exports) for every clip of fit3dmm's `fits_path`, whose
+    `fit_path`s are relative to `project_root` (default: the current folder); returns the metrics."""
     from headflow.fit3dmm.fitio import fit_from_file, load_fit
 
     project_root = Path(project_root or Path.cwd())
     with Timer() as t:
-        fits = read_manifest(fits_dir / "fits.parquet", "fits")
+        fits = read_manifest(fits_path, "fits")
         files = [(r.clip_id, project_root / r.fit_path) for r in fits.itertuples()]
         table = expressions_table(files)
         check_accounting(list(fits.clip_id), sorted(set(table.column("clip_id").to_pylist())), [], STAGE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headflow.config import require
+
 
 @dataclass
 class DetectParams:
@@ -24,6 +26,10 @@ class DetectParams:
     """Detections scoring below this are ignored."""
     full_res_fallback: bool = True
     """dlib_hog: when the downscaled frame shows no face, retry at full resolution, then upsampled once."""
+
+    def validate(self) -> None:
+        require(self.every >= 1, "every", self.every, ">= 1")
+        require(0 < self.scale <= 1, "scale", self.scale, "a factor in (0, 1]")
 
 
 @dataclass
@@ -49,6 +55,9 @@ class SpeakerParams:
     ambiguity_ratio: float = 0.8
     """Quarantine ambiguous_speaker when the runner-up's score is at least this fraction of the best."""
 
+    def validate(self) -> None:
+        require(0 < self.ambiguity_ratio <= 1, "ambiguity_ratio", self.ambiguity_ratio, "a fraction in (0, 1]")
+
 
 @dataclass
 class SmoothParams:
@@ -69,6 +78,13 @@ class SmoothParams:
     d_cutoff: float = 1.0
     """one_euro: cutoff of the derivative filter (Hz)."""
 
+    def validate(self) -> None:
+        if self.method == "savgol":
+            require(self.window % 2 == 1 and self.window > self.polyorder, "window", self.window,
+                    f"an odd number > polyorder ({self.polyorder}) with method savgol")
+        require(self.mouth_window <= 1 or self.mouth_window % 2 == 1, "mouth_window", self.mouth_window,
+                "an odd number (or <= 1: the mouth unsmoothed)")
+
 
 @dataclass
 class CropParams:
@@ -80,10 +96,14 @@ class CropParams:
     """Zoom of the FFHQ-style framing (1.0: FFHQ's; >1 zooms in)."""
     crf: int = 18
     """x264 quality of the crop videos."""
-    preset: str = "ultrafast"
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                    "veryslow"] = "ultrafast"
     """x264 preset of the crop videos (ultrafast: the least CPU, ~3x the bytes of superfast at the same crf)."""
     mouth_video: bool = False
     """Also write the Wav2Lip lower-half mouth crop video (96x48) per clip under mouth/."""
+
+    def validate(self) -> None:
+        require(self.size % 2 == 0, "size", self.size, "an even number of pixels (H.264 yuv420p)")
 
 
 @dataclass
@@ -114,16 +134,5 @@ class FacesParams:
     """Processes working on clips in parallel."""
 
     def validate(self) -> None:
-        if self.detect.every < 1:
-            raise ValueError("detect.every must be >= 1")
-        if not 0 < self.detect.scale <= 1:
-            raise ValueError("detect.scale must be in (0, 1]")
-        if self.smooth.method == "savgol" and (self.smooth.window % 2 == 0
-                                               or self.smooth.polyorder >= self.smooth.window):
-            raise ValueError("smooth.window must be odd and larger than smooth.polyorder")
-        if self.smooth.mouth_window > 1 and self.smooth.mouth_window % 2 == 0:
-            raise ValueError("smooth.mouth_window must be odd (or <= 1 to leave the mouth unsmoothed)")
-        if self.crop.size % 2:
-            raise ValueError("crop.size must be even (H.264 yuv420p)")
-        if not 0 < self.speaker.ambiguity_ratio <= 1:
-            raise ValueError("speaker.ambiguity_ratio must be in (0, 1]")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
+from headflow.catalog import CATALOG
 from headflow.faces.faces import ClipFaces
 from headflow.faces.params import FacesParams
 from headflow.faces.worker import ClipJob, faces_for_clip, init_worker
@@ -32,9 +33,6 @@ from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_v
 STAGE = "faces"
 REASON_CODES = ("no_face", "face_too_small", "ambiguous_speaker", "low_detection_rate", "face_out_of_frame",
                 "unreadable")
-CLIPS = Path("data/interim/ingest/clips.parquet")
-OUT = Path("data/interim/faces")
-METRICS = Path("reports/metrics/faces.json")
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,8 @@ def stage_metrics(result: FacesResult, seconds: float) -> dict:
     }
 
 
-def run_stage(params: FacesParams, clips_path: Path = CLIPS, out_dir: Path = OUT, metrics_path: Path = METRICS,
+def run_stage(params: FacesParams, clips_path: Path = CATALOG.manifest("ingest", "clips"),
+              out_dir: Path = CATALOG.folder("faces"), metrics_path: Path = CATALOG.metrics("faces"),
               map_fn: Callable | None = None, progress: bool = True) -> dict:
     """Run the faces stage and write its manifests and metrics; returns the metrics."""
     with Timer() as t:

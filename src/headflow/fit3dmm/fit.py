@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from headflow.config import require
 from headflow.fit3dmm.banded import smooth_apply, solve_box_admm, solve_box_dense
 from headflow.fit3dmm.camera import (FLIP, init_pose, interpolate_invalid, pose_jacobian, pose_step, pose_to_camera,
                                        projection)
@@ -94,10 +95,10 @@ class FitConfig:
 
     def validate(self) -> None:
         """Called by `headflow.config` when the fit3dmm params block is loaded."""
-        if self.iterations < 1:
-            raise ValueError("fit.iterations must be >= 1")
-        if self.exp_bounds is not None and (len(self.exp_bounds) != 2 or self.exp_bounds[0] >= self.exp_bounds[1]):
-            raise ValueError(f"fit.exp_bounds must be [low, high] with low < high, got {list(self.exp_bounds)}")
+        require(self.iterations >= 1, "iterations", self.iterations, ">= 1")
+        require(self.exp_bounds is None or (len(self.exp_bounds) == 2 and self.exp_bounds[0] < self.exp_bounds[1]),
+                "exp_bounds", None if self.exp_bounds is None else list(self.exp_bounds),
+                "[low, high] with low < high, or null")
 
 
 def default_exp_bounds(model: MorphableModel) -> tuple[float, float]:

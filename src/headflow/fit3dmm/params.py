@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from headflow.catalog import CATALOG
+from headflow.config import require
 from headflow.fit3dmm.fit import FitConfig
 
 
@@ -28,7 +30,7 @@ class Fit3dmmParams:
     max_reproj_iod: float = 0.1
     """Clips whose median landmark reprojection error exceeds this fraction of the inter-ocular
     distance are quarantined as fit_error_high."""
-    truth_root: str | None = "data/raw/demo"
+    truth_root: str | None = CATALOG.stage("demo_corpus").folder
     """Folder where `<source_path stem>.truth.npz` ground truth lies beside the raw clips (the demo
     corpus writes it); used only for the jaw-open correlation metric, where such files exist. null: none."""
     preview_clips: int = 3
@@ -39,15 +41,14 @@ class Fit3dmmParams:
     """Processes fitting clips in parallel."""
 
     def validate(self) -> None:
-        if self.crop_size < 16:
-            raise ValueError("crop_size must be >= 16")
+        require(self.crop_size >= 16, "crop_size", self.crop_size, ">= 16")
         for key in ("n_id", "n_exp"):
             v = getattr(self, key)
-            if v is not None and v < 0:
-                raise ValueError(f"{key} must be >= 0 or null")
-            if getattr(self.fit, key) is not None:
-                raise ValueError(f"set fit3dmm.{key}, not fit3dmm.fit.{key}")
-        if not 0 < self.max_reproj_iod:
-            raise ValueError("max_reproj_iod must be > 0")
+            require(v is None or v >= 0, key, v, ">= 0 or null (all modes)")
+            require(getattr(self.fit, key) is None, f"fit.{key}", getattr(self.fit, key),
+                    f"null only: set fit3dmm.{key} instead")
+        require(self.max_reproj_iod > 0, "max_reproj_iod", self.max_reproj_iod, "> 0")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")
 
 

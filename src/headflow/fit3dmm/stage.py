@@ -1,7 +1,7 @@
 """The fit3dmm stage: every face clip -> a 3DMM video fit and its NMFC images in the 256x256 crop.
 
-Reads `data/interim/faces/{faces,landmarks}.parquet` (and `data/interim/ingest/clips.parquet` for the
-clips' source paths); writes under `data/interim/fit3dmm/`:
+Reads the catalog's preprocessing join (ingest's clips x faces' tracked clips, `headflow.catalog`),
+faces' `landmarks.parquet` (and its crop videos for the preview); writes under `data/interim/fit3dmm/`:
     fits.parquet        one row per fitted clip (model, basis sizes, reprojection error, paths, timings)
     fits/<clip_id>.npz  the fit (headflow.fit3dmm.fitio: coefficients, pose, valid, reprojection)
     nmfc/<clip_id>.nmfc.zip  NMFC frames + coverage mask in crop pixels (headflow.nmfc.render.write_nmfc)
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from headflow.catalog import CATALOG, preprocessing_clips
 from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.manifest.schemas import schema_for
 from headflow.fit3dmm.params import Fit3dmmParams
@@ -33,11 +34,6 @@ from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_v
 
 STAGE = "fit3dmm"
 REASON_CODES = ("too_few_valid_frames", "fit_failed", "fit_error_high")
-FACES_DIR = Path("data/interim/faces")
-CLIPS = Path("data/interim/ingest/clips.parquet")
-OUT = Path("data/interim/fit3dmm")
-METRICS = Path("reports/metrics/fit3dmm.json")
-PREVIEW = Path("reports/fit3dmm/preview.png")
 
 
 def fit_config(params: Fit3dmmParams):
@@ -175,25 +171,22 @@ class Fit3dmmResult:
     n_inputs: int
 
 
-def run_fit3dmm(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Path = OUT, clips_path: Path = CLIPS,
+def run_fit3dmm(params: Fit3dmmParams, faces_dir: Path = CATALOG.folder("faces"),
+                out_dir: Path = CATALOG.folder("fit3dmm"), clips_path: Path = CATALOG.manifest("ingest", "clips"),
                 project_root: Path | None = None, map_fn: Callable | None = None,
                 progress: bool = True) -> Fit3dmmResult:
-    """Fit every clip of `faces_dir/faces.parquet`; per-clip files are written, the manifest returned."""
+    """Fit every clip of the preprocessing join (`clips_path` x `faces_dir`/faces.parquet); per-clip files are
+    written, the manifest returned."""
     project_root = Path(project_root or Path.cwd()).resolve()
-    faces = read_manifest(faces_dir / "faces.parquet", "faces")
+    clips = preprocessing_clips(clips_path, faces_dir / "faces.parquet")
     frames = clip_frames(faces_dir / "landmarks.parquet")
-    sources = {}
-    if clips_path.exists():
-        clips = read_manifest(clips_path, "clips")
-        sources = dict(zip(clips.clip_id, clips.source_path))
     truth_root = project_root / params.truth_root if params.truth_root else None
     config = fit_config(params)
     fits_dir, nmfc_dir = out_dir / "fits", out_dir / "nmfc"
     fits_dir.mkdir(parents=True, exist_ok=True)
     nmfc_dir.mkdir(parents=True, exist_ok=True)
     jobs, quarantine = [], Quarantine(STAGE)
-    for clip_id in faces.clip_id:
-        src = sources.get(clip_id)
+    for clip_id, src in zip(clips.clip_id, clips.source_path):
         if clip_id not in frames:
             quarantine.add(clip_id, "too_few_valid_frames", f"{clip_id}: no rows in {faces_dir / 'landmarks.parquet'}",
                            src)
@@ -219,8 +212,8 @@ def run_fit3dmm(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Pat
             if f.name.split(".")[0] not in keep:
                 f.unlink()
     fits = pd.DataFrame(rows, columns=schema_for("fits").names).sort_values("clip_id", ignore_index=True)
-    check_accounting(list(faces.clip_id), list(fits.clip_id), [q["clip_id"] for q in quarantine.rows], STAGE)
-    return Fit3dmmResult(fits=fits, quarantine=quarantine, n_inputs=len(faces))
+    check_accounting(list(clips.clip_id), list(fits.clip_id), [q["clip_id"] for q in quarantine.rows], STAGE)
+    return Fit3dmmResult(fits=fits, quarantine=quarantine, n_inputs=len(clips))
 
 
 def stage_metrics(result: Fit3dmmResult, seconds: float) -> dict:
@@ -288,8 +281,10 @@ def write_preview(params: Fit3dmmParams, fits: pd.DataFrame, faces_dir: Path, pa
                         labels=labels)
 
 
-def run_stage(params: Fit3dmmParams, faces_dir: Path = FACES_DIR, out_dir: Path = OUT, clips_path: Path = CLIPS,
-              metrics_path: Path = METRICS, preview_path: Path | None = PREVIEW, map_fn: Callable | None = None,
+def run_stage(params: Fit3dmmParams, faces_dir: Path = CATALOG.folder("faces"),
+              out_dir: Path = CATALOG.folder("fit3dmm"), clips_path: Path = CATALOG.manifest("ingest", "clips"),
+              metrics_path: Path = CATALOG.metrics("fit3dmm"),
+              preview_path: Path | None = CATALOG.plot("fit3dmm", "preview"), map_fn: Callable | None = None,
               progress: bool = True) -> dict:
     """Run the fit3dmm stage and write its manifests, metrics and preview; returns the metrics."""
     with Timer() as t:

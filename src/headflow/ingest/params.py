@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headflow.catalog import CATALOG
+from headflow.config import require
+
 
 @dataclass
 class SplitParams:
@@ -26,6 +29,10 @@ class SplitParams:
     min_speaker_clips: int = 2
     """A speaker needs at least this many usable accepted clips to be dealt to val or test."""
 
+    def validate(self) -> None:
+        require(0 <= self.val and 0 <= self.test and self.val + self.test < 1, "test", self.test,
+                f">= 0, with val ({self.val}) + test < 1")
+
 
 @dataclass
 class IngestParams:
@@ -33,7 +40,7 @@ class IngestParams:
 
     source: Literal["demo", "folder", "grid", "lrs2"] = "demo"
     """Layout of `root`: demo corpus, plain folder, GRID (speaker folders + .align), LRS2 file list."""
-    root: str = "data/raw/demo"
+    root: str = CATALOG.stage("demo_corpus").folder
     """Folder holding the raw videos (relative to the project root or absolute)."""
     file_list: str | None = None
     """lrs2: the list file (e.g. pretrain.txt / train.txt), relative to `root`."""
@@ -67,11 +74,12 @@ class IngestParams:
     """Processes probing and normalising clips in parallel."""
 
     def validate(self) -> None:
-        if self.min_duration_s >= self.max_duration_s:
-            raise ValueError("min_duration_s must be below max_duration_s")
-        if not 0 <= self.split.val + self.split.test < 1:
-            raise ValueError("split.val + split.test must be in [0, 1)")
-        if self.split.min_speaker_clips < 1:
-            raise ValueError(f"split.min_speaker_clips must be at least 1, got {self.split.min_speaker_clips}")
-        if self.source == "lrs2" and not self.file_list:
-            raise ValueError("source 'lrs2' needs file_list (e.g. 'pretrain.txt')")
+        require(self.min_duration_s < self.max_duration_s, "min_duration_s", self.min_duration_s,
+                f"below max_duration_s ({self.max_duration_s})")
+        require(self.source != "lrs2" or bool(self.file_list), "file_list", self.file_list,
+                "the list file (e.g. 'pretrain.txt') with source 'lrs2'")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")
+        require(0 <= self.split.val + self.split.test < 1, "split.val", self.split.val,
+                f"a fraction with split.val + split.test ({self.split.test}) in [0, 1)")
+        require(self.split.min_speaker_clips >= 1, "split.min_speaker_clips", self.split.min_speaker_clips, ">= 1")

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from headflow.catalog import CATALOG
 from headflow.ingest.ingest import run_ingest
 from headflow.ingest.params import IngestParams
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
-OUT = Path("data/interim/ingest")
-METRICS = Path("reports/metrics/ingest.json")
 
-
-def run_stage(params: IngestParams, out_dir: Path = OUT, metrics_path: Path = METRICS,
-              map_fn: Callable | None = None, progress: bool = True) -> dict:
-    """Ingest `params.root` into `out_dir`; returns the metrics it wrote."""
+def run_stage(params: IngestParams, out_dir: Path = CATALOG.folder("ingest"),
+              metrics_path: Path = CATALOG.metrics("ingest"), map_fn: Callable | None = None,
+              progress: bool = True) -> dict:
+    """Ingest `params.root` into `out_dir` (clips.parquet, quarantine.parquet, media/); returns the metrics."""
     with Timer() as t:
         result = run_ingest(params, Path(params.root), out_dir, map_fn=map_fn, progress=progress)
     clips = result.clips

@@ -186,6 +186,14 @@ SYNC_CHECK = pa.schema([               # sync_check: scores.parquet (every clip)
     ("n_windows", pa.int32()),            # 5-frame video windows scored
 ])
 
+DECISIONS = pa.schema([               # sync_check: decisions.parquet, what training consumers of the expert read
+    ("clip_id", pa.string()),
+    ("decision", pa.string()),            # keep | drop (a shifted clip is kept, with its shift)
+    ("reason", pa.string()),              # as in sync_check's scores (null = in sync)
+    ("audio_shift_frames", pa.int16()),   # frames the mel was delayed (> 0) / advanced (< 0); 0 = none
+    ("mel_path", pa.string()),            # the mel to train on: audio_features' or sync_check's shifted copy
+])
+
 FITS = pa.schema([                     # fit3dmm: one row per fitted clip
     ("clip_id", pa.string()),
     ("model", pa.string()),                 # MorphableModel.name (builtin_demo, ict_facekit_light_face, bfm_deep3d, flame)
@@ -238,6 +246,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "landmarks": LANDMARKS,
     "sync_eval": SYNC_EVAL,
     "sync_check": SYNC_CHECK,
+    "decisions": DECISIONS,
     "fits": FITS,
     "expressions": EXPRESSIONS,
 }

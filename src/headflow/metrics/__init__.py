@@ -16,15 +16,44 @@ sampling   frame_sample
 
 from __future__ import annotations
 
-from headflow.metrics.identity import aed, csim, face_descriptors, frechet_distance
-from headflow.metrics.image import apd, lower_half_mask, psnr, psnr_masked, ssim, ssim_map, ssim_masked
-from headflow.metrics.landmarks import akd, f_lmd, lmd_per_frame, m_lmd
-from headflow.metrics.sampling import frame_sample
-from headflow.metrics.sharpness import cpbd, lap_var, rgb_to_gray
-from headflow.metrics.stats import BootstrapCI, PairedBootstrap, bootstrap_ci, paired_bootstrap
+# Lazy (PEP 562): `import headflow.metrics.lse` (the expert's stages) must not pull in the image,
+# identity and sharpness modules, so a stage's DVC deps list only the metric modules it uses.
+_MODULE_OF = {
+    'BootstrapCI': 'stats',
+    'PairedBootstrap': 'stats',
+    'aed': 'identity',
+    'akd': 'landmarks',
+    'apd': 'image',
+    'bootstrap_ci': 'stats',
+    'cpbd': 'sharpness',
+    'csim': 'identity',
+    'f_lmd': 'landmarks',
+    'face_descriptors': 'identity',
+    'frame_sample': 'sampling',
+    'frechet_distance': 'identity',
+    'lap_var': 'sharpness',
+    'lmd_per_frame': 'landmarks',
+    'lower_half_mask': 'image',
+    'm_lmd': 'landmarks',
+    'paired_bootstrap': 'stats',
+    'psnr': 'image',
+    'psnr_masked': 'image',
+    'rgb_to_gray': 'sharpness',
+    'ssim': 'image',
+    'ssim_map': 'image',
+    'ssim_masked': 'image',
+}
 
 __all__ = [
     "BootstrapCI", "PairedBootstrap", "aed", "akd", "apd", "bootstrap_ci", "cpbd", "csim", "f_lmd",
     "face_descriptors", "frame_sample", "frechet_distance", "lap_var", "lmd_per_frame", "lower_half_mask",
     "m_lmd", "paired_bootstrap", "psnr", "psnr_masked", "rgb_to_gray", "ssim", "ssim_map", "ssim_masked",
 ]
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        import importlib
+
+        return getattr(importlib.import_module(f"headflow.metrics.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module 'headflow.metrics' has no attribute {name!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headflow.config import require
+
 
 @dataclass
 class TrainExpertParams:
@@ -95,8 +97,8 @@ class SyncCheckParams:
     `min_confidence`; shift = like drop for low confidence, but clips with a confident offset beyond
     `max_abs_offset` are kept with their mel shifted back into sync (`mel_path`)."""
     expert: str = "trained"
-    """"trained" = the `train_expert` checkpoint (data/models/expert/last.pt), or the path of another
-    checkpoint written by `train_expert` (relative to the project root)."""
+    """"trained" = the `train_expert` checkpoint (`last.pt` in its model folder, data/models/expert), or
+    the path of another checkpoint written by `train_expert` (relative to the project root)."""
     max_abs_offset: int = 2
     """k: largest |offset| (video frames, 40 ms each at 25 fps) accepted as in sync."""
     min_confidence: float = 0.0
@@ -115,9 +117,10 @@ class SyncCheckParams:
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of clips is dropped."""
 
-    def __post_init__(self) -> None:
-        from headflow.config import ConfigError
-
-        if self.max_abs_offset < 0 or self.max_abs_offset > self.max_offset:
-            raise ConfigError(f"sync_check.max_abs_offset must lie in [0, max_offset={self.max_offset}]; "
-                              f"got {self.max_abs_offset}")
+    def validate(self) -> None:
+        require(0 <= self.max_abs_offset <= self.max_offset, "max_abs_offset", self.max_abs_offset,
+                f"an offset in [0, max_offset ({self.max_offset})]")
+        require(self.min_pairs >= 1, "min_pairs", self.min_pairs, ">= 1")
+        require(self.threads >= 1, "threads", self.threads, ">= 1")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+        require(self.workers >= 1, "workers", self.workers, ">= 1")

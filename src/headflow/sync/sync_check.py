@@ -14,12 +14,14 @@ cached mel is loaded, and `headflow.metrics.lse.score_clip` gives LSE-D, LSE-C a
 - drop:  `mode: drop` (or `shift` for untrustworthy offsets): the clip goes to quarantine.
 
 Outputs (`data/interim/sync_check/`): `scores.parquet` (every input clip, its scores and action),
-`clips.parquet` (the clips that go on: keep + shift, same columns), `quarantine.parquet`
-(`sync_offset`, `sync_low_confidence`, `too_short_for_sync`, or the shard reason
-`frame_count_mismatch`), `mel/` (shifted mels). Downstream consumers of mel windows (generator
-training, a re-trained expert) should read `mel_path` from `sync_check/clips.parquet`: it is the
-audio_features mel for kept clips and the corrected one for shifted clips. The canonical wav is not
-rewritten; a consumer of waveforms applies `audio_shift_frames` x 40 ms itself.
+`clips.parquet` (the clips that go on: keep + shift, same columns), `decisions.parquet` (every clip:
+keep or drop, reason, `audio_shift_frames`, `mel_path`), `quarantine.parquet` (`sync_offset`,
+`sync_low_confidence`, `too_short_for_sync`, or the shard reason `frame_count_mismatch`), `mel/`
+(shifted mels). Downstream consumers of training data read the catalog's training join
+(`headflow.catalog.training_clips`), built on `decisions.parquet` alone: it holds no score, so an
+expert retrained to the same decisions writes the same bytes and re-runs nothing downstream. Its
+`mel_path` is the audio_features mel for kept clips and the corrected one for shifted clips. The
+canonical wav is not rewritten; a consumer of waveforms applies `audio_shift_frames` x 40 ms itself.
 """
 
 from __future__ import annotations
@@ -33,15 +35,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from headflow.catalog import CATALOG, expert_clips
 from headflow.manifest import Quarantine, Rejected, atomic_output, check_accounting, read_manifest
 from headflow.parallel import map_jobs
 from headflow.stage import finish_quarantine, log, write_metrics, write_validated
 from headflow.sync.params import SyncCheckParams
 
 STAGE = "sync_check"
-OUT = Path("data/interim/sync_check")
-METRICS = Path("reports/metrics/sync_check.json")
-TRAINED = Path("data/models/expert/last.pt")
+TRAINED = CATALOG.model("train_expert", "expert") / "last.pt"
+"""The checkpoint `sync_check.expert: trained` names."""
 REASON_CODES = ("sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch")
 
 
@@ -79,10 +81,10 @@ def decide(offset: int | None, lse_c: float | None, params: SyncCheckParams,
     return Decision("drop", 0, code)
 
 
-def resolve_expert(expert: str, project_root: Path | None = None) -> Path:
-    """The checkpoint path of `sync_check.expert` ("trained" or a path relative to the project root)."""
+def resolve_expert(expert: str, project_root: Path | None = None, trained: Path = TRAINED) -> Path:
+    """The checkpoint path of `sync_check.expert` ("trained": `trained`; else a path), relative to the project root."""
     root = project_root or Path.cwd()
-    path = root / (TRAINED if expert == "trained" else Path(expert))
+    path = root / (trained if expert == "trained" else Path(expert))
     if not path.is_file():
         hint = "run `dvc repro train_expert` first" if expert == "trained" else \
             "sync_check.expert must be 'trained' or the path of a checkpoint written by train_expert"
@@ -143,13 +145,10 @@ def _check_job(args: tuple) -> dict:
     return {"row": row, "message": message, "frames": len(mouths), "seconds": seconds}
 
 
-def _inputs(project_root: Path) -> tuple[pd.DataFrame, dict]:
-    clips = read_manifest(project_root / "data/interim/ingest/clips.parquet", "clips")
-    faces = read_manifest(project_root / "data/interim/faces/faces.parquet", "faces")
-    audio = read_manifest(project_root / "data/interim/audio_features/audio_features.parquet", "audio_features")
-    clips = (clips.merge(faces[["clip_id"]], on="clip_id").merge(audio[["clip_id", "mel_path"]], on="clip_id")
-             .sort_values("clip_id", ignore_index=True))
-    landmarks = read_manifest(project_root / "data/interim/faces/landmarks.parquet", "landmarks")
+def _inputs(clips_path: Path, faces_dir: Path, audio_features_path: Path) -> tuple[pd.DataFrame, dict]:
+    """The catalog's expert join and each clip's landmarks rows (frame, box, valid)."""
+    clips = expert_clips(clips_path, faces_dir / "faces.parquet", audio_features_path)
+    landmarks = read_manifest(faces_dir / "landmarks.parquet", "landmarks")
     return clips, dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
 
 
@@ -157,14 +156,21 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def run_sync_check(params: SyncCheckParams, out_dir: Path = OUT, project_root: Path | None = None,
-                   map_fn: Callable | None = None, progress: bool = True) -> tuple[pd.DataFrame, Quarantine, dict]:
-    """Score and decide every accepted clip; returns (scores of every clip, quarantine, run facts)."""
+def run_sync_check(params: SyncCheckParams, out_dir: Path = CATALOG.folder("sync_check"),
+                   project_root: Path | None = None, map_fn: Callable | None = None, progress: bool = True,
+                   clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
+                   audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+                   trained_expert: Path = TRAINED) -> tuple[pd.DataFrame, Quarantine, dict]:
+    """Score and decide every clip of the expert join; returns (scores of every clip, quarantine, run facts).
+
+    Relative paths (these and those inside the manifests) are relative to `project_root` (default: the
+    current folder); the manifests record `mel_path` the same way.
+    """
     root = project_root or Path.cwd()
-    clips, frames = _inputs(root)
+    clips, frames = _inputs(root / clips_path, root / faces_dir, root / audio_features_path)
     mel_dir = out_dir / "mel"               # relative to the project root, as every manifest path
     (root / mel_dir).mkdir(parents=True, exist_ok=True)
-    expert = resolve_expert(params.expert, root) if params.enabled else None
+    expert = resolve_expert(params.expert, root, trained_expert) if params.enabled else None
     jobs = []
     for r in clips.itertuples():
         f = frames[r.clip_id].sort_values("frame")
@@ -220,19 +226,36 @@ def check_metrics(scores: pd.DataFrame, params: SyncCheckParams, facts: dict) ->
     }
 
 
+def decisions_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """decisions.parquet from scores.parquet: per clip keep (kept or shifted) or drop, reason, shift, mel_path."""
+    decisions = scores[["clip_id", "reason", "audio_shift_frames", "mel_path"]].copy()
+    decisions.insert(1, "decision", scores.action.map({"keep": "keep", "shift": "keep", "drop": "drop"}))
+    return decisions.reset_index(drop=True)
+
+
 def run_stage(params: SyncCheckParams, map_fn: Callable | None = None, progress: bool = True,
-              out_dir: Path = OUT, metrics_path: Path = METRICS) -> dict:
-    """The DVC/Prefect entry: scores.parquet, clips.parquet, quarantine.parquet, metrics."""
+              out_dir: Path = CATALOG.folder("sync_check"), metrics_path: Path = CATALOG.metrics("sync_check"),
+              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
+              audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+              trained_expert: Path = TRAINED, project_root: Path | None = None) -> dict:
+    """The DVC/Prefect entry: scores, clips, decisions and quarantine manifests, metrics.
+
+    Paths are relative to `project_root` (default: the current folder) unless absolute.
+    """
     import torch
 
+    root = project_root or Path()
     torch.set_num_threads(params.threads)
-    scores, quarantine, facts = run_sync_check(params, out_dir, map_fn=map_fn, progress=progress)
-    write_validated(scores, out_dir / "scores.parquet", "sync_check")
-    write_validated(scores[scores.action != "drop"].reset_index(drop=True), out_dir / "clips.parquet", "sync_check")
+    scores, quarantine, facts = run_sync_check(params, out_dir, project_root, map_fn, progress, clips_path, faces_dir,
+                                               audio_features_path, trained_expert)
+    out = root / out_dir
+    write_validated(scores, out / "scores.parquet", "sync_check")
+    write_validated(scores[scores.action != "drop"].reset_index(drop=True), out / "clips.parquet", "sync_check")
+    write_validated(decisions_table(scores), out / "decisions.parquet", "decisions")
     metrics = check_metrics(scores, params, facts)
-    write_metrics(metrics_path, metrics)
+    write_metrics(root / metrics_path, metrics)
     log.info("sync_check (%s): %d clips, offsets %s, %d kept, %d shifted, %d dropped, median LSE-C %s",
              params.mode, metrics["clips"], metrics["offset_histogram"], metrics["kept"], metrics["shifted"],
              metrics["dropped"], metrics["median_lse_c"])
-    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(scores), params.max_reject_fraction)
+    finish_quarantine(quarantine, out / "quarantine.parquet", len(scores), params.max_reject_fraction)
     return metrics

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from headflow.catalog import CATALOG, expert_clips
 from headflow.manifest import Quarantine, Rejected, check_accounting, read_manifest
 from headflow.parallel import map_jobs
 from headflow.stage import finish_quarantine, log, write_json, write_metrics, write_validated
@@ -21,10 +22,6 @@ from headflow.sync.shards import build_shard, load_shard
 from headflow.sync.train import config_from, train_expert
 
 STAGE = "train_expert"
-INTERIM = Path("data/interim/train_expert")
-MODEL_DIR = Path("data/models/expert")
-METRICS = Path("reports/metrics/train_expert.json")
-PLOT = Path("reports/plots/expert_history.json")
 
 
 EXPERT_TRAIN_SPLITS = ("train", "val")
@@ -39,24 +36,22 @@ def _shard_job(args: tuple) -> tuple[str, int | None, tuple[str, str] | None]:
         return clip_id, None, (rej.reason_code, rej.message)
 
 
-def _inputs() -> pd.DataFrame:
-    clips = read_manifest("data/interim/ingest/clips.parquet", "clips")
-    faces = read_manifest("data/interim/faces/faces.parquet", "faces")
-    audio = read_manifest("data/interim/audio_features/audio_features.parquet", "audio_features")
-    return (clips.merge(faces[["clip_id"]], on="clip_id").merge(audio[["clip_id", "mel_path"]], on="clip_id")
-            .sort_values("clip_id", ignore_index=True))
-
-
-def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progress: bool = True) -> dict:
-    """Shards, training and held-out evaluation. Under torchrun only rank 0 cuts shards and evaluates."""
+def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progress: bool = True,
+              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
+              audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+              out_dir: Path = CATALOG.folder("train_expert"), model_dir: Path = CATALOG.model("train_expert", "expert"),
+              metrics_path: Path = CATALOG.metrics("train_expert"),
+              plot_path: Path = CATALOG.plot("train_expert", "history")) -> dict:
+    """Shards, training and held-out evaluation on the catalog's expert join. Under torchrun only rank 0
+    cuts shards and evaluates. Paths (and those inside the manifests) are relative to the current folder."""
     from headflow.sync.train import distributed
 
     torch.set_num_threads(params.threads)
     rank, _, world = distributed()
-    clips = _inputs()
-    landmarks = read_manifest("data/interim/faces/landmarks.parquet", "landmarks")
+    clips = expert_clips(clips_path, faces_dir / "faces.parquet", audio_features_path)
+    landmarks = read_manifest(faces_dir / "landmarks.parquet", "landmarks")
     by_clip = dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
-    shard_dir = INTERIM / "shards"
+    shard_dir = out_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(r.clip_id, Path(r.video_path), Path(r.mel_path), by_clip[r.clip_id], shard_dir / f"{r.clip_id}.npz")
             for r in clips.itertuples()]
@@ -92,15 +87,15 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
                            f"train and {len(held_out)} held-out (check ingest.split)")
     cfg = config_from(params)
     t1 = time.perf_counter()
-    history = train_expert(train, held_out, cfg, MODEL_DIR, progress=progress)
+    history = train_expert(train, held_out, cfg, model_dir, progress=progress)
     train_s = time.perf_counter() - t1
     if rank != 0:
         return {}
     from headflow.sync.train import load_expert
 
-    model = load_expert(MODEL_DIR / "last.pt")
+    model = load_expert(model_dir / "last.pt")
     evaluation, score_fps = evaluate_offsets(model, held_out, params)
-    write_validated(evaluation, INTERIM / "sync_eval.parquet", "sync_eval")
+    write_validated(evaluation, out_dir / "sync_eval.parquet", "sync_eval")
     last = history[-1]
     unshifted = evaluation[evaluation.applied_shift == 0]
     shifted = evaluation[evaluation.applied_shift != 0]
@@ -118,11 +113,12 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
         "scoring_frames_per_s": round(score_fps, 1), "train_seconds": round(train_s, 1),
         "shard_seconds": round(shard_s, 1), "stall_warning": bool(last["stalled"]),
     }
-    write_metrics(METRICS, metrics)
-    write_json([{k: h[k] for k in ("epoch", "train_loss", "val_loss", "val_balanced_accuracy")} for h in history], PLOT)
+    write_metrics(metrics_path, metrics)
+    write_json([{k: h[k] for k in ("epoch", "train_loss", "val_loss", "val_balanced_accuracy")} for h in history],
+               plot_path)
     log.info("expert: held-out balanced accuracy %.3f, offset recovery %s, %.0f samples/s, %.0f s training",
              metrics["val_balanced_accuracy"], metrics["offset_recovery"], metrics["train_samples_per_s"], train_s)
-    finish_quarantine(quarantine, INTERIM / "quarantine.parquet", len(clips), params.max_reject_fraction)
+    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(clips), params.max_reject_fraction)
     return metrics
 
 

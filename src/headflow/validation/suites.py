@@ -195,6 +195,21 @@ def sync_check_suite() -> list:
     ]
 
 
+def decisions_suite() -> list:
+    return [
+        *_columns("decisions"),
+        *_not_null("clip_id", "decision", "audio_shift_frames", "mel_path"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="decision", value_set=["keep", "drop"]),
+        gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+        # a dropped clip carries no correction
+        gxe.ExpectColumnValuesToBeInSet(column="audio_shift_frames", value_set=[0],
+                                        row_condition=Column("decision") == "drop"),
+    ]
+
+
 def fits_suite() -> list:
     return [
         *_columns("fits"),
@@ -240,6 +255,7 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "landmarks": landmarks_suite,
     "sync_eval": sync_eval_suite,
     "sync_check": sync_check_suite,
+    "decisions": decisions_suite,
     "fits": fits_suite,
     "expressions": expressions_suite,
 }
