@@ -23,6 +23,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headflow.config import require
+
 AttentionKind = Literal["paper", "dot", "mean"]
 ReferenceSampling = Literal["kmeans", "random", "neighbourhood"]
 ReferenceRegion = Literal["face", "lower_half"]
@@ -64,11 +66,9 @@ class ModelParams:
     96x96 level; the paper does not say how many; at most 6."""
 
     def validate(self) -> None:
-        if not 0 < self.width <= 4:
-            raise ValueError(f"model.width must be in (0, 4], got {self.width}")
-        if not 0 <= self.skipless_levels <= 6:
-            raise ValueError(f"model.skipless_levels must be 0..6 (the decoder has 6 upsampling levels), "
-                             f"got {self.skipless_levels}")
+        require(0 < self.width <= 4, "width", self.width, "a multiplier in (0, 4]")
+        require(0 <= self.skipless_levels <= 6, "skipless_levels", self.skipless_levels,
+                "0..6 (the decoder has 6 upsampling levels)")
 
 
 @dataclass
@@ -109,17 +109,13 @@ class DataParams:
     (section 3.5: chin bottom + nose tip, convex hull, dilation with kernel size 11)."""
 
     def validate(self) -> None:
-        if self.n_references < 1:
-            raise ValueError(f"data.n_references must be >= 1, got {self.n_references}")
-        if self.neighbourhood < 1:
-            raise ValueError(f"data.neighbourhood must be >= 1 frame, got {self.neighbourhood}")
-        if self.reference_blur_sigma < 0:
-            raise ValueError(f"data.reference_blur_sigma must be >= 0, got {self.reference_blur_sigma}")
-        if self.hull_dilation < 1 or self.hull_dilation % 2 == 0:
-            raise ValueError(f"data.hull_dilation must be an odd kernel size >= 1, got {self.hull_dilation}")
+        require(self.n_references >= 1, "n_references", self.n_references, ">= 1")
+        require(self.neighbourhood >= 1, "neighbourhood", self.neighbourhood, ">= 1 frame")
+        require(self.reference_blur_sigma >= 0, "reference_blur_sigma", self.reference_blur_sigma, ">= 0 pixels")
+        require(self.hull_dilation >= 1 and self.hull_dilation % 2 == 1, "hull_dilation", self.hull_dilation,
+                "an odd kernel size >= 1")
         for name in ("augment_rotation_deg", "augment_scale", "augment_shift"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"data.{name} must be >= 0, got {getattr(self, name)}")
+            require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
 
 
 @dataclass
@@ -160,16 +156,13 @@ class LossParams:
     (`headflow.augment.diffaugment`); "" = none."""
 
     def validate(self) -> None:
-        for name in ("l1_masked", "perceptual", "sync", "sync_stage2", "mask_bce", "gan", "r1_gamma", "sync_eps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
-        if self.sync_eps >= 0.5:
-            raise ValueError(f"loss.sync_eps must be < 0.5, got {self.sync_eps}")
-        known = {"affine", "erosion", "color", "translation", "cutout"}
+        for name in ("l1_masked", "perceptual", "sync", "sync_stage2", "mask_bce", "gan", "r1_gamma"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
+        require(0 < self.sync_eps < 0.5, "sync_eps", self.sync_eps, "in (0, 0.5)")
+        known = ("affine", "erosion", "color", "translation", "cutout")
         ops = [p.strip() for p in self.d_augment.split(",") if p.strip()]
-        unknown = [p for p in ops if p not in known]
-        if unknown:
-            raise ValueError(f"loss.d_augment: unknown ops {unknown}; known: {sorted(known)}")
+        require(all(p in known for p in ops), "d_augment", self.d_augment,
+                f"comma-separated ops from {', '.join(known)} (or empty)")
 
 
 @dataclass
@@ -199,15 +192,15 @@ class OptimParams:
     """torch CPU threads."""
 
     def validate(self) -> None:
-        if self.stage1_steps < 0 or self.stage2_steps < 0 or self.stage1_steps + self.stage2_steps < 1:
-            raise ValueError(f"optim: stage1_steps and stage2_steps must be >= 0 with at least one step in "
-                             f"total, got {self.stage1_steps}, {self.stage2_steps}")
-        if self.batch_size < 1 or self.lr <= 0 or self.val_every < 1 or self.val_windows < 1 or self.threads < 1:
-            raise ValueError("optim: batch_size, lr, val_every, val_windows and threads must be positive")
-        if not 0 <= self.anneal_fraction <= 1:
-            raise ValueError(f"optim.anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        require(self.stage1_steps >= 0 and self.stage2_steps >= 0 and self.stage1_steps + self.stage2_steps >= 1,
+                "stage1_steps", (self.stage1_steps, self.stage2_steps),
+                "stage1_steps, stage2_steps >= 0 with at least one step in total")
+        for name in ("batch_size", "val_every", "val_windows", "threads"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(0 <= self.anneal_fraction <= 1, "anneal_fraction", self.anneal_fraction, "a fraction in [0, 1]")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", self.betas,
+                "two numbers in [0, 1)")
 
 
 @dataclass
@@ -222,9 +215,8 @@ class DiscriminatorParams:
     """Spectral normalisation on every layer (section 3.7)."""
 
     def validate(self) -> None:
-        if self.base_channels < 1 or not 1 <= self.n_layers <= 4:
-            raise ValueError(f"discriminator: base_channels >= 1 and n_layers in 1..4 expected, got "
-                             f"{self.base_channels}, {self.n_layers}")
+        require(self.base_channels >= 1, "base_channels", self.base_channels, ">= 1")
+        require(1 <= self.n_layers <= 4, "n_layers", self.n_layers, "1..4 (a 48x96 window allows at most 4)")
 
 
 @dataclass
@@ -238,6 +230,7 @@ class LipsyncParams:
     discriminator: DiscriminatorParams = field(default_factory=DiscriminatorParams)
 
     def validate(self) -> None:
+        # the nested blocks validate themselves when loaded; presets built in code check them here
         for part in (self.model, self.data, self.loss, self.optim, self.discriminator):
             part.validate()
 
