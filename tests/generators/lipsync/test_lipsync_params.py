@@ -21,7 +21,7 @@ def test_sizes_are_ordered_and_the_published_width_is_one():
     pub = P.published_params()
     # Section 3.7: L1 1, perceptual 0.5, expert 0.01 (stage 2: 0.1), mask 1, adv 0.01, R1 gamma 10, Adam 2e-4, batch 4.
     assert (pub.loss.l1_masked, pub.loss.perceptual, pub.loss.sync, pub.loss.sync_stage2, pub.loss.mask_bce,
-            pub.loss.gan, pub.loss.r1_gamma, pub.optim.lr, pub.optim.batch_size) == (1, 0.5, 0.01, 0.1, 1, 0.01, 10, 2e-4, 4)
+            pub.loss.gan, pub.loss.r1_gamma, pub.loop.lr, pub.loop.batch_size) == (1, 0.5, 0.01, 0.1, 1, 0.01, 10, 2e-4, 4)
     assert pub.data.n_references == 10 and pub.data.hull_dilation == 11
 
 
@@ -34,5 +34,8 @@ def test_unknown_keys_and_bad_values_are_errors_that_name_the_key():
         from_dict(P.LipsyncParams, {"data": {"hull_dilation": 10}}, "train_lipsync")
     with pytest.raises(ConfigError, match="d_augment: got 'affine,flip'"):
         from_dict(P.LipsyncParams, {"loss": {"d_augment": "affine,flip"}}, "train_lipsync")
-    with pytest.raises(ConfigError, match="at least one step"):
-        from_dict(P.LipsyncParams, {"optim": {"stage1_steps": 0, "stage2_steps": 0}}, "train_lipsync")
+    loop = to_dict(P.lipsync_loop())
+    with pytest.raises(ConfigError, match="samples_per_epoch"):
+        from_dict(P.LipsyncParams, {"samples_per_epoch": 2, "loop": {**loop, "batch_size": 4}}, "train_lipsync")
+    with pytest.raises(ValueError, match="loop.lr"):             # the harness's LoopConfig.validate
+        from_dict(P.LipsyncParams, {"loop": {**loop, "lr": 0.0}}, "train_lipsync")

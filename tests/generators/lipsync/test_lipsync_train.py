@@ -28,7 +28,7 @@ def test_validation_batch_is_fixed():
     p = tiny_params()
     indexes, _ = train.index_clips([synthetic_clip(30)], p)
     a, b = train.validation_batch(indexes, p), train.validation_batch(indexes, p)
-    assert a["faces"].shape == (p.optim.val_windows, 5, 3, 96, 96)
+    assert a["faces"].shape == (p.val_windows, 5, 3, 96, 96)
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert train.validation_batch([], p) is None
@@ -62,3 +62,45 @@ def test_exported_generator_round_trips_and_refuses_another_width(tmp_path):
     torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a lip-sync generator"):
         train.load_generator(tmp_path / "other.pt")
+
+
+def _tiny_run(tmp_path, name, epochs, stage2=0, expert=None):
+    import dataclasses
+
+    from headflow.losses.perceptual import PerceptualLoss
+    from tests.generators.lipsync.conftest import synthetic_clip
+
+    p = tiny_params()
+    p = dataclasses.replace(p, loop=dataclasses.replace(p.loop, epochs=epochs), stage2_epochs=stage2)
+    clips = [synthetic_clip(30, "a", seed=1), synthetic_clip(30, "b", seed=2), synthetic_clip(5, "short")]
+    return train.train_lipsync(clips, [synthetic_clip(25, "v", seed=3)], p, tmp_path / name, expert=expert,
+                               expert_sha="0" * 64, perceptual=PerceptualLoss("weight_free"), accelerator="cpu",
+                               progress=False)
+
+
+def test_tiny_two_stage_run_exports_a_generator_and_quarantines_short_clips(tmp_path):
+    from tests.generators.lipsync.test_lipsync_losses import tiny_expert
+
+    out = _tiny_run(tmp_path, "run", epochs=1, stage2=1, expert=tiny_expert())
+    h1, h2 = out["history"]["stage1"], out["history"]["stage2"]
+    assert len(h1) == 1 and len(h2) == 1
+    assert {"l1_masked", "perceptual", "mask_bce", "sync", "val_l1_masked", "val_sync"} <= set(h1[0])
+    assert {"gan_g", "gan_d", "r1", "d_loss"} <= set(h2[0])
+    assert [r["clip_id"] for r in out["quarantine"]] == ["short"]
+    g, saved = train.load_generator(out["generator"])
+    assert saved["model"]["width"] == tiny_params().model.width
+    assert out["generator_sha256"] == train.file_sha256(out["generator"])
+    assert (tmp_path / "run" / "stage1" / "last.pt").exists() and (tmp_path / "run" / "stage2" / "last.pt").exists()
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    straight = _tiny_run(tmp_path, "straight", epochs=2)
+    first = _tiny_run(tmp_path, "resumed", epochs=1)
+    resumed = _tiny_run(tmp_path, "resumed", epochs=2)                   # continues from last.pt after epoch 1
+    # It did resume: epoch 1's row (wall times included) comes from the checkpoint, not a new run.
+    assert resumed["history"]["stage1"][0] == first["history"]["stage1"][0]
+    a = torch.load(straight["generator"], weights_only=True)["state_dict"]
+    b = torch.load(resumed["generator"], weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

@@ -182,8 +182,8 @@ class LipsyncStep:
     fields), turned into float images with prepared references by `prepare` (on the device, drawing
     only from the step's generator, so a resumed run repeats the same draws).
 
-    Stage 1 is `discriminator=None`; stage 2 passes the multi-frame discriminator, which adds gan_g to
-    the G terms and gan_d (plus R1 through `d_real_logits`) to the D terms. The sync term is returned
+    Stage 1 is this class with `discriminator=None`; stage 2 is `LipsyncGanStep`, whose discriminator adds
+    gan_g to the G terms, and whose `d_losses` / `d_real_logits` give the D step (gan_d, R1). The sync term is returned
     from the start so its name is constant; until `sync_on` (set by `evaluate` once the validation
     masked L1 reaches `loss.sync_start_l1`) it is detached: logged, not trained on (section 3.7:
     "for the first iterations expert loss is not evaluated").
@@ -213,7 +213,7 @@ class LipsyncStep:
         self.stage = stage
         self.val_batch = val_batch
         self.sync_on = params.loss.sync_start_l1 < 0
-        self.gen = torch.Generator().manual_seed(params.optim.seed)
+        self.gen = torch.Generator().manual_seed(params.seed)
 
     # -- the harness's hooks -----------------------------------------------------------------------
 
@@ -252,24 +252,6 @@ class LipsyncStep:
             fake = d_augment(discriminator_input(windows), self.params.loss.d_augment, self.gen)
             terms["gan_g"] = g_loss(self.discriminator(fake)[0], "non_saturating")
         return terms
-
-    def d_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The D step's unweighted term gan_d (fakes made under no_grad, as DDP needs)."""
-        if self.discriminator is None:
-            raise ValueError("d_losses: stage 1 has no discriminator")
-        with torch.no_grad():
-            fwd = self.run_generator(batch)
-        ops = self.params.loss.d_augment
-        fake = discriminator_input(fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:]))
-        real = discriminator_input(batch["faces"])
-        real_logits = self.discriminator(d_augment(real, ops, self.gen))[0]
-        fake_logits = self.discriminator(d_augment(fake, ops, self.gen))[0]
-        return {"gan_d": d_loss(real_logits, fake_logits, "non_saturating")}
-
-    def d_real_logits(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(real windows requiring grad, D's logits on their DiffAugmented copies), for the harness's R1."""
-        real = discriminator_input(batch["faces"]).detach().requires_grad_(True)
-        return real, self.discriminator(d_augment(real, self.params.loss.d_augment, self.gen))[0]
 
     @torch.no_grad()
     def evaluate(self, network: nn.Module) -> dict[str, float]:
@@ -315,10 +297,45 @@ class LipsyncStep:
     @torch.no_grad()
     def samples(self, batch: Mapping[str, torch.Tensor], network: nn.Module | None = None) -> torch.Tensor:
         """A sample grid: per window, its first frame as real, masked input, first reference, generated,
-        blended and mask: (B * 6, 3, 96, 96) in [0, 1], window by window."""
-        fwd = self.run_generator(batch, network)
+        blended and mask: (B * 6, 3, 96, 96) in [0, 1], window by window, in eval mode. A raw (collated, unprepared)
+        batch is prepared with a fixed seed, so every epoch's grid shows the same inputs."""
+        if "faces_u8" in batch:
+            batch = prepare_batch(batch, self.params.data, torch.Generator().manual_seed(self.params.seed))
+        network = network or self.generator
+        was = network.training
+        network.eval()                     # as generation runs it; and BatchNorm statistics must not move
+        try:
+            fwd = self.run_generator(batch, network)
+        finally:
+            network.train(was)
         first = slice(None, None, WINDOW)
         mask = fwd.output.mask if fwd.output.mask is not None else torch.ones_like(fwd.target[:, :1])
         rows = torch.stack([fwd.target[first], fwd.masked[first], batch["references"][:, 0],
                             fwd.output.image[first], fwd.blended[first], mask[first].expand(-1, 3, -1, -1)], dim=1)
         return rows.flatten(0, 1)
+
+
+class LipsyncGanStep(LipsyncStep):
+    """Stage 2: `LipsyncStep` plus the multi-frame discriminator's D step (the harness finds `d_losses`
+    and `d_real_logits` and alternates D and G)."""
+
+    def __init__(self, params: LipsyncParams, generator: LipsyncGenerator, discriminator: nn.Module,
+                 perceptual: nn.Module | None = None, expert: nn.Module | None = None,
+                 val_batch: Mapping[str, torch.Tensor] | None = None):
+        super().__init__(params, generator, perceptual, expert, discriminator, stage=2, val_batch=val_batch)
+
+    def d_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The D step's unweighted term gan_d (fakes made under no_grad, as DDP needs)."""
+        with torch.no_grad():
+            fwd = self.run_generator(batch)
+        ops = self.params.loss.d_augment
+        fake = discriminator_input(fwd.blended.view(-1, WINDOW, *fwd.blended.shape[1:]))
+        real = discriminator_input(batch["faces"])
+        real_logits = self.discriminator(d_augment(real, ops, self.gen))[0]
+        fake_logits = self.discriminator(d_augment(fake, ops, self.gen))[0]
+        return {"gan_d": d_loss(real_logits, fake_logits, "non_saturating")}
+
+    def d_real_logits(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real windows requiring grad, D's logits on their DiffAugmented copies), for the harness's R1."""
+        real = discriminator_input(batch["faces"]).detach().requires_grad_(True)
+        return real, self.discriminator(d_augment(real, self.params.loss.d_augment, self.gen))[0]

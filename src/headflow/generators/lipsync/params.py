@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from headflow.config import require
+from headflow.training.config import LoopConfig
 
 AttentionKind = Literal["paper", "dot", "mean"]
 ReferenceSampling = Literal["kmeans", "random", "neighbourhood"]
@@ -166,44 +167,6 @@ class LossParams:
 
 
 @dataclass
-class OptimParams:
-    """Optimisation and schedule (section 3.7)."""
-
-    stage1_steps: int = 2000
-    """Generator steps of stage 1 (lip synchronisation: L1, perceptual, sync, mask)."""
-    stage2_steps: int = 0
-    """Generator steps of stage 2 (adds the GAN); 0 = stage 1 only."""
-    batch_size: int = 4
-    """Target windows per step (section 3.7: batch 4); each is 5 frames, so the generator sees 5x."""
-    lr: float = 2e-4
-    """Adam learning rate of G and D (section 3.7: 2e-4)."""
-    betas: tuple[float, float] = (0.5, 0.999)
-    """Adam betas (the paper does not give them; Wav2Lip uses (0.5, 0.999))."""
-    anneal_fraction: float = 0.2
-    """Linear learning-rate annealing to 0 over this final fraction of each stage's steps (section
-    3.7: "linear learning rate annealing at the end of the training for both stages")."""
-    val_every: int = 200
-    """Steps between validation passes (they decide when the sync term switches on)."""
-    val_windows: int = 32
-    """Fixed validation windows per pass."""
-    seed: int = 0
-    """Seed of initialisation, sampling and augmentation."""
-    threads: int = 2
-    """torch CPU threads."""
-
-    def validate(self) -> None:
-        require(self.stage1_steps >= 0 and self.stage2_steps >= 0 and self.stage1_steps + self.stage2_steps >= 1,
-                "stage1_steps", (self.stage1_steps, self.stage2_steps),
-                "stage1_steps, stage2_steps >= 0 with at least one step in total")
-        for name in ("batch_size", "val_every", "val_windows", "threads"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(0 <= self.anneal_fraction <= 1, "anneal_fraction", self.anneal_fraction, "a fraction in [0, 1]")
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", self.betas,
-                "two numbers in [0, 1)")
-
-
-@dataclass
 class DiscriminatorParams:
     """The stage-2 multi-frame discriminator (section 3.7, figure 3.3)."""
 
@@ -219,24 +182,63 @@ class DiscriminatorParams:
         require(1 <= self.n_layers <= 4, "n_layers", self.n_layers, "1..4 (a 48x96 window allows at most 4)")
 
 
+def lipsync_loop() -> LoopConfig:
+    """Stage 1's loop (section 3.7): Adam 2e-4 (G and D), betas (0.5, 0.999) (Wav2Lip's; the paper gives
+    none), batch 4 windows, learning rate annealed to 0 over the stage (cosine: the harness has no
+    linear end-annealing schedule; the paper anneals linearly at the end), lazy R1 every 4 steps."""
+    return LoopConfig(epochs=20, batch_size=4, lr=2e-4, betas=(0.5, 0.999), lr_schedule="cosine",
+                      min_lr_fraction=0.0, r1_every=4, seed=0, num_workers=0, precision="32-true")
+
+
 @dataclass
 class LipsyncParams:
     """The `train_lipsync` params block: everything that defines a lip-sync generator run."""
 
     model: ModelParams = field(default_factory=ModelParams)
+    """The generator's architecture and ablation switches."""
     data: DataParams = field(default_factory=DataParams)
+    """References and masks."""
     loss: LossParams = field(default_factory=LossParams)
-    optim: OptimParams = field(default_factory=OptimParams)
+    """Loss weights by term name and the terms' settings."""
     discriminator: DiscriminatorParams = field(default_factory=DiscriminatorParams)
+    """Stage 2's multi-frame discriminator."""
+    loop: LoopConfig = field(default_factory=lipsync_loop)
+    """The shared training loop (`headflow.training.LoopConfig`) of stage 1: `epochs` is stage 1's
+    length; stage 2 runs the same loop for `stage2_epochs`."""
+    stage2_epochs: int = 0
+    """Epochs of stage 2 (adds the GAN; 0 = stage 1 only)."""
+    samples_per_epoch: int = 512
+    """Windows drawn per epoch (uniformly over all usable windows of the training clips)."""
+    val_windows: int = 32
+    """Fixed validation windows evaluated after each epoch (they decide when the sync term switches on)."""
+    threads: int = 2
+    """torch CPU threads."""
+    expert: str = "trained"
+    """The frozen lip-sync expert of the sync loss: "trained" = the `train_expert` stage's best.pt, or the
+    path of another checkpoint it wrote (relative to the project root); "none" = no sync term."""
 
     def validate(self) -> None:
-        # the nested blocks validate themselves when loaded; presets built in code check them here
-        for part in (self.model, self.data, self.loss, self.optim, self.discriminator):
+        # nested blocks validate themselves when loaded; presets built in code are checked here too
+        for part in (self.model, self.data, self.loss, self.discriminator, self.loop):
             part.validate()
+        require(self.stage2_epochs >= 0, "stage2_epochs", self.stage2_epochs, ">= 0")
+        for name in ("samples_per_epoch", "val_windows", "threads"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(self.samples_per_epoch >= self.loop.batch_size, "samples_per_epoch", self.samples_per_epoch,
+                f">= loop.batch_size ({self.loop.batch_size})")
+
+    @property
+    def seed(self) -> int:
+        return self.loop.seed
 
 
-def _with(params: LipsyncParams, **parts: dict) -> LipsyncParams:
-    out = dataclasses.replace(params, **{k: dataclasses.replace(getattr(params, k), **v) for k, v in parts.items()})
+def _with(params: LipsyncParams, loop: dict | None = None, **parts) -> LipsyncParams:
+    """A copy with some nested fields replaced ({"model": {...}}) and top-level ones (stage2_epochs=...)."""
+    nested = {k: dataclasses.replace(getattr(params, k), **v) for k, v in parts.items() if isinstance(v, dict)}
+    top = {k: v for k, v in parts.items() if not isinstance(v, dict)}
+    out = dataclasses.replace(params, **nested, **top)
+    if loop:
+        out.loop = dataclasses.replace(out.loop, **loop)
     out.validate()
     return out
 
@@ -244,30 +246,29 @@ def _with(params: LipsyncParams, **parts: dict) -> LipsyncParams:
 def published_params() -> LipsyncParams:
     """The paper's configuration (section 3.7): width 1, batch 4, both stages; for a GPU.
 
-    The step counts are placeholders of the right order: the paper trains ~3 days (stage 1) and 18-24 h
-    (stage 2) on one RTX 2080 and gives epochs of LRS2, not steps.
+    The epoch counts are placeholders of the right order: the paper trains ~3 days (stage 1) and
+    18-24 h (stage 2) on one RTX 2080 and does not give its step counts.
     """
-    return _with(LipsyncParams(), optim={"stage1_steps": 300_000, "stage2_steps": 100_000, "val_every": 2000,
-                                         "val_windows": 256})
+    return _with(LipsyncParams(), loop={"epochs": 300, "precision": "32-true"}, stage2_epochs=100,
+                 samples_per_epoch=4000, val_windows=256)
 
 
 def quality_params() -> LipsyncParams:
     """The configuration that must beat the baselines on held-out data, sized for 2 CPU cores (hours)."""
-    return _with(LipsyncParams(), model={"width": 0.25}, data={"n_references": 5},
-                 optim={"stage1_steps": 6000, "stage2_steps": 2000, "batch_size": 4, "val_every": 250})
+    return _with(LipsyncParams(), model={"width": 0.25}, data={"n_references": 5}, loop={"epochs": 24},
+                 stage2_epochs=8, samples_per_epoch=1000, val_windows=32)
 
 
 def demo_params() -> LipsyncParams:
     """Trains in at most ~3 minutes on 2 CPU cores: shows the pipeline, not the quality."""
     return _with(LipsyncParams(), model={"width": 0.125}, data={"n_references": 3},
-                 discriminator={"base_channels": 16, "n_layers": 2},
-                 optim={"stage1_steps": 150, "stage2_steps": 30, "batch_size": 2, "val_every": 50, "val_windows": 8})
+                 discriminator={"base_channels": 16, "n_layers": 2}, loop={"epochs": 4, "batch_size": 2},
+                 stage2_epochs=1, samples_per_epoch=80, val_windows=8)
 
 
 def tiny_params() -> LipsyncParams:
     """A few seconds on a CPU: the smallest network and the fewest steps that exercise every term."""
     return _with(LipsyncParams(), model={"width": 0.0625}, data={"n_references": 2},
-                 loss={"sync_start_l1": -1.0},
-                 discriminator={"base_channels": 8, "n_layers": 2},
-                 optim={"stage1_steps": 1, "stage2_steps": 1, "batch_size": 2, "val_every": 1, "val_windows": 2,
-                        "threads": 1})
+                 loss={"sync_start_l1": -1.0}, discriminator={"base_channels": 8, "n_layers": 2},
+                 loop={"epochs": 1, "batch_size": 2, "r1_every": 1}, stage2_epochs=1, samples_per_epoch=2,
+                 val_windows=2, threads=1)

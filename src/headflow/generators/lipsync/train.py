@@ -44,7 +44,7 @@ def index_clips(clips: list[LipsyncClip], params: LipsyncParams) -> tuple[list, 
     indexes, rejected = [], []
     for clip in clips:
         try:
-            indexes.append(index_clip(clip, params.data, params.optim.seed))
+            indexes.append(index_clip(clip, params.data, params.seed))
         except ReferenceError as err:
             rejected.append({"clip_id": clip.clip_id, "stage": "train_lipsync", "reason_code": err.reason_code,
                              "message": str(err)})
@@ -52,12 +52,12 @@ def index_clips(clips: list[LipsyncClip], params: LipsyncParams) -> tuple[list, 
 
 
 def validation_batch(indexes: list, params: LipsyncParams, device: str | torch.device = "cpu") -> dict | None:
-    """`optim.val_windows` fixed windows of the validation clips, prepared with a fixed seed (None: no clips)."""
+    """`val_windows` fixed windows of the validation clips, prepared with a fixed seed (None: no clips)."""
     if not indexes:
         return None
-    ds = LipsyncWindows(indexes, params.data, params.optim.val_windows, seed=params.optim.seed + 7919)
+    ds = LipsyncWindows(indexes, params.data, params.val_windows, seed=params.seed + 7919)
     raw = default_collate([ds[i] for i in range(len(ds))])
-    batch = prepare_batch(raw, params.data, torch.Generator().manual_seed(params.optim.seed + 7919))
+    batch = prepare_batch(raw, params.data, torch.Generator().manual_seed(params.seed + 7919))
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -130,3 +130,146 @@ def load_generator(path: Path, model: ModelParams | None = None,
     generator = LipsyncGenerator(saved.model)
     generator.load_state_dict(state["state_dict"])
     return generator.to(device).eval(), state["params"]
+
+
+# ------------------------------------------------------------------------------------------- the run
+
+def load_loss_expert(path: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The frozen lip-sync expert of the sync loss, from a `train_expert` checkpoint (eval mode, no grads).
+
+    Reads the training harness's checkpoint layout (settings.family.model = the `ExpertConfig`,
+    networks.generator = the weights), as `headflow.sync.train.load_expert` does (a family may not
+    import `sync/`; a test checks that both load the same network).
+
+    Raises:
+        FileNotFoundError: no file at `path` (the message says how to train one).
+        ValueError: a checkpoint of another layout.
+    """
+    from headflow.nn.expert import ExpertConfig, SyncExpert
+    from headflow.training.checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"lip-sync expert checkpoint {path} not found; train it with `dvc repro train_expert` "
+                                "or set train_lipsync.expert to another checkpoint (or 'none': no sync loss)")
+    try:
+        state = load_checkpoint(path, device)
+        model = SyncExpert(ExpertConfig(**state["settings"]["family"]["model"]))
+        model.load_state_dict(state["networks"]["generator"])
+    except (CheckpointError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a lip-sync expert checkpoint this version can load ({err}); retrain it "
+                         "with `dvc repro train_expert`") from err
+    return model.to(device).requires_grad_(False).eval()
+
+
+def training_settings(params: LipsyncParams, expert_sha: str | None, perceptual: str, stage: int,
+                      init_sha: str | None = None) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the params (but the loop, which the harness adds, and
+    the thread count), the expert's and the perceptual network's identity, the stage and (stage 2) the
+    stage-1 weights it starts from."""
+    family = to_dict(params)
+    for key in ("loop", "threads", "stage2_epochs" if stage == 1 else ""):
+        family.pop(key, None)
+    return {"params": family, "expert_sha256": expert_sha, "perceptual": perceptual, "stage": stage,
+            "init_sha256": init_sha}
+
+
+def _resumed_sync_on(out_dir: Path, settings: dict, loop, fingerprint: str) -> bool:
+    """Whether the run that `fit` will resume had already switched the sync term on (so a resumed run
+    trains like an uninterrupted one)."""
+    from dataclasses import asdict
+
+    from headflow.training.checkpoint import CheckpointError, load_checkpoint, resume_refusal
+    from headflow.training.loop import MAY_CHANGE
+
+    path = Path(out_dir) / "last.pt"
+    if not path.exists():
+        return False
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError:
+        return False
+    if resume_refusal(state, {"loop": asdict(loop), "family": settings}, fingerprint, MAY_CHANGE) is not None:
+        return False
+    return any(row.get("sync_on") == 1.0 for row in state.get("history", []))
+
+
+def _state_sha(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v.detach().cpu().numpy()).tobytes())
+    return h.hexdigest()
+
+
+def train_lipsync(train_clips: list[LipsyncClip], val_clips: list[LipsyncClip], params: LipsyncParams, out_dir: Path,
+                  expert: torch.nn.Module | None = None, expert_sha: str | None = None,
+                  perceptual: torch.nn.Module | None = None, accelerator: str = "auto",
+                  progress: bool = True) -> dict[str, Any]:
+    """Train both stages with the shared harness; export `out_dir/generator.pt`.
+
+    Args:
+        train_clips, val_clips: the clips' arrays (speaker-disjoint splits).
+        params: the run's `LipsyncParams`.
+        out_dir: `stage1/` and `stage2/` (the harness's last.pt, best.pt, history, samples, dvclive) and
+            the exported `generator.pt` go here.
+        expert: the frozen loss expert (`load_loss_expert`), or None (no sync term).
+        expert_sha: its checkpoint's sha256 (part of the resume settings).
+        perceptual: a `PerceptualLoss`, or None (no perceptual term).
+        accelerator: "auto" | "cpu" | "cuda".
+        progress: progress bars.
+
+    Returns:
+        {"history": {"stage1": [...], "stage2": [...]}, "quarantine": rows, "generator": path,
+         "generator_sha256": sha, "perceptual": backend name, "n_train_clips", "n_val_clips"}.
+
+    Raises:
+        ValueError: no usable training clip.
+    """
+    from headflow.generators.lipsync.losses import LipsyncGanStep, LipsyncStep, build_discriminator
+    from headflow.training.loop import fit
+    from headflow.training.runtime import launch
+
+    out_dir = Path(out_dir)
+    torch.set_num_threads(params.threads)
+    rt = launch(params.seed, params.loop.precision, accelerator)
+    train_ix, rejected = index_clips(train_clips, params)
+    val_ix, rejected_val = index_clips(val_clips, params)
+    if not train_ix:
+        raise ValueError(f"train_lipsync: none of {len(train_clips)} training clips can give a window with "
+                         f"references (reasons: {sorted({r['reason_code'] for r in rejected})})")
+    fingerprint = data_fingerprint([ix.clip for ix in train_ix] + [ix.clip for ix in val_ix])
+    data = LipsyncWindows(train_ix, params.data, params.samples_per_epoch, seed=params.seed)
+    val_batch = validation_batch(val_ix, params, rt.device)
+    if expert is not None:
+        expert = expert.to(rt.device)
+    if perceptual is not None:
+        perceptual = perceptual.to(rt.device)
+    pname = getattr(perceptual, "name", "none")
+    generator = LipsyncGenerator(params.model)
+    histories: dict[str, list] = {}
+
+    step = LipsyncStep(params, generator, perceptual, expert, None, stage=1, val_batch=val_batch)
+    settings = training_settings(params, expert_sha, pname, 1)
+    step.sync_on = step.sync_on or _resumed_sync_on(out_dir / "stage1", settings, params.loop, fingerprint)
+    histories["stage1"] = fit(rt, step, data, params.loop, out_dir / "stage1", loss_weights=step.weights(),
+                              settings=settings, fingerprint=fingerprint, name="lipsync stage 1",
+                              select=("val_l1_masked", "min") if val_batch is not None else None, progress=progress)
+    sync_on = step.sync_on
+    if params.stage2_epochs > 0:
+        import dataclasses
+
+        loop2 = dataclasses.replace(params.loop, epochs=params.stage2_epochs)
+        disc = build_discriminator(params.discriminator)
+        step = LipsyncGanStep(params, generator, disc, perceptual, expert, val_batch=val_batch)
+        step.sync_on = sync_on
+        settings = training_settings(params, expert_sha, pname, 2, _state_sha(generator))
+        step.sync_on = step.sync_on or _resumed_sync_on(out_dir / "stage2", settings, loop2, fingerprint)
+        histories["stage2"] = fit(rt, step, data, loop2, out_dir / "stage2", loss_weights=step.weights(),
+                                  settings=settings, fingerprint=fingerprint, name="lipsync stage 2", progress=progress)
+    sha = None
+    if rt.is_main:
+        sha = save_generator(generator, params, out_dir / "generator.pt",
+                             {"perceptual": pname, "expert_sha256": expert_sha, "data": fingerprint})
+    return {"history": histories, "quarantine": rejected + rejected_val, "generator": out_dir / "generator.pt",
+            "generator_sha256": sha, "perceptual": pname, "n_train_clips": len(train_ix), "n_val_clips": len(val_ix)}
