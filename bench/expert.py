@@ -1,7 +1,8 @@
 """Benchmark the lip-sync expert on precomputed demo shards (read only), with the stage's own settings.
 
     PYTHONPATH=src:. python bench/expert.py                        # params.yaml `train_expert`, split held-out speaker
-    PYTHONPATH=src:. python bench/expert.py --set epochs=4 lr=3e-4 # override any TrainExpertParams field
+    PYTHONPATH=src:. python bench/expert.py --set epochs=4 width=0.25   # override any train_expert param: a
+        # dotted path (loop.epochs, model.width) or a field name that occurs once in the block (epochs, width)
     PYTHONPATH=src:. python bench/expert.py --loso                 # leave-one-speaker-out over all speakers
     PYTHONPATH=src:. python bench/expert.py --data /path/to/data   # another project's data/ (default: ./data)
     PYTHONPATH=src:. python bench/expert.py --set face_centre=none audio_centre=none face_input=motion \
@@ -20,8 +21,9 @@ import argparse
 import logging
 import tempfile
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -29,10 +31,11 @@ import torch
 import yaml
 
 from headflow import params as P
-from headflow.sync.params import TrainExpertParams
+from headflow.sync.params import TrainExpertParams  # noqa: F401  (the block's type, for readers)
 from headflow.sync.shards import load_shard
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
-from headflow.sync.train import config_from, load_expert, train_expert
+from headflow.sync.train import load_expert, train_expert
+
 
 def load(data: Path):
     """Clips manifest and the shards `dvc repro train_expert` cut (data/interim/train_expert/shards)."""
@@ -47,30 +50,62 @@ def load(data: Path):
     return clips, arrays
 
 
+def leaf_paths(cls: type, prefix: str = "") -> list[str]:
+    """Dotted names of every setting of a params dataclass (nested dataclasses expanded)."""
+    hints = get_type_hints(cls)
+    return [p for f in fields(cls) for p in (leaf_paths(hints[f.name], f"{prefix}{f.name}.")
+                                             if is_dataclass(hints[f.name]) else [f"{prefix}{f.name}"])]
+
+
 def parse_overrides(items: list[str]) -> dict:
-    names = {f.name for f in fields(TrainExpertParams)}
+    """{dotted path: value} from KEY=VALUE items; a bare key must name exactly one setting (epochs -> loop.epochs)."""
+    paths = leaf_paths(TrainExpertParams)
     out = {}
     for item in items:
         key, _, value = item.partition("=")
-        if key not in names:
-            raise SystemExit(f"--set {item}: {key!r} is not a train_expert param ({sorted(names)})")
-        out[key] = yaml.safe_load(value)
+        matches = [p for p in paths if p == key or p.endswith(f".{key}")]
+        if len(matches) != 1:
+            raise SystemExit(f"--set {item}: {key!r} names {len(matches)} train_expert params {matches or ''}; "
+                             f"use one of {paths}")
+        out[matches[0]] = _value(value)
     return out
 
 
+def _value(text: str):
+    """A YAML scalar or list; numbers YAML 1.1 reads as strings (3e-4) become floats."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def with_overrides(params: TrainExpertParams, overrides: dict) -> TrainExpertParams:
+    """`params` with the dotted overrides applied, type-checked and validated as params.yaml would be."""
+    data = asdict(params)
+    for path, value in overrides.items():
+        *parents, leaf = path.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return from_dict(TrainExpertParams, data, "train_expert")
+
+
 def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dict:
-    cfg = config_from(params)
     with tempfile.TemporaryDirectory() as tmp:
         out = save or Path(tmp)
         t = time.perf_counter()
-        hist = train_expert(train, held, cfg, out, progress=False)
+        hist = train_expert(train, held, params, out, progress=False, live_dir=None)
         secs = time.perf_counter() - t
         model = load_expert(out / "last.pt")
     for h in hist:
         print(f"  epoch {h['epoch']:2d} loss {h['train_loss']:.3f} held-out loss {h['val_loss']:.3f} "
               f"bacc {h['val_balanced_accuracy']:.3f} tpr {h['val_tpr']:.3f} tnr {h['val_tnr']:.3f} "
               f"{h['samples_per_s']:.0f} samples/s wait {h['data_wait_fraction']:.3f} "
-              f"aug {h.get('augment_fraction', 0):.3f}", flush=True)
+              f"aug {h['prepare_fraction']:.3f}", flush=True)
     ev, _ = evaluate_offsets(model, held, params)
     sh = ev[ev.applied_shift != 0]
     rec = float((sh.recovered_offset == sh.applied_shift).mean())
@@ -87,16 +122,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("data"), help="the project's data/ directory")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override train_expert params")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                    help="override train_expert params (loop.epochs=4 or epochs=4; repeatable)")
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")
     ap.add_argument("--save", type=Path, default=None, help="keep the (last fold's) checkpoints in this folder")
     args = ap.parse_args()
-    params = P.load("train_expert", args.params)
-    for key, value in parse_overrides(args.set).items():
-        setattr(params, key, value)
+    params = with_overrides(P.load("train_expert", args.params), parse_overrides(args.set))
     torch.set_num_threads(params.threads)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    logging.getLogger("headflow.expert").setLevel(logging.INFO)
+    for name in ("headflow.expert", "headflow.training"):
+        logging.getLogger(name).setLevel(logging.INFO)
     clips, arrays = load(args.data)
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
     print(params, flush=True)

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.expert import load, parse_overrides
+from bench.expert import load, parse_overrides, with_overrides
 from headflow import params as P
 from headflow.sync.data import audio_window, face_window, prepare_clip, window_starts
-from headflow.sync.train import config_from, load_expert, train_expert
+from headflow.sync.train import load_expert, train_expert
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS
 
 BUCKETS = [(1, 2), (3, 4), (5, 7), (8, 15), (16, 10**6)]
@@ -105,14 +105,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("data"))
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                    help="override train_expert params (loop.epochs=4 or epochs=4; repeatable)")
     ap.add_argument("--loso", default=None, help="held-out speaker (default: the split's held-out clips)")
     ap.add_argument("--keep", type=Path, default=None, help="train into this directory (kept)")
     ap.add_argument("--checkpoint", type=Path, default=None, help="evaluate this checkpoint, no training")
     args = ap.parse_args()
-    params = P.load("train_expert", args.params)
-    for key, value in parse_overrides(args.set).items():
-        setattr(params, key, value)
+    params = with_overrides(P.load("train_expert", args.params), parse_overrides(args.set))
     torch.set_num_threads(params.threads)
     logging.basicConfig(level=logging.WARNING)
     clips, arrays = load(args.data)
@@ -126,7 +125,7 @@ def main() -> None:
         import tempfile
         out = args.keep or Path(tempfile.mkdtemp(prefix="expert_neg_"))
         t = time.perf_counter()
-        hist = train_expert(train, held, config_from(params), out, progress=False)
+        hist = train_expert(train, held, params, out, progress=False, live_dir=None)
         print(f"trained {time.perf_counter() - t:.0f}s; per-epoch sampled val bacc "
               + " ".join(f"{h['val_balanced_accuracy']:.3f}" for h in hist))
         stage_bacc = hist[-1]["val_balanced_accuracy"]

@@ -68,8 +68,8 @@ def family_may_import(module: str, target: str) -> bool:
 
 
 RULES = [
-    Rule("shared layers", "nn/, losses/, augment/ import only torch, kornia and each other",
-         lambda m: in_area(m, *SHARED_LAYERS), lambda m, t: in_area(t, *SHARED_LAYERS)),
+    Rule("shared layers", "nn/, losses/, augment/ import only torch, kornia, each other and checks (stdlib-only validation)",
+         lambda m: in_area(m, *SHARED_LAYERS), lambda m, t: in_area(t, *SHARED_LAYERS, "checks")),
     Rule("training knows no family", "training/ imports no family and no stage",
          lambda m: in_area(m, "training"),
          lambda m, t: not in_area(t, "generators") and t not in stage_modules()),

@@ -29,34 +29,13 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from headflow.checks import InvalidParam, require  # noqa: F401  (re-exported: the params modules' import)
+
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A params block that does not match its dataclass."""
-
-
-class InvalidParam(ValueError):
-    """Raised by a params dataclass's `validate()` (through `require`): `key` (relative to the dataclass,
-    dotted for a nested field) holds `value`, which is not among what is `allowed`."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        super().__init__(f"{key}: got {value!r}; allowed: {allowed}")
-        self.key, self.value, self.allowed = key, value, allowed
-
-
-def require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """The one way a params `validate()` reports a bad value: raise `InvalidParam(key, value, allowed)` unless `ok`.
-
-    Args:
-        ok: the check's outcome.
-        key: the field, relative to the dataclass being validated (`"window"`, or `"fit.n_id"` for a
-            cross-field check on a nested one); the loader prefixes the block path.
-        value: the offending value, shown with repr.
-        allowed: what would be accepted, in words (`">= 1"`, `"an odd number > polyorder (2)"`).
-    """
-    if not ok:
-        raise InvalidParam(key, value, allowed)
 
 
 def _describe(value: Any) -> str:
@@ -168,6 +147,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
             check()
         except InvalidParam as err:
             raise ConfigError(f"{prefix}{err}") from err
+        except ValueError as err:
+            # Configs of the torch-side layers (`headflow.training`, `headflow.nn`) cannot import
+            # `require` (import rules); their plain ValueError is named by the block path here.
+            raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {err}") from err
     return obj
 
 
@@ -197,18 +180,22 @@ def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass: {field name: its docstring, whitespace folded}.
 
     A field's docstring is the string literal right under its annotation in the class body (the
-    nerfstudio / PEP 257 attribute-docstring convention); fields without one are absent.
+    nerfstudio / PEP 257 attribute-docstring convention); fields without one are absent. Fields
+    inherited from a base dataclass carry the base's docstrings (a subclass may override them).
     """
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-            docs[node.target.id] = " ".join(after.value.value.split())
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
+        for node, after in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+                docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 
 

@@ -23,11 +23,20 @@ def _run(cmd, cwd, check=True):
     return proc
 
 
+def _merge(target: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
 def _set_params(project: Path, **blocks):
+    """Override params.yaml values; nested blocks (train_expert.loop) are merged key by key."""
     path = project / "params.yaml"
     data = yaml.safe_load(path.read_text())
     for block, values in blocks.items():
-        data[block].update(values)
+        _merge(data[block], values)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -44,7 +53,7 @@ def project(tmp_path_factory, project_root):
         shutil.copy2(project_root / rel, dst / rel)
     _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8,
                                                            "split": {"min_speaker_clips": 1}},
-                train_expert={"epochs": 1, "samples_per_epoch": 128, "val_samples": 64, "batch_size": 32,
+                train_expert={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
                               "eval_shifts": [5], "max_offset": 5})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)

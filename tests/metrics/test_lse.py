@@ -38,11 +38,13 @@ def test_an_expert_that_centres_clips_is_scored_on_centred_windows(monkeypatch):
     """score_clip cuts its windows from the clip as the expert was trained to see it."""
     import torch
 
-    from headflow.nn.expert import ExpertConfig, SyncExpert
+    from dataclasses import replace
+
+    from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
     from headflow.metrics.lse import embed_clip
 
     clip = synthetic_clip("a", 30, 1)
-    model = SyncExpert(ExpertConfig(width=0.125, depth=1, face_centre="clip", audio_centre="clip"))
+    model = SyncExpert(replace(PUBLISHED_EXPERT, width=0.125, depth=1, face_centre="clip", audio_centre="clip"))
     seen = []
     monkeypatch.setattr(model, "embed_face", lambda x: seen.append(x.clone()) or torch.zeros(len(x), 4))
     monkeypatch.setattr(model, "embed_audio", lambda x: torch.zeros(len(x), 4))

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from headflow.sync.data import ClipArrays
-from headflow.nn.expert import ExpertConfig, SyncExpert
+from dataclasses import replace
+
+from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
 from headflow.metrics.offset_recovery import offset_recovery, prepare_clip, summarise
 from headflow.metrics.lse import ClipTooShort
 
@@ -17,7 +19,7 @@ def test_grid_clip_scoring_path_and_too_short_error(grid_dir, tmp_path):
     assert clip.mouths.std() > 10                             # real crops, not the zeros of invalid frames
     assert abs(len(clip.mel) - 75 * 80 / 25) <= 2
     torch.manual_seed(0)
-    model = SyncExpert(ExpertConfig(width=0.125, depth=1)).eval()   # untrained: the path, not the accuracy
+    model = SyncExpert(replace(PUBLISHED_EXPERT, width=0.125, depth=1)).eval()   # untrained: the path, not the accuracy
     rows = offset_recovery(model, clip, shifts=(-5, 5), max_offset=15)
     assert list(rows.applied_shift) == [0, -5, 5] and rows.recovered_offset.abs().max() <= 15
     assert (rows.lse_c >= 0).all() and rows.lse_d.between(0, 2).all()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "headflow"
-SHARED = ("nn", "losses", "augment")
+SHARED = ("nn", "losses", "augment", "checks")  # checks: the stdlib-only `require` every config validates with
 THIRD_PARTY = {"torch", "kornia", "typing_extensions", "jaxtyping"}
 
 

@@ -1,6 +1,6 @@
 """The sync_check stage: decisions per mode, accounting, quarantine codes, shifted mels, manifests."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,8 @@ from headflow.metrics import lse as scoring
 from headflow.sync import sync_check as check
 from headflow.sync.sync_check import decide, run_stage
 from headflow.sync.params import SyncCheckParams
-from headflow.nn.expert import ExpertConfig, SyncExpert
+from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
+from headflow.sync.train import save_expert
 
 N_MEL = 80
 
@@ -73,11 +74,11 @@ def _project(root: Path, n_frames: dict[str, int]) -> None:
     write_manifest(faces, root / "data/interim/faces/faces.parquet", "faces")
     write_manifest(pa.concat_tables(tables), root / "data/interim/faces/landmarks.parquet", "landmarks")
     write_manifest(audio, root / "data/interim/audio_features/audio_features.parquet", "audio_features")
-    cfg = ExpertConfig(width=0.125, depth=1)
+    cfg = replace(PUBLISHED_EXPERT, width=0.125, depth=1)
     torch.manual_seed(0)
     ckpt = root / "data/models/expert/last.pt"
     ckpt.parent.mkdir(parents=True)
-    torch.save({"model": SyncExpert(cfg).state_dict(), "config": {"model": asdict(cfg)}}, ckpt)
+    save_expert(SyncExpert(cfg), ckpt)
 
 
 IDS = {"a-000000000a": 50, "b-000000000b": 50, "c-000000000c": 50, "short-0000000001": 12}

@@ -8,16 +8,19 @@ Output: L2-normalised embeddings (ReLU first, so cosine similarity lies in [0, 1
 probability of sync; trained with binary cross-entropy).
 
 `width` scales every channel count (1.0 = the published expert, 512-d embeddings); `depth` is the
-number of residual blocks after each strided stage (published: 1-2).
+number of residual blocks after each strided stage. `PUBLISHED_EXPERT` holds the published settings;
+`ExpertConfig()` the `train_expert` stage's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from headflow.nn.expert_config import GREY_INPUTS, PUBLISHED_EXPERT, ExpertConfig
+
+__all__ = ["GREY_INPUTS", "PUBLISHED_EXPERT", "ExpertConfig", "SyncExpert", "sync_loss", "sync_probability"]
 
 
 class Conv2d(nn.Module):
@@ -35,40 +38,6 @@ class Conv2d(nn.Module):
         return F.relu(out)
 
 
-GREY_INPUTS = ("gray", "motion", "motion_norm", "gray_motion_norm", "gray_norm")
-"""face_input settings that average each frame's colours first (colour augmentation is moot for them)."""
-
-
-@dataclass(frozen=True)
-class ExpertConfig:
-    width: float = 1.0
-    """Channel multiplier (1.0 = published size; 0.25 trains on a CPU within the demo budget)."""
-    depth: int = 2
-    """Residual blocks after each strided stage."""
-    face_input: str = "rgb"
-    """Fixed preprocessing of the face window inside the model (input stays 15 channels for Wav2Lip
-    compatibility): "rgb" = as is; "gray" = each frame's colours averaged; "motion" = gray, minus the
-    window's mean frame (identity and lighting cancel, mouth motion remains); "rgb_motion" = RGB minus
-    the window's mean frame; "gray_motion_norm" = per frame (grey, motion, 0) with the window's grey
-    mean removed and both divided by the window's grey contrast (std): the mouth's shape *and* its
-    motion, on the same scale whatever the lips' and skin's colours; "motion_norm" = "motion" divided by
-    the window's motion energy (std), so faint and strong lip contrast look alike; "gray_norm" = grey
-    frames minus the window's mean grey level, divided by the window's grey std: the absolute mouth
-    shape (a held open vowel stays open, unlike "motion") with brightness and contrast removed."""
-    audio_input: str = "raw"
-    """Fixed preprocessing of the mel window: "raw" or "norm" (subtract each mel band's mean over the
-    window and divide by the window's std: removes the voice's spectral envelope and loudness)."""
-    embed_dropout: float = 0.0
-    """Dropout on the pre-normalisation embeddings during training."""
-    face_centre: str = "none"
-    """Whole-clip face step before windowing (`headflow.sync.data.normalise_clip`): "clip" = every
-    mouth crop minus the clip's mean mouth image, so the speaker's appearance cancels but the absolute
-    opening relative to the clip's average stays; "none" = as cropped (published)."""
-    audio_centre: str = "none"
-    """Whole-clip mel step: "clip" = per-utterance CMVN (each band minus its clip mean, over the clip's
-    std); "none" = as computed (published)."""
-
-
 def _stage(cin: int, cout: int, kernel, stride, padding, depth: int) -> list[nn.Module]:
     layers: list[nn.Module] = [Conv2d(cin, cout, kernel, stride, padding)]
     layers += [Conv2d(cout, cout, 3, 1, 1, residual=True) for _ in range(depth)]
@@ -80,6 +49,8 @@ class SyncExpert(nn.Module):
 
     def __init__(self, cfg: ExpertConfig = ExpertConfig()):
         super().__init__()
+        cfg.validate()
+        self.config = cfg
         c = [max(8, int(round(n * cfg.width))) for n in (32, 64, 128, 256, 512)]
         d = cfg.depth
         # Face: 48x96 -> 1x1 through five strided stages (as Wav2Lip's face_encoder).

@@ -2,79 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from headflow.config import require
+from headflow.sync.config import TrainConfig
 
 
 @dataclass
-class TrainExpertParams:
-    """The Wav2Lip-style lip-sync expert, trained on the pipeline's own crops and mels."""
+class TrainExpertParams(TrainConfig):
+    """The Wav2Lip-style lip-sync expert, trained on the pipeline's own crops and mels.
 
-    width: float = 0.5
-    """Channel multiplier of the encoders (1.0 = the published expert; 0.5: ~190 training pairs/s on 2
-    CPU cores, 0.25: ~400; held-out t1_2 after 24 epochs 0.833 at 0.25, 0.830-0.848 at 0.5)."""
-    depth: int = 1
-    """Residual blocks after each strided stage (published: 1-2)."""
-    face_input: str = "gray_motion_norm"
-    """Fixed face preprocessing inside the model (`ExpertConfig.face_input`). With `face_centre: clip`,
-    "gray_motion_norm" (per frame: the window's grey and its motion, scaled by the window's contrast)
-    sees the mouth's shape relative to its clip average and its motion; "motion" (grey minus the
-    window's mean frame) sees the motion only and was the best input without centring; "rgb" = the
-    published expert's raw input (held-out offset recovery 50%)."""
-    audio_input: str = "raw"
-    """Fixed mel preprocessing inside the model (`ExpertConfig.audio_input`): "raw" = as given (after
-    `audio_centre`); "norm" removes each band's mean and the scale per window (loudness relative to
-    the clip is lost with it)."""
-    embed_dropout: float = 0.0
-    """Dropout on the embeddings before normalisation (0 = none)."""
-    face_centre: str = "clip"
-    """Whole-clip face step (`ExpertConfig.face_centre`): "clip" = each mouth crop minus the clip's
-    mean mouth image (appearance cancels, the opening relative to the clip's average stays); "none" =
-    as cropped (published). Held-out t1_2 0.801 -> 0.833 at width 0.25 (`bench/expert.py`)."""
-    audio_centre: str = "clip"
-    """Whole-clip mel step (`ExpertConfig.audio_centre`): "clip" = per-utterance CMVN; "none"."""
-    epochs: int = 40
-    """Passes over `samples_per_epoch` freshly drawn pairs (40 x 4096 pairs at width 0.5: ~15 min on 2
-    cores; held-out t1_2 0.830 after 24 epochs, 0.857 after 40)."""
-    samples_per_epoch: int = 4096
-    """Pairs per epoch (half in sync, half not)."""
-    val_samples: int = 1024
-    """Fixed held-out pairs evaluated after each epoch."""
-    batch_size: int = 64
-    """Pairs per optimiser step (per GPU under torchrun)."""
-    lr: float = 1e-3
-    """Adam learning rate after warm-up."""
-    warmup_steps: int = 50
-    """Linear learning-rate warm-up (helps against the ln 2 plateau)."""
-    lr_schedule: str = "cosine"
-    """After warm-up: "constant", or "cosine" decay to 5% of `lr` at the last step."""
-    weight_decay: float = 0.0
-    """Adam weight decay (L2)."""
-    min_shift: int = 5
-    """Same-clip negatives are at least this many frames away from the positive."""
-    other_clip_fraction: float = 0.5
-    """Share of negatives that take another clip's audio of the same speaker."""
-    augment: bool = True
-    """Random rotation, zoom, shift, mirror, colour and contrast of training face windows (one draw per
-    window, batched in torch inside the training step: identity and pose invariance)."""
-    augment_rotate_deg: float = 15.0
-    """Rotation range +- degrees (tilted heads: the crops of a tilted face are rotated)."""
-    augment_scale: float = 0.15
-    """Zoom range 1 +- this (face size and crop-box jitter)."""
-    augment_shift: float = 0.1
-    """Translation range +- this fraction of the crop's width and height."""
-    augment_mel_warp: float = 0.15
-    """Random frequency warp of training mel windows by a factor 1 +- this (VTLP: unseen voices)."""
-    num_workers: int = 0
-    """DataLoader workers (samples are array slices; 0 is usually fastest on CPU)."""
+    A `TrainConfig` (network `model`, shared `loop`, pairs and augmentation: the same fields and
+    defaults, nothing copied) plus the stage's own settings below.
+    """
+
     threads: int = 2
     """torch CPU threads."""
-    seed: int = 0
-    """Seed of initialisation and sampling."""
-    stall_steps: int = 200
-    """Warn when the running loss stays at ln 2 this many steps after warm-up."""
     eval_shifts: list[int] = field(default_factory=lambda: [-10, -5, 5, 10])
     """Audio shifts (frames) applied to held-out clips to test offset recovery."""
     max_offset: int = 15
@@ -83,6 +27,19 @@ class TrainExpertParams:
     """Processes cutting mouth crops into shards."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of clips cannot give a training window."""
+
+    def validate(self) -> None:
+        """Checks through `require` (the loader names the dotted key); the `TrainConfig` part first."""
+        TrainConfig.validate(self)
+        for name in ("threads", "workers", "max_offset"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(all(abs(s) <= self.max_offset for s in self.eval_shifts), "eval_shifts", self.eval_shifts,
+                f"shifts within +-max_offset ({self.max_offset}): a shift the scorer does not scan cannot be recovered")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
+
+    def train_config(self) -> TrainConfig:
+        """The `TrainConfig` part (what shapes the training run; the stage's fields left out)."""
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
 
 @dataclass

@@ -19,7 +19,8 @@ from headflow.sync.data import window_starts
 from headflow.sync.params import TrainExpertParams
 from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
 from headflow.sync.shards import build_shard, load_shard
-from headflow.sync.train import config_from, train_expert
+from headflow.sync.train import train_expert
+from headflow.training.runtime import distributed_env
 
 STAGE = "train_expert"
 
@@ -44,10 +45,8 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
               plot_path: Path = CATALOG.plot("train_expert", "history")) -> dict:
     """Shards, training and held-out evaluation on the catalog's expert join. Under torchrun only rank 0
     cuts shards and evaluates. Paths (and those inside the manifests) are relative to the current folder."""
-    from headflow.sync.train import distributed
-
     torch.set_num_threads(params.threads)
-    rank, _, world = distributed()
+    rank, _, world = distributed_env()
     clips = expert_clips(clips_path, faces_dir / "faces.parquet", audio_features_path)
     landmarks = read_manifest(faces_dir / "landmarks.parquet", "landmarks")
     by_clip = dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
@@ -85,9 +84,8 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
     if not train or not held_out:
         raise RuntimeError(f"train_expert needs clips of both training and held-out speakers; got {len(train)} "
                            f"train and {len(held_out)} held-out (check ingest.split)")
-    cfg = config_from(params)
     t1 = time.perf_counter()
-    history = train_expert(train, held_out, cfg, model_dir, progress=progress)
+    history = train_expert(train, held_out, params, model_dir, progress=progress)
     train_s = time.perf_counter() - t1
     if rank != 0:
         return {}
@@ -109,7 +107,7 @@ def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progres
         "offset_unshifted_zero": round(float((unshifted.recovered_offset == 0).mean()), 4),
         "train_samples_per_s": round(float(np.mean([h["samples_per_s"] for h in history])), 1),
         "data_wait_fraction": round(float(np.mean([h["data_wait_fraction"] for h in history])), 4),
-        "augment_fraction": round(float(np.mean([h.get("augment_fraction", 0.0) for h in history])), 4),
+        "augment_fraction": round(float(np.mean([h["prepare_fraction"] for h in history])), 4),
         "scoring_frames_per_s": round(score_fps, 1), "train_seconds": round(train_s, 1),
         "shard_seconds": round(shard_s, 1), "stall_warning": bool(last["stalled"]),
     }
