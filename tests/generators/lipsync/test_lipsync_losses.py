@@ -44,7 +44,7 @@ def test_sync_term_is_minus_log_of_the_clipped_cosine():
     with pytest.raises(ValueError, match="mouth_reference"):
         losses.sync_term(tiny_expert("clip"), frames, mel, None)
     with pytest.raises(ValueError, match="frozen"):
-        losses.sync_term(SyncExpert(ExpertConfig(width=0.05)), frames, mel, None)
+        losses.sync_term(SyncExpert(ExpertConfig(width=0.05, face_centre="none")), frames, mel, None)
 
 
 def test_mask_bce_and_l1_known_answers():
