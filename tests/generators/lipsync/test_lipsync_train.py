@@ -104,3 +104,21 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_loss_expert_loads_what_the_expert_stage_writes(tmp_path):
+    from headflow.nn.expert import ExpertConfig, SyncExpert
+    from headflow.sync.train import load_expert, save_expert
+
+    torch.manual_seed(0)
+    model = SyncExpert(ExpertConfig(width=0.05, depth=1)).eval()
+    save_expert(model, tmp_path / "best.pt")
+    ours, theirs = train.load_loss_expert(tmp_path / "best.pt"), load_expert(tmp_path / "best.pt")
+    assert not ours.training and not any(p.requires_grad for p in ours.parameters())
+    face, mel = torch.rand(2, 15, 48, 96), torch.randn(2, 1, 80, 16)
+    with torch.no_grad():
+        for a, b in zip(ours(face, mel), theirs(face, mel)):
+            torch.testing.assert_close(a, b)
+    assert ours.face_centre == theirs.face_centre
+    with pytest.raises(FileNotFoundError, match="train_expert"):
+        train.load_loss_expert(tmp_path / "missing.pt")
