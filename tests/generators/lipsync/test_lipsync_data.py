@@ -250,3 +250,13 @@ def test_prepare_batch_gives_float_images_in_the_steps_layout(tiny_batch):
     assert tiny_batch["references"].shape == (2, 2, 3, 96, 96) and tiny_batch["hull"].shape == (2, 5, 1, 96, 96)
     assert 0 <= tiny_batch["faces"].min() and tiny_batch["faces"].max() <= 1
     assert set(tiny_batch["hull"].unique().tolist()) == {0.0, 1.0}
+
+
+def test_expert_mel_is_the_experts_own_cmvn():
+    from headflow.sync.data import cmvn_mel
+
+    mel = np.random.default_rng(0).uniform(-4, 4, (90, 80)).astype(np.float32)
+    np.testing.assert_array_equal(data.expert_mel(mel, "clip"), cmvn_mel(mel))
+    assert data.expert_mel(mel, "none") is mel
+    with pytest.raises(ValueError, match="audio_centre"):
+        data.expert_mel(mel, "utterance")

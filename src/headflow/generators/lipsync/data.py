@@ -392,6 +392,21 @@ def blend(generated: torch.Tensor, frame: torch.Tensor, mask: torch.Tensor | Non
 
 # ------------------------------------------------------------------------------------ training windows
 
+def expert_mel(mel: np.ndarray, audio_centre: str) -> np.ndarray:
+    """The clip's mel as the loss expert expects it: per-utterance CMVN (each band minus its clip mean,
+    over the clip's overall std) when the expert is audio-centred ("clip"), else unchanged.
+
+    The definition is `headflow.sync.data.cmvn_mel` (a family may not import `sync/`; a test checks that
+    both agree).
+    """
+    if audio_centre == "none":
+        return mel
+    if audio_centre != "clip":
+        raise ValueError(f"expert_mel: audio_centre must be 'none' or 'clip', got {audio_centre!r}")
+    centred = mel - mel.mean(0, keepdims=True)
+    return (centred / (centred.std() + 1e-3)).astype(np.float32)
+
+
 @dataclass
 class LipsyncClip:
     """One clip's arrays, as the shards give them (all frames; nothing decoded per sample)."""
