@@ -1,4 +1,4 @@
-"""Benchmark the lip-sync expert on precomputed demo shards (read only), with the stage's own settings.
+"""Benchmark the lip-sync expert on the demo's shards (read only), with the stage's own settings.
 
     PYTHONPATH=src:. python bench/expert.py                        # params.yaml `train_expert`, split held-out speaker
     PYTHONPATH=src:. python bench/expert.py --set epochs=4 width=0.25   # override any train_expert param: a
@@ -31,22 +31,20 @@ import torch
 import yaml
 
 from headflow import params as P
-from headflow.sync.params import TrainExpertParams  # noqa: F401  (the block's type, for readers)
-from headflow.sync.shards import load_shard
+from headflow.shards import read_clip
+from headflow.sync.data import clip_arrays
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
 from headflow.sync.train import load_expert, train_expert
 
 
 def load(data: Path):
-    """Clips manifest and the shards `dvc repro train_expert` cut (data/interim/train_expert/shards)."""
-    clips = pd.read_parquet(data / "interim/ingest/clips.parquet")
-    arrays = {}
-    for r in clips.itertuples():
-        path = data / "interim/train_expert/shards" / f"{r.clip_id}.npz"
-        if path.exists():
-            arrays[r.clip_id] = load_shard(path, r.clip_id, speaker=r.speaker_id)
-    if not arrays:
-        raise SystemExit(f"no shards under {data}/interim/train_expert/shards: run `dvc repro train_expert` first")
+    """The shards manifest and the expert's arrays of every shard (`dvc repro shards`: data/interim/shards)."""
+    manifest = data / "interim/shards/shards.parquet"
+    if not manifest.exists():
+        raise SystemExit(f"no shards under {data}/interim/shards: run `dvc repro shards` first")
+    clips = pd.read_parquet(manifest)
+    arrays = {r.clip_id: clip_arrays(read_clip(r.clip_id, views=("face96", "mel"), root=data / "interim/shards"))
+              for r in clips.itertuples()}
     return clips, arrays
 
 

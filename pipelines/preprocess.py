@@ -60,10 +60,12 @@ STAGES: dict[str, tuple[str, str, int]] = {
     "audio_features": ("headflow.audio.stage", "mel-clips", SHARD_SIZE),
     "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
+    "shards": ("headflow.shards.stage", "shard-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.train_expert", "expert-shards", SHARD_SIZE),
     "sync_check": ("headflow.sync.sync_check", "sync-check-clips", SHARD_SIZE),
     "fit3dmm": ("headflow.fit3dmm.stage", "fit3dmm-clips", SHARD_SIZE),
     "expressions": ("headflow.expressions.stage", "expressions", SHARD_SIZE),
+    "shard_labels": ("headflow.shards.labels", "shard-labels", SHARD_SIZE),
 }
 
 

@@ -77,13 +77,16 @@ STAGES: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("align", ("alignments", "words", "phones", "frame_labels", "quarantine"), ("textgrids",),
              reads=_CLIPS_AND_MEDIA),
     _interim("faces", ("faces", "landmarks", "quarantine"), ("crops", "mouth"), reads=_CLIPS_AND_MEDIA),
-    _interim("train_expert", ("sync_eval", "quarantine"), ("shards",), models={"expert": "data/models/expert"},
-             plots={"history": "reports/plots/expert_history.json"}, reads=_EXPERT_INPUTS),
+    _interim("shards", ("shards", "quarantine"), ("clips",), reads=_EXPERT_INPUTS),
+    _interim("train_expert", ("sync_eval", "quarantine"), models={"expert": "data/models/expert"},
+             plots={"history": "reports/plots/expert_history.json"}, reads=("shards.shards", "shards.clips")),
     _interim("sync_check", ("scores", "clips", "decisions", "quarantine"), ("mel",),
-             reads=(*_EXPERT_INPUTS, "train_expert.expert")),
+             reads=("shards.shards", "shards.clips", "train_expert.expert")),
     _interim("fit3dmm", ("fits", "quarantine"), ("fits", "nmfc"), plots={"preview": "reports/fit3dmm/preview.png"},
              reads=("ingest.clips", "faces.faces", "faces.landmarks", "faces.crops")),
     _interim("expressions", ("expressions",), ("deep3d",), reads=("fit3dmm.fits", "fit3dmm.fits/")),
+    _interim("shard_labels", ("shard_labels", "quarantine"), ("clips",),
+             reads=("shards.shards", "align.frame_labels", "fit3dmm.fits", "fit3dmm.nmfc", "expressions.expressions")),
 )}
 """Every DVC stage in pipeline order. A new stage needs an entry here and a block in dvc.yaml."""
 

@@ -20,10 +20,12 @@ BLOCKS: dict[str, str] = {
     "audio_features": "headflow.audio.params:AudioFeaturesParams",
     "align": "headflow.align.params:AlignParams",
     "faces": "headflow.faces.params:FacesParams",
+    "shards": "headflow.shards.params:ShardsParams",
     "train_expert": "headflow.sync.params:TrainExpertParams",
     "sync_check": "headflow.sync.params:SyncCheckParams",
     "fit3dmm": "headflow.fit3dmm.params:Fit3dmmParams",
     "expressions": "headflow.expressions.params:ExpressionsParams",
+    "shard_labels": "headflow.shards.params:ShardLabelsParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""
 

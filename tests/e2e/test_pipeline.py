@@ -65,9 +65,15 @@ def project(tmp_path_factory, project_root):
 def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
-    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "train_expert", "sync_check",
-                  "fit3dmm", "expressions"):
+    for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
+                  "fit3dmm", "expressions", "shard_labels"):
         assert f"{stage} (ran)" in out
+    shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
+    labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")
+    shard_q = pd.read_parquet(dst / "data/interim/shards/quarantine.parquet")
+    cut = pd.read_parquet(dst / "data/interim/faces/faces.parquet").merge(
+        pd.read_parquet(dst / "data/interim/audio_features/audio_features.parquet"), on="clip_id")
+    assert len(cut) == len(shards) + len(shard_q) and set(labels.clip_id) == set(shards.clip_id)   # in = out + q
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
     fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")
@@ -164,3 +170,5 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
     assert metrics["faces"]["inputs"] == len(dvc_clips)
     assert metrics["fit3dmm"]["inputs"] == metrics["faces"]["accepted"]
     assert metrics["expressions"]["clips"] == metrics["fit3dmm"]["clips"]
+    assert metrics["shards"]["clips"] == len(pd.read_parquet(dst / "data/interim/shards/shards.parquet")) >= 1
+    assert metrics["shard_labels"]["inputs"] == metrics["shards"]["clips"]

@@ -27,7 +27,7 @@ def test_params_yaml_is_the_dataclass_defaults(project_root):
 def test_the_block_is_a_train_config_plus_stage_fields_only():
     config = {f.name for f in dataclasses.fields(TrainConfig)}
     stage = {f.name for f in dataclasses.fields(TrainExpertParams)} - config
-    assert stage == {"threads", "eval_shifts", "max_offset", "workers", "max_reject_fraction"}
+    assert stage == {"threads", "eval_shifts", "max_offset", "max_reject_fraction"}
     parsed = from_dict(TrainExpertParams, {"model": {"width": 0.25}, "loop": {"epochs": 3, "batch_size": 8, "lr": 1e-3}},
                        "train_expert")
     assert parsed.model.width == 0.25 and parsed.model.face_centre == "clip" and parsed.loop.epochs == 3

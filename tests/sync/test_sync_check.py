@@ -16,8 +16,6 @@ from headflow.sync.params import SyncCheckParams
 from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
 from headflow.sync.train import save_expert
 
-N_MEL = 80
-
 
 @pytest.mark.parametrize("mode, offset, lse_c, expected", [
     ("report", 0, 0.5, ("keep", 0, None)),
@@ -43,37 +41,14 @@ def test_unscorable_clips_are_dropped_only_outside_report_mode():
 
 
 def _project(root: Path, n_frames: dict[str, int]) -> None:
-    """A minimal project: ingest/faces/audio_features manifests, tiny videos, mels and an (untrained) expert."""
-    from headflow.faces.faces import ClipFaces
-    from headflow.faces.stage import frame_table
-    from headflow.manifest import write_manifest
-    from headflow.media import encode_video
+    """A minimal project: tiny videos, faces and audio_features manifests, their shards and an (untrained) expert."""
+    from shard_project import write_project
 
-    rng = np.random.default_rng(0)
-    clips, faces, audio, tables = [], [], [], []
-    for clip_id, t in n_frames.items():
-        video = f"data/interim/ingest/media/{clip_id}.mp4"
-        (root / video).parent.mkdir(parents=True, exist_ok=True)
-        encode_video((rng.integers(0, 255, (64, 64, 3), np.uint8) for _ in range(t)), root / video,
-                     preset="ultrafast", threads=1)
-        mel = f"data/interim/audio_features/mel/{clip_id}.npy"
-        (root / mel).parent.mkdir(parents=True, exist_ok=True)
-        np.save(root / mel, rng.uniform(-4, 4, (int(t * 3.2) + 16, N_MEL)).astype(np.float32))
-        clips.append({"clip_id": clip_id, "source_path": f"{clip_id}.mp4", "video_path": video, "fps": 25,
-                      "n_frames": t, "speaker_id": "s", "split": "train"})
-        faces.append({"clip_id": clip_id, "n_frames": t})
-        audio.append({"clip_id": clip_id, "mel_path": mel})
-        valid = np.ones(t, bool)
-        boxes = np.tile(np.array([[16, 16, 48, 48]], np.float32), (t, 1))
-        tables.append(frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(t, np.float32), boxes,
-                                                     np.zeros((t, 68, 2), np.float32), np.zeros((t, 68, 2), np.float32),
-                                                     np.zeros((t, 2, 3)))))
-    import pyarrow as pa
+    from headflow.shards.params import ShardsParams
+    from headflow.shards.stage import run_stage as cut_shards
 
-    write_manifest(clips, root / "data/interim/ingest/clips.parquet", "clips")
-    write_manifest(faces, root / "data/interim/faces/faces.parquet", "faces")
-    write_manifest(pa.concat_tables(tables), root / "data/interim/faces/landmarks.parquet", "landmarks")
-    write_manifest(audio, root / "data/interim/audio_features/audio_features.parquet", "audio_features")
+    write_project(root, n_frames)
+    cut_shards(ShardsParams(workers=1), project_root=root, progress=False)
     cfg = replace(PUBLISHED_EXPERT, width=0.125, depth=1)
     torch.manual_seed(0)
     ckpt = root / "data/models/expert/last.pt"

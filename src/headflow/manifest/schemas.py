@@ -224,6 +224,41 @@ EXPRESSIONS = pa.schema([               # expressions: one row per frame of ever
 ])
 
 
+SHARDS = pa.schema([                   # shards: one row per clip file (headflow.shards)
+    ("clip_id", pa.string()),
+    ("path", pa.string()),                  # data/interim/shards/clips/<clip_id>.npz, relative to the project root
+    ("source_path", pa.string()),           # the clip's source file, relative to its source root (ingest)
+    ("speaker_id", pa.string()),
+    ("split", pa.string()),                 # train | val | test (ingest's, by speaker)
+    ("fps", pa.int16()),
+    ("video_path", pa.string()),            # the canonical video decoded (ingest)
+    ("mel_path", pa.string()),              # the audio_features mel copied into the file
+    ("n_frames", pa.int64()),               # video frames (= landmarks.parquet rows of the clip)
+    ("n_valid", pa.int64()),                # frames with valid landmarks (the others are zeros)
+    ("n_mel_frames", pa.int64()),
+    ("sizes", pa.string()),                 # pixel views as `view=HxW`, space-separated
+    ("codec", pa.string()),                 # zstd | zlib
+    ("bytes", pa.int64()),                  # file size
+    ("sha256", pa.string()),                # of the file
+])
+
+SHARD_LABELS = pa.schema([             # shard_labels: one row per shard, what annotations its sidecar holds
+    ("clip_id", pa.string()),
+    ("path", pa.string()),                  # data/interim/shard_labels/clips/<clip_id>.npz
+    ("n_frames", pa.int64()),               # the shard's video frames (every label array has this length)
+    ("has_phones", pa.bool_()),             # align's frame labels (phone_index, styletalk_index)
+    ("n_labelled", pa.int64()),             # frames with a phone label (0 without phones)
+    ("has_expressions", pa.bool_()),        # expression coefficients and pose per frame
+    ("expression_model", pa.string()),      # the morphable model of the coefficients (null without)
+    ("n_exp", pa.int32()),                  # expression coefficients per frame (null without)
+    ("has_nmfc", pa.bool_()),               # the fit3dmm NMFC file is referenced (not copied)
+    ("nmfc_path", pa.string()),             # fit3dmm's <clip_id>.nmfc.zip (null without)
+    ("nmfc_sha256", pa.string()),
+    ("bytes", pa.int64()),
+    ("sha256", pa.string()),
+])
+
+
 def expressions_schema(n_exp: int, model: str, n_id: int | None = None) -> pa.Schema:
     """The on-disk schema of expressions.parquet: `exp` as list<float32, n_exp>, model in the metadata."""
     meta = {"model": model, "n_exp": str(n_exp)}
@@ -249,6 +284,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "decisions": DECISIONS,
     "fits": FITS,
     "expressions": EXPRESSIONS,
+    "shards": SHARDS,
+    "shard_labels": SHARD_LABELS,
 }
 
 

@@ -3,8 +3,9 @@
 Each video goes through the project's own steps, as the pipeline would take it: ingest's canonical
 media (`headflow.media.normalize_clip`: 25 fps H.264 + 16 kHz mono wav), the `faces` tracker
 (`process_clip`, default FacesParams), the Wav2Lip mel (`headflow.audio.mel.mel_spectrogram`) and the
-expert's mouth crops (`headflow.sync.shards.mouth_crops`). Then the audio is shifted by each applied
-shift (`scoring.shift_audio`) and scored; recovery means the scorer's offset equals the shift.
+expert's mouth crops (the lower half of `headflow.shards.cut.cut_views`' face96, as the shards cut
+them). Then the audio is shifted by each applied shift (`scoring.shift_audio`) and scored; recovery
+means the scorer's offset equals the shift.
 
     python bench/sync_grid.py --expert data/models/expert/last.pt
 """
@@ -29,7 +30,7 @@ def prepare_clip(video: Path, work_dir: Path, faces_params=None) -> ClipArrays:
     from headflow.faces.faces import process_clip
     from headflow.faces.params import FacesParams
     from headflow.media import normalize_clip, read_audio
-    from headflow.sync.shards import mouth_crops
+    from headflow.shards.cut import cut_views
 
     video = Path(video)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -39,7 +40,7 @@ def prepare_clip(video: Path, work_dir: Path, faces_params=None) -> ClipArrays:
     audio, sr = read_audio(wav)
     if sr != 16000:
         raise ValueError(f"{wav}: {sr} Hz after normalisation, expected 16000")
-    mouths = mouth_crops(mp4, faces.boxes.astype(np.float64), faces.valid)
+    mouths = np.ascontiguousarray(cut_views(mp4, faces.boxes.astype(np.float64), faces.valid)["face96"][:, 48:])
     return ClipArrays(video.stem, mouths, mel_spectrogram(audio), faces.valid)
 
 

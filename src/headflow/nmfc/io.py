@@ -89,6 +89,37 @@ def write_nmfc(path: str | Path, nmfc: np.ndarray, mask: np.ndarray) -> None:
                 zf.writestr(_entry(f"frames/{t:06d}.png", False), _png_bytes(nmfc[t]))
 
 
+def _open(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise FileNotFoundError(f"NMFC file {path} not found")
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path} is not an NMFC file (not a zip: {e})") from None
+
+
+def _meta(zf: zipfile.ZipFile, path: Path) -> dict:
+    try:
+        meta = json.loads(zf.read("meta.json"))
+    except KeyError:
+        raise ValueError(f"{path} is not an NMFC file (no meta.json)") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
+                         f"this code reads {FORMAT!r} version {VERSION}; re-run the stage that wrote it")
+    return meta
+
+
+def nmfc_meta(path: str | Path) -> dict:
+    """The header of `write_nmfc`'s file without decoding a frame: {"frames": T, "height": H, "width": W, ...}.
+
+    Raises:
+        FileNotFoundError, ValueError: as `read_nmfc`.
+    """
+    path = Path(path)
+    with _open(path) as zf:
+        return _meta(zf, path)
+
+
 def read_nmfc(path: str | Path, frames: slice | list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read `write_nmfc`'s file: nmfc (T, H, W, 3) uint8 and mask (T, H, W) bool.
 
@@ -96,20 +127,8 @@ def read_nmfc(path: str | Path, frames: slice | list[int] | None = None) -> tupl
         frames: optional frame indices or slice; only those PNGs are decoded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NMFC file {path} not found")
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"{path} is not an NMFC file (not a zip: {e})") from None
-    with zf:
-        try:
-            meta = json.loads(zf.read("meta.json"))
-        except KeyError:
-            raise ValueError(f"{path} is not an NMFC file (no meta.json)") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ValueError(f"{path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
-                             f"this code reads {FORMAT!r} version {VERSION}; re-run the stage that wrote it")
+    with _open(path) as zf:
+        meta = _meta(zf, path)
         T, H, W = int(meta["frames"]), int(meta["height"]), int(meta["width"])
         idx = np.arange(T)
         idx = idx[frames] if frames is not None else idx

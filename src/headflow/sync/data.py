@@ -39,6 +39,17 @@ class ClipArrays:
             raise ValueError(f"clip {self.clip_id}: mel must be (T_mel, 80), got {self.mel.shape}")
 
 
+def clip_arrays(shard) -> ClipArrays:
+    """The expert's arrays of a `headflow.shards.ClipShard` read with views ("face96", "mel").
+
+    mouths = rows 48-95 of the Wav2Lip 96x96 face crop (`headflow.faces.crops.mouth_crop`'s rule, the
+    same bytes the expert was trained on before shards existed), the shard's mel (sync_check's shifted
+    mel when read with its decisions), valid mask, fps and speaker.
+    """
+    mouths = np.ascontiguousarray(shard.face96.pixels[:, 48:])     # the lower half: (T, 48, 96, 3)
+    return ClipArrays(shard.clip_id, mouths, shard.mel, shard.valid, shard.fps, shard.speaker)
+
+
 CLIP_NORMS = ("none", "clip")
 
 

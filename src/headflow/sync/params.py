@@ -23,15 +23,13 @@ class TrainExpertParams(TrainConfig):
     """Audio shifts (frames) applied to held-out clips to test offset recovery."""
     max_offset: int = 15
     """Offsets scanned by the sync scorer (+- frames)."""
-    workers: int = 2
-    """Processes cutting mouth crops into shards."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of clips cannot give a training window."""
 
     def validate(self) -> None:
         """Checks through `require` (the loader names the dotted key); the `TrainConfig` part first."""
         TrainConfig.validate(self)
-        for name in ("threads", "workers", "max_offset"):
+        for name in ("threads", "max_offset"):
             require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
         require(all(abs(s) <= self.max_offset for s in self.eval_shifts), "eval_shifts", self.eval_shifts,
                 f"shifts within +-max_offset ({self.max_offset}): a shift the scorer does not scan cannot be recovered")

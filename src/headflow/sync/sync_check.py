@@ -1,10 +1,10 @@
 """The `sync_check` stage: every accepted clip scored with the lip-sync expert; optional filter or correction.
 
 Runs after `train_expert` (the expert is trained on the ingested corpus itself, so the check cannot
-run inside `ingest`). For each clip that passed ingest, faces and audio_features: the Wav2Lip mouth
-crops are cut with the faces boxes (`headflow.sync.shards.mouth_crops`, the rule training uses), the
-cached mel is loaded, and `headflow.metrics.lse.score_clip` gives LSE-D, LSE-C and the offset
-(> 0: the audio lags the video). `decide` turns that into an action:
+run inside `ingest`). For each clip of the `shards` stage: the expert's mouth crops (the lower half of
+the shard's `face96` view, the rule training uses) and the clip's mel are read from its shard, and
+`headflow.metrics.lse.score_clip` gives LSE-D, LSE-C and the offset (> 0: the audio lags the video).
+`decide` turns that into an action:
 
 - keep:  in sync (|offset| <= max_abs_offset and LSE-C >= min_confidence), or `mode: report`;
 - shift: `mode: shift` and a confident offset beyond the tolerance: the mel is shifted by
@@ -16,12 +16,13 @@ cached mel is loaded, and `headflow.metrics.lse.score_clip` gives LSE-D, LSE-C a
 Outputs (`data/interim/sync_check/`): `scores.parquet` (every input clip, its scores and action),
 `clips.parquet` (the clips that go on: keep + shift, same columns), `decisions.parquet` (every clip:
 keep or drop, reason, `audio_shift_frames`, `mel_path`), `quarantine.parquet` (`sync_offset`,
-`sync_low_confidence`, `too_short_for_sync`, or the shard reason `frame_count_mismatch`), `mel/`
-(shifted mels). Downstream consumers of training data read the catalog's training join
-(`headflow.catalog.training_clips`), built on `decisions.parquet` alone: it holds no score, so an
-expert retrained to the same decisions writes the same bytes and re-runs nothing downstream. Its
-`mel_path` is the audio_features mel for kept clips and the corrected one for shifted clips. The
-canonical wav is not rewritten; a consumer of waveforms applies `audio_shift_frames` x 40 ms itself.
+`sync_low_confidence`, `too_short_for_sync`; clips the shards could not cut are in the shards
+stage's quarantine), `mel/` (shifted mels). Downstream consumers of training data read the catalog's
+training join (`headflow.catalog.training_clips`) or `headflow.shards.read_clip(..., decisions=...)`,
+both built on `decisions.parquet` alone: it holds no score, so an expert retrained to the same
+decisions writes the same bytes and re-runs nothing downstream. Its `mel_path` is the audio_features
+mel for kept clips and the corrected one for shifted clips. The canonical wav is not rewritten; a
+consumer of waveforms applies `audio_shift_frames` x 40 ms itself.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from headflow.catalog import CATALOG, expert_clips
-from headflow.manifest import Quarantine, Rejected, atomic_output, check_accounting, read_manifest
+from headflow.catalog import CATALOG
+from headflow.manifest import Quarantine, atomic_output, check_accounting, read_manifest
 from headflow.parallel import map_jobs
 from headflow.stage import finish_quarantine, log, write_metrics, write_validated
 from headflow.sync.params import SyncCheckParams
@@ -44,7 +45,7 @@ from headflow.sync.params import SyncCheckParams
 STAGE = "sync_check"
 TRAINED = CATALOG.model("train_expert", "expert") / "last.pt"
 """The checkpoint `sync_check.expert: trained` names."""
-REASON_CODES = ("sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch")
+REASON_CODES = ("sync_offset", "sync_low_confidence", "too_short_for_sync")
 
 
 @dataclass(frozen=True)
@@ -105,23 +106,18 @@ def _expert(path: str):
 
 
 def _check_job(args: tuple) -> dict:
-    """Crop, score and decide one clip; writes its shifted mel in shift mode. Returns a result dict."""
+    """Read, score and decide one clip; writes its shifted mel in shift mode. Returns a result dict."""
     import torch
 
-    from headflow.sync.data import ClipArrays
     from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
-    from headflow.sync.shards import mouth_crops
+    from headflow.shards import read_clip
+    from headflow.sync.data import clip_arrays
 
-    clip_id, video, mel_path, root, boxes, valid, expert, params, mel_dir, threads = args
+    clip_id, shards_dir, mel_path, root, expert, params, mel_dir, threads = args
     row = {"clip_id": clip_id, "offset": None, "lse_d": None, "lse_c": None, "action": "keep",
            "audio_shift_frames": 0, "reason": None, "mel_path": mel_path, "n_windows": None}
-    try:
-        mouths = mouth_crops(Path(root) / video, boxes, valid)
-    except Rejected as rej:
-        d = decide(None, None, params, unscorable=rej.reason_code)
-        row.update(action=d.action, reason=d.reason)
-        return {"row": row, "message": rej.message, "frames": 0, "seconds": 0.0}
-    clip = ClipArrays(clip_id, mouths, np.load(Path(root) / mel_path), valid)
+    clip = clip_arrays(read_clip(clip_id, views=("face96", "mel"), root=shards_dir, project_root=Path(root)))
+    mouths = clip.mouths
     torch.set_num_threads(threads)
     t = time.perf_counter()
     try:
@@ -145,38 +141,28 @@ def _check_job(args: tuple) -> dict:
     return {"row": row, "message": message, "frames": len(mouths), "seconds": seconds}
 
 
-def _inputs(clips_path: Path, faces_dir: Path, audio_features_path: Path) -> tuple[pd.DataFrame, dict]:
-    """The catalog's expert join and each clip's landmarks rows (frame, box, valid)."""
-    clips = expert_clips(clips_path, faces_dir / "faces.parquet", audio_features_path)
-    landmarks = read_manifest(faces_dir / "landmarks.parquet", "landmarks")
-    return clips, dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def run_sync_check(params: SyncCheckParams, out_dir: Path = CATALOG.folder("sync_check"),
                    project_root: Path | None = None, map_fn: Callable | None = None, progress: bool = True,
-                   clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
-                   audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+                   shards_dir: Path = CATALOG.folder("shards"),
                    trained_expert: Path = TRAINED) -> tuple[pd.DataFrame, Quarantine, dict]:
-    """Score and decide every clip of the expert join; returns (scores of every clip, quarantine, run facts).
+    """Score and decide every clip of the shards; returns (scores of every clip, quarantine, run facts).
 
     Relative paths (these and those inside the manifests) are relative to `project_root` (default: the
     current folder); the manifests record `mel_path` the same way.
     """
     root = project_root or Path.cwd()
-    clips, frames = _inputs(root / clips_path, root / faces_dir, root / audio_features_path)
+    clips = read_manifest(root / shards_dir / "shards.parquet", "shards")
     mel_dir = out_dir / "mel"               # relative to the project root, as every manifest path
     (root / mel_dir).mkdir(parents=True, exist_ok=True)
     expert = resolve_expert(params.expert, root, trained_expert) if params.enabled else None
     jobs = []
     for r in clips.itertuples():
-        f = frames[r.clip_id].sort_values("frame")
-        boxes = np.stack(f["box"].to_numpy()).astype(np.float64)
-        jobs.append((r.clip_id, r.video_path, r.mel_path, str(root), boxes, f["valid"].to_numpy(bool),
-                     str(expert), params, mel_dir.as_posix(), params.threads if params.workers <= 1 else 1))
+        jobs.append((r.clip_id, shards_dir.as_posix(), r.mel_path, str(root), str(expert), params, mel_dir.as_posix(),
+                     params.threads if params.workers <= 1 else 1))
     t = time.perf_counter()
     if params.enabled:
         results = map_jobs(_check_job, jobs, params.workers, map_fn, desc="sync check", progress=progress)
@@ -235,8 +221,7 @@ def decisions_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 def run_stage(params: SyncCheckParams, map_fn: Callable | None = None, progress: bool = True,
               out_dir: Path = CATALOG.folder("sync_check"), metrics_path: Path = CATALOG.metrics("sync_check"),
-              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
-              audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+              shards_dir: Path = CATALOG.folder("shards"),
               trained_expert: Path = TRAINED, project_root: Path | None = None) -> dict:
     """The DVC/Prefect entry: scores, clips, decisions and quarantine manifests, metrics.
 
@@ -246,8 +231,8 @@ def run_stage(params: SyncCheckParams, map_fn: Callable | None = None, progress:
 
     root = project_root or Path()
     torch.set_num_threads(params.threads)
-    scores, quarantine, facts = run_sync_check(params, out_dir, project_root, map_fn, progress, clips_path, faces_dir,
-                                               audio_features_path, trained_expert)
+    scores, quarantine, facts = run_sync_check(params, out_dir, project_root, map_fn, progress, shards_dir,
+                                               trained_expert)
     out = root / out_dir
     write_validated(scores, out / "scores.parquet", "sync_check")
     write_validated(scores[scores.action != "drop"].reset_index(drop=True), out / "clips.parquet", "sync_check")

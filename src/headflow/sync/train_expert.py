@@ -1,8 +1,7 @@
-"""The train_expert stage: shards from faces + audio_features, training, held-out evaluation, metrics."""
+"""The train_expert stage: the expert's arrays from the shards, training, held-out evaluation, metrics."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,14 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from headflow.catalog import CATALOG, expert_clips
-from headflow.manifest import Quarantine, Rejected, check_accounting, read_manifest
-from headflow.parallel import map_jobs
+from headflow.catalog import CATALOG
+from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.stage import finish_quarantine, log, write_json, write_metrics, write_validated
-from headflow.sync.data import window_starts
+from headflow.sync.data import clip_arrays, window_starts
 from headflow.sync.params import TrainExpertParams
 from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
-from headflow.sync.shards import build_shard, load_shard
 from headflow.sync.train import train_expert
 from headflow.training.runtime import distributed_env
 
@@ -29,50 +26,29 @@ EXPERT_TRAIN_SPLITS = ("train", "val")
 """Splits the expert trains on; every other split (test) is its held-out set."""
 
 
-def _shard_job(args: tuple) -> tuple[str, int | None, tuple[str, str] | None]:
-    clip_id, video, mel, frames, out = args
-    try:
-        return clip_id, build_shard(clip_id, video, mel, frames, out), None
-    except Rejected as rej:
-        return clip_id, None, (rej.reason_code, rej.message)
-
-
 def run_stage(params: TrainExpertParams, map_fn: Callable | None = None, progress: bool = True,
-              clips_path: Path = CATALOG.manifest("ingest", "clips"), faces_dir: Path = CATALOG.folder("faces"),
-              audio_features_path: Path = CATALOG.manifest("audio_features", "audio_features"),
+              shards_dir: Path = CATALOG.folder("shards"),
               out_dir: Path = CATALOG.folder("train_expert"), model_dir: Path = CATALOG.model("train_expert", "expert"),
               metrics_path: Path = CATALOG.metrics("train_expert"),
               plot_path: Path = CATALOG.plot("train_expert", "history")) -> dict:
-    """Shards, training and held-out evaluation on the catalog's expert join. Under torchrun only rank 0
-    cuts shards and evaluates. Paths (and those inside the manifests) are relative to the current folder."""
+    """Read the shards (face96 + mel), train, evaluate on held-out speakers. Under torchrun only rank 0
+    evaluates. Paths (and those inside the manifests) are relative to the current folder.
+
+    `map_fn` is unused (the shards are read in this process); it keeps the signature Prefect calls.
+    """
+    from headflow.shards import read_clip
+
     torch.set_num_threads(params.threads)
     rank, _, world = distributed_env()
-    clips = expert_clips(clips_path, faces_dir / "faces.parquet", audio_features_path)
-    landmarks = read_manifest(faces_dir / "landmarks.parquet", "landmarks")
-    by_clip = dict(tuple(landmarks[["clip_id", "frame", "box", "valid"]].groupby("clip_id")))
-    shard_dir = out_dir / "shards"
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(r.clip_id, Path(r.video_path), Path(r.mel_path), by_clip[r.clip_id], shard_dir / f"{r.clip_id}.npz")
-            for r in clips.itertuples()]
+    clips = read_manifest(shards_dir / "shards.parquet", "shards")
     t0 = time.perf_counter()
-    if rank == 0:
-        results = map_jobs(_shard_job, jobs, params.workers, map_fn, desc="expert shards", progress=progress)
-    if world > 1:
-        shared = [results if rank == 0 else None]
-        torch.distributed.broadcast_object_list(shared, src=0)
-        results = shared[0]
     quarantine = Quarantine(STAGE)
     arrays, split = {}, dict(zip(clips.clip_id, clips.split))
-    source = dict(zip(clips.clip_id, clips.source_path))
-    speaker = dict(zip(clips.clip_id, clips.speaker_id))
-    for clip_id, n_valid, rejection in results:
-        if rejection:
-            quarantine.add(clip_id, *rejection, source[clip_id])
-            continue
-        arr = load_shard(shard_dir / f"{clip_id}.npz", clip_id, speaker=speaker[clip_id])
+    for clip_id, source in zip(clips.clip_id, clips.source_path):
+        arr = clip_arrays(read_clip(clip_id, views=("face96", "mel"), root=shards_dir))
         if len(window_starts(arr)) == 0:
             quarantine.add(clip_id, "no_sync_windows", f"{clip_id}: no 5 valid consecutive face frames with a "
-                           "complete mel window", source[clip_id])
+                           "complete mel window", source)
             continue
         arrays[clip_id] = arr
     check_accounting(list(clips.clip_id), list(arrays), [q["clip_id"] for q in quarantine.rows], STAGE)

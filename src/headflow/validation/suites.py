@@ -242,6 +242,49 @@ def expressions_suite() -> list:
     ]
 
 
+def shards_suite() -> list:
+    return [
+        *_columns("shards"),
+        *_not_null("clip_id", "path", "source_path", "speaker_id", "split", "fps", "video_path", "mel_path", "n_frames", "n_valid",
+                   "n_mel_frames", "sizes", "codec", "bytes", "sha256"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="path", regex=r"/clips/[a-z0-9_]+-[0-9a-f]{10}\.npz$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="sizes", regex=r"^face96=96x96 crop256=256x256(?: [a-z]+=\d+x\d+)*$"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=["train", "val", "test"]),
+        gxe.ExpectColumnValuesToBeInSet(column="codec", value_set=["zstd", "zlib"]),
+        gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="n_valid", min_value=0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_frames", column_B="n_valid", or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="n_mel_frames", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="bytes", min_value=1),
+    ]
+
+
+def shard_labels_suite() -> list:
+    return [
+        *_columns("shard_labels"),
+        *_not_null("clip_id", "path", "n_frames", "has_phones", "n_labelled", "has_expressions", "has_nmfc",
+                   "bytes", "sha256"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToBeBetween(column="n_labelled", min_value=0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="n_frames", column_B="n_labelled", or_equal=True),
+        # a source is referenced exactly when it is there
+        gxe.ExpectColumnValuesToNotBeNull(column="nmfc_path", row_condition=Column("has_nmfc") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeNull(column="nmfc_path", row_condition=Column("has_nmfc") == False),  # noqa: E712
+        gxe.ExpectColumnValuesToMatchRegex(column="nmfc_sha256", regex=r"^[0-9a-f]{64}$",
+                                           row_condition=Column("has_nmfc") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToNotBeNull(column="expression_model",
+                                          row_condition=Column("has_expressions") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeBetween(column="n_exp", min_value=1),
+        gxe.ExpectColumnValuesToBeInSet(column="n_labelled", value_set=[0],
+                                        row_condition=Column("has_phones") == False),  # noqa: E712
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
@@ -258,6 +301,8 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "decisions": decisions_suite,
     "fits": fits_suite,
     "expressions": expressions_suite,
+    "shards": shards_suite,
+    "shard_labels": shard_labels_suite,
 }
 SUITES = tuple(BUILDERS)
 
