@@ -87,6 +87,9 @@ STAGES: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("expressions", ("expressions",), ("deep3d",), reads=("fit3dmm.fits", "fit3dmm.fits/")),
     _interim("shard_labels", ("shard_labels", "quarantine"), ("clips",),
              reads=("shards.shards", "align.frame_labels", "fit3dmm.fits", "fit3dmm.nmfc", "expressions.expressions")),
+    _interim("train_lipsync", ("quarantine",), models={"generator": "data/models/lipsync"},
+             plots={"history": "reports/plots/lipsync_history.json"},
+             reads=("shards.shards", "shards.clips", "sync_check.clips", "train_expert.expert")),
 )}
 """Every DVC stage in pipeline order. A new stage needs an entry here and a block in dvc.yaml."""
 

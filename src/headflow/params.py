@@ -26,6 +26,7 @@ BLOCKS: dict[str, str] = {
     "fit3dmm": "headflow.fit3dmm.params:Fit3dmmParams",
     "expressions": "headflow.expressions.params:ExpressionsParams",
     "shard_labels": "headflow.shards.params:ShardLabelsParams",
+    "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""
 

@@ -39,3 +39,9 @@ def test_unknown_keys_and_bad_values_are_errors_that_name_the_key():
         from_dict(P.LipsyncParams, {"samples_per_epoch": 2, "loop": {**loop, "batch_size": 4}}, "train_lipsync")
     with pytest.raises(ValueError, match="loop.lr"):             # the harness's LoopConfig.validate
         from_dict(P.LipsyncParams, {"loop": {**loop, "lr": 0.0}}, "train_lipsync")
+
+
+def test_params_yaml_block_is_the_demo_configuration(project_root):
+    from headflow import params
+
+    assert params.load("train_lipsync", project_root / "params.yaml") == P.demo_params()

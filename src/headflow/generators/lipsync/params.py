@@ -211,11 +211,14 @@ class LipsyncParams:
     """Windows drawn per epoch (uniformly over all usable windows of the training clips)."""
     val_windows: int = 32
     """Fixed validation windows evaluated after each epoch (they decide when the sync term switches on)."""
-    threads: int = 2
-    """torch CPU threads."""
+    threads: int = 1
+    """torch CPU threads. 1 by default: on 2 cores shared with other work, 2 threads ran the demo 13x
+    slower (915 s vs 70 s, threads spin-waiting for a busy core); use 2 on an idle machine."""
     expert: str = "trained"
     """The frozen lip-sync expert of the sync loss: "trained" = the `train_expert` stage's best.pt, or the
     path of another checkpoint it wrote (relative to the project root); "none" = no sync term."""
+    max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the train and val clips cannot give a window with references."""
 
     def validate(self) -> None:
         # nested blocks validate themselves when loaded; presets built in code are checked here too
@@ -224,6 +227,8 @@ class LipsyncParams:
         require(self.stage2_epochs >= 0, "stage2_epochs", self.stage2_epochs, ">= 0")
         for name in ("samples_per_epoch", "val_windows", "threads"):
             require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction,
+                "a fraction in [0, 1]")
         require(self.samples_per_epoch >= self.loop.batch_size, "samples_per_epoch", self.samples_per_epoch,
                 f">= loop.batch_size ({self.loop.batch_size})")
 
@@ -262,8 +267,8 @@ def quality_params() -> LipsyncParams:
 def demo_params() -> LipsyncParams:
     """Trains in at most ~3 minutes on 2 CPU cores: shows the pipeline, not the quality."""
     return _with(LipsyncParams(), model={"width": 0.125}, data={"n_references": 3},
-                 discriminator={"base_channels": 16, "n_layers": 2}, loop={"epochs": 4, "batch_size": 2},
-                 stage2_epochs=1, samples_per_epoch=80, val_windows=8)
+                 discriminator={"base_channels": 16, "n_layers": 2}, loop={"epochs": 6, "batch_size": 2},
+                 stage2_epochs=1, samples_per_epoch=96, val_windows=8)
 
 
 def tiny_params() -> LipsyncParams:
@@ -271,4 +276,4 @@ def tiny_params() -> LipsyncParams:
     return _with(LipsyncParams(), model={"width": 0.0625}, data={"n_references": 2},
                  loss={"sync_start_l1": -1.0}, discriminator={"base_channels": 8, "n_layers": 2},
                  loop={"epochs": 1, "batch_size": 2, "r1_every": 1}, stage2_epochs=1, samples_per_epoch=2,
-                 val_windows=2, threads=1)
+                 val_windows=2)

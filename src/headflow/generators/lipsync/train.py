@@ -273,3 +273,108 @@ def train_lipsync(train_clips: list[LipsyncClip], val_clips: list[LipsyncClip], 
                              {"perceptual": pname, "expert_sha256": expert_sha, "data": fingerprint})
     return {"history": histories, "quarantine": rejected + rejected_val, "generator": out_dir / "generator.pt",
             "generator_sha256": sha, "perceptual": pname, "n_train_clips": len(train_ix), "n_val_clips": len(val_ix)}
+
+
+# ------------------------------------------------------------------------------------------- the stage
+
+STAGE = "train_lipsync"
+PLOTTED = ("epoch", "train_loss", "l1_masked", "perceptual", "sync", "mask_bce", "val_l1_masked", "val_sync",
+           "gan_g", "gan_d", "r1")
+"""History fields copied to the stage's plot file (per epoch, both stages in sequence)."""
+
+
+def clip_from_shard(shard, audio_centre: str = "none") -> LipsyncClip:
+    """A `LipsyncClip` from a `headflow.shards.ClipShard` read with views ("face96", "mel").
+
+    Frames whose landmarks are not all finite count as invalid (the shards store NaN there).
+    """
+    from headflow.generators.lipsync.data import expert_mel
+
+    face = shard.face96
+    finite = np.isfinite(face.landmarks).all(axis=(1, 2))
+    valid = np.asarray(shard.valid, bool) & finite
+    landmarks = np.where(valid[:, None, None], np.nan_to_num(face.landmarks), 0).astype(np.float32)
+    mel = np.asarray(shard.mel, np.float32)
+    return LipsyncClip(shard.clip_id, face.pixels, landmarks, valid, mel, expert_mel(mel, audio_centre),
+                       float(shard.fps), shard.speaker)
+
+
+def resolve_expert(setting: str, expert_dir: Path) -> Path | None:
+    """`params.expert` -> the checkpoint path ("trained": `expert_dir/best.pt`), or None for "none"."""
+    if setting == "none":
+        return None
+    return Path(expert_dir) / "best.pt" if setting == "trained" else Path(setting)
+
+
+def run_stage(params: LipsyncParams, progress: bool = True, accelerator: str = "auto", *,
+              shards_path: Path | None = None, decisions_path: Path | None = None, expert_dir: Path | None = None,
+              out_dir: Path | None = None, model_dir: Path | None = None, metrics_path: Path | None = None,
+              plot_path: Path | None = None) -> dict:
+    """The `train_lipsync` stage: train on the accepted shards of the train split, validate on val.
+
+    Paths default to the catalog's (relative to the current folder, as DVC runs stages). Writes
+    `model_dir/{stage1,stage2}/` (harness checkpoints, history, samples, DVCLive), `model_dir/generator.pt`,
+    `out_dir/quarantine.parquet`, the metrics and the plotted history.
+
+    Raises:
+        headflow.manifest.quarantine.TooManyRejected: more than `max_reject_fraction` of the clips unusable.
+        FileNotFoundError: the expert checkpoint is missing.
+    """
+    from headflow.catalog import CATALOG
+    from headflow.manifest import Quarantine, write_json
+    from headflow.manifest.quarantine import check_accounting
+    from headflow.perceptual_weights import perceptual_from_params
+    from headflow.generators.lipsync.losses import PERCEPTUAL_LAYERS
+    from headflow.shards import accepted_clips, read_clip
+    from headflow.stage import Timer, finish_quarantine, write_metrics
+
+    shards_path = Path(shards_path or CATALOG.manifest("shards", "shards"))
+    decisions_path = Path(decisions_path or CATALOG.manifest("sync_check", "clips"))
+    expert_dir = Path(expert_dir or CATALOG.model("train_expert", "expert"))
+    out_dir = Path(out_dir or CATALOG.folder(STAGE))
+    model_dir = Path(model_dir or CATALOG.model(STAGE, "generator"))
+    metrics_path = Path(metrics_path or CATALOG.metrics(STAGE))
+    plot_path = Path(plot_path or CATALOG.plot(STAGE, "history"))
+
+    torch.set_num_threads(params.threads)
+    rows = accepted_clips(decisions_path, shards_path)
+    rows = rows[rows.split.isin(["train", "val"])]
+    expert_path = resolve_expert(params.expert, expert_dir)
+    expert = load_loss_expert(expert_path) if expert_path is not None else None
+    audio_centre = getattr(expert, "audio_centre", "none")
+    by_split: dict[str, list[LipsyncClip]] = {"train": [], "val": []}
+    for r in rows.itertuples():
+        shard = read_clip(r.clip_id, ("face96", "mel"), root=shards_path.parent, decisions=rows)
+        by_split[r.split].append(clip_from_shard(shard, audio_centre))
+    perceptual = perceptual_from_params(params.loss.perceptual_backend, layer_weights=PERCEPTUAL_LAYERS)
+    with Timer() as timer:
+        result = train_lipsync(by_split["train"], by_split["val"], params, model_dir, expert=expert,
+                               expert_sha=file_sha256(expert_path) if expert_path is not None else None,
+                               perceptual=perceptual, accelerator=accelerator, progress=progress)
+    if result["generator_sha256"] is None:          # not rank 0 under torchrun: rank 0 writes
+        return {}
+    quarantine = Quarantine(STAGE)
+    source = dict(zip(rows.clip_id, rows.source_path))
+    for q in result["quarantine"]:
+        quarantine.add(q["clip_id"], q["reason_code"], q["message"], source.get(q["clip_id"], ""))
+    used = [c.clip_id for c in by_split["train"] + by_split["val"] if c.clip_id not in {q["clip_id"] for q in quarantine.rows}]
+    check_accounting(list(rows.clip_id), used, [q["clip_id"] for q in quarantine.rows], STAGE)
+    n1 = len(result["history"]["stage1"])
+    history = [dict(h, stage=1) for h in result["history"]["stage1"]] + \
+              [dict(h, stage=2, epoch=h["epoch"] + n1) for h in result["history"].get("stage2", [])]
+    last = history[-1]
+    metrics = {
+        "n_train_clips": result["n_train_clips"], "n_val_clips": result["n_val_clips"],
+        "perceptual_backend": result["perceptual"], "expert": str(expert_path) if expert_path else "none",
+        "epochs_stage1": len(result["history"]["stage1"]), "epochs_stage2": len(result["history"].get("stage2", [])),
+        "steps": int(last["step"]) + (int(result["history"]["stage1"][-1]["step"]) if last.get("stage") == 2 else 0),
+        "val_l1_masked": last.get("val_l1_masked"), "val_sync": last.get("val_sync"),
+        "sync_on": bool(last.get("sync_on", 0.0)),
+        "train_samples_per_s": float(np.mean([h["samples_per_s"] for h in history])),
+        "data_wait_fraction": float(np.mean([h["data_wait_fraction"] for h in history])),
+        "train_seconds": round(timer.seconds, 1), "generator_sha256": result["generator_sha256"],
+    }
+    write_metrics(metrics_path, metrics)
+    write_json([{k: h.get(k) for k in (*PLOTTED, "stage") if k in h} for h in history], plot_path)
+    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(rows), params.max_reject_fraction)
+    return metrics
