@@ -66,6 +66,8 @@ STAGES: dict[str, tuple[str, str, int]] = {
     "fit3dmm": ("headflow.fit3dmm.stage", "fit3dmm-clips", SHARD_SIZE),
     "expressions": ("headflow.expressions.stage", "expressions", SHARD_SIZE),
     "shard_labels": ("headflow.shards.labels", "shard-labels", SHARD_SIZE),
+    "train_judge": ("headflow.evaluate.judge", "judge-shards", SHARD_SIZE),
+    "evaluate": ("headflow.evaluate.stage", "evaluate-clips", 2),
 }
 
 
@@ -94,6 +96,24 @@ def _report(metrics: dict[str, Any]) -> None:
                 lines.append(f"| {stage} | {k} | {v} |")
     create_markdown_artifact(key="preprocess-summary", markdown="\n".join(lines),
                              description="headflow preprocess: stage metrics")
+    if "evaluate" in metrics:
+        _report_evaluation(metrics["evaluate"])
+
+
+def _report_evaluation(m: dict[str, Any]) -> None:
+    """The evaluation's table (a row per protocol/system, its main metrics) and a link to the report page."""
+    rows: dict[str, dict] = {}
+    for key, value in m.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] != "speed" and parts[2] in ("lse_c", "lse_d", "ssim", "psnr_masked", "cpbd",
+                                                                    "csim", "m_lmd", "n_failed"):
+            rows.setdefault(f"{parts[0]}/{parts[1]}", {"system": f"{parts[0]}/{parts[1]}"})[parts[2]] = value
+    create_table_artifact(key="evaluation", table=list(rows.values()) or [{"system": "-"}],
+                          description="headflow evaluate: means over the test clips (intervals in the report)")
+    report = CATALOG.report("evaluate", "page").resolve()
+    create_markdown_artifact(key="evaluation-report", markdown=f"[evaluation report]({report.as_uri()}) "
+                             f"({m.get('clips')} clips, {m.get('quarantined')} quarantined outputs)",
+                             description="the self-contained report page")
 
 
 @flow(name="preprocess", log_prints=True)

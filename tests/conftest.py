@@ -12,7 +12,24 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout (CI lays it there); HEADFLOW_SHARED points elsewhere (a worktree).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
+# .ci/run sets HEADFLOW_REQUIRE_SHARED=1: CI has ../shared, so a `shared` test that skips there means
+# real-data gates silently stopped running; it fails instead. `make test` without it keeps skipping.
+REQUIRE_SHARED = os.environ.get("HEADFLOW_REQUIRE_SHARED") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    needs_shared = item.get_closest_marker("shared") or "shared_dir" in getattr(item, "fixturenames", ())
+    if REQUIRE_SHARED and report.skipped and needs_shared and not hasattr(report, "wasxfail"):
+        why = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"HEADFLOW_REQUIRE_SHARED=1: the test {item.nodeid} (marked shared or using "
+                           f"shared_dir) skipped ({why}); CI must run it. Lay the real material at {SHARED} "
+                           "(or set HEADFLOW_SHARED), or unset HEADFLOW_REQUIRE_SHARED where ../shared is not expected.")
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +39,8 @@ def project_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """../shared (real test material); tests that need it skip when it is absent."""
+    """../shared (real test material; HEADFLOW_SHARED overrides); tests that need it skip when it is absent
+    (and fail under HEADFLOW_REQUIRE_SHARED=1)."""
     if not SHARED.is_dir():
         pytest.skip(f"shared test material not found at {SHARED} (only developer and CI machines have it)")
     return SHARED

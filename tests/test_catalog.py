@@ -154,6 +154,27 @@ def test_catalog_paths_follow_the_root(tmp_path):
         cat.folder("face")
 
 
+def test_evaluate_reads_the_generated_manifest_of_every_generate_stage():
+    from headflow.catalog import evaluate_stage
+
+    assert list(STAGES)[-1] == "evaluate" and CATALOG.generated_manifests() == []   # no family yet
+    base = CATALOG.inputs("evaluate")
+    earlier = {n: s for n, s in STAGES.items() if n != "evaluate"}
+    for family in ("lipsync", "styletalk"):      # registering a generate stage is its catalog entry
+        earlier[f"generate_{family}"] = StageOutputs(f"generate_{family}", f"data/interim/generate_{family}",
+                                                     ("generated", "quarantine"))
+    earlier["train_lipsync"] = StageOutputs("train_lipsync", "data/interim/train_lipsync", ("generated",))
+    cat = Catalog(".", {**earlier, "evaluate": evaluate_stage(earlier)})
+    assert cat.inputs("evaluate") == [*base, "data/interim/generate_lipsync/generated.parquet",
+                                      "data/interim/generate_styletalk/generated.parquet"]
+    assert cat.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet"),
+                                         Path("data/interim/generate_styletalk/generated.parquet")]
+    assert CATALOG.outs("evaluate") == ["data/interim/evaluate", "reports/report.html"]
+    with pytest.raises(KeyError, match="'evaluate' reads 'generate_x.generated', but 'generate_x' writes no manifest"):
+        bad = {**earlier, "generate_x": StageOutputs("generate_x", "data/interim/generate_x", ("outputs",))}
+        Catalog(".", {**bad, "evaluate": evaluate_stage(bad)}).inputs("evaluate")
+
+
 def test_a_read_of_an_unknown_item_fails():
     bad = Catalog(".", {**STAGES, "x": StageOutputs("x", "data/interim/x", reads=("faces.nothing",))})
     with pytest.raises(KeyError, match="'x' reads 'faces.nothing', but 'faces' writes no manifest"):

@@ -96,11 +96,14 @@ def _params_classes() -> list[type]:
 # str fields that are open text (paths, names, codes), not a choice among fixed values
 FREE_TEXT = {
     "ingest.root", "ingest.file_list", "ingest.transcripts_json", "ingest.extensions",
+    "ingest.transcript_encodings",           # Python codec names: checked with codecs.lookup in validate()
     "demo_corpus.identities",                # portraits: checked against PORTRAITS in validate()
     "demo_corpus.voices",                    # espeak-ng voice names
     "align.language", "align.dictionary",    # an espeak language code; a file path
     "align.mfa.command", "align.mfa.dictionary", "align.mfa.acoustic_model", "align.mfa.extra_args",
     "sync_check.expert",                     # "trained" or a checkpoint path
+    "train_lipsync.expert",                  # "trained", "none" or a checkpoint path
+    "train_lipsync.loss.d_augment",          # comma-separated DiffAugment ops, checked in validate()
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
 }

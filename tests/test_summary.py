@@ -34,3 +34,23 @@ def test_summary_says_who_is_in_which_split(tmp_path, monkeypatch):
     text = summary.render().splitlines()
     at = next(i for i, l in enumerate(text) if l.startswith("ingest: 8 clips accepted (4 speakers"))
     assert text[at + 1].startswith("  train: 3 speakers") and text[at + 2].startswith("  test: 1 speaker")
+
+
+def test_summary_reports_the_judge_and_the_evaluation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    # the judge's settings come from its params block, its figures from its metrics file
+    (tmp_path / "params.yaml").write_text("train_judge:\n  model: {face_input: gray_norm, width: 0.25}\n"
+                                          "  loop: {epochs: 12, batch_size: 64, lr: 0.001, seed: 1}\n")
+    (tmp_path / "reports/metrics/train_judge.json").write_text(json.dumps({
+        "held_out_speakers": ["t1_2"], "val_balanced_accuracy": 0.81, "train_seconds": 230.0}))
+    (tmp_path / "reports/metrics/evaluate.json").write_text(json.dumps({
+        "clips": 11, "quarantined": 2, "speed/total_seconds": 95.0, "reconstruction/ground_truth/lse_c": 0.41,
+        "reconstruction/baseline_static_frame/ssim": 0.7, "dubbing/lipsync:default/lse_c": 0.3}))
+    lines = summary.render().splitlines()
+    judge = next(l for l in lines if l.startswith("train_judge:"))
+    assert "(gray_norm, width 0.25, seed 1) held-out t1_2 balanced accuracy 0.81" in judge
+    assert "data/models/judge/last.pt" in judge
+    ev = next(l for l in lines if l.startswith("evaluate:"))
+    assert "11 test clips" in ev and "baseline_static_frame, ground_truth, lipsync:default" in ev
+    assert "LSE-C 0.41" in ev and "2 quarantined" in ev and "reports/report.html" in ev

@@ -11,6 +11,7 @@ data deps, so a path is written down once.
     data/interim/<stage>/<artifacts>/       its per-clip artifacts (media/, mel/, crops/, fits/, ...)
     data/models/<name>/                     trained networks (persist: a run resumes from last.pt)
     reports/metrics/<stage>.json            DVC metrics; reports/plots/, reports/<stage>/ DVC plots
+    reports/report.html                     evaluate's page (a further out of the stage)
 
 Which clips go on is decided by two joins (`preprocessing_clips`, `training_clips`):
 
@@ -21,6 +22,12 @@ Which clips go on is decided by two joins (`preprocessing_clips`, `training_clip
   depend on the small decisions file, not on the expert: a new expert that decides the same re-runs
   nothing downstream. `expert_clips` is the join the expert itself trains and scores on (before its
   own decisions exist).
+
+Generated outputs: every stage named `generate_<family>` writes `generated.parquet` (the generation
+contract, `headflow.manifest.generated`), and the `evaluate` stage reads the manifest of each one in
+`STAGES` (`Catalog.generated_manifests`): a new family's generate stage is an entry here (before
+`evaluate`) and its dvc.yaml block; evaluate's data deps then gain its manifest (the catalog test says
+which line dvc.yaml is missing).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class StageOutputs:
         models: name -> folder of trained networks (further DVC outs, kept between runs).
         metrics: its DVC metrics file, or None.
         plots: name -> DVC plot file.
+        reports: name -> a further file the stage writes outside `folder` (a DVC out, e.g. an HTML page).
         reads: its data inputs: `"<stage>.<item>"` (a manifest, artifact folder or model of an earlier
             stage) or a params-templated path such as `"${ingest.root}"` (as dvc.yaml writes it).
     """
@@ -59,6 +67,7 @@ class StageOutputs:
     models: dict[str, str] = field(default_factory=dict)
     metrics: str | None = None
     plots: dict[str, str] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
     reads: tuple[str, ...] = ()
 
 
@@ -69,8 +78,22 @@ def _interim(name: str, manifests: tuple[str, ...], artifacts: tuple[str, ...] =
 _CLIPS_AND_MEDIA = ("ingest.clips", "ingest.media")
 _EXPERT_INPUTS = (*_CLIPS_AND_MEDIA, "faces.faces", "faces.landmarks", "audio_features.audio_features",
                   "audio_features.mel")
+GENERATE_PREFIX = "generate_"
+"""Stages named `generate_<family>` write `generated.parquet`, which `evaluate` scores."""
+_EVALUATE_INPUTS = (*_EXPERT_INPUTS, "train_judge.judge", "train_expert.expert")
+"""The real clips, their faces geometry and mels, the sync judge and the expert generators train against."""
 
-STAGES: dict[str, StageOutputs] = {s.name: s for s in (
+
+def evaluate_stage(earlier: dict[str, StageOutputs]) -> StageOutputs:
+    """The `evaluate` entry: its fixed inputs plus the `generated` manifest of every `generate_<family>`
+    stage among `earlier` (the stages before it, in pipeline order)."""
+    generated = tuple(f"{name}.generated" for name in earlier if name.startswith(GENERATE_PREFIX))
+    return _interim("evaluate", ("per_clip", "aggregates", "comparisons", "quarantine"),
+                    plots={"systems": "reports/plots/evaluate.json"}, reports={"page": "reports/report.html"},
+                    reads=(*_EVALUATE_INPUTS, *generated))
+
+
+_PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     StageOutputs("demo_corpus", "data/raw/demo", ("corpus",), metrics=f"{METRICS_DIR}/demo_corpus.json"),
     _interim("ingest", ("clips", "quarantine"), ("media",), reads=("${ingest.root}",)),
     _interim("audio_features", ("audio_features", "quarantine"), ("mel",), reads=_CLIPS_AND_MEDIA),
@@ -87,11 +110,16 @@ STAGES: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("expressions", ("expressions",), ("deep3d",), reads=("fit3dmm.fits", "fit3dmm.fits/")),
     _interim("shard_labels", ("shard_labels", "quarantine"), ("clips",),
              reads=("shards.shards", "align.frame_labels", "fit3dmm.fits", "fit3dmm.nmfc", "expressions.expressions")),
+    # the sync judge: train_expert's stage with its own params block; no generator trains against it
+    _interim("train_judge", ("sync_eval", "quarantine"), models={"judge": "data/models/judge"},
+             plots={"history": "reports/plots/judge_history.json"}, reads=("shards.shards", "shards.clips")),
     _interim("train_lipsync", ("quarantine",), models={"generator": "data/models/lipsync"},
              plots={"history": "reports/plots/lipsync_history.json"},
              reads=("shards.shards", "shards.clips", "sync_check.clips", "train_expert.expert")),
+    # generate_<family> stages go here, before evaluate
 )}
-"""Every DVC stage in pipeline order. A new stage needs an entry here and a block in dvc.yaml."""
+STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
+"""Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""
 
 
 class Catalog:
@@ -150,13 +178,24 @@ class Catalog:
             raise KeyError(f"stage '{stage}' draws no plot '{name}'; it draws {', '.join(s.plots) or 'none'}")
         return self.root / s.plots[name]
 
+    def report(self, stage: str, name: str) -> Path:
+        """A further file `stage` writes outside its folder: `report("evaluate", "page")` -> reports/report.html."""
+        s = self.stage(stage)
+        if name not in s.reports:
+            raise KeyError(f"stage '{stage}' writes no report '{name}'; it writes {', '.join(s.reports) or 'none'}")
+        return self.root / s.reports[name]
+
     def metrics_dir(self) -> Path:
         return self.root / METRICS_DIR
 
     def outs(self, stage: str) -> list[str]:
-        """The DVC outs of `stage` (its folder, then its model folders), relative to the root."""
+        """The DVC outs of `stage` (its folder, its model folders, its further files), relative to the root."""
         s = self.stage(stage)
-        return [s.folder, *s.models.values()]
+        return [s.folder, *s.models.values(), *s.reports.values()]
+
+    def generated_manifests(self) -> list[Path]:
+        """The `generated.parquet` of every `generate_<family>` stage, in pipeline order (what evaluate scores)."""
+        return [self.manifest(name, "generated") for name in self.stages if name.startswith(GENERATE_PREFIX)]
 
     def inputs(self, stage: str) -> list[str]:
         """The data inputs of `stage` as dvc.yaml lists them: paths relative to the root, params templates as is.

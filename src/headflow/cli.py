@@ -1,4 +1,5 @@
-"""The `headflow` command: `headflow models list`, `headflow models fetch NAME`, `headflow params`."""
+"""The `headflow` command: `headflow models list`, `headflow models fetch NAME`, `headflow params`,
+`headflow report [--exp A B ...]`."""
 
 from __future__ import annotations
 
@@ -45,6 +46,26 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from headflow.catalog import CATALOG
+
+    if args.exp:
+        from headflow.evaluate.compare import write_comparison
+
+        exp_show = json.loads(Path(args.json).read_text()) if args.json else None
+        out = write_comparison(args.exp, Path(args.out or "reports/compare.html"), exp_show)
+    else:
+        from headflow.evaluate.report import write_report
+
+        out = write_report(Path(args.data or CATALOG.folder("evaluate")),
+                           Path(args.out or CATALOG.report("evaluate", "page")))
+    print(f"report: {out.resolve().as_uri()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="headflow", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -58,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     params.add_argument("block", nargs="?", help="one block (default: all)")
     params.add_argument("--params", default="params.yaml", help="the params file giving the values in use")
     params.set_defaults(fn=_params)
+    report = sub.add_parser("report", help="the evaluation report page; with --exp, several DVC experiments side by side")
+    report.add_argument("--exp", nargs="+", metavar="NAME", help="experiment names or revisions (dvc exp show)")
+    report.add_argument("--json", help="a saved `dvc exp show --json` instead of running it")
+    report.add_argument("--data", help="the evaluate stage's output folder (default data/interim/evaluate)")
+    report.add_argument("--out", help="the page (default reports/report.html, or reports/compare.html with --exp)")
+    report.set_defaults(fn=_report)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

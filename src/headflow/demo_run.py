@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from headflow.catalog import CATALOG
 from headflow.summary import render
 
 RAN = re.compile(r"Running stage '([^']+)'")
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code, status = run_repro(args.target, args.force)
     print(render(status, time.perf_counter() - start))
+    report = CATALOG.report("evaluate", "page")
+    if report.exists():
+        print(f"\nevaluation report: {report} (open {report.resolve().as_uri()} in a browser; works offline)")
     if code:
         print(f"\ndvc repro failed with exit code {code}; see the log above.", file=sys.stderr)
     return code

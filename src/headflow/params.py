@@ -26,7 +26,9 @@ BLOCKS: dict[str, str] = {
     "fit3dmm": "headflow.fit3dmm.params:Fit3dmmParams",
     "expressions": "headflow.expressions.params:ExpressionsParams",
     "shard_labels": "headflow.shards.params:ShardLabelsParams",
+    "train_judge": "headflow.sync.params:TrainExpertParams",
     "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
+    "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""
 

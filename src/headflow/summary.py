@@ -64,6 +64,31 @@ def speakers_by_split(clips: pd.DataFrame) -> list[str]:
     return lines
 
 
+def evaluation_lines(catalog: Catalog = CATALOG) -> list[str]:
+    """The judge's line (its settings from params.yaml's `train_judge` block) and the evaluation's line."""
+    lines = []
+    judge = catalog.metrics("train_judge")
+    if judge.exists():
+        m = json.loads(judge.read_text())
+        try:
+            p = P.load("train_judge", catalog.root / "params.yaml")
+            settings = f"{p.model.face_input}, width {p.model.width}, seed {p.loop.seed}"
+        except Exception:  # noqa: BLE001 - the summary must not fail on a params problem
+            settings = "settings: params.yaml train_judge"
+        lines.append(f"train_judge: sync judge ({settings}) held-out {', '.join(m.get('held_out_speakers', []))} "
+                     f"balanced accuracy {m.get('val_balanced_accuracy')}, {m.get('train_seconds')} s of training "
+                     f"-> {catalog.model('train_judge', 'judge') / 'last.pt'}")
+    evaluation = catalog.metrics("evaluate")
+    if evaluation.exists():
+        m = json.loads(evaluation.read_text())
+        systems = sorted({k.split("/")[1] for k in m if k.count("/") >= 2 and not k.startswith("speed/")})
+        sync = m.get("reconstruction/ground_truth/lse_c")
+        lines.append(f"evaluate: {m.get('clips')} test clips, systems {', '.join(systems)}; ground truth LSE-C "
+                     f"{sync if sync is not None else 'n/a'}; {m.get('quarantined', 0)} quarantined outputs, "
+                     f"{m.get('speed/total_seconds')} s -> {catalog.report('evaluate', 'page')}")
+    return lines
+
+
 def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None,
            catalog: Catalog = CATALOG) -> str:
     """The summary text of what `catalog` (default: the current folder's) holds."""
@@ -103,6 +128,7 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
             lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
                          f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
                          f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {sync_path}")
+    lines.extend(evaluation_lines(catalog))
     fits = _read(fits_path)
     if fits is not None and len(fits):
         jaw = fits.jaw_open_r.dropna()

@@ -2,11 +2,35 @@
 
 import pytest
 
-from headflow.align.lexicon import SPN, Lexicon, parse_dictionary, read_dictionary, to_arpabet, words_of
+from headflow.align.lexicon import SPN, Lexicon, is_marker, parse_dictionary, read_dictionary, to_arpabet, words_of
 
 
 def test_words_are_normalised():
     assert words_of('"Hello," she said -- don\u2019t   stop! 42.') == ["hello", "she", "said", "don't", "stop", "42"]
+
+
+def test_user_dictionary_words_are_matched_before_normalisation():
+    user = {"wit'", "rock'n'roll", "a.m.", "-ish", "o'"}
+    text = "Set white wit' p two, \u2018rock\u2019n\u2019roll\u2019 at 9 a.m., wit'! -ish o' wit"
+    assert words_of(text, user) == ["set", "white", "wit'", "p", "two", "rock'n'roll", "at", "9", "a.m.", "wit'",
+                                    "-ish", "o'", "wit"]
+    # without the dictionary the same tokens normalise as before
+    assert words_of(text)[2] == "wit" and words_of(text)[8] == "a.m" and words_of(text)[10] == "ish"
+    found = Lexicon(user={"wit'": [("W", "IH", "TH")]}).lookup(words_of("wit' wit", {"wit'"}))
+    assert found["wit'"] == ([("W", "IH", "TH")], "user") and found["wit"][1] == "cmudict"
+
+
+def test_bracketed_noise_markers_are_spoken_noise():
+    text = "[noise] the <VOCNOISE> birch {laugh} canoe (inaudible) [background noise] slid"
+    words = words_of(text)
+    assert words == ["[noise]", "the", "<vocnoise>", "birch", "{laugh}", "canoe", "(inaudible)",
+                     "[background_noise]", "slid"]
+    assert [w for w in words if is_marker(w)] == ["[noise]", "<vocnoise>", "{laugh}", "(inaudible)",
+                                                  "[background_noise]"]
+    found = Lexicon(user={"{laugh}": [("HH", "AH")]}).lookup(words)
+    assert found["[noise]"] == ([(SPN,)], "marker") and found["<vocnoise>"] == ([(SPN,)], "marker")
+    assert found["{laugh}"] == ([("HH", "AH")], "user")        # the user dictionary still wins
+    assert not is_marker("[unbalanced") and not is_marker("(x]")
 
 
 def test_cmu_dictionary_without_stress_and_espeak_for_oov():

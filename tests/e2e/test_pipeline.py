@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -54,7 +56,10 @@ def project(tmp_path_factory, project_root):
     _set_params(dst, demo_corpus={"n_clips": 3}, ingest={"face_probe_frames": 2, "max_reject_fraction": 0.8,
                                                            "split": {"min_speaker_clips": 1}},
                 train_expert={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
-                              "eval_shifts": [5], "max_offset": 5})
+                              "eval_shifts": [5], "max_offset": 5},
+                train_judge={"loop": {"epochs": 1, "batch_size": 32}, "samples_per_epoch": 128, "val_samples": 64,
+                             "eval_shifts": [5], "max_offset": 5},
+                evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
@@ -66,7 +71,7 @@ def test_demo_run_builds_everything_and_summarises(project):
     dst, out = project
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
-                  "fit3dmm", "expressions", "shard_labels"):
+                  "fit3dmm", "expressions", "shard_labels", "train_judge", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")
@@ -74,6 +79,13 @@ def test_demo_run_builds_everything_and_summarises(project):
     cut = pd.read_parquet(dst / "data/interim/faces/faces.parquet").merge(
         pd.read_parquet(dst / "data/interim/audio_features/audio_features.parquet"), on="clip_id")
     assert len(cut) == len(shards) + len(shard_q) and set(labels.clip_id) == set(shards.clip_id)   # in = out + q
+    assert (dst / "data/models/judge/last.pt").is_file() and "evaluation report: reports/report.html" in out
+    per_clip = pd.read_parquet(dst / "data/interim/evaluate/per_clip.parquet")
+    test_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet").query("split == 'test'")
+    tracked = set(cut.clip_id)        # the expert join: faces tracked it and audio_features gave a mel
+    assert len(per_clip.query("system == 'ground_truth' and protocol == 'reconstruction'")) == \
+        len(set(test_clips.clip_id) & tracked)
+    assert "<table" in (dst / "reports/report.html").read_text()
     fits = pd.read_parquet(dst / "data/interim/fit3dmm/fits.parquet")
     faces_ok = pd.read_parquet(dst / "data/interim/faces/faces.parquet")
     fit_q = pd.read_parquet(dst / "data/interim/fit3dmm/quarantine.parquet")
@@ -87,7 +99,14 @@ def test_demo_run_builds_everything_and_summarises(project):
     assert len(scores) == len(pd.read_parquet(dst / "data/interim/sync_check/clips.parquet"))
     assert set(scores.action) == {"keep"} and scores.offset.notna().all()
     history = json.loads((dst / "reports/plots/expert_history.json").read_text())
-    assert [h["epoch"] for h in history] == [1] and 0 <= history[0]["val_balanced_accuracy"] <= 1
+    assert [h["epoch"] for h in history] == [1]
+    # The plot file and the DVC metric carry the same held-out figure as the checkpoint's history.
+    import torch
+
+    trained = torch.load(dst / "data/models/expert/last.pt", weights_only=False)["history"]
+    metric = json.loads((dst / "reports/metrics/train_expert.json").read_text())
+    assert history[0]["val_balanced_accuracy"] == trained[0]["val_balanced_accuracy"]
+    assert metric["val_balanced_accuracy"] == round(trained[0]["val_balanced_accuracy"], 4)
     clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
     quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
     corpus = pd.read_parquet(dst / "data/raw/demo/corpus.parquet")
@@ -147,27 +166,112 @@ def test_faces_param_change_reruns_only_faces(project):
     assert "Running stage 'faces'" in out
 
 
-def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch):
+# Columns and metric keys that time the run: the only values allowed to differ between identical runs.
+TIMING = re.compile(r"seconds|per_s$|real_time|wait_fraction$|augment_fraction$|^(decode|detect|landmarks|smooth|warp|"
+                    r"encode|total|cpu|fit|render)_s$")
+
+
+def _outputs(project: Path, stage: str) -> list[str]:
+    """The outs, metrics and plots dvc.yaml declares for `stage` (paths relative to the project)."""
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]
+    paths = []
+    for key in ("outs", "metrics", "plots"):
+        for item in spec.get(key, []):
+            paths.append(next(iter(item)) if isinstance(item, dict) else item)
+    return paths
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()} if root.is_dir() \
+        else ({"": root} if root.is_file() else {})
+
+
+def _same(a: Path, b: Path, where: str) -> str | None:
+    """Why DVC's file `a` and the flow's file `b` differ (timings aside), or None when they do not."""
+    try:
+        _assert_same(a, b, where)
+    except AssertionError as err:
+        return str(err).splitlines()[0] if str(err) else where
+    return None
+
+
+def _assert_same(a: Path, b: Path, where: str) -> None:
+    import torch
+
+    if a.suffix == ".parquet":
+        x, y = pd.read_parquet(a), pd.read_parquet(b)
+        keep = [c for c in x.columns if not TIMING.search(c)]
+        pd.testing.assert_frame_equal(x[keep], y[keep], check_exact=False, rtol=1e-6, obj=where)
+    elif a.suffix == ".json":
+        # sync_check names its checkpoint with the file's sha256; last.pt stores the run's timings (samples/s),
+        # so its hash differs between identical runs while its weights (compared below) do not.
+        text = lambda p: re.sub(r"sha256 [0-9a-f]+", "sha256 <checkpoint>", p.read_text())  # noqa: E731
+        x, y = json.loads(text(a)), json.loads(text(b))
+
+        def strip(d):
+            if isinstance(d, dict):
+                return {k: strip(v) for k, v in d.items() if not TIMING.search(k)}
+            return [strip(v) for v in d] if isinstance(d, list) else d
+
+        assert strip(x) == strip(y), f"{where}: {sorted(k for k in strip(x) if strip(x)[k] != strip(y).get(k))}" \
+            if isinstance(x, dict) else where
+    elif a.name.endswith(".nmfc.zip"):
+        # Decoded frames and mask must match. The zip bytes differed between the DVC run and the flow in
+        # the run of 2026-11-29 (same filtered PNG rows, different deflate streams): a known gap in the
+        # "same bytes" contract, reported, not hidden by this comparison (`bytes_differ` counts it).
+        from headflow.nmfc.io import read_nmfc
+
+        (fa, ma), (fb, mb) = read_nmfc(a), read_nmfc(b)
+        assert np.array_equal(fa, fb) and np.array_equal(ma, mb), f"{where}: NMFC frames differ"
+    elif a.suffix == ".pt":
+        x, y = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
+        assert x.keys() == y.keys() and x["config"] == y["config"] and x["epoch"] == y["epoch"], where
+        for k in x["model"]:
+            assert torch.equal(x["model"][k], y["model"][k]), f"{where}: weights {k}"
+    else:
+        assert a.read_bytes() == b.read_bytes(), f"{where}: bytes differ"
+
+
+def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch, tmp_path):
+    """Every stage the flow runs writes, in its own fresh folders, what `dvc repro` wrote (set aside)."""
     from prefect.testing.utilities import prefect_test_harness
 
     dst, _ = project
-    dvc_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
-    dvc_quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    # The earlier tests changed params and re-ran `dvc repro`: DVC's outputs are those of params.yaml now.
+    assert "Running stage" not in _run([dvc, "repro"], dst).stdout
     monkeypatch.chdir(dst)
-    from pipelines.preprocess import preprocess
+    from pipelines.preprocess import STAGES, preprocess
 
+    stages = [s for s in STAGES if s != "demo_corpus"]          # the flow runs on DVC's demo corpus
+    dvc_side = tmp_path / "dvc"
+    declared = {stage: _outputs(dst, stage) for stage in stages}
+    for stage, paths in declared.items():
+        for rel in paths:
+            assert (dst / rel).exists(), f"dvc repro did not write {rel} ({stage})"
+            (dvc_side / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(dst / rel, dvc_side / rel)               # the flow starts from nothing (no last.pt)
     with prefect_test_harness():
         metrics = preprocess(params_path="params.yaml", build_demo=False)
-    flow_quarantine = pd.read_parquet(dst / "data/interim/ingest/quarantine.parquet")
-    assert flow_quarantine[["source_path", "reason_code"]].to_dict("records") == \
-        dvc_quarantine[["source_path", "reason_code"]].to_dict("records")
-    assert flow_quarantine.equals(dvc_quarantine)
-    flow_clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
-    assert list(flow_clips.source_path) == list(dvc_clips.source_path)
-    assert list(flow_clips.clip_id) == list(dvc_clips.clip_id)
-    assert metrics["ingest"]["accepted"] == len(dvc_clips)
-    assert metrics["align"]["clips"] == len(pd.read_parquet(dst / "data/interim/align/alignments.parquet"))
-    assert metrics["faces"]["inputs"] == len(dvc_clips)
+    assert list(metrics) == stages
+    compared, differ, bytes_differ = 0, [], 0
+    for stage, paths in declared.items():
+        for rel in paths:
+            ours, theirs = _files(dvc_side / rel), _files(dst / rel)
+            if ours.keys() != theirs.keys():
+                differ.append(f"{stage}: {rel}: only dvc {sorted(ours.keys() - theirs.keys())[:5]}, "
+                              f"only flow {sorted(theirs.keys() - ours.keys())[:5]}")
+            for name in sorted(ours.keys() & theirs.keys()):
+                compared += 1
+                bytes_differ += ours[name].read_bytes() != theirs[name].read_bytes()
+                why = _same(ours[name], theirs[name], f"{stage}: {rel}/{name}")
+                if why:
+                    differ.append(why)
+    print(f"flow vs dvc: {compared} files of {len(stages)} stages compared, {len(differ)} differ in content, "
+          f"{bytes_differ} in bytes (timings, checkpoint hashes, NMFC zips)")
+    assert not differ, "\n".join(differ)
+    clips = pd.read_parquet(dst / "data/interim/ingest/clips.parquet")
+    assert metrics["ingest"]["accepted"] == len(clips) and metrics["faces"]["inputs"] == len(clips)
     assert metrics["fit3dmm"]["inputs"] == metrics["faces"]["accepted"]
     assert metrics["expressions"]["clips"] == metrics["fit3dmm"]["clips"]
     assert metrics["shards"]["clips"] == len(pd.read_parquet(dst / "data/interim/shards/shards.parquet")) >= 1

@@ -78,3 +78,35 @@ def test_crop_motion_measures_shift_in_crop_pixels():
     shifted = M.copy()
     shifted[0, 2] += 2.0                                   # the crop content moves 2 px right
     assert np.allclose(crops.crop_motion(np.stack([M, M, shifted]), 256), [0.0, 2.0])
+
+
+def test_outside_fraction_known_answers():
+    from headflow.faces.crops import outside_fraction
+
+    frame = (200, 200)
+    inside = np.array([[1.0, 0, -50], [0, 1.0, -50]])     # the crop shows source [50, 150)^2
+    half_left = np.array([[1.0, 0, 50], [0, 1.0, -50]])   # source x = u - 50: the left half lies at x < 0
+    zoomed_out = np.array([[0.25, 0, 37.5], [0, 0.25, 37.5]])  # shows 400x400 around the frame: 3/4 outside
+    got = outside_fraction(np.stack([inside, half_left, zoomed_out]), 100, frame)
+    assert got[0] == 0.0 and got[1] == 0.5 and abs(got[2] - 0.75) <= 2 / 64
+    assert outside_fraction(inside, 100, frame) == 0.0      # one transform -> a scalar
+
+
+def test_tight_face_crops_report_and_gate_the_outside_share(tmp_path, portrait, clipkit):
+    from headflow.faces.faces import process_clip
+    from headflow.faces.params import FacesParams
+    from headflow.manifest import Rejected
+
+    # the face box is ~90 px in a 192 px portrait: a 120x120 window around it is a VoxCeleb-style tight crop
+    tight = [np.ascontiguousarray(portrait[30:150, 36:156])] * 12
+    video = clipkit.write(tmp_path / "tight.mp4", tight)
+    r = process_clip(video, FacesParams(), None)
+    assert 0.1 < r.summary["crop_outside_median"] <= r.summary["crop_outside_max"] < 0.9
+    wide = process_clip(clipkit.write(tmp_path / "wide.mp4", clipkit.moving(portrait, 12, canvas=(256, 320), dx=0)),
+                        FacesParams(), None)
+    assert wide.summary["crop_outside_median"] < r.summary["crop_outside_median"]
+    params = FacesParams()
+    params.crop.max_outside = 0.05
+    with pytest.raises(Rejected) as err:
+        process_clip(video, params, None)
+    assert err.value.reason_code == "crop_outside_frame"

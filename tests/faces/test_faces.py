@@ -51,6 +51,16 @@ def test_two_equal_faces_are_ambiguous(tmp_path, portrait, clipkit):
     assert r.summary["n_tracks"] == 2
 
 
+def test_unreadable_video(tmp_path):
+    """Bytes that are no video, and a path with no file: `unreadable`, with the file named."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(Rejected) as err:
+        process_clip(junk, FacesParams(), None)
+    assert err.value.reason_code == "unreadable" and "junk.mp4" in err.value.message
+    assert reason(tmp_path / "missing.mp4") == "unreadable"
+
+
 def test_face_too_small(tmp_path, portrait, clipkit):
     video = clipkit.write(tmp_path / "small.mp4", clipkit.moving(portrait, 12))
     params = FacesParams(min_face_px=400.0)   # the face is ~90 px: below the bar
@@ -68,6 +78,36 @@ def test_face_out_of_frame(tmp_path, portrait, clipkit):
     frames = [np.ascontiguousarray(f[:, 70:]) for f in clipkit.moving(portrait, 16, canvas=(192, 224), dx=0)]
     params = FacesParams(out_of_frame_points=0.02)
     assert reason(clipkit.write(tmp_path / "edge.mp4", frames), params) == "face_out_of_frame"
+
+
+def _reframed(portrait, n: int, shift: int, scale: float) -> list[np.ndarray]:
+    """The portrait still on a 192x256 grey canvas, moved by `shift` px and zoomed by `scale` (a jump cut)."""
+    import cv2
+
+    M = np.float32([[scale, 0, 32 + shift], [0, scale, 0]])
+    frame = cv2.warpAffine(portrait, M, (256, 192), borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+    return [frame] * n
+
+
+def test_jump_cut_is_one_speaker_refound_at_the_cut(tmp_path, portrait, clipkit):
+    frames = clipkit.moving(portrait, 20, dx=0.5) + _reframed(portrait, 20, 60, 1.15)
+    r = process_clip(clipkit.write(tmp_path / "jump.mp4", frames), FacesParams(), None)
+    assert r.summary["shot_cuts"] == [20] and r.summary["speaker_tracks"] == 2
+    assert r.valid.all() and r.detected[20]                    # detected on the cut frame itself
+    # smoothing stops at the cut: the frame after it sits where the new framing puts the face
+    jump = r.landmarks[20, 30, 0] - r.landmarks[19, 30, 0]
+    assert jump > 40, jump
+
+
+def test_a_different_person_after_a_cut_is_named_as_the_cut(tmp_path, portrait, clipkit):
+    from headflow.demo.portraits import prepare_portrait
+
+    other = prepare_portrait("grace_hopper", size=192).image
+    frames = clipkit.moving(portrait, 20, dx=0.5) + _reframed(other, 20, 0, 1.0)
+    video = clipkit.write(tmp_path / "swap.mp4", frames)
+    with pytest.raises(Rejected) as err:
+        process_clip(video, FacesParams(), None)
+    assert err.value.reason_code == "shot_cut" and "frame 20" in err.value.message
 
 
 def _clips_manifest(tmp_path, videos: dict[str, str]) -> None:

@@ -13,15 +13,24 @@ from headflow.manifest import Rejected
 
 @pytest.mark.shared
 def test_grid_every_frame_has_a_face_and_smoothing_reduces_jitter(grid_dir):
+    # Measured 2026-11-29 (`pytest -s -k smoothing tests/faces/test_gates.py`): smoothed / raw jitter
+    # 0.187-0.208 per clip, crop motion 0.47-0.80 (mean 0.57). Gates: the largest ratio x 1.25 per clip,
+    # and the mean crop-motion ratio x 1.25. The old gate ("below raw", ratio < 1) passed a smoother
+    # that removed a fifth of what this one removes.
     videos = sorted(grid_dir.glob("*.mpg"))
     assert videos, f"no .mpg clips in {grid_dir}"
+    motion = []
     for v in videos:
         r = process_clip(v, FacesParams(), None)
         assert r.valid.all(), f"{v.name}: no landmarks on frames {np.flatnonzero(~r.valid).tolist()}"
         s = r.summary
+        print(f"{v.name}: jitter {s['jitter_raw']:.3f} -> {s['jitter']:.3f} % IOD "
+              f"(ratio {s['jitter'] / s['jitter_raw']:.3f}), crop motion {s['crop_motion_raw']:.3f} -> {s['crop_motion']:.3f} px")
         assert s["n_tracks"] == 1, v.name
-        assert s["jitter"] < s["jitter_raw"], (v.name, s["jitter_raw"], s["jitter"])
-        assert s["crop_motion"] <= s["crop_motion_raw"] * 1.05, (v.name, s["crop_motion_raw"], s["crop_motion"])
+        assert s["jitter"] < 0.26 * s["jitter_raw"], (v.name, s["jitter_raw"], s["jitter"])
+        assert s["crop_motion"] < 1.0 * s["crop_motion_raw"], (v.name, s["crop_motion_raw"], s["crop_motion"])
+        motion.append(s["crop_motion"] / s["crop_motion_raw"])
+    assert np.mean(motion) < 0.71, motion
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ import numpy as np
 
 from headflow.faces.detect import Detection
 from headflow.faces.params import SpeakerParams, TrackParams
-from headflow.faces.track import box_from_landmarks, box_relation, choose_speaker, iou, track_faces
+from headflow.faces.track import (TrackStats, box_from_landmarks, box_relation, choose_speaker, iou, join_tracks,
+                                   track_faces)
 
 # A face template: 68 points in a unit box (any fixed layout works for the tracker).
 _rng = np.random.default_rng(0)
@@ -118,3 +119,75 @@ def test_speaker_choice_prefers_large_central_and_flags_ties():
     tracks = track_faces(twins.frames(n), twins.detect, twins.fit, 5, TrackParams())
     choice = choose_speaker(tracks, n, w, h, SpeakerParams(), min_fraction=0.2)
     assert choice.runner_up_ratio > 0.95             # ambiguous: the stage quarantines, never guesses
+
+
+def _texture(seed: int, shape=(120, 160)) -> np.ndarray:
+    """A smooth random grey texture as an RGB uint8 frame (what a scene looks like to a thumbnail)."""
+    import cv2
+
+    noise = np.random.default_rng(seed).uniform(0, 255, (shape[0] // 8, shape[1] // 8)).astype(np.float32)
+    grey = cv2.resize(noise, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def test_cut_detector_finds_hard_cuts_not_fades_or_motion():
+    from headflow.faces.track import CutDetector
+
+    scene = _texture(1)
+    cut = CutDetector(threshold=20.0)
+    # 1 px of camera shake per frame, then the picture reframed by 40 px at frame 15
+    frames = [np.roll(scene, t % 2, axis=1) for t in range(15)] + [np.roll(scene, 40 + t % 2, axis=1) for t in range(10)]
+    assert [t for t, f in enumerate(frames) if cut(f)] == [15]
+    fade = CutDetector(threshold=20.0)      # black to the picture over 8 frames: ~16 grey levels a step
+    frames = [(scene * min(1.0, t / 8)).astype(np.uint8) for t in range(16)]
+    assert not any(fade(f) for f in frames)
+    pan = CutDetector(threshold=20.0)       # a fast pan: every frame differs a lot, none stands out
+    frames = [np.roll(scene, 12 * t, axis=1) for t in range(20)]
+    assert sum(pan(f) for f in frames) <= 1  # at most the first frame of the motion
+
+
+class CutScene(Scene):
+    """A Scene whose picture is one texture before `cut` and another from `cut` on."""
+
+    def __init__(self, cut: int, *faces: np.ndarray):
+        super().__init__(*faces)
+        self.cut = cut
+        self.pictures = (_texture(2, (300, 400)), _texture(3, (300, 400)))
+
+    def frames(self, n: int):
+        for t in range(n):
+            self.t = t
+            yield self.pictures[t >= self.cut]
+
+
+def test_a_jump_cut_ends_the_track_and_refinds_the_face_on_the_cut_frame():
+    n, cut = 45, 23
+    face = np.vstack([linear(cut, (120, 150), (0, 0), 90), linear(n - cut, (260, 140), (0, 0), 110)])
+    scene = CutScene(cut, face)
+    stats = TrackStats()
+    tracks = track_faces(scene.frames(n), scene.detect, scene.fit, every=10, params=TrackParams(), stats=stats)
+    assert stats.cuts == [cut]
+    before, after = sorted(tracks, key=lambda tr: tr.frames[0])
+    assert before.frames == list(range(cut)) and after.frames == list(range(cut, n))   # no frame lost
+    choice = choose_speaker(tracks, n, 400, 300, SpeakerParams(), min_fraction=0.2)
+    assert choice.chain == (before.id, after.id) and choice.runner_up_ratio == 0.0   # one speaker, not two
+    joined = join_tracks([tracks[i] for i in choice.chain])
+    assert joined.frames == list(range(n))
+    # without cut detection the old box is followed until the next detection run (frame 30) fails to
+    # confirm it, and its unconfirmed tail after frame 20 is dropped: frames 21-29 have no face
+    blind = CutScene(cut, face)
+    tracks = track_faces(blind.frames(n), blind.detect, blind.fit, every=10, params=TrackParams(cut_threshold=0))
+    assert sorted(f for tr in tracks for f in tr.frames) == [*range(21), *range(30, n)]
+
+
+def test_tracks_that_do_not_overlap_join_unless_they_are_different_people():
+    n, w, h = 40, 400, 300
+    face = np.vstack([linear(20, (150, 150), (0, 0), 90), linear(20, (250, 150), (0, 0), 90)])
+    scene = CutScene(20, face)
+    tracks = track_faces(scene.frames(n), scene.detect, scene.fit, 10, TrackParams())
+    assert len(tracks) == 2
+    same = choose_speaker(tracks, n, w, h, SpeakerParams(), 0.2, same_person=lambda a, b: 0.3)
+    assert len(same.chain) == 2 and same.runner_up_ratio == 0.0 and not same.refused
+    other = choose_speaker(tracks, n, w, h, SpeakerParams(), 0.2, same_person=lambda a, b: 0.9)
+    assert len(other.chain) == 1 and other.runner_up_ratio > 0.8 and not other.runner_up_overlaps
+    assert [d for _, _, d in other.refused] == [0.9]

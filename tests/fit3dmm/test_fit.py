@@ -102,6 +102,27 @@ def random_model(seed: int = 3) -> MorphableModel:
                           exp_names=tuple(f"exp{i:02d}" for i in range(8))).validate()
 
 
+# Figures of `test_synthetic_recovery_builtin_with_a_gap` (seed 0), measured 2026-11-29 with
+#   pytest -s tests/fit3dmm/test_fit.py -k gap
+# Each gate is the measured figure x 1.25 (for the correlation: 1 - r x 1.25). Why the default fit
+# sat at its old gates (expression error 0.199 < 0.2, reprojection 0.946 < 1.0 px): not the noise (with
+# noise 0 the default fit's error is the same, 0.201, and its reprojection 0.72 px), but (1) 4
+# alternations do not converge on 17 interacting expression modes plus pose (16 x 3 sweeps: 0.099), and
+# (2) the fixture's jaw landmarks are fixed vertices while `contour=True` slides them along the jaw line.
+# Over seeds 0-4 the default fit's expression error ranges 0.142-0.211 (gap 0.119-0.223), so a gate of
+# 0.2 failed 2 of 5 seeds. Now the converged fit (fixture and model agree) carries the tight recovery
+# gates and the production default keeps its own, each from its measured figure.
+RECOVERY = {
+    # name: (config, {figure: measured})
+    "converged": (FitConfig(contour=False, iterations=16, inner_sweeps=3),
+                  dict(reproj_px=0.628, angle_mean=0.652, angle_max=1.66, exp_err=0.099, jaw_1_minus_r=0.0006,
+                       gap_angle_max=1.63, gap_exp_err=0.090, gap_px=0.351)),
+    "default": (FitConfig(),
+                dict(reproj_px=0.946, angle_mean=1.235, angle_max=3.10, exp_err=0.199, jaw_1_minus_r=0.0069,
+                     gap_angle_max=3.10, gap_exp_err=0.171, gap_px=1.315)),
+}
+
+
 def test_synthetic_recovery_builtin_with_a_gap():
     model = builtin_model()
     clip = synthetic_clip(model, noise=0.5)
@@ -109,27 +130,35 @@ def test_synthetic_recovery_builtin_with_a_gap():
     valid = np.ones(len(y), bool)
     valid[45:52] = False
     y[45:52] = np.nan
-    fit = fit_video(model, y, valid)
-    assert isinstance(fit, VideoFit) and fit.exp_coeffs.shape == (len(y), model.n_exp)
-    assert np.isnan(fit.reproj_px[~valid]).all() and np.isfinite(fit.reproj_px[valid]).all()
-    # Pure noise of sigma 0.5 px per axis gives a mean distance of 0.63 px; the fit gets near it.
-    med = float(np.median(fit.reproj_px[valid]))
-    print(f"builtin synthetic: median reprojection {med:.3f} px, noise floor 0.63 px")
-    assert med < 1.0
-    ang_err = np.abs(fit.angles - clip["angles"])
-    assert ang_err[valid].mean() < 1.5 and ang_err.max() < 8.0   # pitch is the weakest (orthographic)
-    exp_err = np.abs(fit.exp_coeffs - clip["beta"])
-    assert exp_err[valid].mean() < 0.2
     j = model.exp_index("jawOpen")
-    assert np.corrcoef(fit.exp_coeffs[valid, j], clip["beta"][valid, j])[0, 1] > 0.95
-    # The gap is bridged by the smoothness terms: poses and expressions stay close to the truth.
-    assert ang_err[~valid].max() < 4.0 and exp_err[~valid].mean() < 0.2
-    gap = fit.project(model, model.landmarks68)[~valid, :, :2]
-    assert np.linalg.norm(gap - clip["clean"][~valid], axis=-1).mean() < 3.0
-    # `project` reproduces the reported error on the landmark vertices the fit used.
-    uv = np.stack([fit.project(model, fit.landmark_vertices[t])[t, :, :2] for t in (0, 30)])
-    err = np.linalg.norm(uv - y[[0, 30]], axis=-1).mean(-1)
-    np.testing.assert_allclose(err, fit.reproj_px[[0, 30]], rtol=1e-3)
+    got = {}
+    for name, (cfg, measured) in RECOVERY.items():
+        fit = fit_video(model, y, valid, cfg)
+        assert isinstance(fit, VideoFit) and fit.exp_coeffs.shape == (len(y), model.n_exp)
+        assert np.isnan(fit.reproj_px[~valid]).all() and np.isfinite(fit.reproj_px[valid]).all()
+        ang_err = np.abs(fit.angles - clip["angles"])
+        exp_err = np.abs(fit.exp_coeffs - clip["beta"])
+        # The gap is bridged by the smoothness terms: poses, expressions and the projected landmarks
+        # stay close to the truth there.
+        gap = fit.project(model, model.landmarks68)[~valid, :, :2]
+        fig = dict(reproj_px=float(np.median(fit.reproj_px[valid])), angle_mean=float(ang_err[valid].mean()),
+                   angle_max=float(ang_err.max()), exp_err=float(exp_err[valid].mean()),
+                   jaw_1_minus_r=float(1 - np.corrcoef(fit.exp_coeffs[valid, j], clip["beta"][valid, j])[0, 1]),
+                   gap_angle_max=float(ang_err[~valid].max()), gap_exp_err=float(exp_err[~valid].mean()),
+                   gap_px=float(np.linalg.norm(gap - clip["clean"][~valid], axis=-1).mean()))
+        # Pure noise of sigma 0.5 px per axis gives a mean distance of 0.63 px (0.5 sqrt(pi/2)): an
+        # exact fit reprojects at about that, an unconverged one above it.
+        print(f"builtin synthetic, {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in fig.items()))
+        for k, v in fig.items():
+            assert v < 1.25 * measured[k], (name, k, v, measured[k])
+        # `project` reproduces the reported error on the landmark vertices the fit used.
+        uv = np.stack([fit.project(model, fit.landmark_vertices[t])[t, :, :2] for t in (0, 30)])
+        err = np.linalg.norm(uv - y[[0, 30]], axis=-1).mean(-1)
+        np.testing.assert_allclose(err, fit.reproj_px[[0, 30]], rtol=1e-3)
+        got[name] = fig
+    # The converged fit reaches the noise floor (0.63 px) where the default does not, and halves the
+    # expression error: more alternations must help, or the solver stalls.
+    assert got["converged"]["reproj_px"] < 0.7 and got["converged"]["exp_err"] < 0.6 * got["default"]["exp_err"]
 
 
 def test_synthetic_recovery_random_pca_model_and_per_frame_baseline():

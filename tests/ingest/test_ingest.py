@@ -12,13 +12,14 @@ from headflow.media import encode_video, probe
 from headflow.validation import validate_manifest
 
 
-def _clip(path, seconds, fps=30, audio=True, size=(96, 128), seed=0):
+def _clip(path, seconds, fps=30, audio=True, size=(96, 128), seed=0, audio_seconds=None):
     rng = np.random.default_rng(seed)
     n = int(seconds * fps)
     base = rng.integers(0, 255, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
     frames = [np.roll(np.kron(base, np.ones((8, 8, 1), np.uint8)), i, axis=1) for i in range(n)]
     sr = 16000
-    wav = (0.1 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)).astype(np.float32) if audio else None
+    n_audio = int((seconds if audio_seconds is None else audio_seconds) * sr)
+    wav = (0.1 * np.sin(2 * np.pi * 220 * np.arange(n_audio) / sr)).astype(np.float32) if audio else None
     path.parent.mkdir(parents=True, exist_ok=True)
     encode_video(frames, path, fps=fps, audio=wav, sample_rate=sr)
     return path
@@ -66,6 +67,54 @@ def test_every_input_is_accepted_or_quarantined_with_its_reason(bad_folder, tmp_
     # Only accepted clips leave media behind.
     assert sorted(p.name for p in (tmp_path / "ingest" / "media").iterdir()) == sorted(
         [f"{c}.mp4" for c in clips.clip_id] + [f"{c}.wav" for c in clips.clip_id])
+
+
+@pytest.fixture(scope="module")
+def odd_folder(tmp_path_factory):
+    """Inputs of the kinds real folders hold: streams of different lengths, upper-case extensions and
+    sidecars, UTF-16 and undecodable transcripts, files ingest cannot take."""
+    root = tmp_path_factory.mktemp("odd")
+    _clip(root / "ann" / "audio_short.mp4", 2.0, fps=25, seed=1, audio_seconds=1.0)
+    _clip(root / "ann" / "video_short.mp4", 1.2, fps=25, seed=2, audio_seconds=2.0)
+    _clip(root / "ann" / "near.mp4", 2.0, fps=25, seed=3, audio_seconds=1.9)
+    _clip(root / "bob" / "LOUD.MP4", 1.2, fps=25, seed=4)
+    (root / "bob" / "LOUD.TXT").write_bytes("hello w\u00f6rld\r\n".encode("utf-16"))   # BOM + UTF-16-LE
+    _clip(root / "bob" / "phone.M4V", 1.2, fps=25, seed=5)
+    _clip(root / "cat" / "latin.mp4", 1.2, fps=25, seed=6)
+    (root / "cat" / "latin.txt").write_bytes("caf\u00e9 \u2019n\u2019 cake".encode("cp1252"))
+    _clip(root / "cat" / "broken.mp4", 1.2, fps=25, seed=7)
+    (root / "cat" / "broken.txt").write_bytes(b"abc \x81\x8d def")   # invalid UTF-8, undefined in cp1252
+    (root / "cat" / "notes.md").write_text("# notes\n")
+    (root / "cat" / "still.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    _clip(root / "cat" / "old.flv.bin", 1.2, fps=25, seed=8)
+    return root
+
+
+def test_odd_inputs_get_their_verdicts(odd_folder, tmp_path):
+    params = IngestParams(source="folder", root=str(odd_folder), face_probe_frames=0, workers=1, min_duration_s=0.5)
+    result = run_ingest(params, odd_folder, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    q = result.quarantine.frame()
+    assert dict(zip(q.source_path, q.reason_code)) == {
+        "ann/audio_short.mp4": "av_length_mismatch",    # 1.0 s of audio for 2.0 s of video
+        "ann/video_short.mp4": "av_length_mismatch",    # 2.0 s of audio for 1.2 s of video
+        "cat/broken.mp4": "transcript_encoding",
+        "cat/still.jpg": "unsupported_extension", "cat/old.flv.bin": "unsupported_extension",
+    }
+    messages = dict(zip(q.source_path, q.message))
+    assert "audio is 1.00 s shorter" in messages["ann/audio_short.mp4"]
+    assert "video is 0.80 s shorter" in messages["ann/video_short.mp4"]
+    assert "cp1252" in messages["cat/broken.mp4"] and "utf-8" in messages["cat/broken.mp4"]
+    clips = result.clips.set_index("source_path")
+    assert sorted(clips.index) == ["ann/near.mp4", "bob/LOUD.MP4", "bob/phone.M4V", "cat/latin.mp4"]
+    assert clips.loc["bob/LOUD.MP4"].transcript == "hello w\u00f6rld" and clips.loc["bob/LOUD.MP4"].transcript_source == "txt"
+    assert clips.loc["cat/latin.mp4"].transcript == "caf\u00e9 \u2019n\u2019 cake"
+    assert result.transcript_encodings == {"cp1252": 1, "utf-16 (BOM)": 1}
+    assert result.n_inputs == 9 == len(clips) + len(q) and result.other_files == 4   # 3 transcripts + notes.md
+    # a wider tolerance takes both length mismatches
+    wide = IngestParams(source="folder", root=str(odd_folder), face_probe_frames=0, workers=1, min_duration_s=0.5,
+                        max_av_length_diff_s=1.5)
+    result = run_ingest(wide, odd_folder, tmp_path / "wide", project_root=tmp_path, progress=False)
+    assert "av_length_mismatch" not in set(result.quarantine.frame().reason_code)
 
 
 def test_ingest_is_deterministic(bad_folder, tmp_path):

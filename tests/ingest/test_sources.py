@@ -71,3 +71,27 @@ def test_demo_source_reads_style_and_verdict_from_the_index(tmp_path):
     pd.DataFrame({"source_path": ["ann/ann_00.mp4"], "kind": ["good"]}).to_parquet(tmp_path / "corpus.parquet")
     with pytest.raises(ValueError, match="lacks columns \\['style'\\].*dvc repro demo_corpus"):
         discover_demo(tmp_path, [".mp4"])
+
+
+def test_extensions_and_sidecars_match_case_insensitively(tmp_path):
+    _touch(tmp_path / "s" / "A.MP4")
+    _touch(tmp_path / "s" / "A.TXT", "upper case sidecar")
+    _touch(tmp_path / "s" / "b.Ts")
+    _touch(tmp_path / "s" / "c.3GP")
+    items = discover_folder(tmp_path, ["MP4", ".ts", ".3gp"])   # a listed extension may lack its dot
+    assert [(i.relpath, i.transcript) for i in items] == [("s/A.MP4", "upper case sidecar"), ("s/b.Ts", None),
+                                                          ("s/c.3GP", None)]
+
+
+def test_audit_root_sorts_every_other_file(tmp_path):
+    from headflow.ingest.sources import audit_root
+
+    for rel in ("s/a.mp4", "s/a.txt", "s/a.truth.json", "s/a.truth.npz", "s/orphan.lab", "README.md",
+                "transcripts.json", "s/b.wmv", "s/cover.png", "s/noext", ".git/config", "s/.DS_Store"):
+        _touch(tmp_path / rel)
+    items = discover_folder(tmp_path, [".mp4"])
+    audit = audit_root(tmp_path, items, ("transcripts.json", None))
+    rel = lambda paths: sorted(p.relative_to(tmp_path).as_posix() for p in paths)  # noqa: E731
+    assert rel(audit.unsupported) == ["s/b.wmv", "s/cover.png", "s/noext"]      # may be media: quarantined
+    assert rel(audit.other) == ["README.md", "s/a.truth.json", "s/a.truth.npz", "s/a.txt", "s/orphan.lab",
+                                "transcripts.json"]                              # hidden files are not looked at

@@ -24,7 +24,6 @@ from headflow.media import (
     read_frames,
 )
 
-GRID_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grid"
 
 
 def ffmpeg(*args: str) -> None:
@@ -187,10 +186,8 @@ def test_read_audio_from_mp4_averages_channels(src: dict[str, Path]) -> None:
 
 
 @pytest.mark.shared
-def test_normalize_grid_clip(tmp_path: Path) -> None:
-    if not GRID_DIR.is_dir():
-        pytest.skip(f"shared GRID clips not found at {GRID_DIR} (../shared is absent in a fresh clone)")
-    clip = sorted(GRID_DIR.glob("*.mpg"))[0]
+def test_normalize_grid_clip(tmp_path: Path, grid_dir: Path) -> None:
+    clip = sorted(grid_dir.glob("*.mpg"))[0]
     normalize_clip(clip, tmp_path / "v.mp4", tmp_path / "a.wav")
     info = probe(tmp_path / "v.mp4")
     assert (info.width, info.height, info.fps, info.n_frames) == (360, 288, 25.0, 75)
@@ -198,3 +195,41 @@ def test_normalize_grid_clip(tmp_path: Path) -> None:
     # GRID's MP2 track is ~2.978 s (131328 samples at 44.1 kHz), a bit shorter than the video
     assert (meta.samplerate, meta.channels) == (16000, 1)
     assert abs(meta.frames - 131328 * 16000 / 44100) <= 2
+
+
+def _speechlike(n: int, sr: int, seed: int = 0) -> np.ndarray:
+    """Noise shaped by a 4 Hz syllable envelope, about -23 dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    return (0.1 * rng.standard_normal(n) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+@pytest.mark.parametrize("layout, expected_mode, expected_channels", [
+    ("stereo_antiphase", "channel", {0, 1}),   # R = -L: the mean is silence, either channel is the speech
+    ("stereo_correlated", "mean", {None}),     # the ordinary case: the mean loses 0 dB
+    ("stereo_one_silent", "mean", {None}),     # the mean loses 6 dB (< 10): kept
+    ("quad_antiphase_pairs", "channel", {2, 3}),  # L/R and Ls/Rs each in antiphase; the rear pair is louder
+    ("5.1_centre_only", "channel", {2}),       # speech on FC alone: the mean of 6 loses 20*log10(6) = 15.6 dB
+])
+@pytest.mark.parametrize("codec", ["pcm_s16le", "aac"])
+def test_downmix_keeps_speech_whatever_the_channel_layout(tmp_path: Path, layout: str, expected_mode: str,
+                                                          expected_channels: set, codec: str) -> None:
+    sr, n = 16000, 16000    # at the canonical rate, so resampling removes none of the noise's band
+    x = _speechlike(n, sr)
+    zero = np.zeros(n, np.float32)
+    channels = {
+        "stereo_antiphase": [x, -x], "stereo_correlated": [x, x], "stereo_one_silent": [x, zero],
+        "quad_antiphase_pairs": [0.5 * x, -0.5 * x, x, -x],
+        "5.1_centre_only": [zero, zero, x, zero, zero, zero],
+    }[layout]
+    raw = tmp_path / "raw.wav"
+    sf.write(raw, np.stack(channels, axis=1), sr, subtype="FLOAT")
+    src = tmp_path / ("src.mkv" if codec == "aac" else "src.wav")
+    ffmpeg("-i", str(raw), "-c:a", codec, *(["-b:a", "256k"] if codec == "aac" else []), str(src))
+    mix = extract_audio(src, tmp_path / "out.wav")
+    assert mix.mode == expected_mode and mix.channel in expected_channels, mix
+    y, _ = read_audio(tmp_path / "out.wav")
+    level = 10 * np.log10(np.mean(y[1600:-1600].astype(np.float64) ** 2))
+    speech = 10 * np.log10(np.mean(x.astype(np.float64) ** 2))
+    # the speech survives at its level: exact for the cancelled layouts, -6 dB for one silent channel
+    assert level == pytest.approx(speech - (6.02 if layout == "stereo_one_silent" else 0.0), abs=1.0)

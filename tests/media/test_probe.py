@@ -12,7 +12,6 @@ import pytest
 
 from headflow.media import MediaError, decode_check, probe, require_streams
 
-GRID_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grid"
 
 
 def ffmpeg(*args: str) -> None:
@@ -133,6 +132,52 @@ def test_rotation_is_clockwise_and_swaps_size(media: dict[str, Path], name: str,
     assert (info.width, info.height) == ((160, 120) if rotation == 180 else (120, 160))
 
 
+@pytest.fixture(scope="module")
+def stream_copy_cuts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 2 s 25 fps clip with one keyframe, cut at 0.7 s by stream copy (`-ss 0.7 -i src -c copy`) into
+    each container, with ffmpeg's default timestamp handling and with negative timestamps kept."""
+    d = tmp_path_factory.mktemp("cuts")
+    src = d / "src.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=2",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           str(src))
+    out = {}
+    for ext in ("mp4", "mov", "mkv", "ts"):
+        for mode in ("auto", "disabled"):
+            out[f"{ext}-{mode}"] = d / f"cut_{mode}.{ext}"
+            ffmpeg("-ss", "0.7", "-i", str(src), "-c", "copy", "-avoid_negative_ts", mode, str(out[f"{ext}-{mode}"]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["mp4-auto", "mp4-disabled", "mov-auto", "mov-disabled", "mkv-auto",
+                                  "mkv-disabled", "ts-auto", "ts-disabled"])
+def test_stream_copy_cuts_count_the_frames_the_container_presents(stream_copy_cuts: dict[str, Path],
+                                                                   name: str) -> None:
+    """Edit lists (mp4, mov) hide the packets before the cut, flagged discarded: not counted. Matroska and
+    MPEG-TS keep them visible (negative or shifted timestamps) and ffmpeg shows them: counted. Either way
+    probe's count is what the decoder yields and what the canonical video holds (known answer: the cut at
+    0.7 s keeps the frames at 0.72 s and later, 50 - ceil(0.7 * 25) = 32, the edit list hiding 18)."""
+    import av
+
+    from headflow.media import normalize_video
+
+    path = stream_copy_cuts[name]
+    info = probe(path)
+    with av.open(str(path)) as c:
+        packets = sum(1 for pk in c.demux(c.streams.video[0]) if pk.size)
+    assert decode_check(path, info) == info.n_frames
+    canonical = path.with_name(path.name + ".canonical.mp4")
+    normalize_video(path, canonical, preset="ultrafast")
+    assert probe(canonical).n_frames == info.n_frames
+    if name.startswith(("mp4", "mov")):
+        assert (packets, info.n_frames) == (50, 32)
+    else:
+        assert info.n_frames == packets
+    assert info.duration_s == pytest.approx(info.n_frames / 25, abs=0.045)
+    assert info.audio_duration_s == pytest.approx(info.video_content_s, abs=0.1)
+
+
 def test_media_error_pickles_and_checks_reason() -> None:
     err = pickle.loads(pickle.dumps(MediaError("no_audio_stream", "x.mp4: no audio")))
     assert (err.reason_code, str(err)) == ("no_audio_stream", "x.mp4: no audio")
@@ -140,20 +185,18 @@ def test_media_error_pickles_and_checks_reason() -> None:
         MediaError("bad_code", "msg")
 
 
-def _grid_clips() -> list[Path]:
-    if not GRID_DIR.is_dir():
-        pytest.skip(f"shared GRID clips not found at {GRID_DIR} (../shared is absent in a fresh clone)")
-    clips = sorted(GRID_DIR.glob("*.mpg"))
-    assert clips, f"no .mpg files in {GRID_DIR}"
+def _grid_clips(grid_dir: Path) -> list[Path]:
+    clips = sorted(grid_dir.glob("*.mpg"))
+    assert clips, f"no .mpg files in {grid_dir}"
     return clips
 
 
 @pytest.mark.shared
-def test_grid_clips_probe_as_documented() -> None:
+def test_grid_clips_probe_as_documented(grid_dir: Path) -> None:
     # README: 360x288, 25 fps, 3 s, MPEG-1 video + MP2 44.1 kHz stereo. MPEG-PS states no frame
     # count, so n_frames and duration come from demuxed packets (75 * 40 ms = 3.0 s; the
     # container's own estimate is 2.98 s). Audio is slightly shorter (~2.978 s).
-    for clip in _grid_clips():
+    for clip in _grid_clips(grid_dir):
         info = probe(clip)
         assert info.container == "mpeg"
         assert (info.width, info.height, info.rotation) == (360, 288, 0), clip

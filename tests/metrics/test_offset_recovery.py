@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from headflow.nn.expert import PUBLISHED_EXPERT, SyncExpert
 from headflow.metrics.offset_recovery import offset_recovery, prepare_clip, summarise
-from headflow.metrics.lse import ClipTooShort
+from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
 
 
 @pytest.mark.shared
@@ -21,11 +21,23 @@ def test_grid_clip_scoring_path_and_too_short_error(grid_dir, tmp_path):
     torch.manual_seed(0)
     model = SyncExpert(replace(PUBLISHED_EXPERT, width=0.125, depth=1)).eval()   # untrained: the path, not the accuracy
     rows = offset_recovery(model, clip, shifts=(-5, 5), max_offset=15)
-    assert list(rows.applied_shift) == [0, -5, 5] and rows.recovered_offset.abs().max() <= 15
-    assert (rows.lse_c >= 0).all() and rows.lse_d.between(0, 2).all()
+    assert list(rows.applied_shift) == [0, -5, 5]
+    # Each row is what the scorer says about the clip with that shift applied (recomputed here), and
+    # `recovered` compares the offset with the shift of its own row.
+    for r in rows.itertuples():
+        s = score_clip(model, shift_audio(clip, r.applied_shift) if r.applied_shift else clip, max_offset=15)
+        assert r.recovered_offset == s.offset and r.recovered == (s.offset == r.applied_shift)
+        np.testing.assert_allclose([r.lse_d, r.lse_c, r.dist_at_zero], [s.lse_d, s.lse_c, s.mean_dist[15]], rtol=1e-6)
     overall = summarise(rows)
+    shifted = rows[rows.applied_shift != 0]
     assert overall["clips"] == 1 and set(overall["recovery_by_shift"]) == {-5, 5}
-    assert 0 <= overall["recovery_rate"] <= 1 and overall["scoring_frames_per_s"] > 0
+    # the rates count the shifted rows only; the relative rate subtracts the clip's unshifted offset
+    assert overall["recovery_rate"] == round(float((shifted.recovered_offset == shifted.applied_shift).mean()), 4)
+    base = int(rows.recovered_offset[0])
+    relative = shifted.recovered_offset - base == shifted.applied_shift
+    assert overall["relative_recovery_rate"] == round(float(relative.mean()), 4)
+    assert overall["unshifted_offset_zero"] == float(base == 0)
+    assert overall["lse_c_unshifted"] == round(float(rows.lse_c[0]), 4)
     short = ClipArrays("bbaf2n_cut", clip.mouths[:20], clip.mel[:80], clip.valid[:20])
     with pytest.raises(ClipTooShort, match=r"bbaf2n_cut \(20 frames\).*offset"):
         offset_recovery(model, short, shifts=(5,), max_offset=15)

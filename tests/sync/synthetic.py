@@ -1,5 +1,7 @@
 """A synthetic sync task: the mouth opens with the audio's loudness, so sync is learnable and checkable."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from headflow.sync.data import ClipArrays
@@ -12,7 +14,8 @@ def loudness(n: int, rng: np.random.Generator, rate: float) -> np.ndarray:
     return np.interp(t, np.arange(len(knots)), knots)
 
 
-def synthetic_clip(clip_id: str, n_frames: int, seed: int) -> ClipArrays:
+def synthetic_clip(clip_id: str, n_frames: int, seed: int, speaker: str | None = None) -> ClipArrays:
+    """A clip whose mouth opening follows its mel loudness; `speaker` as in `ClipArrays` (None: the clip alone)."""
     rng = np.random.default_rng(seed)
     n_mel = int(n_frames * 80 / 25) + 16
     level = loudness(n_mel, rng, 80.0)
@@ -25,4 +28,4 @@ def synthetic_clip(clip_id: str, n_frames: int, seed: int) -> ClipArrays:
         m = int(f * 80 / 25)
         h = 2 + 20 * level[m:m + 4].mean()
         mouths[f][((xx - 48) / 30) ** 2 + ((yy - 20) / h) ** 2 <= 1] = 30
-    return ClipArrays(clip_id, mouths, mel)
+    return ClipArrays(clip_id, mouths, mel, speaker=speaker)

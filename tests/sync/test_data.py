@@ -27,11 +27,46 @@ def test_window_starts_respect_valid_faces_and_audio_length():
     assert window_starts(short_audio).max() == 7
 
 
+def _stamped(clip_id: str, index: int, seed: int, speaker: str | None) -> ClipArrays:
+    """A synthetic clip whose top-left mouth pixel says where a face window came from: R = clip index, G = frame."""
+    clip = synthetic_clip(clip_id, 50, seed, speaker)
+    clip.mouths[:, 0, 0, 0] = index
+    clip.mouths[:, 0, 0, 1] = np.arange(len(clip.mouths))
+    return clip
+
+
 def test_pairs_are_balanced_deterministic_and_shifted():
-    clips = [synthetic_clip(f"c{i}", 50, i) for i in range(3)]
-    data = SyncPairs(clips, 200, seed=1, min_shift=5, other_clip_fraction=0.5)
-    labels = [float(data[i][2]) for i in range(200)]
-    assert sum(labels) == 100
+    # Two speakers with two clips each, and one clip alone (speaker None: only its own audio to shift).
+    speakers = ["A", "A", "B", "B", None]
+    clips = [_stamped(f"c{i}", i, i, s) for i, s in enumerate(speakers)]
+    min_shift = 8
+    data = SyncPairs(clips, 400, seed=1, min_shift=min_shift, other_clip_fraction=0.5)
+    # Every mel window is unique (the clips' mels carry independent noise): its bytes say clip and frame.
+    audio_of = {audio_window(c, f).tobytes(): (i, int(f)) for i, c in enumerate(clips) for f in window_starts(c)}
+    kinds = {"positive": 0, "same_clip": 0, "other_clip": 0}
+    shifts, other_by_clip = [], {i: 0 for i in range(len(clips))}
+    for k in range(len(data)):
+        face, mel, label = data[k]
+        c, f = int(face[0, 0, 0]), int(face[1, 0, 0])          # frame f's R and G channels
+        ac, af = audio_of[mel.numpy().tobytes()]
+        assert float(label) == (1.0 if k % 2 == 0 else 0.0)    # even indices in sync, odd out of sync
+        if label:
+            assert (ac, af) == (c, f), k
+            kinds["positive"] += 1
+        elif ac == c:
+            assert abs(af - f) >= min_shift, (k, c, f, af)
+            shifts.append(abs(af - f))
+            kinds["same_clip"] += 1
+        else:
+            assert speakers[ac] is not None and speakers[ac] == speakers[c], (k, c, ac)
+            kinds["other_clip"] += 1
+            other_by_clip[c] += 1
+    assert kinds["positive"] == 200 and kinds["same_clip"] + kinds["other_clip"] == 200
+    # Both negative kinds occur (other-clip about half of the negatives of clips that have a partner,
+    # none for the lone clip); the closest shift drawn is exactly min_shift (>=, not >).
+    assert 60 <= kinds["other_clip"] <= 110, kinds
+    assert other_by_clip[4] == 0 and min(other_by_clip[i] for i in range(4)) > 0
+    assert min(shifts) == min_shift
     a = data[7]
     assert all(np.array_equal(x, y) for x, y in zip(a, data[7]))
     data.set_epoch(1)

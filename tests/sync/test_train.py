@@ -50,7 +50,7 @@ STAGE_INPUTS = ExpertConfig(width=0.125, depth=1, face_input="gray_motion_norm",
                             face_centre="clip", audio_centre="clip")   # the demo's input settings
 
 
-@pytest.mark.slow
+@pytest.mark.quality   # ~3 min on 2 cores (both variants): `make quality`
 @pytest.mark.parametrize("model", [TINY, STAGE_INPUTS], ids=["rgb", "clip_centred"])
 def test_tiny_expert_learns_synthetic_sync_well_above_chance(tmp_path, model):
     train = [synthetic_clip(f"t{i}", 60, i) for i in range(8)]
@@ -63,6 +63,31 @@ def test_tiny_expert_learns_synthetic_sync_well_above_chance(tmp_path, model):
     assert history[-1]["train_loss"] < math.log(2) - 0.05
     assert (tmp_path / "best.pt").exists() and (tmp_path / "history.json").exists()
     load_expert(tmp_path / "best.pt")
+
+
+@pytest.mark.slow
+def test_trained_expert_recovers_offsets_through_score_clip(tmp_path):
+    """Two short epochs on the synthetic task (held-out balanced accuracy 0.79 when measured), then the
+    public scorer finds known audio shifts of an unseen clip; the same network untrained does not."""
+    from headflow.metrics.lse import score_clip, shift_audio
+
+    train = [synthetic_clip(f"t{i}", 60, i) for i in range(6)]
+    val = [synthetic_clip(f"v{i}", 60, 100 + i) for i in range(2)]
+    cfg = TrainConfig(model=STAGE_INPUTS, epochs=2, samples_per_epoch=512, val_samples=128, batch_size=32, lr=2e-3,
+                      warmup_steps=10)
+    clip = synthetic_clip("unseen", 120, 300)
+
+    def offsets(expert):
+        return {shift: score_clip(expert, shift_audio(clip, shift), max_offset=8).offset for shift in (-4, 0, 4)}
+
+    torch.manual_seed(cfg.seed)
+    untrained = offsets(SyncExpert(STAGE_INPUTS).eval())
+    history = train_expert(train, val, cfg, tmp_path, progress=False)
+    found = offsets(load_expert(tmp_path / "last.pt"))
+    print(f"held-out balanced accuracy {history[-1]['val_balanced_accuracy']:.3f}; offsets found {found}, "
+          f"untrained {untrained}")
+    assert found == {-4: -4, 0: 0, 4: 4}
+    assert untrained != found
 
 
 def test_resume_from_checkpoint_is_equivalent(tmp_path):
@@ -131,3 +156,81 @@ def test_history_rows_and_dvclive_series(tmp_path):
     series = (tmp_path / "dvclive/plots/metrics/sync_bce.tsv").read_text().splitlines()
     assert series[0].split("\t") == ["step", "sync_bce"] and float(series[1].split("\t")[1]) == pytest.approx(row["sync_bce"])
     assert (tmp_path / "dvclive/plots/metrics/val_balanced_accuracy.tsv").is_file()
+
+
+class _FixedProbabilities(torch.nn.Module):
+    """A stand-in expert whose P(sync) for each pair is the value stored in the pair's mel: face
+    embedding (1, 0), audio embedding (p, sqrt(1 - p^2)), so their cosine similarity is p."""
+
+    def forward(self, face, mel):
+        p = mel[:, 0, 0, 0]
+        return torch.stack([torch.ones_like(p), torch.zeros_like(p)], 1), torch.stack([p, (1 - p ** 2).sqrt()], 1)
+
+
+def test_evaluate_balanced_accuracy_on_known_predictions():
+    from headflow.sync.train import evaluate
+
+    # 4 in-sync pairs, 3 called in sync (p > 0.5): TPR 3/4. 6 out-of-sync pairs, 4 called out (p <= 0.5):
+    # TNR 4/6. Balanced accuracy = (0.75 + 0.6667) / 2 = 0.7083; plain accuracy would be 7/10 = 0.7.
+    probs = [0.9, 0.8, 0.3, 0.7] + [0.1, 0.6, 0.2, 0.4, 0.45, 0.55]
+    labels = [1.0] * 4 + [0.0] * 6
+    data = [(torch.zeros(1), torch.full((1, 1, 1), p), torch.tensor(y)) for p, y in zip(probs, labels)]
+    out = evaluate(_FixedProbabilities(), data, batch_size=3, device="cpu")
+    assert out["tpr"] == pytest.approx(3 / 4) and out["tnr"] == pytest.approx(4 / 6)
+    assert out["balanced_accuracy"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+    bce = -sum(math.log(p) if y else math.log(1 - p) for p, y in zip(probs, labels)) / len(probs)
+    assert out["loss"] == pytest.approx(bce, rel=1e-5)
+    # Unbalanced classes: calling everything "in sync" is right on 9 of 10 pairs, balanced accuracy 0.5.
+    skewed = [(torch.zeros(1), torch.full((1, 1, 1), 0.9), torch.tensor(1.0 if i else 0.0)) for i in range(10)]
+    skewed_out = evaluate(_FixedProbabilities(), skewed, batch_size=4, device="cpu")
+    assert skewed_out["balanced_accuracy"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (11, 4), (3, 4)])
+def test_rank_sampler_splits_one_permutation_across_ranks(n, world):
+    from headflow.sync.train import RankSampler
+
+    def order(rank, epoch):
+        s = RankSampler(n, seed=7, rank=rank, world=world)
+        s.set_epoch(epoch)
+        out = list(s)
+        assert len(out) == len(s)
+        return out
+
+    for epoch in (0, 1):
+        parts = [order(r, epoch) for r in range(world)]
+        single = RankSampler(n, seed=7)                        # one process: the whole permutation
+        single.set_epoch(epoch)
+        single = list(single)
+        # Disjoint, together every index once, and rank r takes positions r, r + world, ... of the
+        # single-process permutation (so a DDP run sees the same samples as one process).
+        flat = [i for p in parts for i in p]
+        assert sorted(flat) == list(range(n)) and len(set(flat)) == n
+        for r, p in enumerate(parts):
+            assert p == single[r::world]
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    if n > 3:
+        assert order(0, 0) != order(0, 1)                       # reshuffled every epoch
+        assert order(0, 0) == order(0, 0)                       # seeded
+
+
+def test_stall_warning_fires_only_when_the_loss_sits_at_ln2(tmp_path, caplog):
+    """One epoch of 4 steps with stall_steps 4: the watch sees exactly the epoch's losses, so it must
+    fire iff |train_loss - ln 2| < stall_tolerance. The tolerance is set just either side of that gap."""
+    import logging
+
+    clips = [synthetic_clip(f"t{i}", 30, i) for i in range(2)]
+    base = dict(model=TINY, epochs=1, samples_per_epoch=64, val_samples=16, batch_size=16, warmup_steps=0,
+                stall_steps=4, augment=False)
+    first = train_expert(clips, clips, TrainConfig(**base, stall_tolerance=1e-9), tmp_path / "a", progress=False)
+    gap = abs(first[-1]["train_loss"] - math.log(2))
+    assert not first[-1]["stalled"]
+    with caplog.at_level(logging.WARNING, logger="headflow.expert"):
+        near = train_expert(clips, clips, TrainConfig(**base, stall_tolerance=gap * 1.01 + 1e-6), tmp_path / "b",
+                            progress=False)
+        far = train_expert(clips, clips, TrainConfig(**base, stall_tolerance=gap * 0.99), tmp_path / "c",
+                           progress=False)
+    assert near[-1]["train_loss"] == far[-1]["train_loss"] == first[-1]["train_loss"]   # same seeded run
+    assert near[-1]["stalled"] and not far[-1]["stalled"]
+    warnings = [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
+    assert len(warnings) == 1 and "ln 2" in warnings[0] and "learning rate" in warnings[0]

@@ -6,6 +6,14 @@ phone set of MFA 2.x models (`word<TAB>prob<TAB>...<TAB>h ə l ow`); each phone 
 it is one, else through `IPA_TO_ARPABET` (diacritics such as aspiration or palatalisation dropped).
 An entry with a phone that maps to neither is ignored (logged) and the word falls back to the next
 source. Words nobody can pronounce are returned as None: the stage reports them per clip.
+
+Transcripts -> words (`words_of`): a token the user dictionary lists is kept as written (lower case,
+surrounding punctuation stripped but apostrophes, hyphens and inner dots kept: `wit'`, `rock'n'roll`,
+`a.m.`), before the normalisation that would turn `wit'` into `wit`. Bracketed noise markers
+(`[noise]`, `<VOCNOISE>`, `{laugh}`, `(inaudible)`, `[background noise]`: the bracket pairs MFA's
+`brackets` setting recognises by default, as Kaldi and LibriSpeech-style corpora write them) are kept
+as one word each and pronounced SPN (spoken noise) unless the user dictionary says otherwise: aligned
+with the garbage model and labelled silence, never spelled out by espeak-ng.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 import re
 import string
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +55,40 @@ SPN = "SPN"
 """A dictionary's `spn` (spoken noise, e.g. [laughter]): aligned with the garbage model, labelled SIL."""
 
 
-def words_of(transcript: str) -> list[str]:
-    """Transcript -> the words to align: lower case, surrounding punctuation and quotes stripped,
-    inner apostrophes and hyphens kept ("don't", "fifty-one"); tokens of punctuation alone dropped."""
+_MARKER = re.compile(r"\[[^\[\]]*\]|<[^<>]*>|\{[^{}]*\}|\([^()]*\)")
+_STRIP_KEEP_DOTS = _STRIP.replace(".", "")
+
+
+def is_marker(word: str) -> bool:
+    """Whether `word` is a bracketed non-speech marker such as `[noise]`, `<vocnoise>`, `{laugh}`."""
+    return _MARKER.fullmatch(word) is not None
+
+
+def words_of(transcript: str, user_words: Collection[str] = ()) -> list[str]:
+    """Transcript -> the words to align (lower case).
+
+    Per whitespace token: a bracketed noise marker stays whole (inner spaces become '_': `[background
+    noise]` -> `[background_noise]`); else the first of (the token, the token without surrounding
+    punctuation other than apostrophes, the same keeping dots) that `user_words` lists is kept as is;
+    else the token with surrounding punctuation and quotes stripped, inner apostrophes and hyphens
+    kept ("don't", "fifty-one"). Tokens of punctuation alone are dropped.
+
+    Args:
+        transcript: the clip's transcript.
+        user_words: the user dictionary's words (lower case), matched before normalisation.
+    """
+    text = unicodedata.normalize("NFC", transcript).replace("\u2019", "'").lower()
+    text = _MARKER.sub(lambda m: " " + "_".join(m.group(0).split()) + " ", text)
     out = []
-    for tok in unicodedata.normalize("NFC", transcript).replace("\u2019", "'").lower().split():
+    for tok in text.split():
+        if is_marker(tok):
+            out.append(tok)
+            continue
+        if user_words:
+            found = next((c for c in (tok, tok.strip(_STRIP), tok.strip(_STRIP_KEEP_DOTS)) if c in user_words), None)
+            if found:
+                out.append(found)
+                continue
         word = tok.strip(_STRIP).strip("'")
         if word:
             out.append(word)
@@ -143,10 +181,13 @@ class Lexicon:
         return self.language.lower().split("-")[0] == "en"
 
     def lookup(self, words: list[str]) -> dict[str, tuple[list[Pronunciation] | None, str]]:
-        """{word: (pronunciations or None, source)} with source user | cmudict | espeak | none."""
+        """{word: (pronunciations or None, source)} with source user | marker | cmudict | espeak | none.
+
+        A bracketed noise marker (`is_marker`) the user dictionary does not list is [(SPN,)], "marker"."""
         todo = set(words)
         found: dict[str, tuple[list[Pronunciation] | None, str]] = {w: (self.user[w], "user") for w in todo
                                                                       if w in self.user}
+        found.update({w: ([(SPN,)], "marker") for w in todo - set(found) if is_marker(w)})
         todo -= set(found)
         if self.english and todo:
             cmu = cmu_lookup(todo | {p for w in todo for p in w.split("-")})

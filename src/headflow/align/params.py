@@ -65,11 +65,15 @@ class AlignParams:
     language: str = "en"
     """en: CMU dictionary, then espeak-ng for other words; any other espeak language code: espeak-ng only."""
     dictionary: str | None = None
-    """Optional MFA-format pronunciation dictionary (relative to the project root) that overrides both."""
+    """Optional MFA-format pronunciation dictionary (relative to the project root) that overrides both. Its
+    words are matched in the transcript as written (lower case), before punctuation is stripped, so
+    entries such as `wit'`, `rock'n'roll` or `a.m.` are used."""
     reject_unpronounceable: bool = False
     """Quarantine clips with a word nobody can pronounce (else they are aligned as spoken noise and reported)."""
     fps: int = 25
-    """Frame rate of the per-frame phone labels (the canonical video rate)."""
+    """Frame rate of the per-frame phone labels. The labels always cover the whole clip: its duration
+    (video frames / the clip's fps) x this rate, so 25 gives one label per canonical video frame and 30
+    (StyleTalk's rate) 90 labels for a 3 s clip; frame t takes the phone at (t + 0.5) / fps."""
     builtin: BuiltinAlignerParams = field(default_factory=BuiltinAlignerParams)
     mfa: MfaParams = field(default_factory=MfaParams)
     max_reject_fraction: float = 0.5

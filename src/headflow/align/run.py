@@ -12,12 +12,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from headflow.align.builtin import Alignment, UtteranceInput, train_and_align
-from headflow.align.lexicon import Lexicon, read_dictionary, words_of
+from headflow.align.lexicon import SPN, Lexicon, is_marker, read_dictionary, words_of
 from headflow.align.params import AlignParams, BuiltinAlignerParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
 from headflow.align.synth import variants_for
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
 from headflow.manifest import Quarantine, check_accounting
+from headflow.manifest.schemas import schema_for
 
 STAGE = "align"
 
@@ -81,10 +82,10 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
     lexicon = Lexicon(params.language, user)
     todo: list = []
     for r in clips.itertuples():
-        words = words_of(r.transcript) if isinstance(r.transcript, str) else []
-        if not words:
-            quarantine.add(r.clip_id, "no_transcript", "the clip has no transcript (or only punctuation) to align",
-                           r.source_path)
+        words = words_of(r.transcript, lexicon.user) if isinstance(r.transcript, str) else []
+        if not words or all(is_marker(w) and w not in lexicon.user for w in words):
+            quarantine.add(r.clip_id, "no_transcript", "the clip has no transcript (or only punctuation and "
+                           "non-speech markers) to align", r.source_path)
         else:
             todo.append((r, words))
     lookup = lexicon.lookup(sorted({w for _, ws in todo for w in ws}))
@@ -99,7 +100,8 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         meta[r.clip_id] = (r, words, prons, unpronounceable)
         init = params.builtin.init if params.backend == "builtin" else "flat"
         voice = "en-us" if params.language.lower() == "en" else params.language
-        jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, " ".join(words), params.builtin.shift_ms,
+        spoken = " ".join(w for w in words if not is_marker(w))   # espeak must not read "[noise]" aloud
+        jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, spoken, params.builtin.shift_ms,
                      voice, variants_for(len(jobs), len(todo))))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
@@ -129,6 +131,15 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
     return AlignResult(*tables, quarantine, len(clips), float(sum(len(u.wav) for u in utts) / 16000))
 
 
+def label_frames(n_video_frames: int, video_fps: float, label_fps: int) -> int:
+    """How many phone labels at `label_fps` cover a clip of `n_video_frames` at `video_fps`.
+
+    round(duration x label_fps): at the clip's own rate one label per video frame; at another rate
+    the same duration (75 frames at 25 fps = 3 s -> 90 labels at 30 fps, 150 at 50 fps).
+    """
+    return int(round(n_video_frames * label_fps / video_fps))
+
+
 def _relative(path: Path, root: Path) -> str:
     """`path` relative to the project root when inside it (the normal case), else absolute."""
     path = path.resolve()
@@ -146,21 +157,22 @@ def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: 
             continue
         r, words, prons, unpronounceable = meta[al.clip_id]
         grid_path = grid_dir / f"{al.clip_id}.TextGrid"
-        tg_phones = [(a, b, "spn" if w >= 0 and prons[w] is None else p) for a, b, p, w in al.phones]
+        tg_phones = [(a, b, "spn" if w >= 0 and prons[w] in (None, (SPN,)) else p) for a, b, p, w in al.phones]
         write_textgrid(alignment_textgrid(al.words, tg_phones, al.duration), grid_path)
         for k, (a, b, w) in enumerate(al.words):
             word_rows.append({"clip_id": al.clip_id, "word_index": k, "word": w, "start": a, "end": b})
         for a, b, p, w in al.phones:
             phone_rows.append({"clip_id": al.clip_id, "word_index": w, "word": words[w] if w >= 0 else "",
                                "phone": p, "phone_index": PHONE_INDEX[p], "start": a, "end": b})
-        labels = frame_phones([(a, b, p) for a, b, p, _ in al.phones], int(r.n_frames), params.fps)
+        n_labels = label_frames(int(r.n_frames), float(getattr(r, "fps", None) or params.fps), params.fps)
+        labels = frame_phones([(a, b, p) for a, b, p, _ in al.phones], n_labels, params.fps)
         idx = np.array([PHONE_INDEX[p] for p in labels], dtype=np.int16)
         frame_rows.append(pd.DataFrame({"clip_id": al.clip_id, "frame": np.arange(len(labels), dtype=np.int64),
                                         "phone": labels, "phone_index": idx, "styletalk_index": STYLETALK_INDEX[idx]}))
         clip_rows.append({
             "clip_id": al.clip_id, "backend": params.backend, "transcript": r.transcript, "n_words": len(words),
             "n_aligned_words": len(al.words), "n_phones": sum(p != "SIL" for _, _, p, _ in al.phones),
-            "unpronounceable": unpronounceable, "duration_s": al.duration, "n_frames": int(r.n_frames),
+            "unpronounceable": unpronounceable, "duration_s": al.duration, "n_frames": n_labels,
             "fps": params.fps, "log_likelihood": al.log_likelihood,
             "textgrid_path": _relative(grid_path, project_root),
         })
@@ -168,11 +180,19 @@ def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: 
     for f in grid_dir.iterdir():
         if f.stem not in keep:
             f.unlink()
-    sort = lambda rows, keys: pd.DataFrame(rows).sort_values(keys, ignore_index=True) if rows else pd.DataFrame()  # noqa: E731
+    def sort(rows: list, keys: list[str], kind: str) -> pd.DataFrame:
+        # no rows (an untranscribed corpus): an empty table with the manifest's columns and types
+        return pd.DataFrame(rows).sort_values(keys, ignore_index=True) if rows else empty_manifest(kind)
+
     frames = (pd.concat(frame_rows).sort_values(["clip_id", "frame"], ignore_index=True) if frame_rows
-              else pd.DataFrame())
-    return (sort(clip_rows, ["clip_id"]), sort(word_rows, ["clip_id", "word_index"]),
-            sort(phone_rows, ["clip_id", "start"]), frames)
+              else empty_manifest("frame_labels"))
+    return (sort(clip_rows, ["clip_id"], "alignments"), sort(word_rows, ["clip_id", "word_index"], "words"),
+            sort(phone_rows, ["clip_id", "start"], "phones"), frames)
+
+
+def empty_manifest(kind: str) -> pd.DataFrame:
+    """A manifest of no rows with its schema's columns and dtypes (what a corpus without transcripts gets)."""
+    return schema_for(kind).empty_table().to_pandas()
 
 
 def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:

@@ -117,3 +117,34 @@ def crop_motion(transforms: np.ndarray, size: int) -> np.ndarray:
         src = apply(invert(a), probe)
         out.append(float(np.linalg.norm(apply(b, src) - probe, axis=1).mean()))
     return np.asarray(out)
+
+
+def outside_fraction(transforms: np.ndarray, size: int, frame_hw: tuple[int, int], grid: int = 64) -> np.ndarray:
+    """Per frame, the fraction of the `size` x `size` crop whose source pixels lie outside the frame.
+
+    `warp` fills those pixels by repeating the frame's edge (BORDER_REPLICATE): on tight face crops
+    (VoxCeleb's 224x224) the FFHQ framing reaches past the source, and that smear is not face. The
+    crop is sampled at `grid` x `grid` pixel centres mapped to the source through the inverse
+    transform; a sample counts as outside when it falls beyond the outermost pixel centres
+    (x < 0 or x > W - 1, likewise y), where bilinear sampling starts to repeat the edge.
+
+    Args:
+        transforms: (T, 2, 3) source -> crop transforms (or one (2, 3)).
+        size: crop side in pixels.
+        frame_hw: source frame (height, width).
+        grid: samples per side (64: the fraction to within ~1/64 at the crop's edge).
+
+    Returns:
+        (T,) float64 fractions in [0, 1] ((), a float array, for one transform).
+    """
+    M = np.asarray(transforms, dtype=np.float64)
+    single = M.ndim == 2
+    M = M[None] if single else M
+    c = (np.arange(grid) + 0.5) * size / grid - 0.5                     # sample centres in crop pixels
+    pts = np.stack(np.meshgrid(c, c), axis=-1).reshape(-1, 2)            # (grid^2, 2)
+    h, w = frame_hw
+    out = np.empty(len(M))
+    for t, m in enumerate(M):
+        src = apply(invert(m), pts)
+        out[t] = np.mean((src[:, 0] < 0) | (src[:, 0] > w - 1) | (src[:, 1] < 0) | (src[:, 1] > h - 1))
+    return out[0] if single else out

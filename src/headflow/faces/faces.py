@@ -1,8 +1,14 @@
 """One clip -> main-speaker face track: landmarks per frame, smoothed, crop transforms, crop video.
 
 `process_clip` is the per-clip work of the `faces` stage. It raises `Rejected` with a reason code
-(no_face, ambiguous_speaker, face_too_small, face_out_of_frame, low_detection_rate, unreadable)
-instead of guessing.
+(no_face, ambiguous_speaker, shot_cut, face_too_small, face_out_of_frame, low_detection_rate,
+crop_outside_frame, unreadable) instead of guessing. The fraction of each frame's aligned crop that
+lies outside the source frame (`crops.outside_fraction`) is measured and reported.
+
+Shot cuts (track.py): the face is re-detected on the first frame of each shot, tracks on either side of
+a cut are one speaker when dlib's face descriptors say they are the same person
+(`faces.speaker.same_person_distance`), and landmarks are smoothed within each shot only. A clip whose
+speaker changes at a cut is `shot_cut`; other rejections of a clip with cuts name the cut frames.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from headflow.faces.dlib_backend import landmarks68
 from headflow.faces.evaluate import jitter, still_frames
 from headflow.faces.params import FacesParams
 from headflow.faces.smooth import smooth_landmarks
-from headflow.faces.track import Track, TrackStats, box_from_landmarks, choose_speaker, track_faces
+from headflow.faces.track import Track, TrackStats, box_from_landmarks, choose_speaker, join_tracks, track_faces
 from headflow.landmarks68 import inter_ocular
 from headflow.manifest import Rejected
 from headflow.media import MediaError, encode_video, read_frames
@@ -82,8 +88,41 @@ def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _cut_note(cuts: list[int]) -> str:
+    return f" (shot cut{'s' if len(cuts) > 1 else ''} at frame {', '.join(map(str, cuts))})" if cuts else ""
+
+
+def identity_distance(frames_at: Callable[[list[int]], list[np.ndarray]], a: Track, b: Track, k: int = 3) -> float:
+    """Distance of dlib face descriptors (`headflow.metrics.identity`) between the last `k` frames of
+    track `a` and the first `k` of the later track `b` (mean descriptor of each side; same person below
+    ~0.6). NaN when no descriptor can be computed."""
+    from headflow.metrics.identity import face_descriptors
+
+    fa, fb = a.frames[-k:], b.frames[:k]
+    images = np.stack(frames_at(fa + fb))
+    d = face_descriptors(images, np.concatenate([np.stack(a.landmarks[-k:]), np.stack(b.landmarks[:k])]))
+    with np.errstate(all="ignore"):
+        da, db = np.nanmean(d[:len(fa)], axis=0), np.nanmean(d[len(fa):], axis=0)
+    return float(np.linalg.norm(da - db))
+
+
+def _frames_getter(video: str | Path, keep: list[np.ndarray] | None) -> Callable[[list[int]], list[np.ndarray]]:
+    """frames_at(indices) from the cached frames, or by decoding `video` again (long clips)."""
+    def frames_at(indices: list[int]) -> list[np.ndarray]:
+        if keep is not None:
+            return [keep[i] for i in indices]
+        wanted, out = set(indices), {}
+        for i, frame in enumerate(read_frames(video)):
+            if i in wanted:
+                out[i] = frame
+            if len(out) == len(wanted):
+                break
+        return [out[i] for i in indices]
+    return frames_at
+
+
 def _reject_checks(track: Track, n_frames: int, width: int, height: int, params: FacesParams,
-                   name: str) -> tuple[np.ndarray, np.ndarray]:
+                   name: str, note: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Size and border checks; returns (valid (T,), landmarks (T, 68, 2) nan where invalid)."""
     side = float(np.median(track.box_sides()))
     if side < params.min_face_px:
@@ -104,7 +143,7 @@ def _reject_checks(track: Track, n_frames: int, width: int, height: int, params:
     rate = valid.mean()
     if rate < params.min_detection_rate:
         raise Rejected("low_detection_rate", f"{name}: the main face has landmarks on {valid.sum()} of {n_frames} "
-                       f"frames ({rate:.0%} < faces.min_detection_rate {params.min_detection_rate:.0%})")
+                       f"frames ({rate:.0%} < faces.min_detection_rate {params.min_detection_rate:.0%}){note}")
     return valid, lm
 
 
@@ -149,20 +188,31 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
         raise Rejected("no_face", f"{name}: no face found on any of {n_frames} frames ({params.detect.backend}, "
                        f"detection scale {params.detect.scale:g}, full-resolution fallback "
                        f"{'on' if params.detect.full_res_fallback else 'off'}); expected one talking face")
-    choice = choose_speaker(tracks, n_frames, width, height, params.speaker, params.track.min_track_fraction)
+    note = _cut_note(stats.cuts)
+    same_person = lambda a, b: identity_distance(_frames_getter(video, keep), a, b)  # noqa: E731
+    choice = choose_speaker(tracks, n_frames, width, height, params.speaker, params.track.min_track_fraction,
+                            same_person)
     if choice.index is None:
         raise Rejected("low_detection_rate", f"{name}: no face track covers {params.track.min_track_fraction:.0%} "
-                       f"of the {n_frames} frames (faces.track.min_track_fraction)")
+                       f"of the {n_frames} frames (faces.track.min_track_fraction){note}")
     if choice.runner_up_ratio >= params.speaker.ambiguity_ratio:
+        if not choice.runner_up_overlaps:
+            dist = ", ".join(f"{d:.2f}" for _, _, d in choice.refused)
+            raise Rejected("shot_cut", f"{name}: the face before and the face after a shot cut{note} are different "
+                           f"people (dlib descriptor distance {dist} > faces.speaker.same_person_distance "
+                           f"{params.speaker.same_person_distance}) and neither is clearly the main speaker; "
+                           "cut the clip at the shot boundary")
         n_cand = sum(s > 0 for s in choice.scores)
         raise Rejected("ambiguous_speaker", f"{name}: {n_cand} face tracks compete for main speaker; the runner-up "
                        f"scores {choice.runner_up_ratio:.2f} of the best (>= faces.speaker.ambiguity_ratio "
-                       f"{params.speaker.ambiguity_ratio}); expected one clearly main face")
-    track = tracks[choice.index]
-    valid, lm_raw = _reject_checks(track, n_frames, width, height, params, name)
+                       f"{params.speaker.ambiguity_ratio}); expected one clearly main face{note}")
+    track = join_tracks([tracks[i] for i in choice.chain])
+    valid, lm_raw = _reject_checks(track, n_frames, width, height, params, name, note)
 
     t = time.perf_counter()
-    lm = smooth_landmarks(np.nan_to_num(lm_raw), valid, params.smooth, fps)
+    lm = np.full_like(lm_raw, np.nan)
+    for a, b in zip([0, *stats.cuts], [*stats.cuts, n_frames]):   # each shot alone: no smoothing across a cut
+        lm[a:b] = smooth_landmarks(np.nan_to_num(lm_raw[a:b]), valid[a:b], params.smooth, fps)
     lm[~valid] = np.nan
     rel = track.relation
     boxes = np.zeros((n_frames, 4))
@@ -178,6 +228,12 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
     for f, s in zip(track.frames, track.scores):
         if not np.isnan(s):
             detected[f], score[f] = True, s
+    outside = crops.outside_fraction(transforms, params.crop.size, (height, width))
+    outside_median = float(np.median(outside[valid])) if valid.any() else 0.0
+    if outside_median > params.crop.max_outside:
+        raise Rejected("crop_outside_frame", f"{name}: the median aligned crop has {outside_median:.0%} of its pixels "
+                       f"outside the source frame (> faces.crop.max_outside {params.crop.max_outside:.0%}), filled by "
+                       "repeating the frame's edge; use wider source frames or lower faces.crop.scale")
     if crop_path is not None:
         _write_crops(video, keep, transforms, boxes, params, crop_path, mouth_path, clock, fps, (height, width))
 
@@ -196,6 +252,10 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
         "n_detect_runs": stats.n_detect_runs,
         "n_tracks": sum(not tr.merged for tr in tracks),
         "chosen_track": int(track.id),
+        "shot_cuts": list(stats.cuts),
+        "crop_outside_median": outside_median,
+        "crop_outside_max": float(outside[valid].max()) if valid.any() else 0.0,
+        "speaker_tracks": len(choice.chain),
         "runner_up_ratio": float(choice.runner_up_ratio),
         "mean_face_size": float(np.mean(boxes[valid, 2] - boxes[valid, 0])),
         "mean_iod": float(np.nanmean(inter_ocular(lm[valid]))),

@@ -44,6 +44,13 @@ class TrackParams:
     """A track ends after this many detection runs in a row that do not confirm it."""
     min_track_fraction: float = 0.2
     """Tracks present on fewer frames than this fraction of the clip do not compete for main speaker."""
+    cut_threshold: float = 20.0
+    """A frame starts a new shot (tracks end, detection runs on it) when its 64-px grey thumbnail differs
+    from the previous frame's by more than this mean absolute grey level (0-255) and by 5x the typical
+    recent difference (headflow.faces.track.CutDetector); 0 disables cut detection."""
+
+    def validate(self) -> None:
+        require(self.cut_threshold >= 0, "cut_threshold", self.cut_threshold, ">= 0 grey levels (0 disables)")
 
 
 @dataclass
@@ -54,9 +61,14 @@ class SpeakerParams:
     """Score of a track: face size x centrality (default), size only, or centrality only (x coverage)."""
     ambiguity_ratio: float = 0.8
     """Quarantine ambiguous_speaker when the runner-up's score is at least this fraction of the best."""
+    same_person_distance: float = 0.6
+    """Tracks that do not overlap in time (before and after a cut, or a face lost and found again) are
+    one speaker when their dlib face descriptors lie within this distance (dlib's same-person threshold);
+    further apart they compete, and a clip whose speakers change at a cut is quarantined `shot_cut`."""
 
     def validate(self) -> None:
         require(0 < self.ambiguity_ratio <= 1, "ambiguity_ratio", self.ambiguity_ratio, "a fraction in (0, 1]")
+        require(self.same_person_distance > 0, "same_person_distance", self.same_person_distance, "> 0")
 
 
 @dataclass
@@ -101,9 +113,15 @@ class CropParams:
     """x264 preset of the crop videos (ultrafast: the least CPU, ~3x the bytes of superfast at the same crf)."""
     mouth_video: bool = False
     """Also write the Wav2Lip lower-half mouth crop video (96x48) per clip under mouth/."""
+    max_outside: float = 0.5
+    """Quarantine `crop_outside_frame` when, on the median valid frame, more than this fraction of the
+    aligned crop lies outside the source frame (filled by repeating its edge): tight face crops (VoxCeleb's
+    224x224) put a large share of the FFHQ framing outside. The per-clip median is reported in the faces
+    metrics (`crop_outside_median`, `crop_outside_p90`) either way."""
 
     def validate(self) -> None:
         require(self.size % 2 == 0, "size", self.size, "an even number of pixels (H.264 yuv420p)")
+        require(0 < self.max_outside <= 1, "max_outside", self.max_outside, "a fraction in (0, 1]")
 
 
 @dataclass

@@ -31,8 +31,8 @@ from headflow.manifest.schemas import schema_for
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
 STAGE = "faces"
-REASON_CODES = ("no_face", "face_too_small", "ambiguous_speaker", "low_detection_rate", "face_out_of_frame",
-                "unreadable")
+REASON_CODES = ("no_face", "face_too_small", "ambiguous_speaker", "shot_cut", "low_detection_rate",
+                "face_out_of_frame", "crop_outside_frame", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class FacesResult:
     landmarks: pa.Table
     quarantine: Quarantine
     n_inputs: int
+    shot_cuts: dict[str, list[int]] | None = None
+    """Accepted clips with shot cuts: clip_id -> the frames that start a new shot."""
+    crop_outside: dict[str, float] | None = None
+    """Accepted clip -> median fraction of its aligned crop outside the source frame."""
 
 
 def frame_table(clip_id: str, r: ClipFaces) -> pa.Table:
@@ -94,10 +98,17 @@ def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root
         results = list(tqdm((map_fn or map)(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
     quarantine = Quarantine(STAGE)
     rows, tables = [], []
+    cuts: dict[str, list[int]] = {}
+    outside: dict[str, float] = {}
     for job, (clip_id, res, rejection) in zip(jobs, results):
         if res is None:
             quarantine.add(clip_id, rejection[0], rejection[1], job.source_path)
             continue
+        outside[clip_id] = float(res.summary.get("crop_outside_median", 0.0))
+        if res.summary.get("shot_cuts"):
+            cuts[clip_id] = list(res.summary["shot_cuts"])
+            log.info("faces: %s: shot cut(s) at frame(s) %s; the face re-found after each (%d track(s) joined)",
+                     job.source_path, cuts[clip_id], res.summary.get("speaker_tracks", 1))
         rows.append({"clip_id": clip_id, "crop_path": os.path.relpath(job.crop, project_root),
                      "mouth_path": os.path.relpath(job.mouth, project_root) if job.mouth else None, **res.summary})
         tables.append(frame_table(clip_id, res))
@@ -113,7 +124,8 @@ def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root
     if len(landmarks):
         landmarks = landmarks.sort_by([("clip_id", "ascending"), ("frame", "ascending")])
     check_accounting(list(clips.clip_id), list(faces.clip_id), [q["clip_id"] for q in quarantine.rows], STAGE)
-    return FacesResult(faces=faces, landmarks=landmarks, quarantine=quarantine, n_inputs=len(clips))
+    return FacesResult(faces=faces, landmarks=landmarks, quarantine=quarantine, n_inputs=len(clips), shot_cuts=cuts,
+                       crop_outside=outside)
 
 
 def stage_metrics(result: FacesResult, seconds: float) -> dict:
@@ -133,6 +145,9 @@ def stage_metrics(result: FacesResult, seconds: float) -> dict:
         "jitter_raw_median_pct_iod": med("jitter_raw"), "jitter_median_pct_iod": med("jitter"),
         "crop_motion_raw_median_px": med("crop_motion_raw"), "crop_motion_median_px": med("crop_motion"),
         "mean_face_size_px": med("mean_face_size"),
+        "clips_with_shot_cuts": len(result.shot_cuts or {}),
+        "crop_outside_median": round(float(np.median(list(result.crop_outside.values()))), 4) if result.crop_outside else None,
+        "crop_outside_p90": round(float(np.percentile(list(result.crop_outside.values()), 90)), 4) if result.crop_outside else None,
         "seconds": round(seconds, 2), "frames_per_s": round(n_frames / seconds, 1) if seconds else None,
     }
 

@@ -1,15 +1,20 @@
 """The `ingest` stage: probe, hash, split and normalise raw videos into `clips.parquet`.
 
 Per input: content hash -> stable clip_id; probe (streams, fps, frames, duration, size, rotation,
-audio format); checks (readable, both streams, duration bounds, full decode); canonical media
-(25 fps CFR H.264 + 16 kHz mono wav); an optional cheap face probe. Every input ends up either in
-`clips.parquet` or in `quarantine.parquet` with a reason code. Splits: `headflow.ingest.splits`
-(speaker-disjoint, val/test from speakers with usable clips).
+audio format); checks (readable, both streams, duration bounds, full decode, audio and video of the
+same length within `max_av_length_diff_s`, a decodable transcript); canonical media (25 fps CFR H.264
++ 16 kHz mono wav, the mono mix guarded against phase cancellation); an optional cheap face probe.
+Every input ends up either in `clips.parquet` or in `quarantine.parquet` with a reason code, and so
+does every other file under the root that may be media (`unsupported_extension`; see
+`headflow.ingest.sources.audit_root`). Splits: `headflow.ingest.splits` (speaker-disjoint, val/test from
+speakers with usable clips).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +24,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from headflow.ingest.params import IngestParams
-from headflow.ingest.sources import SourceItem, discover_demo, discover_folder, discover_grid, discover_lrs2
+from headflow.ingest.sources import (SourceItem, audit_root, discover_demo, discover_folder, discover_grid,
+                                     discover_lrs2, normalise_extensions)
 from headflow.ingest.splits import assign_splits
 from headflow.manifest import Quarantine, Rejected, check_accounting, clip_id_for, file_sha256
 from headflow.media import MediaError, decode_check, normalize_clip, probe, require_streams
 from headflow.parallel import map_jobs
 
 STAGE = "ingest"
+log = logging.getLogger("headflow")
 REASON_CODES = ("unreadable", "no_video_stream", "no_audio_stream", "too_short", "too_long",
-                "duplicate_content", "no_face")
+                "duplicate_content", "no_face", "av_length_mismatch", "transcript_encoding", "unsupported_extension")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,13 @@ class IngestResult:
     clips: pd.DataFrame
     quarantine: Quarantine
     n_inputs: int
+    """Inputs accounted for: discovered videos plus files quarantined as unsupported_extension."""
+    other_files: int = 0
+    """Files under the root that are not inputs (sidecars, layout files, documents, tables)."""
+    downmix: dict[str, int] | None = None
+    """Accepted clips per mono downmix ("mono", "mean", "channel": the mean cancelled, one channel used)."""
+    transcript_encodings: dict[str, int] | None = None
+    """Accepted clips per transcript encoding ("utf-8", "utf-16 (BOM)", "cp1252", ...)."""
 
 
 def discover(params: IngestParams, root: Path) -> list[SourceItem]:
@@ -43,12 +57,14 @@ def discover(params: IngestParams, root: Path) -> list[SourceItem]:
         raise FileNotFoundError(f"ingest.root '{root}' is not a folder (for the demo corpus run "
                                 "`dvc repro demo_corpus` first)")
     if params.source == "demo":
-        return discover_demo(root, params.extensions, params.speaker_from, params.transcripts_json)
+        return discover_demo(root, params.extensions, params.speaker_from, params.transcripts_json,
+                             params.transcript_encodings)
     if params.source == "folder":
-        return discover_folder(root, params.extensions, params.speaker_from, params.transcripts_json)
+        return discover_folder(root, params.extensions, params.speaker_from, params.transcripts_json,
+                               params.transcript_encodings)
     if params.source == "grid":
         return discover_grid(root, params.extensions, params.transcripts_json)
-    return discover_lrs2(root, params.file_list or "")
+    return discover_lrs2(root, params.file_list or "", params.transcript_encodings)
 
 
 def _face_probe(video: Path, n_samples: int) -> int:
@@ -74,6 +90,8 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
                  project_root: Path) -> dict:
     """Check and normalise one input. Returns its clips.parquet row; raises Rejected."""
     clip_id = clip_id_for(item.relpath, content_hash)
+    if item.transcript_problem:
+        raise Rejected("transcript_encoding", f"{item.relpath}: transcript {item.transcript_problem}")
     try:
         info = probe(item.path)
         require_streams(info, video=True, audio=True)
@@ -83,9 +101,10 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
         if duration > params.max_duration_s:
             raise Rejected("too_long", f"{item.relpath}: {duration:.2f} s > max_duration_s {params.max_duration_s}")
         decode_check(item.path, info)
+        check_av_lengths(item.relpath, info.video_content_s, info.audio_duration_s, params.max_av_length_diff_s)
         video_out, audio_out = media_dir / f"{clip_id}.mp4", media_dir / f"{clip_id}.wav"
-        normalize_clip(item.path, video_out, audio_out, fps=params.fps, sample_rate=params.sample_rate,
-                       crf=params.crf, max_side=params.max_side)
+        mix = normalize_clip(item.path, video_out, audio_out, fps=params.fps, sample_rate=params.sample_rate,
+                             crf=params.crf, max_side=params.max_side, max_downmix_loss_db=params.max_downmix_loss_db)
         norm = probe(video_out)
     except MediaError as err:
         raise Rejected(err.reason_code, err.message) from None
@@ -109,7 +128,29 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
         "video_path": os.path.relpath(video_out, project_root), "audio_path": os.path.relpath(audio_out, project_root),
         "fps": params.fps, "sample_rate": params.sample_rate, "n_frames": norm.n_frames,
         "duration_s": norm.duration_s, "width": norm.width, "height": norm.height, "n_faces_probe": n_faces,
+        "_downmix": mix, "_transcript_encoding": item.transcript_encoding,   # for the metrics; not columns
     }
+
+
+def check_av_lengths(name: str, video_s: float | None, audio_s: float | None, tolerance_s: float) -> None:
+    """Reject `av_length_mismatch` when the streams' own lengths (s) differ by more than `tolerance_s`.
+
+    The lengths are each stream's presented content (`MediaInfo.video_content_s`, `audio_duration_s`),
+    not their end times, so a stream that merely starts later (kept as a timing offset) passes.
+
+    Raises:
+        Rejected: av_length_mismatch, naming both lengths, which is shorter and the tolerance.
+    """
+    if video_s is None or audio_s is None:
+        return
+    diff = audio_s - video_s
+    if abs(diff) > tolerance_s:
+        shorter = "audio" if diff < 0 else "video"
+        raise Rejected("av_length_mismatch", f"{name}: audio/video length mismatch: {audio_s:.2f} s of audio for "
+                       f"{video_s:.2f} s of video (the {shorter} is {abs(diff):.2f} s shorter > "
+                       f"ingest.max_av_length_diff_s {tolerance_s:g}); frames without sound (or sound without "
+                       "frames) would be aligned and scored as if they matched: re-export the clip with both "
+                       "streams complete")
 
 
 def _work(args: tuple) -> tuple[str, dict | None, tuple[str, str] | None]:
@@ -140,8 +181,22 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
     media_dir = out_dir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     quarantine = Quarantine(STAGE)
-    hashes = [_hash(it) for it in tqdm(items, desc="hash", disable=not progress, leave=False)]
     ids_in = []
+    n_other = 0
+    if params.source != "lrs2":     # a list file names lrs2's inputs; the rest of its tree is not meant
+        audit = audit_root(root, items, (params.transcripts_json, "corpus.parquet"))
+        n_other = len(audit.other)
+        allowed = " ".join(sorted(normalise_extensions(params.extensions)))
+        for f in audit.unsupported:
+            rel = f.relative_to(root).as_posix()
+            clip_id = clip_id_for(rel, _hash(SourceItem(f, rel, "")) or "0" * 64)
+            ids_in.append(clip_id)
+            quarantine.add(clip_id, "unsupported_extension", f"{rel}: extension '{f.suffix}' is not in "
+                           f"ingest.extensions ({allowed}); add it there if this is a video", rel)
+        if audit.unsupported:
+            log.warning("ingest: %d file(s) under %s have an extension outside ingest.extensions (quarantined as "
+                        "unsupported_extension), e.g. %s", len(audit.unsupported), root, audit.unsupported[0].name)
+    hashes = [_hash(it) for it in tqdm(items, desc="hash", disable=not progress, leave=False)]
     todo = []
     first_by_hash: dict[str, str] = {}
     for item, h in zip(items, hashes):
@@ -155,9 +210,22 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
             first_by_hash[h] = item.relpath
         todo.append((item, h or "0" * 64, params, media_dir, project_root))
     rows, usable = [], []
+    downmix: Counter = Counter()
+    encodings: Counter = Counter()
     results = map_jobs(_work, todo, params.workers, map_fn, desc="ingest", progress=progress)
     for (item, *_), (clip_id, row, rejection) in zip(todo, results):
         if row is not None:
+            mix = row.pop("_downmix")
+            downmix[mix.mode] += 1
+            if mix.mode == "channel":
+                log.warning("ingest: %s: the mean of its %d audio channels lies %.1f dB under the loudest "
+                            "(phase cancellation): channel %d used alone", item.relpath, len(mix.channel_dbfs),
+                            mix.loss_db, mix.channel)
+            enc = row.pop("_transcript_encoding")
+            if enc is not None:
+                encodings[enc] += 1
+                if enc not in ("utf-8", "json"):
+                    log.info("ingest: %s: transcript decoded as %s", item.relpath, enc)
             rows.append(row)
             usable.append(not item.expected_reject)
         else:
@@ -173,4 +241,5 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
         r["split"] = splits[r["speaker_id"]]
     clips = pd.DataFrame(rows).sort_values("source_path", ignore_index=True) if rows else pd.DataFrame(rows)
     check_accounting(ids_in, [r["clip_id"] for r in rows], [q["clip_id"] for q in quarantine.rows], STAGE)
-    return IngestResult(clips=clips, quarantine=quarantine, n_inputs=len(items))
+    return IngestResult(clips=clips, quarantine=quarantine, n_inputs=len(ids_in), other_files=n_other,
+                        downmix=dict(sorted(downmix.items())), transcript_encodings=dict(sorted(encodings.items())))

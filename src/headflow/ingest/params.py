@@ -9,6 +9,16 @@ from headflow.catalog import CATALOG
 from headflow.config import require
 
 
+def _codec_known(name: str) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
 @dataclass
 class SplitParams:
     """Speaker-disjoint train/val/test split; val and test only get speakers with usable clips.
@@ -46,14 +56,28 @@ class IngestParams:
     """lrs2: the list file (e.g. pretrain.txt / train.txt), relative to `root`."""
     transcripts_json: str | None = None
     """Optional JSON {relative path or stem: transcript} (GRID's transcripts.json)."""
-    extensions: list[str] = field(default_factory=lambda: [".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"])
-    """Video file extensions to pick up."""
+    extensions: list[str] = field(default_factory=lambda: [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg",
+                                                             ".mpeg", ".ts", ".3gp"])
+    """Video file extensions to pick up (case-insensitive, with or without the dot). Any other file under
+    `root` that is not a transcript, alignment, table or document is quarantined as
+    `unsupported_extension` (folder, demo and GRID layouts), so nothing is left out silently."""
+    transcript_encodings: list[str] = field(default_factory=lambda: ["cp1252"])
+    """Legacy code pages (Python codec names) tried, in order, for a transcript that is not UTF-8 and has
+    no byte-order mark (UTF-8/16/32 BOMs are always honoured); [] accepts UTF only. A transcript none of
+    them decodes into clean text is quarantined as `transcript_encoding`."""
     speaker_from: Literal["parent", "stem_prefix", "none"] = "parent"
     """folder source: speaker id from the parent folder name, the file-name prefix before '_' , or none."""
     min_duration_s: float = 1.0
     """Shorter inputs are quarantined as too_short."""
     max_duration_s: float = 15.0
     """Longer inputs are quarantined as too_long."""
+    max_av_length_diff_s: float = 0.25
+    """Quarantine `av_length_mismatch` when the audio stream's and the video stream's own lengths differ
+    by more than this (seconds, either one shorter), start offsets aside: a clip with 3 s of picture and
+    1 s of sound would otherwise be aligned and scored as if the sound covered the picture."""
+    max_downmix_loss_db: float = 10.0
+    """Mono is the mean of the channels unless that mean lies more than this (dB) below the loudest
+    channel (channels in antiphase cancel), then that channel alone (`headflow.media.extract_audio`)."""
     fps: int = 25
     """Canonical frame rate of the normalised video."""
     sample_rate: int = 16000
@@ -80,6 +104,13 @@ class IngestParams:
                 "the list file (e.g. 'pretrain.txt') with source 'lrs2'")
         require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
         require(self.workers >= 1, "workers", self.workers, ">= 1")
+        require(self.max_av_length_diff_s >= 0, "max_av_length_diff_s", self.max_av_length_diff_s, ">= 0 seconds")
+        require(self.max_downmix_loss_db > 0, "max_downmix_loss_db", self.max_downmix_loss_db, "> 0 dB")
+        require(all(e.strip().lstrip(".") for e in self.extensions), "extensions", self.extensions,
+                "file extensions such as '.mp4' (no empty entries)")
+        for enc in self.transcript_encodings:
+            require(_codec_known(enc), "transcript_encodings", self.transcript_encodings,
+                    f"Python codec names ('{enc}' is not one; e.g. 'cp1252', 'cp1251', 'shift_jis')")
         require(0 <= self.split.val + self.split.test < 1, "split.val", self.split.val,
                 f"a fraction with split.val + split.test ({self.split.test}) in [0, 1)")
         require(self.split.min_speaker_clips >= 1, "split.min_speaker_clips", self.split.min_speaker_clips, ">= 1")

@@ -2,7 +2,15 @@
 
 Each layout yields `SourceItem`s: the file, its path relative to the source root, a speaker id and
 whatever transcript / word alignment / speaking style the layout ships. Discovery never opens the
-media; probing is the ingest step's job.
+media; probing is the ingest step's job. Extensions are matched case-insensitively (`.MP4`, `.Mov`);
+sidecar transcripts too (`clip.TXT`). Transcripts are decoded by `headflow.ingest.transcripts` (BOMs,
+strict UTF-8, the configured legacy code pages); one that cannot be decoded is recorded on its item
+(`transcript_problem`) for ingest to quarantine, never read with replacement characters.
+
+`audit_root` accounts for every other file under a folder, demo or GRID root: sidecars of an input
+(`<stem>.*` beside it: transcripts, `.align`, the demo's ground truth), layout files, documents and
+data tables are not inputs; anything else (media with an extension outside `ingest.extensions`, or
+an unknown extension) is listed for ingest to quarantine as `unsupported_extension`.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from headflow.ingest.transcripts import DEFAULT_LEGACY, TranscriptEncodingError, read_transcript
 
 GRID_TICKS_PER_S = 25000.0  # GRID .align times are in 1/25000 s
 GRID_SILENCES = {"sil", "sp"}
@@ -32,12 +42,26 @@ class SourceItem:
     expected_reject: bool = False
     """The source ships it as a deliberately bad input (demo `bad/`): it never makes its speaker
     eligible for val/test (headflow.ingest.splits)."""
+    transcript_encoding: str | None = None
+    """How its transcript file was decoded ("utf-8", "utf-16 (BOM)", "cp1252", ...); None without one."""
+    transcript_problem: str | None = None
+    """Why its transcript file could not be decoded (ingest quarantines it as transcript_encoding)."""
+
+
+def normalise_extensions(extensions: list[str]) -> frozenset[str]:
+    """`[".MP4", "mov"]` -> `{".mp4", ".mov"}`: lower case, one leading dot."""
+    return frozenset("." + e.strip().lstrip(".").lower() for e in extensions if e.strip().lstrip("."))
+
+
+def _files(root: Path) -> list[Path]:
+    """Every regular file under `root`, hidden files and folders (a leading '.') aside, sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def _videos(root: Path, extensions: list[str]) -> list[Path]:
-    exts = {e.lower() for e in extensions}
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    exts = normalise_extensions(extensions)
+    return [p for p in _files(root) if p.suffix.lower() in exts]
 
 
 def _load_transcripts_json(root: Path, name: str | None) -> dict[str, str]:
@@ -52,13 +76,31 @@ def _load_transcripts_json(root: Path, name: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def _sidecar_transcript(video: Path) -> tuple[str | None, str | None]:
+class _Sidecars:
+    """Files beside the videos, by lower-case name, one folder listing each (case-insensitive lookups)."""
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[str, Path]] = {}
+
+    def find(self, video: Path, ext: str) -> Path | None:
+        folder = self._folders.get(video.parent)
+        if folder is None:
+            folder = self._folders[video.parent] = {p.name.lower(): p for p in video.parent.iterdir() if p.is_file()}
+        return folder.get((video.stem + ext).lower())
+
+
+def _sidecar_transcript(video: Path, sidecars: _Sidecars, legacy: tuple[str, ...] | list[str] = DEFAULT_LEGACY
+                        ) -> tuple[str | None, str | None, str | None, str | None]:
+    """(text, source "txt"/"lab", encoding, problem) of the transcript beside `video`, all None without one."""
     for ext in (".txt", ".lab"):
-        side = video.with_suffix(ext)
-        if side.exists():
-            text = " ".join(side.read_text(encoding="utf-8", errors="replace").split())
-            return (text or None), ext[1:]
-    return None, None
+        side = sidecars.find(video, ext)
+        if side is not None:
+            try:
+                raw, encoding = read_transcript(side, legacy)
+            except TranscriptEncodingError as err:
+                return None, ext[1:], None, str(err)
+            return (" ".join(raw.split()) or None), ext[1:], encoding, None
+    return None, None, None, None
 
 
 def _lookup(table: dict[str, str], rel: str, stem: str) -> str | None:
@@ -66,9 +108,13 @@ def _lookup(table: dict[str, str], rel: str, stem: str) -> str | None:
 
 
 def discover_folder(root: Path, extensions: list[str], speaker_from: str = "parent",
-                    transcripts_json: str | None = None) -> list[SourceItem]:
-    """Any folder of videos; transcripts from a `.txt`/`.lab` beside each video or a JSON table."""
+                    transcripts_json: str | None = None,
+                    transcript_encodings: tuple[str, ...] | list[str] = DEFAULT_LEGACY) -> list[SourceItem]:
+    """Any folder of videos; transcripts from a `.txt`/`.lab` beside each video or a JSON table.
+
+    `transcript_encodings`: legacy code pages tried after UTF-8 (`headflow.ingest.transcripts`)."""
     table = _load_transcripts_json(root, transcripts_json)
+    sidecars = _Sidecars()
     items = []
     for video in _videos(root, extensions):
         rel = video.relative_to(root).as_posix()
@@ -78,15 +124,17 @@ def discover_folder(root: Path, extensions: list[str], speaker_from: str = "pare
             speaker = video.stem.split("_")[0]
         else:
             speaker = "unknown"
-        text, src = _sidecar_transcript(video)
-        if text is None and (found := _lookup(table, rel, video.stem)):
-            text, src = found, "json"
-        items.append(SourceItem(video, rel, speaker, text, src))
+        text, src, encoding, problem = _sidecar_transcript(video, sidecars, transcript_encodings)
+        if text is None and problem is None and (found := _lookup(table, rel, video.stem)):
+            text, src, encoding = found, "json", "json"
+        items.append(SourceItem(video, rel, speaker, text, src, transcript_encoding=encoding,
+                                transcript_problem=problem))
     return items
 
 
 def discover_demo(root: Path, extensions: list[str], speaker_from: str = "parent",
-                  transcripts_json: str | None = None) -> list[SourceItem]:
+                  transcripts_json: str | None = None,
+                  transcript_encodings: tuple[str, ...] | list[str] = DEFAULT_LEGACY) -> list[SourceItem]:
     """The demo corpus (headflow.demo): a folder source plus each clip's style and verdict.
 
     Style and kind come from the corpus index `corpus.parquet` (columns `source_path`, `kind`,
@@ -99,7 +147,7 @@ def discover_demo(root: Path, extensions: list[str], speaker_from: str = "parent
     """
     import pandas as pd
 
-    items = discover_folder(root, extensions, speaker_from, transcripts_json)
+    items = discover_folder(root, extensions, speaker_from, transcripts_json, transcript_encodings)
     index = root / "corpus.parquet"
     known: dict[str, tuple[str | None, bool]] = {}
     if index.exists():
@@ -165,10 +213,15 @@ def discover_grid(root: Path, extensions: list[str], transcripts_json: str | Non
     return items
 
 
-def read_lrs2_transcript(path: Path) -> tuple[str | None, tuple[tuple[str, float, float], ...] | None]:
-    """LRS2 `.txt`: a `Text:  WORDS` line and, for pretrain, a `WORD START END ASDSCORE` table."""
+def read_lrs2_transcript(path: Path, transcript_encodings: tuple[str, ...] | list[str] = DEFAULT_LEGACY
+                         ) -> tuple[str | None, tuple[tuple[str, float, float], ...] | None]:
+    """LRS2 `.txt`: a `Text:  WORDS` line and, for pretrain, a `WORD START END ASDSCORE` table.
+
+    Raises:
+        TranscriptEncodingError: the file decodes cleanly in no accepted encoding.
+    """
     text, words = None, []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = read_transcript(path, transcript_encodings)[0].splitlines()
     in_table = False
     for line in lines:
         if line.startswith("Text:"):
@@ -182,7 +235,8 @@ def read_lrs2_transcript(path: Path) -> tuple[str | None, tuple[tuple[str, float
     return text, (tuple(words) or None)
 
 
-def discover_lrs2(root: Path, file_list: str) -> list[SourceItem]:
+def discover_lrs2(root: Path, file_list: str,
+                  transcript_encodings: tuple[str, ...] | list[str] = DEFAULT_LEGACY) -> list[SourceItem]:
     """LRS2/LRS3 style: a list file of `<programme id>/<utterance>` lines; videos under root[/main|/pretrain]."""
     list_path = Path(file_list) if Path(file_list).is_absolute() else root / file_list
     if not list_path.exists():
@@ -195,10 +249,61 @@ def discover_lrs2(root: Path, file_list: str) -> list[SourceItem]:
         video = next((root / sub / f"{key}.mp4" for sub in ("", "main", "pretrain")
                       if (root / sub / f"{key}.mp4").exists()), root / f"{key}.mp4")
         rel = video.relative_to(root).as_posix() if video.is_relative_to(root) else key + ".mp4"
-        text, words, src = None, None, None
+        text, words, src, problem = None, None, None, None
         if video.with_suffix(".txt").exists():
-            text, words = read_lrs2_transcript(video.with_suffix(".txt"))
             src = "filelist"
+            try:
+                text, words = read_lrs2_transcript(video.with_suffix(".txt"), transcript_encodings)
+            except TranscriptEncodingError as err:
+                problem = str(err)
         # A listed file that does not exist still becomes an item: ingest quarantines it as unreadable.
-        items.append(SourceItem(video, rel, key.split("/")[0], text, src, words))
+        items.append(SourceItem(video, rel, key.split("/")[0], text, src, words, transcript_problem=problem))
     return sorted(items, key=lambda i: i.relpath)
+
+
+NOT_MEDIA_SUFFIXES = frozenset({
+    ".txt", ".lab", ".align", ".textgrid", ".json", ".jsonl", ".csv", ".tsv", ".parquet", ".npz", ".npy", ".pkl",
+    ".yaml", ".yml", ".md", ".rst", ".pdf", ".html", ".htm", ".xml", ".dict", ".lst", ".list", ".srt", ".vtt",
+    ".sha256", ".md5", ".dvc", ".gitignore",
+})
+"""Suffixes of files that are not inputs by nature (transcripts, alignments, tables, documents, checksums)."""
+
+
+@dataclass(frozen=True)
+class RootAudit:
+    """What `audit_root` found under a root besides the inputs."""
+
+    unsupported: tuple[Path, ...]
+    """Files that may be media but whose extension is not in `ingest.extensions` (quarantined)."""
+    other: tuple[Path, ...]
+    """Sidecars of inputs, layout files, documents and tables (not inputs; counted in the metrics)."""
+
+
+def audit_root(root: Path, items: list[SourceItem], extra: tuple[str | None, ...] = ()) -> RootAudit:
+    """Sort every file under `root` that is not an input (see the module docstring).
+
+    Args:
+        root: the source root.
+        items: the discovered inputs.
+        extra: layout files relative to `root` or absolute (transcripts_json, ...); None entries ignored.
+    """
+    inputs = {it.path.resolve() for it in items}
+    stems = {(it.path.parent.resolve(), it.path.stem.lower()) for it in items}
+    named = {(Path(e) if Path(e).is_absolute() else root / e).resolve() for e in extra if e}
+    unsupported, other = [], []
+    for f in _files(root):
+        r = f.resolve()
+        if r in inputs:
+            continue
+        sidecar = any((r.parent, stem) in stems for stem in _stem_prefixes(f.name))
+        if sidecar or r in named or f.suffix.lower() in NOT_MEDIA_SUFFIXES:
+            other.append(f)
+        else:
+            unsupported.append(f)
+    return RootAudit(tuple(unsupported), tuple(other))
+
+
+def _stem_prefixes(name: str) -> list[str]:
+    """'a.b.c' -> ['a', 'a.b']: every stem a sidecar named `name` could belong to, lower case."""
+    parts = name.lower().split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts))]

@@ -21,6 +21,7 @@ def run_stage(params: IngestParams, out_dir: Path = CATALOG.folder("ingest"),
     write_validated(clips, out_dir / "clips.parquet", "clips")
     metrics = {
         "inputs": result.n_inputs,
+        "other_files": result.other_files,
         "accepted": len(clips),
         "quarantined": len(result.quarantine),
         "quarantine_reasons": dict(sorted(result.quarantine.reasons().items())),
@@ -28,6 +29,8 @@ def run_stage(params: IngestParams, out_dir: Path = CATALOG.folder("ingest"),
         "speakers": int(clips["speaker_id"].nunique()) if len(clips) else 0,
         "speakers_per_split": ({k: int(v) for k, v in clips.groupby("split").speaker_id.nunique().items()}
                                if len(clips) else {}),
+        "audio_downmix": result.downmix or {},
+        "transcript_encodings": result.transcript_encodings or {},
         "seconds": round(t.seconds, 2),
     }
     write_metrics(metrics_path, metrics)

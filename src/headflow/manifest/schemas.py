@@ -268,6 +268,86 @@ def expressions_schema(n_exp: int, model: str, n_id: int | None = None) -> pa.Sc
                            pa.field("exp", pa.list_(pa.float32(), n_exp))).with_metadata(meta)
 
 
+PROTOCOLS = ("reconstruction", "dubbing", "reenactment", "transfer")
+"""Evaluation protocols of the generation contract (DESIGN, "Generation contract")."""
+OUTPUT_KINDS = ("video", "images")
+
+GENERATED = pa.schema([                # every generate_<family> stage: generated.parquet (the generation contract)
+    ("clip_id", pa.string()),             # id of this generated output, unique within (family, variant, seed)
+    ("family", pa.string()),              # generator family (lipsync, head2headfs, discohead, styletalk, stylemap)
+    ("variant", pa.string()),             # params variant / ablation name ("default" when there is one)
+    ("seed", pa.int64()),                 # sampling seed of this output
+    ("protocol", pa.string()),            # reconstruction | dubbing | reenactment | transfer
+    ("source_clip", pa.string()),         # ingest clip_id giving the identity (and the frames, in reconstruction/dubbing)
+    ("audio_clip", pa.string()),          # clip_id of the driving audio (null when nothing drives by audio)
+    ("driver_clip", pa.string()),         # clip_id driving head motion / expression (reenactment), else null
+    ("style_clip", pa.string()),          # clip_id giving the speaking style (transfer / styletalk), else null
+    ("references", pa.list_(pa.int64())), # frames of source_clip given to the generator as references ([] when none)
+    ("output_kind", pa.string()),         # video (mp4, driving audio muxed) | images (npz with `frames` (T, H, W, 3) uint8)
+    ("output_path", pa.string()),         # relative to the project root
+    ("fps", pa.float64()),                # frames per second of the output (canonical 25)
+    ("frame_start", pa.int64()),          # first source frame the output covers (output frame 0 = this frame)
+    ("frame_end", pa.int64()),            # one past the last; frames without a full audio window are outside, never padded
+    ("checkpoint_sha256", pa.string()),   # sha256 of the generator checkpoint that produced it
+])
+
+EVAL_METRICS = (
+    "psnr", "psnr_masked", "ssim", "ssim_masked", "cpbd", "lap_var", "f_lmd", "m_lmd", "m_lmd_3d", "akd", "aed",
+    "csim", "apd", "apd_masked", "mask_iou", "pose_err_deg", "style_acc", "lse_d", "lse_c", "offset",
+    "lse_c_loss_expert", "lse_c_syncnet", "lpips",
+)
+"""Per-clip metric columns of per_clip.parquet, in order (issue 13; null where a metric does not apply)."""
+
+PER_CLIP = pa.schema([                 # evaluate: one row per (system, variant, seed, protocol, clip)
+    ("system", pa.string()),              # ground_truth | baseline_<name> | the family name
+    ("family", pa.string()),              # the generator family (null for ground truth and baselines)
+    ("variant", pa.string()),             # generated variant (null for ground truth and baselines)
+    ("protocol", pa.string()),            # reconstruction | dubbing | reenactment | transfer
+    ("clip_id", pa.string()),             # the source (test) clip: rows of one protocol pair up on it
+    ("seed", pa.int64()),                 # generated outputs' seed (null for ground truth and baselines)
+    *[(m, pa.float64()) for m in EVAL_METRICS],
+    ("audio_clip", pa.string()),          # the audio the clip was judged against
+    ("frame_start", pa.int64()),          # scored frames [frame_start, frame_end) of the source clip
+    ("frame_end", pa.int64()),
+    ("n_frames", pa.int64()),             # frames scored by the every-frame metrics
+    ("status", pa.string()),              # ok | failed (a quarantined or failed output: counts against its system)
+    ("reason_code", pa.string()),         # why it failed (null when ok)
+    ("note", pa.string()),                # why a metric that applies is null (e.g. a clip too short for the sync scan)
+    ("output_path", pa.string()),         # the generated file (null for ground truth and baselines)
+])
+
+AGGREGATES = pa.schema([               # evaluate: one row per (system, variant, protocol, metric)
+    ("system", pa.string()),
+    ("family", pa.string()),
+    ("variant", pa.string()),
+    ("protocol", pa.string()),
+    ("metric", pa.string()),              # a per_clip metric (offset aggregated as abs_offset) or a set metric (fid_face)
+    ("mean", pa.float64()),               # mean over clips of the per-clip values (+inf when every clip is +inf)
+    ("low", pa.float64()),                # percentile bootstrap interval of the mean (clips resampled)
+    ("high", pa.float64()),
+    ("n", pa.int64()),                    # clips with a finite value
+    ("n_dropped", pa.int64()),            # clips whose value was NaN or infinite (not in the mean; shown in the report)
+    ("n_failed", pa.int64()),             # failed outputs, counted in the mean at the worst value on their clip
+    ("ci", pa.float64()),
+    ("higher_is_better", pa.bool_()),
+    ("note", pa.string()),                # why the metric is null (missing weights, not applicable, ...)
+])
+
+COMPARISONS = pa.schema([              # evaluate: paired bootstrap of a system against each baseline, same clips
+    ("system", pa.string()),
+    ("variant", pa.string()),
+    ("protocol", pa.string()),
+    ("opponent", pa.string()),            # baseline_<name> (or ground_truth)
+    ("metric", pa.string()),
+    ("diff", pa.float64()),               # mean(system - opponent) over clips where both are finite
+    ("low", pa.float64()),
+    ("high", pa.float64()),
+    ("n", pa.int64()),
+    ("n_dropped", pa.int64()),
+    ("winner", pa.string()),              # system | opponent | none (none when the interval contains 0)
+])
+
+
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
@@ -286,6 +366,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     "expressions": EXPRESSIONS,
     "shards": SHARDS,
     "shard_labels": SHARD_LABELS,
+    "generated": GENERATED,
+    "per_clip": PER_CLIP,
+    "aggregates": AGGREGATES,
+    "comparisons": COMPARISONS,
 }
 
 

@@ -1,7 +1,11 @@
 """Media I/O: probe and reject unusable files, normalize to canonical 25 fps / 16 kHz mono media."""
 
 from headflow.media.normalize import (
+    MAX_DOWNMIX_LOSS_DB,
     X264_THREADS,
+    Downmix,
+    channel_levels,
+    choose_downmix,
     encode_video,
     extract_audio,
     normalize_clip,
@@ -20,11 +24,15 @@ from headflow.media.probe import (
 )
 
 __all__ = [
+    "MAX_DOWNMIX_LOSS_DB",
     "MIN_DECODED_FRACTION",
     "REASON_CODES",
     "X264_THREADS",
+    "Downmix",
     "MediaError",
     "MediaInfo",
+    "channel_levels",
+    "choose_downmix",
     "decode_check",
     "encode_video",
     "extract_audio",

@@ -5,6 +5,11 @@ Outputs are byte-for-byte reproducible on a given ffmpeg build: bitexact muxer/e
 metadata, and a *fixed* x264 thread count, because x264's output depends on its thread count
 (auto = 1.5 x cores would make the bytes depend on the machine). Writes are atomic.
 
+Downmix: the mono track is the mean of the channels (ffmpeg's `-ac 1`), unless that mean loses more
+than `max_downmix_loss_db` against the loudest channel: channels in antiphase (one wired or
+exported with inverted polarity) cancel in the mean, and then the loudest channel alone is used
+(`Downmix` says which was done).
+
 Timing: both outputs are aligned to the source's time origin (fps `start_time=0`, aresample
 `first_pts=0`), so video frame f and audio sample s*f/fps cover the same instant even when one
 stream starts later than the other (the late one is padded: first frame repeated / silence).
@@ -13,11 +18,14 @@ stream starts later than the other (the late one is padded: first frame repeated
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import av
 import decord
@@ -100,28 +108,129 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
                 f"normalize_video {src} -> {dst}")
 
 
-def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                  sample_rate: int = 16000) -> None:
-    """Write the first audio stream as mono PCM s16le wav at `sample_rate` (channels averaged).
+#: default of `max_downmix_loss_db`: a mean 10 dB under the loudest channel is cancellation, not a mix
+#: (equal correlated channels lose 0 dB, uncorrelated ones 3 dB, one silent channel 6 dB).
+MAX_DOWNMIX_LOSS_DB = 10.0
+
+
+def _dbfs(mean_square: float) -> float:
+    return 10 * math.log10(max(mean_square, 1e-20))
+
+
+@dataclass(frozen=True)
+class Downmix:
+    """How `extract_audio` made the mono track from the first audio stream.
+
+    Attributes:
+        mode: "mono" (one channel in the source), "mean" (the channels averaged) or "channel" (the
+            mean cancelled: one channel used alone).
+        channel: the channel used alone (0-based, in the stream's layout order), else None.
+        channel_dbfs: RMS level of each source channel (dBFS, full scale = 0; -200 for digital silence).
+        mean_dbfs: RMS level of the mean of the channels (dBFS).
+    """
+
+    mode: Literal["mono", "mean", "channel"]
+    channel: int | None
+    channel_dbfs: tuple[float, ...]
+    mean_dbfs: float
+
+    @property
+    def loss_db(self) -> float:
+        """How far the mean lies below the loudest channel (dB; >= 0 up to rounding)."""
+        return max(self.channel_dbfs) - self.mean_dbfs
+
+
+def channel_levels(src: str | os.PathLike[str]) -> tuple[tuple[float, ...], float]:
+    """RMS levels of each channel of the first audio stream and of their mean, decoded with PyAV.
+
+    Streams the decode (sums of squares only), so long files need no memory for the samples.
+
+    Returns:
+        (per-channel dBFS, dBFS of the per-sample mean of the channels); -200 dBFS for no signal.
 
     Raises:
-        MediaError: "unreadable" (probe or ffmpeg failure) or "no_audio_stream".
+        MediaError: "no_audio_stream" or "unreadable" (the audio cannot be decoded).
     """
-    require_streams(probe(src), video=False, audio=True)
+    p = os.fspath(src)
+    try:
+        with av.open(p, metadata_errors="ignore") as c:
+            if not c.streams.audio:
+                raise MediaError("no_audio_stream", f"{p}: no audio stream; expected an audio track")
+            stream = c.streams.audio[0]
+            planar = av.AudioResampler(format="fltp")  # (channels, samples) float32 whatever the codec
+            sums: np.ndarray | None = None
+            mean_sum, n = 0.0, 0
+
+            def add(block: np.ndarray) -> None:
+                nonlocal sums, mean_sum, n
+                x = block.astype(np.float64)
+                sums = (x ** 2).sum(axis=1) if sums is None else sums + (x ** 2).sum(axis=1)
+                mean_sum += float((x.mean(axis=0) ** 2).sum())
+                n += x.shape[1]
+
+            for frame in c.decode(stream):
+                for g in planar.resample(frame):
+                    add(g.to_ndarray())
+            for g in planar.resample(None):
+                add(g.to_ndarray())
+    except av.FFmpegError as e:
+        raise MediaError("unreadable", f"{p}: cannot decode audio ({e})") from e
+    if sums is None or n == 0:
+        return (-200.0,), -200.0
+    return tuple(_dbfs(v / n) for v in sums), _dbfs(mean_sum / n)
+
+
+def choose_downmix(channel_dbfs: tuple[float, ...], mean_dbfs: float,
+                   max_loss_db: float = MAX_DOWNMIX_LOSS_DB) -> Downmix:
+    """The mean of the channels, or the loudest channel when the mean is more than `max_loss_db` below it."""
+    if len(channel_dbfs) == 1:
+        return Downmix("mono", None, channel_dbfs, mean_dbfs)
+    loudest = int(np.argmax(channel_dbfs))
+    if channel_dbfs[loudest] - mean_dbfs > max_loss_db:
+        return Downmix("channel", loudest, channel_dbfs, mean_dbfs)
+    return Downmix("mean", None, channel_dbfs, mean_dbfs)
+
+
+def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str], sample_rate: int = 16000,
+                  max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB) -> Downmix:
+    """Write the first audio stream as mono PCM s16le wav at `sample_rate`.
+
+    Mono is the mean of the channels, or the loudest channel alone when the mean lies more than
+    `max_downmix_loss_db` below it (phase cancellation: see the module docstring).
+
+    Returns:
+        What was done (`Downmix`, with the measured levels).
+
+    Raises:
+        MediaError: "unreadable" (probe, decode or ffmpeg failure) or "no_audio_stream".
+    """
+    info = probe(src)
+    require_streams(info, video=False, audio=True)
+    if (info.audio_channels or 1) > 1:
+        mix = choose_downmix(*channel_levels(src), max_loss_db=max_downmix_loss_db)
+    else:
+        mix = Downmix("mono", None, (), -200.0)
+    pan = f"pan=mono|c0=c{mix.channel}," if mix.mode == "channel" else ""
     with atomic_output(dst) as tmp:
         _ffmpeg(["-i", os.fspath(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
-                 "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
+                 "-af", f"{pan}aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
                  "-c:a", "pcm_s16le", *_BITEXACT, "-f", "wav", os.fspath(tmp)],
                 f"extract_audio {src} -> {dst}")
+    return mix
 
 
 def normalize_clip(src: str | os.PathLike[str], video_dst: str | os.PathLike[str],
                    audio_dst: str | os.PathLike[str], fps: int = 25, sample_rate: int = 16000,
-                   crf: int = 18, preset: str = "medium", max_side: int | None = None) -> None:
-    """Canonical video and audio of one clip; both streams are required (checked before encoding)."""
+                   crf: int = 18, preset: str = "medium", max_side: int | None = None,
+                   max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB) -> Downmix:
+    """Canonical video and audio of one clip; both streams are required (checked before encoding).
+
+    Returns:
+        How the audio was mixed to mono (`extract_audio`).
+    """
     require_streams(probe(src), video=True, audio=True)
     normalize_video(src, video_dst, fps=fps, crf=crf, preset=preset, max_side=max_side)
-    extract_audio(src, audio_dst, sample_rate=sample_rate)
+    return extract_audio(src, audio_dst, sample_rate=sample_rate, max_downmix_loss_db=max_downmix_loss_db)
 
 
 def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
@@ -213,5 +322,5 @@ def encode_video(frames: Iterable[np.ndarray], dst: str | os.PathLike[str], fps:
                 stdin_chunks=chunks())
 
 
-__all__ = ["X264_THREADS", "encode_video", "extract_audio", "normalize_clip", "normalize_video",
-           "read_audio", "read_frames"]
+__all__ = ["MAX_DOWNMIX_LOSS_DB", "X264_THREADS", "Downmix", "channel_levels", "choose_downmix", "encode_video",
+           "extract_audio", "normalize_clip", "normalize_video", "read_audio", "read_frames"]

@@ -1,10 +1,16 @@
 """Inspect a media file: streams, sizes, rates, frame count, rotation; reject unusable files.
 
 Everything here goes through PyAV (the project's ffmpeg has no ffprobe). `probe` is cheap: it
-opens the container and decodes only the first video frame (to validate it and read the display
-matrix). Packets are demuxed (not decoded) only when the container does not state a frame count
-that agrees with its duration, e.g. MPEG-PS files such as GRID's. `decode_check` is the expensive
-full decode that catches truncated-but-openable files.
+demuxes the packets of the first video and audio streams (no decoding) and decodes only the first
+video frame (to validate it and read the display matrix). `decode_check` is the expensive full
+decode that catches truncated-but-openable files.
+
+Frame counts and durations are the ones the container *presents*, i.e. what a player (and ffmpeg's
+decoder, so the canonical media) shows, not what it stores: an mp4/mov edit list (a stream-copy cut,
+`ffmpeg -ss T -i in.mp4 -c copy out.mp4`) keeps the packets back to the previous keyframe but
+marks those before T as discarded (AV_PKT_FLAG_DISCARD, negative timestamps); the decoder drops their
+frames, so they are not counted. Packets of Matroska/WebM/MPEG-TS files with negative or missing
+timestamps are not flagged and ffmpeg presents them (it shifts the file's start to 0), so they count.
 """
 
 from __future__ import annotations
@@ -51,9 +57,12 @@ class MediaInfo:
     fps: float | None
     """Native average frame rate."""
     n_frames: int | None
-    """Container frame count, or the number of demuxed video packets when it is absent/inconsistent."""
+    """Presented video frames, the frames the decoder yields from an intact file: the container's index
+    count less the packets its edit list discards, when that agrees with the stream's duration (so a
+    truncated file still shows the frames it lost, for `decode_check`), else the demuxed packets not
+    marked as discarded (MPEG-PS, Matroska without a count)."""
     duration_s: float | None
-    """Video stream duration when there is video, else the audio stream's or the container's."""
+    """Presented video duration (s) when there is video, else the audio stream's or the container's."""
     rotation: int
     """Clockwise degrees (0/90/180/270) to turn decoded frames for display: the legacy `rotate`
     tag convention that phones write. A display matrix of CCW angle a gives (-a) % 360."""
@@ -62,6 +71,18 @@ class MediaInfo:
     audio_sample_rate: int | None
     audio_channels: int | None
     n_audio_streams: int
+    audio_duration_s: float | None = None
+    """Presented duration (s) of the first audio stream: its non-discarded packets' total duration,
+    else their time span, else the stream header's; None without audio."""
+
+    @property
+    def video_content_s(self) -> float | None:
+        """Seconds of picture the video stream holds: presented frames / average rate (duration_s when
+        either is unknown). Unlike `duration_s` it ignores the stream's start offset and timestamps that
+        a demuxer cannot give (negative Matroska timestamps), so it compares with `audio_duration_s`."""
+        if self.n_frames and self.fps:
+            return self.n_frames / self.fps
+        return self.duration_s if self.has_video else None
 
 
 def _primary_video(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -106,11 +127,11 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             audio = list(c.streams.audio)
             if vs is None and not audio:
                 raise _unreadable(p, f"no video or audio stream in container {c.format.name!r}")
-            video = _probe_video(p, c, vs) if vs is not None else {}
             a0 = audio[0] if audio else None
+            video, audio_s = _scan(p, c, vs, a0)
             duration = video.get("duration_s")
-            if duration is None and a0 is not None and a0.duration:
-                duration = float(a0.duration * a0.time_base)
+            if duration is None and audio_s is not None:
+                duration = audio_s
             if duration is None and c.duration:
                 duration = c.duration / av.time_base
             return MediaInfo(
@@ -129,47 +150,91 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
                 audio_sample_rate=a0.codec_context.sample_rate if a0 is not None else None,
                 audio_channels=a0.codec_context.layout.nb_channels if a0 is not None else None,
                 n_audio_streams=len(audio),
+                audio_duration_s=audio_s,
             )
     except av.FFmpegError as e:
         raise _unreadable(p, f"cannot open or decode ({e})") from e
 
 
-def _probe_video(p: str, c: av.container.InputContainer, vs: av.video.stream.VideoStream) -> dict:
+def _close(a: float, b: float, fps: float | None) -> bool:
+    """Whether durations (s) a and b agree within 2 frames or 2% (one frame = 1/fps, default 1/25)."""
+    frame = 1.0 / (fps or 25.0)
+    return abs(a - b) <= max(2 * frame, 0.02 * max(a, b))
+
+
+def _span(pts: list[tuple[int, int]], tb) -> float | None:
+    """Seconds from the first presentation time to the last packet's end, or None without timestamps."""
+    if not pts or not tb:
+        return None
+    start = min(p for p, _ in pts)
+    end = max(p + d for p, d in pts)
+    return float((end - start) * tb) if end > start else None
+
+
+def _scan(p: str, c: av.container.InputContainer, vs: av.video.stream.VideoStream | None,
+          a0: av.audio.stream.AudioStream | None) -> tuple[dict, float | None]:
+    """One demux pass over the first video and audio streams: (video facts, audio duration in s).
+
+    Counts the presented (non-discarded, non-empty) packets of each stream and their timestamps;
+    decodes the first video frame only.
+    """
+    streams = [s for s in (vs, a0) if s is not None]
+    first: av.VideoFrame | None = None
+    n_video = n_discarded = 0
+    v_pts: list[tuple[int, int]] = []
+    a_pts: list[tuple[int, int]] = []
+    a_total, a_all_timed = 0, True
+    for packet in c.demux(*streams):
+        is_video = vs is not None and packet.stream is vs
+        if is_video and first is None:
+            # the final empty packet flushes decoders with B-frame delay
+            first = next(iter(packet.decode()), None)
+        if packet.size == 0:
+            continue
+        if packet.is_discard:
+            n_discarded += is_video
+            continue
+        if is_video:
+            n_video += 1
+            if packet.pts is not None:
+                v_pts.append((packet.pts, packet.duration or 0))
+        else:
+            a_total += packet.duration or 0
+            a_all_timed &= bool(packet.duration)
+            if packet.pts is not None:
+                a_pts.append((packet.pts, packet.duration or 0))
+    audio_s = None
+    if a0 is not None:
+        tb = a0.time_base
+        audio_s = ((float(a_total * tb) if a_total and a_all_timed and tb else _span(a_pts, tb))
+                   or (float(a0.duration * tb) if a0.duration and tb else None))
+    if vs is None:
+        return {}, audio_s
+    if first is None:
+        raise _unreadable(p, f"video stream ({vs.codec_context.name}) has no decodable frame")
     rate = vs.average_rate or vs.guessed_rate
     fps = float(rate) if rate else None
     tb = vs.time_base
-    duration = float(vs.duration * tb) if vs.duration and tb else None
-    header_n = vs.frames if vs.frames > 0 else None
-    # Trust the header count only when it agrees with duration * fps; otherwise count packets.
-    consistent = header_n is not None and (
-        fps is None or duration is None or abs(header_n - duration * fps) <= max(2.0, 0.02 * header_n)
-    )
-    first: av.VideoFrame | None = None
-    n_packets, t_min, t_end = 0, None, None
-    for packet in c.demux(vs):
-        if first is None:  # the final empty packet flushes decoders with B-frame delay
-            first = next(iter(packet.decode()), None)
-        if packet.size > 0:
-            n_packets += 1
-            if packet.pts is not None:
-                t_min = packet.pts if t_min is None else min(t_min, packet.pts)
-                end = packet.pts + (packet.duration or 0)
-                t_end = end if t_end is None else max(t_end, end)
-        if first is not None and consistent:
-            break
-    if first is None:
-        raise _unreadable(p, f"video stream ({vs.codec_context.name}) has no decodable frame")
-    n_frames = header_n
-    if not consistent:
-        n_frames = n_packets
-        if t_min is not None and t_end is not None and tb and t_end > t_min:
-            duration = float((t_end - t_min) * tb)
+    header = float(vs.duration * tb) if vs.duration and tb else None
+    # The index's count (less the discarded packets) when it agrees with the stream's presented
+    # duration: it still counts frames a truncated file has lost, so decode_check can find them missing.
+    # Otherwise (no count, or one that disagrees: MPEG-PS) the packets demuxed here.
+    indexed = vs.frames - n_discarded if vs.frames > 0 else None
+    trusted = indexed is not None and indexed > 0 and (
+        fps is None or header is None or _close(indexed / fps, header, fps))
+    n_frames = indexed if trusted else (n_video or None)
+    # The first of (indexed count: the header's duration, then the packets' span; demuxed count: the
+    # other way round) that agrees with the count, else frames / rate (timestamps a demuxer cannot
+    # give, e.g. negative Matroska ones). MPEG-PS headers hold an estimate (GRID: 2.98 s for 3.0 s).
+    by_count = n_frames / fps if n_frames and fps else None
+    order = (header, _span(v_pts, tb)) if trusted else (_span(v_pts, tb), header)
+    duration = next((d for d in order if d and (by_count is None or _close(d, by_count, fps))), by_count or header)
     rotation = _rotation_cw(first, vs)
     w, h = first.width, first.height
     if rotation in (90, 270):
         w, h = h, w
     return {"width": w, "height": h, "fps": fps, "n_frames": n_frames, "duration_s": duration,
-            "rotation": rotation}
+            "rotation": rotation}, audio_s
 
 
 def require_streams(info: MediaInfo, video: bool = True, audio: bool = True) -> None:

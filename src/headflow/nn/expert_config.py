@@ -23,7 +23,7 @@ class ExpertConfig:
     """Sizes and fixed input steps of the expert. The defaults are the `train_expert` stage's (params.yaml
     embeds this class as `train_expert.model`); `PUBLISHED_EXPERT` is the Wav2Lip expert's."""
 
-    width: float = 0.5
+    width: float = 0.25
     """Channel multiplier of the encoders (1.0 = the published expert, 512-d embeddings; 0.5: ~190
     training pairs/s on 2 CPU cores, 0.25: ~400; held-out t1_2 after 24 epochs 0.833 at 0.25,
     0.830-0.848 at 0.5)."""

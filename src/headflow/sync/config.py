@@ -18,7 +18,7 @@ from headflow.training.config import LoopConfig
 
 def expert_loop() -> LoopConfig:
     """The expert's loop settings (the `train_expert.loop` block of params.yaml)."""
-    return LoopConfig(epochs=40, batch_size=64, lr=1e-3, warmup_steps=50, lr_schedule="cosine",
+    return LoopConfig(epochs=24, batch_size=64, lr=1e-3, warmup_steps=50, lr_schedule="cosine",
                       weight_decay=0.0, seed=0, num_workers=0, precision="32-true", stall_steps=200)
 
 

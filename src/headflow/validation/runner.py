@@ -37,11 +37,24 @@ class ValidationReport:
         return not self.failures
 
 
+def _quiet_gx() -> None:
+    """Raise every great-expectations logger to ERROR: some modules set their own logger to INFO on import
+    (data_context.types.base: "Created temporary directory ... for ephemeral docs site" on every stage),
+    which the package-level level above does not override."""
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @functools.lru_cache(maxsize=1)
 def _context():
     import great_expectations as gx
 
+    from great_expectations.data_context.types import base  # noqa: F401  (its logger, set to INFO on import)
+
+    _quiet_gx()
     ctx = gx.get_context(mode="ephemeral")
+    _quiet_gx()
     try:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -285,6 +285,75 @@ def shard_labels_suite() -> list:
     ]
 
 
+SHA256_REGEX = r"^[0-9a-f]{64}$"
+NAME_REGEX = r"^[a-z][a-z0-9_]*$"
+
+
+def generated_suite() -> list:
+    """The generation contract: what every generate_<family> stage promises the evaluate stage."""
+    from headflow.manifest.schemas import OUTPUT_KINDS, PROTOCOLS
+
+    return [
+        *_columns("generated"),
+        *_not_null("clip_id", "family", "variant", "seed", "protocol", "source_clip", "references", "output_kind",
+                   "output_path", "fps", "frame_start", "frame_end", "checkpoint_sha256"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["family", "variant", "seed", "clip_id"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="family", regex=NAME_REGEX),
+        gxe.ExpectColumnValuesToBeInSet(column="protocol", value_set=list(PROTOCOLS)),
+        gxe.ExpectColumnValuesToBeInSet(column="output_kind", value_set=list(OUTPUT_KINDS)),
+        gxe.ExpectColumnValuesToMatchRegex(column="checkpoint_sha256", regex=SHA256_REGEX),
+        gxe.ExpectColumnValuesToBeBetween(column="fps", min_value=1.0, max_value=240.0),
+        gxe.ExpectColumnValuesToBeBetween(column="frame_start", min_value=0),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frame_end", column_B="frame_start"),
+        # audio-driven protocols name their audio; reenactment names its driver
+        gxe.ExpectColumnValuesToNotBeNull(column="audio_clip", row_condition=Column("protocol") == "reconstruction"),
+        gxe.ExpectColumnValuesToNotBeNull(column="audio_clip", row_condition=Column("protocol") == "dubbing"),
+        gxe.ExpectColumnValuesToNotBeNull(column="driver_clip", row_condition=Column("protocol") == "reenactment"),
+    ]
+
+
+def per_clip_suite() -> list:
+    from headflow.manifest.schemas import PROTOCOLS
+
+    return [
+        *_columns("per_clip"),
+        *_not_null("system", "protocol", "clip_id", "frame_start", "frame_end", "status"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["system", "variant", "seed", "protocol", "clip_id"]),
+        gxe.ExpectColumnValuesToBeInSet(column="protocol", value_set=list(PROTOCOLS)),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "failed"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="reason_code", row_condition=Column("status") == "failed"),
+        gxe.ExpectColumnValuesToNotBeNull(column="family", row_condition=Column("seed").is_not_null()),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="frame_end", column_B="frame_start"),
+        gxe.ExpectColumnValuesToBeBetween(column="ssim", min_value=-1.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="ssim_masked", min_value=-1.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="csim", min_value=-1.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="cpbd", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="lap_var", min_value=0.0),
+        gxe.ExpectColumnValuesToBeBetween(column="f_lmd", min_value=0.0),
+        gxe.ExpectColumnValuesToBeBetween(column="m_lmd", min_value=0.0),
+        gxe.ExpectColumnValuesToBeBetween(column="lse_d", min_value=0.0),
+    ]
+
+
+def aggregates_suite() -> list:
+    return [
+        *_columns("aggregates"),
+        *_not_null("system", "protocol", "metric", "n", "n_dropped", "n_failed", "ci"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["system", "variant", "protocol", "metric"]),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="low", or_equal=True),
+        gxe.ExpectColumnValuesToBeBetween(column="ci", min_value=0.0, max_value=1.0, strict_min=True, strict_max=True),
+    ]
+
+
+def comparisons_suite() -> list:
+    return [
+        *_columns("comparisons"),
+        *_not_null("system", "protocol", "opponent", "metric", "winner"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["system", "variant", "protocol", "opponent", "metric"]),
+        gxe.ExpectColumnValuesToBeInSet(column="winner", value_set=["system", "opponent", "none"]),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
     "quarantine": quarantine_suite,
@@ -303,6 +372,10 @@ BUILDERS: dict[str, Callable[[], list]] = {
     "expressions": expressions_suite,
     "shards": shards_suite,
     "shard_labels": shard_labels_suite,
+    "generated": generated_suite,
+    "per_clip": per_clip_suite,
+    "aggregates": aggregates_suite,
+    "comparisons": comparisons_suite,
 }
 SUITES = tuple(BUILDERS)
 

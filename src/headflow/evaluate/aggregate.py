@@ -1,0 +1,160 @@
+"""Per-system aggregates with bootstrap intervals, and paired comparisons against the baselines.
+
+Units are clips (`headflow.metrics.stats`: resampling clips keeps a clip's frames together). For one
+(system, variant, protocol) a clip's value is the mean over its seeds.
+
+Failures count against their system: a failed row (quarantined output, output not generated, scoring
+error) takes, for each metric, the worst finite value any system reached on the same clip and
+protocol (the lowest for higher-is-better metrics, the highest otherwise; `abs_offset`: the largest).
+A failure therefore never scores better than the worst opponent, and it is never left out of the
+mean; `n_failed` says how many clips were imputed so. Where no system has a value on the clip (a
+protocol without baselines, all outputs failed) there is nothing to impute: the failure stays null and
+is counted in both `n_failed` and `n_dropped`.
+
+Non-finite values (PSNR inf of identical frames) cannot enter a bootstrap mean: they are counted in
+`n_dropped`; a system whose every value is +inf (ground truth's PSNR) reports mean, low and high +inf.
+The signed `offset` is aggregated as `abs_offset` (frames away from sync; lower is better).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from headflow.manifest.schemas import EVAL_METRICS
+from headflow.metrics.identity import frechet_distance
+from headflow.metrics.stats import bootstrap_ci, paired_bootstrap
+
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "psnr": True, "psnr_masked": True, "ssim": True, "ssim_masked": True, "cpbd": True, "lap_var": True,
+    "f_lmd": False, "m_lmd": False, "m_lmd_3d": False, "akd": False, "aed": False, "csim": True, "apd": False,
+    "apd_masked": False, "mask_iou": True, "pose_err_deg": False, "style_acc": True, "lse_d": False, "lse_c": True,
+    "abs_offset": False, "lse_c_loss_expert": True, "lse_c_syncnet": True, "lpips": False, "fid_face": False,
+    "fid_inception": False,
+}
+"""Direction of every aggregated metric (CPBD and vL: sharper is better, as the papers read them)."""
+AGG_METRICS = tuple("abs_offset" if m == "offset" else m for m in EVAL_METRICS)
+KEY = ["system", "variant", "protocol"]
+
+
+def _clip_values(per_clip: pd.DataFrame) -> pd.DataFrame:
+    """per_clip with `abs_offset`, failures imputed, seeds averaged: one row per (system, variant, protocol, clip)."""
+    df = per_clip.copy()
+    df[list(EVAL_METRICS)] = df[list(EVAL_METRICS)].astype(np.float64)
+    df["abs_offset"] = df["offset"].abs()
+    df["variant"] = df["variant"].fillna("")
+    failed = df["status"] == "failed"
+    ok = df[~failed]
+    for m in AGG_METRICS:
+        worst = ok.replace([np.inf, -np.inf], np.nan).groupby(["protocol", "clip_id"])[m]
+        worst = worst.min() if HIGHER_IS_BETTER[m] else worst.max()
+        key = pd.MultiIndex.from_frame(df.loc[failed, ["protocol", "clip_id"]])
+        df.loc[failed, m] = worst.reindex(key).to_numpy()
+    keep = ["system", "family", "variant", "protocol", "clip_id"]
+    values = df.groupby(keep, dropna=False)[list(AGG_METRICS)].mean()
+    n_failed = df.assign(failed=failed).groupby(keep, dropna=False)["failed"].sum().rename("n_failed")
+    return values.join(n_failed).reset_index()
+
+
+def aggregate(per_clip: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+              notes: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per (system, variant, protocol, metric): mean and bootstrap interval over clips.
+
+    Args:
+        per_clip: rows as in per_clip.parquet.
+        n_boot, ci, seed: `headflow.metrics.bootstrap_ci` settings.
+        notes: metric -> why it is null everywhere (missing weights); attached to its rows.
+
+    Returns:
+        A DataFrame with the columns of the `aggregates` schema (metrics that are null for every
+        row of a protocol are kept once with their note only when `notes` names them).
+    """
+    notes = notes or {}
+    clips = _clip_values(per_clip)
+    rows = []
+    for (system, family, variant, protocol), g in clips.groupby(["system", "family", "variant", "protocol"],
+                                                                 dropna=False, sort=False):
+        proto = clips[clips.protocol == protocol]
+        for m in AGG_METRICS:
+            if proto[m].isna().all() and m not in notes:
+                continue            # does not apply to this protocol
+            x = g[m].to_numpy(np.float64)
+            finite = np.isfinite(x)
+            if len(x) and not finite.any() and np.all(x == np.inf):
+                r_mean = r_low = r_high = np.inf
+                n, n_dropped = 0, len(x)
+            else:
+                r = bootstrap_ci(x, n_boot, seed, ci)
+                r_mean, r_low, r_high, n, n_dropped = r.mean, r.low, r.high, r.n, r.n_dropped
+            rows.append({"system": system, "family": family, "variant": variant or None, "protocol": protocol,
+                         "metric": m, "mean": r_mean, "low": r_low, "high": r_high, "n": n, "n_dropped": n_dropped,
+                         "n_failed": int(g["n_failed"].sum()), "ci": ci, "higher_is_better": HIGHER_IS_BETTER[m],
+                         "note": notes.get(m)})
+    return pd.DataFrame(rows, columns=["system", "family", "variant", "protocol", "metric", "mean", "low", "high",
+                                       "n", "n_dropped", "n_failed", "ci", "higher_is_better", "note"])
+
+
+def set_metrics(descriptors: dict[tuple[str, str, str], np.ndarray], reference: dict[str, str],
+                ci: float = 0.95) -> pd.DataFrame:
+    """`fid_face`: Fréchet distance of each system's pooled face descriptors to the real clips'.
+
+    Args:
+        descriptors: (system, variant, protocol) -> (N, 128) descriptors of its sampled frames, pooled
+            over clips (rows with NaN, frames without a face, are dropped).
+        reference: protocol -> the system whose descriptors are the real set ("ground_truth", or
+            "baseline_unedited" in dubbing, whose frames are the real source frames).
+
+    Returns:
+        Aggregate rows (no interval: one number per set; `n` = descriptors used).
+    """
+    rows = []
+    for (system, variant, protocol), feats in descriptors.items():
+        ref_key = next((k for k in descriptors if k[0] == reference.get(protocol) and k[2] == protocol), None)
+        value, note, n = np.nan, None, 0
+        if ref_key is None:
+            note = f"no real reference set in protocol {protocol}"
+        else:
+            a = feats[np.isfinite(feats).all(axis=1)]
+            b = descriptors[ref_key][np.isfinite(descriptors[ref_key]).all(axis=1)]
+            n = len(a)
+            if len(a) < 2 or len(b) < 2:
+                note = "fewer than 2 face descriptors"
+            else:
+                value = frechet_distance(a, b)
+                note = (f"Frechet distance of dlib descriptors, {len(a)} vs {len(b)} frames (N < 128 dims: "
+                        "biased upward, compare only at equal N)")
+        rows.append({"system": system, "family": None, "variant": variant or None, "protocol": protocol,
+                     "metric": "fid_face", "mean": value, "low": np.nan, "high": np.nan, "n": n, "n_dropped": 0,
+                     "n_failed": 0, "ci": ci, "higher_is_better": False, "note": note})
+    return pd.DataFrame(rows)
+
+
+def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boot: int = 1000, ci: float = 0.95,
+            seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips.
+
+    A win is claimed (`winner` "system" or "opponent") only when the interval of mean(system -
+    opponent) excludes 0 (`headflow.metrics.paired_bootstrap`).
+    """
+    clips = _clip_values(per_clip)
+    cols = ["system", "variant", "protocol", "opponent", "metric", "diff", "low", "high", "n", "n_dropped", "winner"]
+    rows = []
+    reference = {s for systems in baselines.values() for s in systems}
+    for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=False):
+        if system in reference:
+            continue
+        for opponent in [b for b in baselines.get(protocol, ()) if b.startswith("baseline_")]:
+            o = clips[(clips.system == opponent) & (clips.protocol == protocol)]
+            pair = g.merge(o, on="clip_id", suffixes=("", "_o"))
+            if pair.empty:
+                continue
+            for m in AGG_METRICS:
+                a, b = pair[m].to_numpy(np.float64), pair[f"{m}_o"].to_numpy(np.float64)
+                if np.isnan(a).all() or np.isnan(b).all():
+                    continue
+                r = paired_bootstrap(a, b, n_boot, seed, ci, HIGHER_IS_BETTER[m])
+                winner = {"a": "system", "b": "opponent", "none": "none"}[r.winner]
+                rows.append({"system": system, "variant": variant or None, "protocol": protocol, "opponent": opponent,
+                             "metric": m, "diff": r.diff, "low": r.low, "high": r.high, "n": r.n,
+                             "n_dropped": r.n_dropped, "winner": winner})
+    return pd.DataFrame(rows, columns=cols)

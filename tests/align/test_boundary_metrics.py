@@ -1,0 +1,40 @@
+"""boundary_errors / summarize (the figures behind the aligner's gates) on hand-worked intervals."""
+
+import numpy as np
+import pytest
+
+from headflow.align.evaluate import boundary_errors, summarize
+
+# Reference "bin" with silences around it; the hypothesis moves the boundaries by known amounts.
+REF = [(0.0, 0.1, "SIL"), (0.1, 0.3, "B"), (0.3, 0.5, "IH1"), (0.5, 0.6, "N"), (0.6, 0.8, "sil")]
+HYP = [(0.0, 0.11, "sil"), (0.11, 0.27, "B"), (0.27, 0.55, "IH"), (0.55, 0.6, "N")]
+
+
+def test_shared_boundaries_counted_once_silences_dropped():
+    # B start 0.1 vs 0.11 (10 ms); B end = IH start 0.3 vs 0.27 (30 ms, once); IH end = N start 0.5 vs
+    # 0.55 (50 ms, once); N end 0.6 vs 0.6 (0). Silences on either side give no boundary; "IH1" is IH.
+    err = boundary_errors(REF, HYP)
+    np.testing.assert_allclose(np.sort(err), [0.0, 0.01, 0.03, 0.05], atol=1e-12)
+    s = summarize(err)
+    assert s.n == 4 and s.median_ms == pytest.approx(20.0) and s.mean_ms == pytest.approx(22.5)
+    assert (s.within_20ms, s.within_40ms) == (0.5, 0.75)
+
+
+def test_substitution_is_paired_and_insertion_is_skipped():
+    # IY for IH (a vowel for a vowel) still pairs: the same errors.
+    sub = [(a, b, "IY" if p == "IH" else p) for a, b, p in HYP]
+    np.testing.assert_allclose(np.sort(boundary_errors(REF, sub)), [0.0, 0.01, 0.03, 0.05], atol=1e-12)
+    # An extra T inside N's span is an insertion: it pairs with nothing, and N now starts at 0.57
+    # while IH still ends at 0.55, so those two boundaries are no longer shared: 50 and 70 ms.
+    ins = HYP[:3] + [(0.55, 0.57, "T"), (0.57, 0.6, "N")]
+    np.testing.assert_allclose(np.sort(boundary_errors(REF, ins)), [0.0, 0.01, 0.03, 0.05, 0.07], atol=1e-12)
+
+
+def test_words_match_exact_labels_only():
+    ref = [(0.0, 0.49, "sil"), (0.49, 0.77, "set"), (0.77, 1.0, "white")]
+    hyp = [(0.5, 0.8, "set"), (0.8, 1.02, "white")]
+    np.testing.assert_allclose(np.sort(boundary_errors(ref, hyp, words=True)), [0.01, 0.02, 0.03], atol=1e-12)
+    # A different word is not paired: only "white"'s two boundaries are left.
+    other = [(0.5, 0.8, "sat"), (0.8, 1.02, "white")]
+    np.testing.assert_allclose(np.sort(boundary_errors(ref, other, words=True)), [0.02, 0.03], atol=1e-12)
+    assert summarize(np.array([])).n == 0
