@@ -117,6 +117,9 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
              plots={"history": "reports/plots/lipsync_history.json"},
              reads=("shards.shards", "shards.clips", "sync_check.clips", "train_expert.expert")),
     # generate_<family> stages go here, before evaluate
+    _interim("generate_lipsync", ("generated", "quarantine"), ("videos",),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
+                    "shards.clips", "train_lipsync.generator")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

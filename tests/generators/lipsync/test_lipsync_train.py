@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from headflow.generators.lipsync import train
+from headflow.generators.lipsync import model, train
 from headflow.generators.lipsync.model import LipsyncGenerator
 from headflow.generators.lipsync.params import ModelParams, tiny_params
 
@@ -48,20 +48,20 @@ def test_exported_generator_round_trips_and_refuses_another_width(tmp_path):
     p = tiny_params()
     torch.manual_seed(0)
     g = LipsyncGenerator(p.model).eval()
-    sha = train.save_generator(g, p, tmp_path / "generator.pt")
-    assert sha == train.file_sha256(tmp_path / "generator.pt")
-    loaded, saved = train.load_generator(tmp_path / "generator.pt", p.model)
+    sha = model.save_generator(g, p, tmp_path / "generator.pt")
+    assert sha == model.file_sha256(tmp_path / "generator.pt")
+    loaded, saved = model.load_generator(tmp_path / "generator.pt", p.model)
     x = (torch.rand(5, 3, 96, 96), torch.randn(5, 1, 80, 16), torch.rand(1, 2, 3, 96, 96))
     with torch.no_grad():
         torch.testing.assert_close(loaded(*x).image, g(*x).image)
     assert saved["model"]["width"] == p.model.width
     with pytest.raises(ValueError, match=r"another architecture.*'width': \(0.0625, 0.25\)"):
-        train.load_generator(tmp_path / "generator.pt", ModelParams(width=0.25))
+        model.load_generator(tmp_path / "generator.pt", ModelParams(width=0.25))
     with pytest.raises(FileNotFoundError, match="train_lipsync"):
-        train.load_generator(tmp_path / "missing.pt")
+        model.load_generator(tmp_path / "missing.pt")
     torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a lip-sync generator"):
-        train.load_generator(tmp_path / "other.pt")
+        model.load_generator(tmp_path / "other.pt")
 
 
 def _tiny_run(tmp_path, name, epochs, stage2=0, expert=None):
@@ -87,9 +87,9 @@ def test_tiny_two_stage_run_exports_a_generator_and_quarantines_short_clips(tmp_
     assert {"l1_masked", "perceptual", "mask_bce", "sync", "val_l1_masked", "val_sync"} <= set(h1[0])
     assert {"gan_g", "gan_d", "r1", "d_loss"} <= set(h2[0])
     assert [r["clip_id"] for r in out["quarantine"]] == ["short"]
-    g, saved = train.load_generator(out["generator"])
+    g, saved = model.load_generator(out["generator"])
     assert saved["model"]["width"] == tiny_params().model.width
-    assert out["generator_sha256"] == train.file_sha256(out["generator"])
+    assert out["generator_sha256"] == model.file_sha256(out["generator"])
     assert (tmp_path / "run" / "stage1" / "last.pt").exists() and (tmp_path / "run" / "stage2" / "last.pt").exists()
 
 

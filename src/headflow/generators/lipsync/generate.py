@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -233,5 +234,131 @@ def write_output(frames: np.ndarray, result: GeneratedCrops, transforms: np.ndar
     return frame_start, end
 
 
+STAGE = "generate_lipsync"
+
+
+def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
+              audio_path: Path | None = None, shards_path: Path | None = None, model_dir: Path | None = None,
+              out_dir: Path | None = None, metrics_path: Path | None = None) -> dict:
+    """The `generate_lipsync` stage: dub every evaluation clip (reconstruction and dubbing protocols).
+
+    For each clip of the evaluation set (faces x audio_features of `params.split`, clip_id order, first
+    `max_clips`): its face96 shard, its canonical video and, per protocol, the driving clip's mel and
+    wav. Writes `out_dir/videos/<clip_id>.<protocol>.mp4` (marked synthetic in the container),
+    `out_dir/generated.parquet` (the generation contract), `quarantine.parquet` and the metrics (frames/s
+    end to end: decode, network, blend, encode).
+
+    Raises:
+        FileNotFoundError: no generator checkpoint.
+        headflow.manifest.quarantine.TooManyRejected: too many outputs failed.
+    """
+    import time
+
+    from headflow.catalog import CATALOG, expert_clips
+    from headflow.generators.lipsync.params import LipsyncParams
+    from headflow.generators.lipsync.model import file_sha256, load_generator
+    from headflow.config import from_dict
+    from headflow.manifest import Quarantine
+    from headflow.manifest.quarantine import check_accounting
+    from headflow.manifest.generated import dubbing_pairs, mark_synthetic, write_generated
+    from headflow.media.normalize import read_audio, read_frames
+    from headflow.shards import read_clip
+    from headflow.stage import finish_quarantine, write_metrics
+
+    clips_path = Path(clips_path or CATALOG.manifest("ingest", "clips"))
+    faces_path = Path(faces_path or CATALOG.manifest("faces", "faces"))
+    audio_path = Path(audio_path or CATALOG.manifest("audio_features", "audio_features"))
+    shards_path = Path(shards_path or CATALOG.manifest("shards", "shards"))
+    model_dir = Path(model_dir or CATALOG.model("train_lipsync", "generator"))
+    out_dir = Path(out_dir or CATALOG.folder(STAGE))
+    metrics_path = Path(metrics_path or CATALOG.metrics(STAGE))
+    torch.set_num_threads(params.threads)
+
+    ckpt = model_dir / "generator.pt" if params.checkpoint == "trained" else Path(params.checkpoint)
+    generator, saved = load_generator(ckpt)
+    train_params = from_dict(LipsyncParams, saved, "generator.params")
+    sha = file_sha256(ckpt)
+    clips = expert_clips(clips_path, faces_path, audio_path)
+    clips = clips[clips.split == params.split].reset_index(drop=True)
+    if params.max_clips is not None:
+        clips = clips.head(params.max_clips)
+    info = clips.set_index("clip_id")
+    pairs = dubbing_pairs(clips.clip_id)
+    shard_root = shards_path.parent
+    quarantine = Quarantine(STAGE)
+    rows, tasks = [], []
+    for c in clips.clip_id:
+        for protocol in params.protocols:
+            audio = c if protocol == "reconstruction" else pairs.get(c)
+            if audio is None:
+                quarantine.add(f"{c}.{protocol}", "no_dubbing_audio", f"{c}: dubbing needs at least two {params.split} "
+                               "clips", info.at[c, "source_path"])
+                continue
+            tasks.append((c, protocol, audio))
+    videos = out_dir / "videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    for stale in videos.glob("*.mp4"):               # outputs of an earlier run must not linger
+        stale.unlink()
+    n_frames, seconds = 0, 0.0
+    mels: dict[str, np.ndarray] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="generate_lipsync", unit="clip")
+    for c, protocol, audio in tasks:
+        out_id = f"{c}.{protocol}"
+        t0 = time.perf_counter()
+        try:
+            shard = read_clip(c, ("face96", "mel"), root=shard_root)
+            if audio not in mels:
+                mels[audio] = np.asarray(read_clip(audio, ("mel",), root=shard_root).mel, np.float32)
+            frames = np.stack(list(read_frames(info.at[c, "video_path"])))
+            wav, sr = read_audio(info.at[audio, "audio_path"])
+            face = shard.face96
+            valid = np.asarray(shard.valid, bool) & np.isfinite(face.landmarks).all(axis=(1, 2))
+            lm = np.where(valid[:, None, None], np.nan_to_num(face.landmarks), 0).astype(np.float32)
+            n = min(len(frames), len(valid))
+            result = generate_crops(generator, face.pixels[:n], lm[:n], valid[:n], mels[audio], train_params.data,
+                                    float(info.at[c, "fps"]), params.seed, params.chunks_per_batch)
+            if not result.generated.any():
+                raise ReferenceError("no_generated_frames", f"{out_id}: no frame with a face and a full mel window of "
+                                     f"{audio}'s audio")
+            path = videos / f"{out_id}.mp4"
+            start, end = write_output(frames[:n], result, face.transform[:n], wav, path, sample_rate=sr,
+                                      fps=int(round(info.at[c, "fps"])))
+            mark_synthetic(path, "lipsync", sha, [c, audio])
+        except ReferenceError as err:
+            quarantine.add(out_id, err.reason_code, str(err), info.at[c, "source_path"])
+            continue
+        finally:
+            if bar is not None:
+                bar.update(1)
+        seconds += time.perf_counter() - t0
+        n_frames += end - start
+        refs = sorted({r for chunk in result.references.values() for r in chunk})
+        rows.append({"clip_id": out_id, "family": "lipsync", "variant": params.variant, "seed": params.seed,
+                     "protocol": protocol, "source_clip": c, "audio_clip": audio, "driver_clip": None,
+                     "style_clip": None, "references": refs, "output_kind": "video", "output_path": path.as_posix(),
+                     "fps": float(info.at[c, "fps"]), "frame_start": start, "frame_end": end,
+                     "checkpoint_sha256": sha})
+    if bar is not None:
+        bar.close()
+    import pandas as pd
+
+    from headflow.manifest.schemas import GENERATED
+
+    write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
+    metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
+               "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
+               "checkpoint_sha256": sha, "variant": params.variant}
+    write_metrics(metrics_path, metrics)
+    check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], [r["clip_id"] for r in rows],
+                     [q["clip_id"] for q in quarantine.rows], STAGE)
+    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(clips) * len(params.protocols),
+                      params.max_reject_fraction)
+    return metrics
+
+
 __all__ = ["GeneratedCrops", "ReferenceError", "blur_mask_np", "frame_chunks", "generate_crops", "paste_back",
-           "paste_clip", "write_output"]
+           "paste_clip", "run_stage", "write_output"]

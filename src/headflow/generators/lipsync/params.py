@@ -277,3 +277,47 @@ def tiny_params() -> LipsyncParams:
                  loss={"sync_start_l1": -1.0}, discriminator={"base_channels": 8, "n_layers": 2},
                  loop={"epochs": 1, "batch_size": 2, "r1_every": 1}, stage2_epochs=1, samples_per_epoch=2,
                  val_windows=2)
+
+
+@dataclass
+class GenerateLipsyncParams:
+    """The `generate_lipsync` params block: which clips get dubbed, and how the videos are written.
+
+    The clips are the evaluation set's (`evaluate.split`, `evaluate.max_clips`: the faces x audio_features
+    join of that split in clip_id order), so every task the evaluate stage scores has an output.
+    """
+
+    split: Literal["test", "val"] = "test"
+    """The speaker-disjoint split to generate for (the evaluation set's)."""
+    max_clips: int | None = None
+    """Only the first N clips of the split in clip_id order (null: all); keep equal to evaluate.max_clips."""
+    protocols: list[Literal["reconstruction", "dubbing"]] = field(
+        default_factory=lambda: ["reconstruction", "dubbing"])
+    """reconstruction = each clip with its own audio (ground truth exists); dubbing = with the audio of the
+    next clip in id order (`headflow.manifest.generated.dubbing_pairs`, Wav2Lip's protocol of mismatched
+    audio and video sources)."""
+    checkpoint: str = "trained"
+    """"trained" = the train_lipsync stage's generator.pt, or the path of another exported generator."""
+    variant: str = "default"
+    """Name of this params variant in generated.parquet (ablations: "no_mask", "random_refs", ...)."""
+    seed: int = 0
+    """Seed of the reference augmentation at generation."""
+    chunks_per_batch: int = 8
+    """Chunks of up to 5 frames per network call."""
+    crf: int = 18
+    """x264 quality of the output videos (lower = better, larger)."""
+    threads: int = 1
+    """torch CPU threads (see train_lipsync.threads)."""
+    max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the outputs cannot be generated."""
+
+    def validate(self) -> None:
+        require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1, or null (all)")
+        require(len(self.protocols) >= 1 and len(set(self.protocols)) == len(self.protocols), "protocols",
+                self.protocols, "one or both of reconstruction, dubbing, each once")
+        for name in ("chunks_per_batch", "threads"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(0 <= self.crf <= 51, "crf", self.crf, "0..51")
+        require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction,
+                "a fraction in [0, 1]")
+

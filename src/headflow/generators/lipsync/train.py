@@ -18,7 +18,6 @@ generator file (`generator.pt`: architecture, params and weights, loaded by `loa
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,9 @@ from torch.utils.data import default_collate
 
 from headflow.config import to_dict
 from headflow.generators.lipsync.data import LipsyncClip, LipsyncWindows, ReferenceError, index_clip, prepare_batch
-from headflow.generators.lipsync.model import LipsyncGenerator, architecture, check_architecture
-from headflow.generators.lipsync.params import LipsyncParams, ModelParams
+from headflow.generators.lipsync.model import LipsyncGenerator, file_sha256, save_generator
+from headflow.generators.lipsync.params import LipsyncParams
 
-GENERATOR_FORMAT = "headflow.lipsync/1"
-"""Layout of the exported generator file."""
 
 
 def index_clips(clips: list[LipsyncClip], params: LipsyncParams) -> tuple[list, list[dict]]:
@@ -72,64 +69,6 @@ def data_fingerprint(clips: list[LipsyncClip]) -> str:
             h.update(f"{arr.dtype}|{arr.shape}".encode())
             h.update(arr.data)
     return h.hexdigest()
-
-
-def save_generator(generator: LipsyncGenerator, params: LipsyncParams, path: Path, extra: dict | None = None) -> str:
-    """Write the exported generator (architecture, params, weights) atomically; returns its sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"format": GENERATOR_FORMAT, "architecture": architecture(params.model), "params": to_dict(params),
-             "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()}, **(extra or {})}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def load_generator(path: Path, model: ModelParams | None = None,
-                   device: str | torch.device = "cpu") -> tuple[LipsyncGenerator, dict[str, Any]]:
-    """Load an exported generator in eval mode.
-
-    Args:
-        path: a `generator.pt` written by `save_generator`.
-        model: the architecture the caller expects (None: whatever the file holds).
-        device: torch device.
-
-    Returns:
-        (generator, the file's saved params as a plain dict).
-
-    Raises:
-        FileNotFoundError: no file at `path` (the message says how to make one).
-        ValueError: not a lip-sync generator file, or of another architecture or width than `model`
-            (the message names both).
-    """
-    from headflow.config import from_dict
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"lip-sync generator {path} not found; train one with `dvc repro train_lipsync` "
-                                "(or `python -m stages.train_lipsync`) or pass --checkpoint PATH")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != GENERATOR_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a lip-sync generator file (format {found!r}, expected {GENERATOR_FORMAT!r})")
-    saved = from_dict(LipsyncParams, state["params"], "generator.params")
-    check_architecture(state["architecture"], saved.model, str(path))
-    if model is not None:
-        check_architecture(state["architecture"], model, str(path))
-    generator = LipsyncGenerator(saved.model)
-    generator.load_state_dict(state["state_dict"])
-    return generator.to(device).eval(), state["params"]
 
 
 # ------------------------------------------------------------------------------------------- the run
