@@ -261,6 +261,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     from headflow.manifest import Quarantine
     from headflow.manifest.quarantine import check_accounting
     from headflow.manifest.generated import dubbing_pairs, mark_synthetic, write_generated
+    from headflow.media import MediaError
     from headflow.media.normalize import read_audio, read_frames
     from headflow.shards import read_clip
     from headflow.stage import finish_quarantine, write_metrics
@@ -328,7 +329,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
             start, end = write_output(frames[:n], result, face.transform[:n], wav, path, sample_rate=sr,
                                       fps=int(round(info.at[c, "fps"])))
             mark_synthetic(path, "lipsync", sha, [c, audio])
-        except ReferenceError as err:
+        except (ReferenceError, MediaError) as err:      # rejections are data: a reason code, never a crash
             quarantine.add(out_id, err.reason_code, str(err), info.at[c, "source_path"])
             continue
         finally:
