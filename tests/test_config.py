@@ -102,6 +102,10 @@ FREE_TEXT = {
     "align.language", "align.dictionary",    # an espeak language code; a file path
     "align.mfa.command", "align.mfa.dictionary", "align.mfa.acoustic_model", "align.mfa.extra_args",
     "sync_check.expert",                     # "trained" or a checkpoint path
+    "train_lipsync.expert",                  # "trained", "none" or a checkpoint path
+    "train_lipsync.loss.d_augment",          # comma-separated DiffAugment ops, checked in validate()
+    "generate_lipsync.checkpoint",           # "trained" or the path of an exported generator
+    "generate_lipsync.variant",              # a name for generated.parquet's variant column
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
 }

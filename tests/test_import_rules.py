@@ -58,9 +58,14 @@ def family_may_import(module: str, target: str) -> bool:
     if family_of(target) is not None:
         return family_of(target) == own
     # the shared folders, shards, morphable, nmfc, landmarks68, catalog; config for the family's
-    # params dataclass (config.require); the family registry generators/__init__ is not a dependency
+    # params dataclass (config.require); the family registry generators/__init__ is not a dependency.
+    # A generate stage's edge also needs the data conventions and the stage tools every stage uses:
+    # audio (the Wav2Lip mel and its per-frame window rule, audio.mel), media (canonical decode / encode of the
+    # output videos), manifest (the generation contract's writer, quarantine rows) and stage (validated
+    # writes, the quarantine check); perceptual_weights resolves the perceptual loss's weights through the
+    # registry for the families (nn/ and losses/ may not).
     return in_area(target, *SHARED_LAYERS, "training", "shards", "morphable", "nmfc", "landmarks68", "catalog",
-                   "config")
+                   "config", "audio", "media", "manifest", "stage", "perceptual_weights")
 
 
 RULES = [

@@ -54,3 +54,23 @@ def test_summary_reports_the_judge_and_the_evaluation(tmp_path, monkeypatch):
     ev = next(l for l in lines if l.startswith("evaluate:"))
     assert "11 test clips" in ev and "baseline_static_frame, ground_truth, lipsync:default" in ev
     assert "LSE-C 0.41" in ev and "2 quarantined" in ev and "reports/report.html" in ev
+
+
+def test_generator_lines_read_the_lipsync_stage_metrics(tmp_path):
+    import json
+
+    from headflow.catalog import Catalog
+    from headflow.summary import generator_lines
+
+    cat = Catalog(tmp_path)
+    assert generator_lines(cat) == []                       # nothing trained yet: no line, no error
+    cat.metrics("train_lipsync").parent.mkdir(parents=True)
+    cat.metrics("train_lipsync").write_text(json.dumps({
+        "n_train_clips": 52, "n_val_clips": 10, "epochs_stage1": 6, "epochs_stage2": 1, "steps": 336,
+        "train_seconds": 79.6, "train_samples_per_s": 9.4, "data_wait_fraction": 0.006, "val_l1_masked": 0.1955,
+        "sync_on": False, "perceptual_backend": "weight_free"}))
+    cat.metrics("generate_lipsync").write_text(json.dumps({"outputs": 6, "frames": 510, "frames_per_s": 60.4,
+                                                            "quarantined": 0}))
+    train, gen = generator_lines(cat)
+    assert "52 train / 10 val clips" in train and "6 + 1 epochs (336 steps" in train and "not yet on" in train
+    assert "6 videos (510 frames, 60.4 frames/s" in gen

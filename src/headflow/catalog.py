@@ -113,7 +113,13 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     # the sync judge: train_expert's stage with its own params block; no generator trains against it
     _interim("train_judge", ("sync_eval", "quarantine"), models={"judge": "data/models/judge"},
              plots={"history": "reports/plots/judge_history.json"}, reads=("shards.shards", "shards.clips")),
+    _interim("train_lipsync", ("quarantine",), models={"generator": "data/models/lipsync"},
+             plots={"history": "reports/plots/lipsync_history.json"},
+             reads=("shards.shards", "shards.clips", "sync_check.clips", "train_expert.expert")),
     # generate_<family> stages go here, before evaluate
+    _interim("generate_lipsync", ("generated", "quarantine"), ("videos",),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
+                    "shards.clips", "train_lipsync.generator")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

@@ -66,6 +66,84 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def dub_files(video: str, audio: str, out: str, checkpoint: str = "data/models/lipsync/generator.pt",
+              params_path: str = "params.yaml", progress: bool = True) -> dict:
+    """Lip-sync one face video to one speech file with a trained `lipsync` generator (`headflow lipsync`).
+
+    The same code as the pipeline, on one pair: ingest's normalisation (25 fps CFR video, 16 kHz mono
+    audio, `media.normalize`), the faces stage's tracking (`faces.process_clip`, params.yaml's `faces`
+    block when present), the shards stage's Wav2Lip face crops (`shards.cut.cut_views`), then
+    `generate_crops` and `write_output` of the generate stage, and `mark_synthetic`. The output covers
+    the frames that have both a video frame and a full mel window of the audio (the shorter of the two
+    sets the length; the video is never looped or padded).
+
+    Returns:
+        {"out", "frames", "generated_frames", "seconds", "frames_per_s"}.
+
+    Raises:
+        headflow.manifest.quarantine.Rejected: no usable face in the video (reason code in the message).
+        FileNotFoundError / ValueError: no or an unreadable generator checkpoint.
+    """
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from headflow.audio.mel import mel_spectrogram
+    from headflow.config import from_dict
+    from headflow.faces.faces import process_clip
+    from headflow.faces.params import FacesParams
+    from headflow.generators.lipsync.generate import generate_crops, write_output
+    from headflow.generators.lipsync.model import file_sha256, load_generator
+    from headflow.generators.lipsync.params import LipsyncParams
+    from headflow.manifest.generated import mark_synthetic
+    from headflow.media.normalize import extract_audio, normalize_video, read_audio, read_frames
+    from headflow.params import load as load_block
+    from headflow.shards.cut import cut_views
+    from headflow.shards.geometry import map_landmarks
+
+    t0 = time.perf_counter()
+    generator, saved = load_generator(Path(checkpoint))
+    data_params = from_dict(LipsyncParams, saved, "generator.params").data
+    faces_params = load_block("faces", params_path) if Path(params_path).exists() else FacesParams()
+    with tempfile.TemporaryDirectory(prefix="headflow-lipsync-") as tmp:
+        v, a = Path(tmp) / "video.mp4", Path(tmp) / "audio.wav"
+        normalize_video(video, v, fps=25)
+        extract_audio(audio, a, sample_rate=16000)
+        faces = process_clip(v, faces_params, crop_path=None)
+        views = cut_views(v, faces.boxes, faces.valid)
+        frames = np.stack(list(read_frames(v)))[: len(faces.valid)]
+        wav, sr = read_audio(a)
+        mel = mel_spectrogram(wav)
+        landmarks = map_landmarks(views["face96_transform"], faces.landmarks)
+        valid = faces.valid & np.isfinite(landmarks).all(axis=(1, 2))
+        landmarks = np.where(valid[:, None, None], np.nan_to_num(landmarks), 0).astype(np.float32)
+        bar = tqdm(total=int(valid.sum()), desc="lipsync", unit="frame", disable=not progress)
+        result = generate_crops(generator, views["face96"], landmarks, valid, mel, data_params,
+                                progress=bar.update)
+        bar.close()
+        start, end = write_output(frames, result, views["face96_transform"], wav, out, sample_rate=sr)
+    mark_synthetic(out, "lipsync", file_sha256(Path(checkpoint)), [Path(video).name, Path(audio).name])
+    seconds = time.perf_counter() - t0
+    return {"out": out, "frames": end - start, "generated_frames": int(result.generated.sum()),
+            "seconds": round(seconds, 1), "frames_per_s": round((end - start) / seconds, 2)}
+
+
+def _lipsync(args: argparse.Namespace) -> int:
+    from headflow.manifest.quarantine import Rejected
+
+    try:
+        info = dub_files(args.video, args.audio, args.out, args.checkpoint, args.params, progress=not args.quiet)
+    except Rejected as err:
+        print(f"headflow lipsync: {args.video}: {err}", file=sys.stderr)
+        return 2
+    print(f"{info['out']}: {info['frames']} frames ({info['generated_frames']} generated) in {info['seconds']} s "
+          f"({info['frames_per_s']} frames/s end to end)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="headflow", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -79,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     params.add_argument("block", nargs="?", help="one block (default: all)")
     params.add_argument("--params", default="params.yaml", help="the params file giving the values in use")
     params.set_defaults(fn=_params)
+    lip = sub.add_parser("lipsync", help="dub a face video with a speech file using the trained lipsync generator")
+    lip.add_argument("--video", required=True, help="a video with one talking face (any format ffmpeg reads)")
+    lip.add_argument("--audio", required=True, help="the speech to lip-sync to (any audio or video file)")
+    lip.add_argument("--out", required=True, help="the mp4 to write (marked synthetic in its metadata)")
+    lip.add_argument("--checkpoint", default="data/models/lipsync/generator.pt",
+                     help="an exported generator (train_lipsync's generator.pt)")
+    lip.add_argument("--params", default="params.yaml", help="params file whose `faces` block tracks the face")
+    lip.add_argument("--quiet", action="store_true", help="no progress bar")
+    lip.set_defaults(fn=_lipsync)
     report = sub.add_parser("report", help="the evaluation report page; with --exp, several DVC experiments side by side")
     report.add_argument("--exp", nargs="+", metavar="NAME", help="experiment names or revisions (dvc exp show)")
     report.add_argument("--json", help="a saved `dvc exp show --json` instead of running it")

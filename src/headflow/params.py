@@ -27,6 +27,8 @@ BLOCKS: dict[str, str] = {
     "expressions": "headflow.expressions.params:ExpressionsParams",
     "shard_labels": "headflow.shards.params:ShardLabelsParams",
     "train_judge": "headflow.sync.params:TrainExpertParams",
+    "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
+    "generate_lipsync": "headflow.generators.lipsync.params:GenerateLipsyncParams",
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

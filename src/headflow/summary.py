@@ -89,6 +89,25 @@ def evaluation_lines(catalog: Catalog = CATALOG) -> list[str]:
     return lines
 
 
+def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
+    """One line per trained and generated lip-sync run (train_lipsync / generate_lipsync metrics)."""
+    lines = []
+    if "train_lipsync" in catalog.stages and catalog.metrics("train_lipsync").exists():
+        m = json.loads(catalog.metrics("train_lipsync").read_text())
+        lines.append(f"train_lipsync: {m.get('n_train_clips')} train / {m.get('n_val_clips')} val clips, "
+                     f"{m.get('epochs_stage1')} + {m.get('epochs_stage2')} epochs ({m.get('steps')} steps, "
+                     f"{m.get('train_seconds')} s, {m.get('train_samples_per_s', 0):.1f} windows/s, data wait "
+                     f"{100 * (m.get('data_wait_fraction') or 0):.1f}%), val masked L1 {m.get('val_l1_masked', 0):.4f}, "
+                     f"sync term {'on' if m.get('sync_on') else 'not yet on'}, perceptual {m.get('perceptual_backend')} "
+                     f"-> {catalog.model('train_lipsync', 'generator') / 'generator.pt'}")
+    if "generate_lipsync" in catalog.stages and catalog.metrics("generate_lipsync").exists():
+        m = json.loads(catalog.metrics("generate_lipsync").read_text())
+        lines.append(f"generate_lipsync: {m.get('outputs')} videos ({m.get('frames')} frames, {m.get('frames_per_s')} "
+                     f"frames/s end to end), {m.get('quarantined')} quarantined -> "
+                     f"{catalog.artifacts('generate_lipsync', 'videos')}/")
+    return lines
+
+
 def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None,
            catalog: Catalog = CATALOG) -> str:
     """The summary text of what `catalog` (default: the current folder's) holds."""
@@ -128,6 +147,7 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
             lines.append(f"sync_check ({m['mode']}): {m['scored']} of {m['clips']} clips scored, offset 0 for "
                          f"{m['offset_zero']}, histogram {m['offset_histogram']}, median LSE-C {m['median_lse_c']}; "
                          f"kept {m['kept']}, shifted {m['shifted']}, dropped {m['dropped']} -> {sync_path}")
+    lines.extend(generator_lines(catalog))
     lines.extend(evaluation_lines(catalog))
     fits = _read(fits_path)
     if fits is not None and len(fits):

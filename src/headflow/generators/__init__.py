@@ -1,0 +1,62 @@
+"""The generator families: `FAMILIES` maps a family's name to its params class, train and generate entry
+points, tiny params set and a one-line description (docs/DESIGN.md, "Generators").
+
+Each family lives in `generators/<family>/` (params.py, data.py, model.py, losses.py, train.py,
+generate.py) and imports no other family. Importing this registry imports only the params modules
+(torch-free); `train` and `generate` import their modules on first call.
+
+    from headflow.generators import FAMILIES
+    fam = FAMILIES["lipsync"]
+    fam.train(fam.params(), ...)          # the family's train_<family> stage function
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+def _lazy(target: str) -> Callable[..., Any]:
+    """A function that imports "module:name" on its first call and forwards to it."""
+    module, _, name = target.partition(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__, call.__qualname__ = name, name
+    call.__doc__ = f"Calls {target} (imported on first use)."
+    call.target = target  # type: ignore[attr-defined]
+    return call
+
+
+@dataclass(frozen=True)
+class Family:
+    """One generator family's entry points."""
+
+    name: str
+    params: type
+    """The params dataclass of its train stage (the `train_<family>` block)."""
+    train: Callable[..., Any]
+    """Its train stage function, `run_stage(params, <paths as keywords>, progress=...)`."""
+    generate: Callable[..., Any]
+    """Its generate stage function (writes videos and `generated.parquet`)."""
+    tiny: Callable[[], Any]
+    """The tiny params set the shared per-family test trains for two steps."""
+    description: str
+
+
+def _lipsync() -> Family:
+    from headflow.generators.lipsync import params
+
+    return Family("lipsync", params.LipsyncParams, _lazy("headflow.generators.lipsync.train:run_stage"),
+                  _lazy("headflow.generators.lipsync.generate:run_stage"), params.tiny_params,
+                  "reference-attention lip-sync U-Net (Wav2Lip lineage): masked 96x96 face + KMeans references "
+                  "+ mel window -> mouth region and blending mask")
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(),)}
+"""Family name -> `Family`."""
+
+__all__ = ["FAMILIES", "Family"]
