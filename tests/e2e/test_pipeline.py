@@ -228,9 +228,12 @@ def _assert_same(a: Path, b: Path, where: str) -> None:
         assert np.array_equal(fa, fb) and np.array_equal(ma, mb), f"{where}: NMFC frames differ"
     elif a.suffix == ".pt":
         x, y = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
-        assert x.keys() == y.keys() and x["config"] == y["config"] and x["epoch"] == y["epoch"], where
-        for k in x["model"]:
-            assert torch.equal(x["model"][k], y["model"][k]), f"{where}: weights {k}"
+        # the harness's checkpoint (headflow.training.checkpoint): settings, data fingerprint, epoch, networks
+        assert x.keys() == y.keys() and x["settings"] == y["settings"] and x["epoch"] == y["epoch"], where
+        assert x["data"] == y["data"], f"{where}: data fingerprint"
+        for net in x["networks"]:
+            for k in x["networks"][net]:
+                assert torch.equal(x["networks"][net][k], y["networks"][net][k]), f"{where}: weights {net}.{k}"
     else:
         assert a.read_bytes() == b.read_bytes(), f"{where}: bytes differ"
 

@@ -126,7 +126,7 @@ def test_a_split_without_clips_gives_empty_tables_and_a_page(eval_project, tmp_p
     from headflow.evaluate.stage import run_stage
 
     root = copy_project(eval_project, tmp_path / "project")
-    metrics = run_stage(tiny_params(split="val"), project_root=root, progress=False)
+    metrics = run_stage(tiny_params(split="val"), project_root=root, progress=False, generated_paths=())
     assert metrics["clips"] == 0 and len(_per_clip(root)) == 0
     assert "0 val clips" in (root / "reports/report.html").read_text()
 

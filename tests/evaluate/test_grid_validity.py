@@ -63,6 +63,7 @@ def test_ground_truth_and_a_blurred_copy(grid_clips):
         assert blur["cpbd"] < gt["cpbd"] and blur["lap_var"] < 0.5 * gt["lap_var"] and blur["ssim"] < 1.0
 
 
+@pytest.mark.quality   # needs the demo's trained expert (make demo): run by `make quality`, not by CI
 def test_audio_shifted_by_five_frames_scores_worse_on_sync(grid_clips, project_root):
     from headflow.evaluate.scoring import Scorer, SyncNets
     from headflow.metrics.lse import shift_audio
