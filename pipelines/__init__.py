@@ -1,0 +1,1 @@
+"""Prefect flows calling the same functions as the DVC stages."""

@@ -1,0 +1,1 @@
+"""The lip-sync expert's stages: `train_expert` (train_expert.py, training in train.py, settings in config.py / params.py) and `sync_check` (sync_check.py); the expert's data path (data.py). Its network lives in `headflow.nn.expert`, LSE scoring in `headflow.metrics.lse`."""
