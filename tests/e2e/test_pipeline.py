@@ -212,8 +212,11 @@ def _assert_same(a: Path, b: Path, where: str) -> None:
         x, y = json.loads(text(a)), json.loads(text(b))
 
         def strip(d):
+            # `checkpoints`: evaluate records the sha256 of the judge's and the expert's last.pt, which hold
+            # the run's timings (samples/s) and so differ between identical runs; their weights are compared
+            # where the .pt files themselves are compared.
             if isinstance(d, dict):
-                return {k: strip(v) for k, v in d.items() if not TIMING.search(k)}
+                return {k: strip(v) for k, v in d.items() if not TIMING.search(k) and k != "checkpoints"}
             return [strip(v) for v in d] if isinstance(d, list) else d
 
         assert strip(x) == strip(y), f"{where}: {sorted(k for k in strip(x) if strip(x)[k] != strip(y).get(k))}" \
@@ -270,6 +273,8 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch, tmp_path):
             for name in sorted(ours.keys() & theirs.keys()):
                 if name.endswith(".tsv") and TIMING.search(Path(name).stem):
                     continue                                        # DVCLive's series of a timing metric
+                if rel == "reports/report.html":
+                    continue    # prints timings and checkpoint hashes; its tables are the parquet compared here
                 compared += 1
                 bytes_differ += ours[name].read_bytes() != theirs[name].read_bytes()
                 why = _same(ours[name], theirs[name], f"{stage}: {rel}/{name}")
