@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -77,18 +75,3 @@ def test_eye_centres_and_mouth_opening():
     batch = np.stack([lm, lm * 2])
     np.testing.assert_array_equal(L.mouth_opening(batch), [4.0, 8.0])
     np.testing.assert_array_equal(L.eye_centres(batch)[1], [[11.5, 2.0], [23.0, 4.0]])
-
-
-def _imported_by(module: str) -> set[str]:
-    """Top-level packages (and headflow modules) a fresh interpreter loads to import `module`."""
-    code = (f"import sys; before = set(sys.modules); import {module}; "
-            "print(' '.join(sorted(set(sys.modules) - before)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return {m if m.startswith("headflow") else m.split(".")[0] for m in out}
-
-
-def test_imports_no_other_headflow_module_and_nothing_heavy():
-    # numpy only: every room (nn/, families) may import it
-    loaded = _imported_by("headflow.landmarks68")
-    assert {m for m in loaded if m.startswith("headflow")} <= {"headflow", "headflow.landmarks68"}
-    assert not loaded & {"pandas", "pyarrow", "torch", "cv2", "scipy"}

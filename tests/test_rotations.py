@@ -4,8 +4,6 @@ rotations unchanged bit for bit (the Deep3D relation is tested in tests/expressi
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -74,18 +72,3 @@ def test_demo_rotations_are_bit_identical_to_before(dtype):
         new, old = rotation_matrix(*a), _demo_rotation_before(*a)
         assert new.dtype == old.dtype == np.float64
         np.testing.assert_array_equal(new, old)
-
-
-def _imported_by(module: str) -> set[str]:
-    """Top-level packages (and headflow modules) a fresh interpreter loads to import `module`."""
-    code = (f"import sys; before = set(sys.modules); import {module}; "
-            "print(' '.join(sorted(set(sys.modules) - before)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return {m if m.startswith("headflow") else m.split(".")[0] for m in out}
-
-
-def test_imports_no_other_headflow_module_and_nothing_heavy():
-    # numpy only
-    loaded = _imported_by("headflow.rotations")
-    assert {m for m in loaded if m.startswith("headflow")} <= {"headflow", "headflow.rotations"}
-    assert not loaded & {"pandas", "pyarrow", "torch", "cv2", "scipy"}
