@@ -43,14 +43,10 @@ test: env
 quality: env
 	@test -f data/interim/shards/shards.parquet || { echo "error: no shards; run 'make demo' first"; exit 1; }
 	PYTHONPATH=src:. $(BIN)/python bench/expert.py --set model.width=0.5 loop.epochs=40
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m quality tests -s; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 test-fast: env
 	$(BIN)/python -m pytest -q -m "not slow and not quality" tests
-
-# Minutes-long runs that print figures (training to a target accuracy): not part of `make test` or CI.
-quality: env
-	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests
 
 ui: env
 	PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect server start --host 127.0.0.1 --port 4200

@@ -32,6 +32,10 @@ def test_lr_factor_known_values():
     assert lr_factor(110, 10, 110, "cosine") == pytest.approx(0.05)
     assert lr_factor(500, 10, 110, "cosine") == pytest.approx(0.05)           # stays at the floor
     assert lr_factor(4, 10, 110, "cosine") == pytest.approx(0.5)              # warm-up x cosine(t = 0) = 0.5
+    # linear_tail, no warm-up, 100 steps, last 20% annealed to 0: full rate through step 80, then 1 - (t - 0.8) / 0.2
+    tail = [lr_factor(s, 0, 100, "linear_tail", 0.0, 0.2) for s in (0, 79, 80, 90, 95, 100, 120)]
+    assert tail == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.25, 0.0, 0.0])
+    assert lr_factor(90, 0, 100, "linear_tail", 0.1, 0.2) == pytest.approx(0.55)   # floor 0.1: 1 - 0.9 * 0.5
     with pytest.raises(ValueError, match="lr_schedule"):
         lr_factor(0, 0, 10, "linear")
 

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 from headflow.checks import require
 
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"]
-Schedule = Literal["constant", "cosine"]
+Schedule = Literal["constant", "cosine", "linear_tail"]
 
 
 @dataclass
@@ -24,9 +24,12 @@ class LoopConfig:
     warmup_steps: int = 0
     """Linear learning-rate warm-up, in optimiser steps (0 = none)."""
     lr_schedule: Schedule = "constant"
-    """After warm-up: "constant", or "cosine" decay to `min_lr_fraction` of `lr` at the last step."""
+    """After warm-up: "constant"; "cosine" decay to `min_lr_fraction` of `lr` at the last step; or
+    "linear_tail": constant, then linear to `min_lr_fraction` over the last `anneal_fraction` of the steps."""
     min_lr_fraction: float = 0.05
-    """Floor of the cosine schedule, a fraction of `lr`."""
+    """Floor of the cosine and linear_tail schedules, a fraction of `lr`."""
+    anneal_fraction: float = 0.2
+    """linear_tail only: the fraction of the run (after warm-up) over which the rate falls linearly."""
     optimizer: Literal["adam", "adamw"] = "adam"
     """Adam (weight decay as L2 in the gradient) or AdamW (decoupled weight decay)."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -62,6 +65,7 @@ class LoopConfig:
             require(getattr(self, name) in choices, name, getattr(self, name), f"one of {list(choices)}")
         require(self.lr > 0, "lr", self.lr, "> 0")
         require(self.d_lr is None or self.d_lr > 0, "d_lr", self.d_lr, "> 0 or null (= lr)")
+        require(0 < self.anneal_fraction <= 1, "anneal_fraction", self.anneal_fraction, "a fraction in (0, 1]")
         require(0 <= self.min_lr_fraction <= 1, "min_lr_fraction", self.min_lr_fraction, "a fraction in [0, 1]")
         require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "in [0, 1)")
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", list(self.betas),

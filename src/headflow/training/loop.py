@@ -260,7 +260,8 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
             bar = progress_bar(loader, f"{name} epoch {epoch + 1}/{cfg.epochs}", progress and rt.is_main)
             for batch in bar:
                 wait += perf_counter() - t_ready
-                scale = lr_factor(steps, cfg.warmup_steps, total_steps, cfg.lr_schedule, cfg.min_lr_fraction)
+                scale = lr_factor(steps, cfg.warmup_steps, total_steps, cfg.lr_schedule, cfg.min_lr_fraction,
+                                  cfg.anneal_fraction)
                 lr = cfg.lr * scale
                 t_prep = perf_counter()
                 batch = rt.fabric.to_device(batch)

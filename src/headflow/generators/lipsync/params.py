@@ -252,9 +252,11 @@ def published_params() -> LipsyncParams:
     """The paper's configuration (section 3.7): width 1, batch 4, both stages; for a GPU.
 
     The epoch counts are placeholders of the right order: the paper trains ~3 days (stage 1) and
-    18-24 h (stage 2) on one RTX 2080 and does not give its step counts.
+    18-24 h (stage 2) on one RTX 2080 and does not give its step counts. The rate is annealed linearly
+    over the last 20% of each stage ("linear_tail"); the smaller configurations use a cosine decay.
     """
-    return _with(LipsyncParams(), loop={"epochs": 300, "precision": "32-true"}, stage2_epochs=100,
+    return _with(LipsyncParams(), loop={"epochs": 300, "precision": "32-true", "lr_schedule": "linear_tail"},
+                 stage2_epochs=100,
                  samples_per_epoch=4000, val_windows=256)
 
 
