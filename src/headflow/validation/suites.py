@@ -354,8 +354,19 @@ def comparisons_suite() -> list:
     ]
 
 
+def dubbing_pairs_suite() -> list:
+    return [
+        *_columns("dubbing_pairs"),
+        *_not_null("clip_id", "audio_clip", "video_key", "audio_key"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),          # each video dubbed once
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="audio_clip", regex=CLIP_ID_REGEX),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
+    "dubbing_pairs": dubbing_pairs_suite,
     "quarantine": quarantine_suite,
     "corpus": corpus_suite,
     "audio_features": audio_features_suite,
