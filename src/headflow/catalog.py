@@ -95,7 +95,7 @@ def evaluate_stage(earlier: dict[str, StageOutputs]) -> StageOutputs:
 
 _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     StageOutputs("demo_corpus", "data/raw/demo", ("corpus",), metrics=f"{METRICS_DIR}/demo_corpus.json"),
-    _interim("ingest", ("clips", "quarantine"), ("media",), reads=("${ingest.root}",)),
+    _interim("ingest", ("clips", "quarantine", "dubbing_pairs"), ("media",), reads=("${ingest.root}",)),
     _interim("audio_features", ("audio_features", "quarantine"), ("mel",), reads=_CLIPS_AND_MEDIA),
     _interim("align", ("alignments", "words", "phones", "frame_labels", "quarantine"), ("textgrids",),
              reads=_CLIPS_AND_MEDIA),

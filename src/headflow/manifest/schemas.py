@@ -177,6 +177,7 @@ LANDMARKS = pa.schema([
     ("landmarks", pa.list_(pa.float32(), 136)),      # smoothed 68 x (x, y) source pixels, iBUG order; null if invalid
     ("landmarks_raw", pa.list_(pa.float32(), 136)),  # as fitted per frame, before smoothing; null if invalid
     ("crop_transform", pa.list_(pa.float64(), 6)),   # 2x3 row-major source -> 256x256 aligned crop (OpenCV)
+    ("crop_outside", pa.float32()),         # fraction of that crop outside the source frame (edge smear); null if invalid
 ])
 
 SYNC_EVAL = pa.schema([                # train_expert: held-out clips scored with and without shifted audio

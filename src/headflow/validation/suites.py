@@ -162,6 +162,7 @@ def landmarks_suite() -> list:
         gxe.ExpectColumnValuesToNotBeNull(column="landmarks_raw", row_condition=Column("valid") == True),  # noqa: E712
         gxe.ExpectColumnValuesToBeNull(column="landmarks", row_condition=Column("valid") == False),  # noqa: E712
         gxe.ExpectColumnValuesToNotBeNull(column="score", row_condition=Column("detected") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeBetween(column="crop_outside", min_value=0.0, max_value=1.0),   # nulls skipped
     ]
 
 
