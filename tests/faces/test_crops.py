@@ -102,6 +102,9 @@ def test_tight_face_crops_report_and_gate_the_outside_share(tmp_path, portrait, 
     video = clipkit.write(tmp_path / "tight.mp4", tight)
     r = process_clip(video, FacesParams(), None)
     assert 0.1 < r.summary["crop_outside_median"] <= r.summary["crop_outside_max"] < 0.9
+    # per frame: recorded for every valid frame, its median is the clip's, NaN where invalid
+    assert r.crop_outside.shape == (12,) and np.isnan(r.crop_outside[~r.valid]).all()
+    assert np.median(r.crop_outside[r.valid]) == pytest.approx(r.summary["crop_outside_median"], abs=1e-6)
     wide = process_clip(clipkit.write(tmp_path / "wide.mp4", clipkit.moving(portrait, 12, canvas=(256, 320), dx=0)),
                         FacesParams(), None)
     assert wide.summary["crop_outside_median"] < r.summary["crop_outside_median"]
