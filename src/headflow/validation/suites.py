@@ -184,7 +184,8 @@ def sync_check_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToBeInSet(column="action", value_set=["keep", "shift", "drop"]),
         gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
-            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled",
+            "sync_offset_short"]),
         gxe.ExpectColumnValuesToBeBetween(column="lse_d", min_value=0.0, max_value=2.0),
         gxe.ExpectColumnValuesToBeBetween(column="lse_c", min_value=0.0),
         gxe.ExpectColumnValuesToBeBetween(column="offset", min_value=-100, max_value=100),
@@ -204,7 +205,8 @@ def decisions_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToBeInSet(column="decision", value_set=["keep", "drop"]),
         gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
-            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled",
+            "sync_offset_short"]),
         # a dropped clip carries no correction
         gxe.ExpectColumnValuesToBeInSet(column="audio_shift_frames", value_set=[0],
                                         row_condition=Column("decision") == "drop"),
