@@ -7,7 +7,7 @@ from headflow.ingest.ingest import run_ingest
 from headflow.ingest.layouts import (discover_mead, discover_voxceleb2, hdtf_speaker, parse_timestamp,
                                      read_hdtf_lists, read_pair_list)
 from headflow.ingest.params import IngestParams
-from headflow.media import encode_video, read_frames
+from headflow.media import encode_video, probe, read_frames
 from headflow.validation import validate_manifest
 
 
@@ -58,6 +58,8 @@ def test_hdtf_tree_gives_one_clip_per_span_cropped_and_names_missing_downloads(t
     clips = res.clips
     assert list(zip(clips.source_start_s, clips.source_end_s)) == [(1.0, 3.0), (4.0, 6.0)]
     assert list(clips.n_frames) == [50, 50] and set(clips.speaker_id) == {"Alice"}
+    for wav in clips.audio_path:                                    # the audio is cut to the same span
+        assert probe(tmp_path / wav).duration_s == pytest.approx(2.0, abs=0.03)
     assert list(clips.source_crop[0]) == [8, 16, 64, 64] and clips.source_crop[1] is None
     assert list(clips.width) == [64, 128] and list(clips.height) == [64, 96]
     # the crop is the window x 8..72, y 16..80 of the source frame (lossy: compare to the shifted window)
