@@ -184,7 +184,7 @@ def test_short_clips_are_never_shifted_or_dropped_on_their_offset():
 
 
 def test_stage_keeps_a_short_clip_whose_offset_it_cannot_trust(project, monkeypatch):
-    # the fixture's clips are 50 frames = 2.0 s, under the default min_length_s (2.4 s, bench/sync_length.py)
+    # the fixture's clips are 50 frames = 2.0 s, under the default min_length_s (2.6 s, bench/sync_length.py)
     monkeypatch.chdir(project)
     _fake_scores(monkeypatch, {"a-000000000a": (0, 0.5), "b-000000000b": (4, 0.5), "c-000000000c": (0, 0.5)})
     params = SyncCheckParams(mode="shift", max_offset=5, max_abs_offset=1, max_reject_fraction=0.9)
