@@ -115,6 +115,7 @@ def test_wav2lip_pair_list_gives_dubbing_pairs(tmp_path):
     res = run_ingest(params, root, tmp_path / "ingest", project_root=tmp_path, progress=False)
     ids = dict(zip(res.clips.source_path, res.clips.clip_id))
     assert len(res.clips) == 3 and list(res.quarantine.frame().reason_code) == ["unreadable"]
+    assert set(res.clips.split) == {"test"}                       # an evaluation list: every clip is test
     assert res.clips.set_index("source_path").transcript["main/6330311066473698535/00011.mp4"] == "hello there"
     pairs = res.dubbing_pairs
     assert list(zip(pairs.clip_id, pairs.audio_clip)) == [

@@ -361,7 +361,8 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
     # Quarantined clips never count; known-bad demo inputs and thin speakers train (see splits.py).
     splits = assign_splits([r["speaker_id"] for r in rows], params.split, usable)
     for r in rows:
-        r["split"] = splits[r["speaker_id"]]
+        # A dubbing test-pair list is an evaluation set: all of it is test (generate/evaluate score `test`).
+        r["split"] = "test" if params.source == "wav2lip_pairs" else splits[r["speaker_id"]]
     clips = (pd.DataFrame(rows).sort_values(["source_path", "source_start_s"], ignore_index=True, na_position="first")
              if rows else pd.DataFrame(rows))
     check_accounting(ids_in, [r["clip_id"] for r in rows], [q["clip_id"] for q in quarantine.rows], STAGE)
