@@ -80,7 +80,7 @@ _EXPERT_INPUTS = (*_CLIPS_AND_MEDIA, "faces.faces", "faces.landmarks", "audio_fe
                   "audio_features.mel")
 GENERATE_PREFIX = "generate_"
 """Stages named `generate_<family>` write `generated.parquet`, which `evaluate` scores."""
-_EVALUATE_INPUTS = (*_EXPERT_INPUTS, "train_judge.judge", "train_expert.expert")
+_EVALUATE_INPUTS = (*_EXPERT_INPUTS, "train_judge.judge", "train_expert.expert", "ingest.dubbing_pairs")
 """The real clips, their faces geometry and mels, the sync judge and the expert generators train against."""
 
 
@@ -95,7 +95,7 @@ def evaluate_stage(earlier: dict[str, StageOutputs]) -> StageOutputs:
 
 _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     StageOutputs("demo_corpus", "data/raw/demo", ("corpus",), metrics=f"{METRICS_DIR}/demo_corpus.json"),
-    _interim("ingest", ("clips", "quarantine"), ("media",), reads=("${ingest.root}",)),
+    _interim("ingest", ("clips", "quarantine", "dubbing_pairs"), ("media",), reads=("${ingest.root}",)),
     _interim("audio_features", ("audio_features", "quarantine"), ("mel",), reads=_CLIPS_AND_MEDIA),
     _interim("align", ("alignments", "words", "phones", "frame_labels", "quarantine"), ("textgrids",),
              reads=_CLIPS_AND_MEDIA),
@@ -119,7 +119,7 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     # generate_<family> stages go here, before evaluate
     _interim("generate_lipsync", ("generated", "quarantine"), ("videos",),
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
-                    "shards.clips", "train_lipsync.generator")),
+                    "shards.clips", "train_lipsync.generator", "ingest.dubbing_pairs")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

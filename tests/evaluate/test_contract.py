@@ -84,3 +84,27 @@ def test_scored_range_ends_at_the_last_full_audio_window():
     assert scored_range(40, 128) == (1, 36)
     assert scored_range(20, 128) == (1, 20)                   # the video ends first
     assert scored_range(40, 10) == (1, 0)                     # no full window at all: empty
+
+
+def test_a_listed_pair_table_replaces_the_derangement(tmp_path):
+    import pandas as pd
+
+    from headflow.manifest.generated import read_listed_pairs
+
+    # Wav2Lip-style list: a dubbed with c's audio, b with a's; d's audio is not an evaluation clip
+    listed = {"a": "c", "b": "a", "e": "d"}
+    assert dubbing_pairs(["a", "b", "c", "e"], listed) == {"a": "c", "b": "a"}       # c is only an audio source
+    assert dubbing_pairs(["a", "b", "c"], {}) == dubbing_pairs(["a", "b", "c"])       # empty list: id order
+    assert read_listed_pairs(tmp_path) == {}                                          # no list written
+    pd.DataFrame({"clip_id": ["a", "b"], "audio_clip": ["c", "a"], "video_key": ["1/1", "1/2"],
+                  "audio_key": ["1/3", "1/1"]}).to_parquet(tmp_path / "dubbing_pairs.parquet")
+    assert read_listed_pairs(tmp_path) == {"a": "c", "b": "a"}
+
+
+def test_canonical_tasks_follow_the_listed_pairs():
+    from headflow.evaluate.baselines import canonical_tasks
+
+    n = {"a": 50, "b": 50, "c": 50}
+    tasks, skipped = canonical_tasks(n, {k: 170 for k in n}, ["dubbing"], 1, {"a": "c"})
+    assert [(t.source_clip, t.audio_clip) for t in tasks] == [("a", "c")]
+    assert sorted(c for c, _ in skipped) == ["b", "c"] and skipped[0][1] == "not in the dubbing pair list"

@@ -102,6 +102,9 @@ def test_tight_face_crops_report_and_gate_the_outside_share(tmp_path, portrait, 
     video = clipkit.write(tmp_path / "tight.mp4", tight)
     r = process_clip(video, FacesParams(), None)
     assert 0.1 < r.summary["crop_outside_median"] <= r.summary["crop_outside_max"] < 0.9
+    # per frame: recorded for every valid frame, its median is the clip's, NaN where invalid
+    assert r.crop_outside.shape == (12,) and np.isnan(r.crop_outside[~r.valid]).all()
+    assert np.median(r.crop_outside[r.valid]) == pytest.approx(r.summary["crop_outside_median"], abs=1e-6)
     wide = process_clip(clipkit.write(tmp_path / "wide.mp4", clipkit.moving(portrait, 12, canvas=(256, 320), dx=0)),
                         FacesParams(), None)
     assert wide.summary["crop_outside_median"] < r.summary["crop_outside_median"]
@@ -110,3 +113,16 @@ def test_tight_face_crops_report_and_gate_the_outside_share(tmp_path, portrait, 
     with pytest.raises(Rejected) as err:
         process_clip(video, params, None)
     assert err.value.reason_code == "crop_outside_frame"
+
+
+def test_inside_mask_known_answer():
+    from headflow.faces.crops import inside_mask, outside_fraction
+
+    # crop = source shifted by (+10, +20): crop pixel (x, y) samples source (x - 10, y - 20), inside a
+    # 64x64 frame for x in 10..73 and y in 20..83: 64 x 64 = 4096 of the 100 x 100 crop pixels.
+    M = np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 20.0]])
+    mask = inside_mask(M, 100, (64, 64))
+    assert mask.shape == (100, 100) and mask.sum() == 4096
+    assert mask[20, 10] and mask[83, 73] and not mask[19, 10] and not mask[20, 74]
+    # the same rule as outside_fraction sampled at every pixel
+    assert outside_fraction(M, 100, (64, 64), grid=100) == pytest.approx(1 - 4096 / 10000)

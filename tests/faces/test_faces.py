@@ -150,9 +150,11 @@ def test_frame_table_writes_null_landmarks_for_invalid_frames():
     r = ClipFaces(summary={}, valid=valid, detected=np.array([True, False, False, False]),
                   score=np.array([1.5, np.nan, np.nan, np.nan], np.float32),
                   boxes=np.zeros((T, 4), np.float32), landmarks=lm, landmarks_raw=lm,
-                  transforms=np.tile(np.eye(2, 3), (T, 1, 1)))
+                  transforms=np.tile(np.eye(2, 3), (T, 1, 1)),
+                  crop_outside=np.array([0.25, np.nan, 0.0, 0.5], np.float32))
     table = frame_table("demo_x-0123456789", r)
     rows = table.to_pylist()
+    assert [row["crop_outside"] for row in rows] == [0.25, None, 0.0, 0.5]   # per frame; null where invalid
     assert rows[1]["landmarks"] is None and rows[1]["landmarks_raw"] is None and rows[1]["score"] is None
     assert rows[0]["landmarks"] == pytest.approx(lm[0].reshape(-1).tolist()) and rows[0]["score"] == 1.5
     assert rows[2]["crop_transform"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]

@@ -117,7 +117,8 @@ def _fake_scores(monkeypatch, offsets: dict[str, tuple[int, float]]):
 def test_drop_and_shift_modes_quarantine_and_correct(project, monkeypatch, mode):
     monkeypatch.chdir(project)
     _fake_scores(monkeypatch, {"a-000000000a": (0, 0.5), "b-000000000b": (4, 0.5), "c-000000000c": (0, 0.01)})
-    params = SyncCheckParams(mode=mode, max_offset=5, max_abs_offset=1, min_confidence=0.1, max_reject_fraction=0.9)
+    params = SyncCheckParams(mode=mode, max_offset=5, max_abs_offset=1, min_confidence=0.1, max_reject_fraction=0.9,
+                             min_length_s=0.0)   # these synthetic clips are ~1-2 s: trust their offsets
     metrics = run_stage(params, progress=False)
     scores = pd.read_parquet("data/interim/sync_check/scores.parquet").set_index("clip_id")
     clips = pd.read_parquet("data/interim/sync_check/clips.parquet")
@@ -166,3 +167,29 @@ def test_missing_expert_is_a_clear_error(tmp_path):
         check.resolve_expert("trained", tmp_path)
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         check.resolve_expert("nope.pt", tmp_path)
+
+
+def test_short_clips_are_never_shifted_or_dropped_on_their_offset():
+    # min_length_s 2.4: a 1.2 s clip (30 frames) off by 7 frames with high confidence is flagged, kept unshifted
+    for mode in ("report", "drop", "shift"):
+        p = SyncCheckParams(mode=mode, max_abs_offset=2, min_length_s=2.4)
+        assert asdict(decide(7, 0.9, p, length_s=1.2)) == {"action": "keep", "audio_shift_frames": 0,
+                                                          "reason": "sync_offset_short"}
+    # at or above the length the offset acts again; low confidence still drops short clips (not the offset)
+    assert decide(7, 0.9, SyncCheckParams(mode="shift", min_length_s=2.4), length_s=2.4).action == "shift"
+    assert decide(0, 0.01, SyncCheckParams(mode="drop", min_confidence=0.1, min_length_s=2.4),
+                  length_s=1.2).reason == "sync_low_confidence"
+    # 0 trusts every offset
+    assert decide(7, 0.9, SyncCheckParams(mode="drop", min_length_s=0.0), length_s=1.2).action == "drop"
+
+
+def test_stage_keeps_a_short_clip_whose_offset_it_cannot_trust(project, monkeypatch):
+    # the fixture's clips are 50 frames = 2.0 s, under the default min_length_s (2.6 s, bench/sync_length.py)
+    monkeypatch.chdir(project)
+    _fake_scores(monkeypatch, {"a-000000000a": (0, 0.5), "b-000000000b": (4, 0.5), "c-000000000c": (0, 0.5)})
+    params = SyncCheckParams(mode="shift", max_offset=5, max_abs_offset=1, max_reject_fraction=0.9)
+    assert params.min_length_s > 2.0
+    metrics = run_stage(params, progress=False)
+    b = pd.read_parquet("data/interim/sync_check/scores.parquet").set_index("clip_id").loc["b-000000000b"]
+    assert (b.action, b.audio_shift_frames, b.reason, b.offset) == ("keep", 0, "sync_offset_short", 4)
+    assert not Path("data/interim/sync_check/mel/b-000000000b.npy").exists() and metrics["shifted"] == 0

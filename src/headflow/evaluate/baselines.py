@@ -6,7 +6,8 @@ frame 1, frame 0 being the reference any system may be given, to the last frame 
 window). Canonical tasks, on every clip of the evaluation split:
 
 - reconstruction: the clip with its own audio; the real frames are the ground truth.
-- dubbing: the clip with the audio of the next clip in id order (`dubbing_pairs`); no real video
+- dubbing: the clip with the audio of the next clip in id order, or of its listed pair when ingest
+  wrote a pair list (`dubbing_pairs`); no real video
   exists for that audio, so full-reference metrics do not apply.
 
 Reference systems, computed in the same run on the same clips and frames, as full frames in the
@@ -69,10 +70,13 @@ class Task:
 
 
 def canonical_tasks(n_video: dict[str, int], n_mel: dict[str, int], protocols: Iterable[str],
-                    frame_start: int = 1) -> tuple[list[Task], list[tuple[str, str]]]:
+                    frame_start: int = 1, listed: dict[str, str] | None = None
+                    ) -> tuple[list[Task], list[tuple[str, str]]]:
     """The reconstruction and dubbing tasks of the evaluation clips.
 
     Args:
+        listed: a dataset's own dubbing pairs {video clip: audio clip} (ingest's `dubbing_pairs.parquet`);
+            None or empty: each clip takes the next clip's audio in id order (`dubbing_pairs`).
         n_video: clip_id -> video frames, for every evaluation clip.
         n_mel: clip_id -> mel frames of its audio.
         protocols: which of "reconstruction", "dubbing" to build.
@@ -84,14 +88,15 @@ def canonical_tasks(n_video: dict[str, int], n_mel: dict[str, int], protocols: I
     """
     tasks, skipped = [], []
     clips = sorted(n_video)
-    pairs = dubbing_pairs(clips)
+    pairs = dubbing_pairs(clips, listed)
     for protocol in protocols:
         for c in clips:
             if protocol == "reconstruction":
                 audio, target = c, True
             elif protocol == "dubbing":
                 if c not in pairs:
-                    skipped.append((c, "dubbing needs at least two evaluation clips"))
+                    skipped.append((c, "not in the dubbing pair list" if listed else
+                                    "dubbing needs at least two evaluation clips"))
                     continue
                 audio, target = pairs[c], False
             else:

@@ -220,8 +220,10 @@ def read_generated_manifests(paths: Sequence[Path], root: Path) -> tuple[list[di
 
 def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFrame, generated: list[dict],
               root: Path, checkpoints: tuple[str, str] = (str(JUDGE), str(LOSS_EXPERT)),
+              listed_pairs: dict[str, str] | None = None,
               ) -> tuple[list[ClipJob], list[tuple[dict, str, str]], list[dict], list[tuple[str, str]]]:
-    """Tasks, systems and jobs of a run (`checkpoints`: the judge's and the loss expert's, for the workers).
+    """Tasks, systems and jobs of a run (`checkpoints`: the judge's and the loss expert's, for the workers;
+    `listed_pairs`: ingest's dubbing pair list, `headflow.manifest.generated.read_listed_pairs`).
 
     Returns:
         (jobs, rejected generated rows (row, reason_code, message), failure rows for tasks a system did
@@ -232,7 +234,7 @@ def plan_jobs(params: EvaluateParams, clips: pd.DataFrame, landmarks: pd.DataFra
     info = clips.set_index("clip_id")
     n_video = dict(zip(clips.clip_id, clips.n_frames))
     n_mel = {c: int(np.load(root / p, mmap_mode="r").shape[0]) for c, p in zip(clips.clip_id, clips.mel_path)}
-    tasks, skipped = canonical_tasks(n_video, n_mel, params.protocols, params.frame_start)
+    tasks, skipped = canonical_tasks(n_video, n_mel, params.protocols, params.frame_start, listed_pairs)
     canonical = {(t.protocol, t.source_clip): t for t in tasks}
     items: dict[str, list] = defaultdict(list)
     for t in tasks:
@@ -356,7 +358,10 @@ def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: 
     landmarks = landmarks[landmarks.clip_id.isin(clips.clip_id)]
     generated, invalid = read_generated_manifests(generated_paths, root)
     checkpoints = (str(judge_path), str(loss_expert_path))
-    jobs, rejected, not_generated, skipped = plan_jobs(params, clips, landmarks, generated, root, checkpoints)
+    from headflow.manifest.generated import read_listed_pairs
+
+    jobs, rejected, not_generated, skipped = plan_jobs(params, clips, landmarks, generated, root, checkpoints,
+                                                       read_listed_pairs((root / clips_path).parent))
     log.info("evaluate: %d %s clips, %d jobs, %d generated outputs", len(clips), params.split, len(jobs), len(generated))
     t_score = time.perf_counter()
     results = map_jobs(score_clip_job, jobs, params.workers, map_fn, desc="evaluate", progress=progress)

@@ -119,6 +119,26 @@ def crop_motion(transforms: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(out)
 
 
+def inside_mask(transform: np.ndarray, size: int, frame_hw: tuple[int, int]) -> np.ndarray:
+    """(size, size) bool: the crop pixels whose source position lies inside the frame.
+
+    The rule of `outside_fraction` at every pixel: crop pixel (x, y) (OpenCV's integer pixel centres, as
+    `warp` samples them) maps through the inverse transform to the source, and is inside when
+    0 <= x_src <= W - 1 and 0 <= y_src <= H - 1; outside pixels are the edge smear `warp` fills in.
+
+    Args:
+        transform: (2, 3) source -> crop.
+        size: crop side in pixels.
+        frame_hw: source frame (height, width).
+    """
+    c = np.arange(size, dtype=np.float64)
+    pts = np.stack(np.meshgrid(c, c), axis=-1).reshape(-1, 2)          # (size^2, 2) x, y
+    src = apply(invert(np.asarray(transform, np.float64)), pts)
+    h, w = frame_hw
+    inside = (src[:, 0] >= 0) & (src[:, 0] <= w - 1) & (src[:, 1] >= 0) & (src[:, 1] <= h - 1)
+    return inside.reshape(size, size)
+
+
 def outside_fraction(transforms: np.ndarray, size: int, frame_hw: tuple[int, int], grid: int = 64) -> np.ndarray:
     """Per frame, the fraction of the `size` x `size` crop whose source pixels lie outside the frame.
 

@@ -51,6 +51,9 @@ class ClipFaces:
     landmarks_raw: np.ndarray    # (T, 68, 2) float32 as fitted; nan where invalid
     transforms: np.ndarray       # (T, 2, 3) float64 source -> aligned crop
     timings: dict = field(default_factory=dict)
+    crop_outside: np.ndarray | None = None
+    """(T,) float32 fraction of each frame's aligned crop lying outside the source frame
+    (`crops.outside_fraction`; NaN where invalid); None when not measured."""
 
 
 class _Clock:
@@ -267,7 +270,8 @@ def process_clip(video: str | Path, params: FacesParams, crop_path: str | Path |
         **{f"{k}_s": v for k, v in timings.items()},
     }
     return ClipFaces(summary=summary, valid=valid, detected=detected, score=score, boxes=boxes,
-                     landmarks=lm.astype(np.float32), landmarks_raw=lm_raw, transforms=transforms, timings=timings)
+                     landmarks=lm.astype(np.float32), landmarks_raw=lm_raw, transforms=transforms, timings=timings,
+                     crop_outside=np.where(valid, outside, np.nan).astype(np.float32))
 
 
 def _cpu_seconds() -> float:

@@ -70,6 +70,8 @@ def frame_table(clip_id: str, r: ClipFaces) -> pa.Table:
         "landmarks": fixed(np.nan_to_num(lm).astype(np.float32), 136, pa.float32(), mask),
         "landmarks_raw": fixed(np.nan_to_num(raw).astype(np.float32), 136, pa.float32(), mask),
         "crop_transform": fixed(r.transforms.reshape(T, 6), 6, pa.float64()),
+        "crop_outside": pa.array(r.crop_outside if r.crop_outside is not None else np.full(T, np.nan, np.float32),
+                                 pa.float32(), from_pandas=True),
     }
     return pa.table(cols).cast(schema_for("landmarks"))
 

@@ -8,10 +8,17 @@ Every input ends up either in `clips.parquet` or in `quarantine.parquet` with a 
 does every other file under the root that may be media (`unsupported_extension`; see
 `headflow.ingest.sources.audit_root`). Splits: `headflow.ingest.splits` (speaker-disjoint, val/test from
 speakers with usable clips).
+
+Real datasets' layouts (HDTF spans with crops, MEAD, VoxCeleb2, Wav2Lip's test-pair lists) come from
+`headflow.ingest.layouts`; an item may be part of a file (`start_s`/`end_s`, recorded as
+`source_start_s`/`source_end_s`). With `segment.enabled`, inputs longer than `max_duration_s` are
+planned into pause-cut segments first (`headflow.ingest.segment`), each file probed and decoded once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 from collections import Counter
@@ -23,7 +30,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from headflow.ingest.layouts import (discover_hdtf, discover_mead, discover_voxceleb2, discover_wav2lip_pairs,
+                                     listed_pairs)
 from headflow.ingest.params import IngestParams
+from headflow.ingest.segment import segment_item
 from headflow.ingest.sources import (SourceItem, audit_root, discover_demo, discover_folder, discover_grid,
                                      discover_lrs2, normalise_extensions)
 from headflow.ingest.splits import assign_splits
@@ -49,6 +59,10 @@ class IngestResult:
     """Accepted clips per mono downmix ("mono", "mean", "channel": the mean cancelled, one channel used)."""
     transcript_encodings: dict[str, int] | None = None
     """Accepted clips per transcript encoding ("utf-8", "utf-16 (BOM)", "cp1252", ...)."""
+    segmentation: dict[str, int] | None = None
+    """Inputs cut at pauses and their segments: {"inputs_cut", "segments", "pause", "forced"}."""
+    dubbing_pairs: pd.DataFrame | None = None
+    """wav2lip_pairs: the list's pairs whose video and audio clips were both accepted (else empty)."""
 
 
 def discover(params: IngestParams, root: Path) -> list[SourceItem]:
@@ -64,6 +78,14 @@ def discover(params: IngestParams, root: Path) -> list[SourceItem]:
                                params.transcript_encodings)
     if params.source == "grid":
         return discover_grid(root, params.extensions, params.transcripts_json)
+    if params.source == "hdtf":
+        return discover_hdtf(root, params.extensions)
+    if params.source == "mead":
+        return discover_mead(root, params.extensions)
+    if params.source == "voxceleb2":
+        return discover_voxceleb2(root, params.extensions)
+    if params.source == "wav2lip_pairs":
+        return discover_wav2lip_pairs(root, params.file_list or "", params.transcript_encodings)
     return discover_lrs2(root, params.file_list or "", params.transcript_encodings)
 
 
@@ -88,23 +110,31 @@ def _face_probe(video: Path, n_samples: int) -> int:
 
 def process_item(item: SourceItem, content_hash: str, params: IngestParams, media_dir: Path,
                  project_root: Path) -> dict:
-    """Check and normalise one input. Returns its clips.parquet row; raises Rejected."""
-    clip_id = clip_id_for(item.relpath, content_hash)
+    """Check and normalise one input (a file, or the part `item.start_s`..`end_s` of one).
+
+    Returns its clips.parquet row; raises Rejected."""
+    clip_id = clip_id_for(item.key, content_hash)
+    if item.missing_note:
+        raise Rejected("unreadable", f"{item.relpath}: listed by the layout but {item.missing_note}")
     if item.transcript_problem:
         raise Rejected("transcript_encoding", f"{item.relpath}: transcript {item.transcript_problem}")
     try:
         info = probe(item.path)
         require_streams(info, video=True, audio=True)
-        duration = info.duration_s or 0.0
+        duration = _range_duration(item, info.duration_s or 0.0)
+        what = item.relpath if item.start_s is None else f"{item.relpath} [{item.start_s:.2f}, {item.end_s:.2f}) s"
         if duration < params.min_duration_s:
-            raise Rejected("too_short", f"{item.relpath}: {duration:.2f} s < min_duration_s {params.min_duration_s}")
+            raise Rejected("too_short", f"{what}: {duration:.2f} s < min_duration_s {params.min_duration_s}")
         if duration > params.max_duration_s:
-            raise Rejected("too_long", f"{item.relpath}: {duration:.2f} s > max_duration_s {params.max_duration_s}")
-        decode_check(item.path, info)
-        check_av_lengths(item.relpath, info.video_content_s, info.audio_duration_s, params.max_av_length_diff_s)
+            hint = "" if params.segment.enabled else "; set ingest.segment.enabled to cut it into clips at pauses"
+            raise Rejected("too_long", f"{what}: {duration:.2f} s > max_duration_s {params.max_duration_s}{hint}")
+        if not item.checked:
+            decode_check(item.path, info)
+            check_av_lengths(item.relpath, info.video_content_s, info.audio_duration_s, params.max_av_length_diff_s)
         video_out, audio_out = media_dir / f"{clip_id}.mp4", media_dir / f"{clip_id}.wav"
         mix = normalize_clip(item.path, video_out, audio_out, fps=params.fps, sample_rate=params.sample_rate,
-                             crf=params.crf, max_side=params.max_side, max_downmix_loss_db=params.max_downmix_loss_db)
+                             crf=params.crf, max_side=params.max_side, max_downmix_loss_db=params.max_downmix_loss_db,
+                             start_s=item.start_s, end_s=item.end_s, crop=item.crop)
         norm = probe(video_out)
     except MediaError as err:
         raise Rejected(err.reason_code, err.message) from None
@@ -128,8 +158,61 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
         "video_path": os.path.relpath(video_out, project_root), "audio_path": os.path.relpath(audio_out, project_root),
         "fps": params.fps, "sample_rate": params.sample_rate, "n_frames": norm.n_frames,
         "duration_s": norm.duration_s, "width": norm.width, "height": norm.height, "n_faces_probe": n_faces,
+        "source_start_s": item.start_s, "source_end_s": item.end_s if item.end_s is not None else (
+            None if item.start_s is None else info.duration_s),
+        "source_crop": list(item.crop) if item.crop else None, "segment_index": item.segment_index,
+        "segment_end": item.segment_end, "emotion": item.emotion, "emotion_level": item.emotion_level,
+        "camera_view": item.camera_view,
         "_downmix": mix, "_transcript_encoding": item.transcript_encoding,   # for the metrics; not columns
     }
+
+
+def _range_duration(item: SourceItem, file_duration_s: float) -> float:
+    """Seconds of `item`: its [start_s, end_s) clipped to the file, or the whole file."""
+    start = item.start_s or 0.0
+    end = file_duration_s if item.end_s is None else min(item.end_s, file_duration_s)
+    return max(end - start, 0.0)
+
+
+def item_hash(item: SourceItem, file_hash: str) -> str:
+    """The content hash of an item: its file's sha256, or for part of a file (a time range, a crop)
+    the sha256 of the file's sha256 and that range and crop, so parts of one file are distinct."""
+    if item.start_s is None and item.end_s is None and item.crop is None:
+        return file_hash
+    return hashlib.sha256(f"{file_hash}|{item.start_s}|{item.end_s}|{item.crop}".encode()).hexdigest()
+
+
+def plan_file(args: tuple) -> tuple[list[SourceItem], tuple[str, str] | None]:
+    """Probe and fully decode one file once, then cut each of its items longer than max_duration_s at pauses.
+
+    Args:
+        args: (items of one file, IngestParams).
+    Returns:
+        (the planned items, marked `checked`; or [] with (reason_code, message) when the file fails a check).
+    """
+    items, params = args
+    first = items[0]
+    if first.missing_note:
+        return [], ("unreadable", f"{first.relpath}: listed by the layout but {first.missing_note}")
+    try:
+        info = probe(first.path)
+        require_streams(info, video=True, audio=True)
+        decode_check(first.path, info)
+        check_av_lengths(first.relpath, info.video_content_s, info.audio_duration_s, params.max_av_length_diff_s)
+        out = []
+        for item in items:
+            item = dataclasses.replace(item, checked=True)
+            if params.segment.enabled:
+                out += segment_item(item, info.duration_s or 0.0, params.min_duration_s, params.max_duration_s,
+                                    params.fps, params.segment.pause_db, params.segment.min_pause_s,
+                                    params.sample_rate)
+            else:
+                out.append(item)
+        return out, None
+    except MediaError as err:
+        return [], (err.reason_code, err.message)
+    except Rejected as rej:
+        return [], (rej.reason_code, rej.message)
 
 
 def check_av_lengths(name: str, video_s: float | None, audio_s: float | None, tolerance_s: float) -> None:
@@ -155,18 +238,23 @@ def check_av_lengths(name: str, video_s: float | None, audio_s: float | None, to
 
 def _work(args: tuple) -> tuple[str, dict | None, tuple[str, str] | None]:
     item, content_hash, params, media_dir, project_root = args
-    clip_id = clip_id_for(item.relpath, content_hash)
+    clip_id = clip_id_for(item.key, content_hash)
     try:
         return clip_id, process_item(item, content_hash, params, media_dir, project_root), None
     except Rejected as rej:
         return clip_id, None, (rej.reason_code, rej.message)
 
 
-def _hash(item: SourceItem) -> str:
+def _hash(item: SourceItem, cache: dict[Path, str] | None = None) -> str:
+    if cache is not None and item.path in cache:
+        return cache[item.path]
     try:
-        return file_sha256(item.path)
+        h = file_sha256(item.path)
     except OSError:
-        return ""   # missing/unreadable file: probe will reject it with the OS error
+        h = ""   # missing/unreadable file: probe will reject it with the OS error
+    if cache is not None:
+        cache[item.path] = h
+    return h
 
 
 def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Path | None = None,
@@ -183,7 +271,7 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
     quarantine = Quarantine(STAGE)
     ids_in = []
     n_other = 0
-    if params.source != "lrs2":     # a list file names lrs2's inputs; the rest of its tree is not meant
+    if params.source not in ("lrs2", "wav2lip_pairs"):   # a list file names their inputs; the rest of the tree is not meant
         audit = audit_root(root, items, (params.transcripts_json, "corpus.parquet"))
         n_other = len(audit.other)
         allowed = " ".join(sorted(normalise_extensions(params.extensions)))
@@ -196,19 +284,54 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
         if audit.unsupported:
             log.warning("ingest: %d file(s) under %s have an extension outside ingest.extensions (quarantined as "
                         "unsupported_extension), e.g. %s", len(audit.unsupported), root, audit.unsupported[0].name)
-    hashes = [_hash(it) for it in tqdm(items, desc="hash", disable=not progress, leave=False)]
-    todo = []
+    file_hashes: dict[Path, str] = {}
+    hashes = [_hash(it, file_hashes) for it in tqdm(items, desc="hash", disable=not progress, leave=False)]
+    kept: list[tuple[SourceItem, str]] = []
     first_by_hash: dict[str, str] = {}
-    for item, h in zip(items, hashes):
-        clip_id = clip_id_for(item.relpath, h or "0" * 64)
-        ids_in.append(clip_id)
+    for item, fh in zip(items, hashes):
+        h = item_hash(item, fh) if fh else ""
+        clip_id = clip_id_for(item.key, h or "0" * 64)
         if h and h in first_by_hash:
+            ids_in.append(clip_id)
             quarantine.add(clip_id, "duplicate_content",
                            f"{item.relpath}: same bytes as {first_by_hash[h]} (kept that one)", item.relpath)
             continue
         if h:
             first_by_hash[h] = item.relpath
-        todo.append((item, h or "0" * 64, params, media_dir, project_root))
+        kept.append((item, fh))
+    # Parts of files (HDTF spans) and, with segment.enabled, every file: probed and decoded once per file,
+    # long ones cut at pauses. The stage's rows in are then the planned items.
+    seg_stats: Counter = Counter()
+    planned: list[tuple[SourceItem, str]] = []
+    by_file: dict[Path, list[SourceItem]] = {}
+    for item, fh in kept:
+        if params.segment.enabled or item.start_s is not None or item.end_s is not None:
+            by_file.setdefault(item.path, []).append(item)
+        else:
+            planned.append((item, fh))
+    if by_file:
+        plans = map_jobs(plan_file, [(v, params) for v in by_file.values()], params.workers, map_fn,
+                         desc="plan", progress=progress)
+        for (path, its), (out, rejection) in zip(by_file.items(), plans):
+            fh = file_hashes.get(path, "")
+            if rejection is not None:
+                for it in its:
+                    clip_id = clip_id_for(it.key, item_hash(it, fh) if fh else "0" * 64)
+                    ids_in.append(clip_id)
+                    quarantine.add(clip_id, rejection[0], rejection[1], it.relpath)
+                continue
+            cut = [o for o in out if o.segment_index is not None]
+            if cut:
+                seg_stats["inputs_cut"] += sum(o.segment_index == 0 for o in cut)
+                seg_stats["segments"] += len(cut)
+                for o in cut:
+                    seg_stats[o.segment_end] += 1
+            planned += [(o, fh) for o in out]
+    todo = []
+    for item, fh in planned:
+        h = item_hash(item, fh) if fh else "0" * 64
+        ids_in.append(clip_id_for(item.key, h))
+        todo.append((item, h, params, media_dir, project_root))
     rows, usable = [], []
     downmix: Counter = Counter()
     encodings: Counter = Counter()
@@ -238,8 +361,34 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
     # Quarantined clips never count; known-bad demo inputs and thin speakers train (see splits.py).
     splits = assign_splits([r["speaker_id"] for r in rows], params.split, usable)
     for r in rows:
-        r["split"] = splits[r["speaker_id"]]
-    clips = pd.DataFrame(rows).sort_values("source_path", ignore_index=True) if rows else pd.DataFrame(rows)
+        # A dubbing test-pair list is an evaluation set: all of it is test (generate/evaluate score `test`).
+        r["split"] = "test" if params.source == "wav2lip_pairs" else splits[r["speaker_id"]]
+    clips = (pd.DataFrame(rows).sort_values(["source_path", "source_start_s"], ignore_index=True, na_position="first")
+             if rows else pd.DataFrame(rows))
     check_accounting(ids_in, [r["clip_id"] for r in rows], [q["clip_id"] for q in quarantine.rows], STAGE)
+    pairs = None
+    if params.source == "wav2lip_pairs":
+        key_to_clip: dict[str, str] = {}
+        accepted = {r["clip_id"] for r in rows}
+        for (item, *_), (clip_id, row, _) in zip(todo, results):
+            if row is not None and clip_id in accepted:
+                key_to_clip[item.list_key] = clip_id
+        pairs = dubbing_pair_table(listed_pairs(root, params.file_list or ""), key_to_clip)
     return IngestResult(clips=clips, quarantine=quarantine, n_inputs=len(ids_in), other_files=n_other,
-                        downmix=dict(sorted(downmix.items())), transcript_encodings=dict(sorted(encodings.items())))
+                        downmix=dict(sorted(downmix.items())), transcript_encodings=dict(sorted(encodings.items())),
+                        segmentation=dict(sorted(seg_stats.items())), dubbing_pairs=pairs)
+
+
+def dubbing_pair_table(pairs: list[tuple[str, str]], key_to_clip: dict[str, str]) -> pd.DataFrame:
+    """dubbing_pairs.parquet rows: the (video key, audio key) pairs whose clips were both accepted.
+
+    A video listed again keeps its first pair (the dubbing protocol dubs each clip once); pairs with a
+    quarantined clip are left out (ingest's quarantine says why).
+    """
+    rows, seen = [], set()
+    for video, audio in pairs:
+        if video in key_to_clip and audio in key_to_clip and video not in seen:
+            seen.add(video)
+            rows.append({"clip_id": key_to_clip[video], "audio_clip": key_to_clip[audio],
+                         "video_key": video, "audio_key": audio})
+    return pd.DataFrame(rows, columns=["clip_id", "audio_clip", "video_key", "audio_key"])

@@ -45,15 +45,37 @@ class SplitParams:
 
 
 @dataclass
+class SegmentParams:
+    """Long recordings cut into clips at pauses (`headflow.ingest.segment`)."""
+
+    enabled: bool = False
+    """Cut every input (or HDTF span) longer than `max_duration_s` into consecutive segments of
+    `min_duration_s`..`max_duration_s` at pauses in the speech instead of quarantining it `too_long`;
+    each segment is a clip with its source time range (`source_start_s`, `source_end_s`)."""
+    pause_db: float = 25.0
+    """A pause lies more than this (dB) below the recording's speech level (95th-percentile 20 ms frame)."""
+    min_pause_s: float = 0.2
+    """Shortest quiet run that counts as a pause (seconds)."""
+
+    def validate(self) -> None:
+        require(self.pause_db > 0, "segment.pause_db", self.pause_db, "> 0 dB")
+        require(self.min_pause_s > 0, "segment.min_pause_s", self.min_pause_s, "> 0 seconds")
+
+
+@dataclass
 class IngestParams:
     """Probe, hash, split and normalise raw videos into `clips.parquet`."""
 
-    source: Literal["demo", "folder", "grid", "lrs2"] = "demo"
-    """Layout of `root`: demo corpus, plain folder, GRID (speaker folders + .align), LRS2 file list."""
+    source: Literal["demo", "folder", "grid", "lrs2", "hdtf", "mead", "voxceleb2", "wav2lip_pairs"] = "demo"
+    """Layout of `root`: demo corpus, plain folder, GRID (speaker folders + .align), LRS2 file list, HDTF
+    (its time-stamp, crop and URL lists + the downloaded videos), MEAD (`<id>/video/<view>/<emotion>/
+    <level>/<n>.mp4`), VoxCeleb2 (`<id>/<video>/<clip>.mp4`), Wav2Lip's LRS2/LRS3 test-pair list
+    (`file_list`; the pairs go to `dubbing_pairs.parquet`). See `headflow.ingest.layouts`."""
     root: str = CATALOG.stage("demo_corpus").folder
     """Folder holding the raw videos (relative to the project root or absolute)."""
     file_list: str | None = None
-    """lrs2: the list file (e.g. pretrain.txt / train.txt), relative to `root`."""
+    """lrs2: the list file (e.g. pretrain.txt / train.txt); wav2lip_pairs: Wav2Lip's test-pair list
+    (`lrs2.txt` / `lrs3.txt`); relative to `root`."""
     transcripts_json: str | None = None
     """Optional JSON {relative path or stem: transcript} (GRID's transcripts.json)."""
     extensions: list[str] = field(default_factory=lambda: [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg",
@@ -70,7 +92,9 @@ class IngestParams:
     min_duration_s: float = 1.0
     """Shorter inputs are quarantined as too_short."""
     max_duration_s: float = 15.0
-    """Longer inputs are quarantined as too_long."""
+    """Longer inputs are quarantined as too_long, or cut at pauses with `segment.enabled`."""
+    segment: SegmentParams = field(default_factory=SegmentParams)
+    """Segmentation of long recordings at pauses."""
     max_av_length_diff_s: float = 0.25
     """Quarantine `av_length_mismatch` when the audio stream's and the video stream's own lengths differ
     by more than this (seconds, either one shorter), start offsets aside: a clip with 3 s of picture and
@@ -100,8 +124,12 @@ class IngestParams:
     def validate(self) -> None:
         require(self.min_duration_s < self.max_duration_s, "min_duration_s", self.min_duration_s,
                 f"below max_duration_s ({self.max_duration_s})")
-        require(self.source != "lrs2" or bool(self.file_list), "file_list", self.file_list,
-                "the list file (e.g. 'pretrain.txt') with source 'lrs2'")
+        require(self.source not in ("lrs2", "wav2lip_pairs") or bool(self.file_list), "file_list", self.file_list,
+                f"the list file with source '{self.source}' (lrs2: e.g. 'pretrain.txt'; wav2lip_pairs: 'lrs2.txt')")
+        self.segment.validate()
+        require(not self.segment.enabled or self.max_duration_s >= 2 * self.min_duration_s, "max_duration_s",
+                self.max_duration_s, f">= 2 x min_duration_s ({self.min_duration_s}) with segment.enabled (a long "
+                "recording could not always be cut into segments within both bounds)")
         require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
         require(self.workers >= 1, "workers", self.workers, ">= 1")
         require(self.max_av_length_diff_s >= 0, "max_av_length_diff_s", self.max_av_length_diff_s, ">= 0 seconds")

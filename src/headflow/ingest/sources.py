@@ -46,6 +46,42 @@ class SourceItem:
     """How its transcript file was decoded ("utf-8", "utf-16 (BOM)", "cp1252", ...); None without one."""
     transcript_problem: str | None = None
     """Why its transcript file could not be decoded (ingest quarantines it as transcript_encoding)."""
+    start_s: float | None = None
+    """Start of the part of the file this item is (seconds from the file's start); None: the whole file."""
+    end_s: float | None = None
+    """End of that part (seconds); None: to the end of the file."""
+    crop: tuple[int, int, int, int] | None = None
+    """Window (x, y, w, h) in upright source pixels the layout crops the picture to (HDTF); None: full frame."""
+    span_index: int | None = None
+    """Which span of its file the layout lists (HDTF: k of `<name>_<k>`); None when the layout lists none."""
+    segment_index: int | None = None
+    """Which pause-cut segment of its file or span this is (`headflow.ingest.segment`); None: not cut."""
+    segment_end: str | None = None
+    """What ends a cut segment: "pause" (a pause in the speech), "forced" (no pause within reach: the
+    quietest instant) or "end" (the span's or file's end); None when not cut."""
+    checked: bool = False
+    """Its file was already probed and fully decoded when its segments were planned."""
+    missing_note: str | None = None
+    """Why the layout lists a file that is not on disk (e.g. 'not downloaded (URL)'); ingest quarantines it."""
+    emotion: str | None = None
+    """Emotion the layout records (MEAD: angry, happy, ...); None if unknown."""
+    emotion_level: int | None = None
+    """Intensity level of that emotion (MEAD: 1-3); None if unknown."""
+    camera_view: str | None = None
+    """Camera the layout records (MEAD: front, left_30, ...); None if unknown."""
+    list_key: str | None = None
+    """The key a list file names it by (Wav2Lip pair lists: `<programme>/<utterance>`)."""
+
+    @property
+    def key(self) -> str:
+        """What its clip_id is derived from: the relative path, plus the time range for part of a file
+        (`a/b.mp4` -> `a/b_t000012.000-000027.500.mp4`), so every part of one file gets its own id."""
+        if self.start_s is None and self.end_s is None:
+            return self.relpath
+        stem, dot, ext = self.relpath.rpartition(".")
+        stem, ext = (stem, dot + ext) if dot else (self.relpath, "")
+        end = "end" if self.end_s is None else f"{self.end_s:010.3f}"
+        return f"{stem}_t{self.start_s or 0.0:010.3f}-{end}{ext}"
 
 
 def normalise_extensions(extensions: list[str]) -> frozenset[str]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from headflow.catalog import CATALOG
-from headflow.ingest.ingest import run_ingest
+from headflow.ingest.ingest import dubbing_pair_table, run_ingest
 from headflow.ingest.params import IngestParams
 from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
 
@@ -19,6 +19,9 @@ def run_stage(params: IngestParams, out_dir: Path = CATALOG.folder("ingest"),
         result = run_ingest(params, Path(params.root), out_dir, map_fn=map_fn, progress=progress)
     clips = result.clips
     write_validated(clips, out_dir / "clips.parquet", "clips")
+    # Always written (empty unless ingest.source is wav2lip_pairs), so the stage's outputs do not depend on the layout.
+    pairs = result.dubbing_pairs if result.dubbing_pairs is not None else dubbing_pair_table([], {})
+    write_validated(pairs, out_dir / "dubbing_pairs.parquet", "dubbing_pairs")
     metrics = {
         "inputs": result.n_inputs,
         "other_files": result.other_files,
@@ -31,6 +34,8 @@ def run_stage(params: IngestParams, out_dir: Path = CATALOG.folder("ingest"),
                                if len(clips) else {}),
         "audio_downmix": result.downmix or {},
         "transcript_encodings": result.transcript_encodings or {},
+        "segmentation": result.segmentation or {},
+        "dubbing_pairs": len(result.dubbing_pairs) if result.dubbing_pairs is not None else 0,
         "seconds": round(t.seconds, 2),
     }
     write_metrics(metrics_path, metrics)

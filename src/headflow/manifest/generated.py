@@ -184,14 +184,33 @@ def scored_range(n_video_frames: int, n_mel_frames: int, frame_start: int = SCOR
     return frame_start, valid_window_frames(n_mel_frames, n_video_frames, fps)
 
 
-def dubbing_pairs(clip_ids: Iterable[str]) -> dict[str, str]:
+def dubbing_pairs(clip_ids: Iterable[str], listed: dict[str, str] | None = None) -> dict[str, str]:
     """The dubbing protocol's pairs: source clip -> the clip whose audio it is dubbed with.
 
-    Clips sorted by id; clip i takes the audio of clip i + 1 (the last takes the first's): every clip
-    is dubbed once, every audio used once, never a clip's own audio, and the same ids always give the
-    same pairs. Fewer than two clips give no pair.
+    Without `listed` (or with an empty one): clips sorted by id; clip i takes the audio of clip i + 1
+    (the last takes the first's): every clip is dubbed once, every audio used once, never a clip's own
+    audio, and the same ids always give the same pairs. Fewer than two clips give no pair.
+
+    With `listed` (a dataset's own pair list, e.g. Wav2Lip's LRS2 test pairs, as ingest writes it to
+    `dubbing_pairs.parquet`; `read_listed_pairs`): exactly the listed pairs whose video and audio clips
+    are both among `clip_ids`; other clips are not dubbed.
     """
+    if listed:
+        ids = set(clip_ids)
+        return {c: a for c, a in sorted(listed.items()) if c in ids and a in ids}
     ids = sorted(set(clip_ids))
     if len(ids) < 2:
         return {}
     return {c: ids[(i + 1) % len(ids)] for i, c in enumerate(ids)}
+
+
+def read_listed_pairs(ingest_dir: str | Path) -> dict[str, str]:
+    """{video clip: audio clip} of ingest's `dubbing_pairs.parquet` in `ingest_dir`; {} when it is absent
+    or empty (the source has no pair list: `dubbing_pairs` then pairs clips by id order)."""
+    import pandas as pd
+
+    path = Path(ingest_dir) / "dubbing_pairs.parquet"
+    if not path.exists():
+        return {}
+    table = pd.read_parquet(path, columns=["clip_id", "audio_clip"])
+    return dict(zip(table.clip_id, table.audio_clip))

@@ -49,6 +49,21 @@ CLIPS = pa.schema([
     ("width", pa.int32()),
     ("height", pa.int32()),
     ("n_faces_probe", pa.int16()),        # faces seen on sampled frames (max over samples); null if not probed
+    ("source_start_s", pa.float64()),     # the clip is [source_start_s, source_end_s) of its source file (HDTF
+    ("source_end_s", pa.float64()),       #   spans, pause-cut segments); both null for a whole file
+    ("source_crop", pa.list_(pa.int32())),  # [x, y, w, h] window of the upright source frame (HDTF), else null
+    ("segment_index", pa.int32()),        # k-th pause-cut segment of its file or span (ingest.segment), else null
+    ("segment_end", pa.string()),         # what ends that segment: pause | forced | end; null when not cut
+    ("emotion", pa.string()),             # emotion the source records (MEAD), else null
+    ("emotion_level", pa.int16()),        # its intensity level (MEAD 1-3), else null
+    ("camera_view", pa.string()),         # camera the source records (MEAD: front, left_30, ...), else null
+])
+
+DUBBING_PAIRS = pa.schema([              # ingest (wav2lip_pairs): the list's pairs among the accepted clips
+    ("clip_id", pa.string()),             # the video (its face is dubbed)
+    ("audio_clip", pa.string()),          # the clip whose speech drives it
+    ("video_key", pa.string()),           # the list's keys (<programme>/<utterance>)
+    ("audio_key", pa.string()),
 ])
 
 DEMO_CORPUS = pa.schema([
@@ -162,6 +177,7 @@ LANDMARKS = pa.schema([
     ("landmarks", pa.list_(pa.float32(), 136)),      # smoothed 68 x (x, y) source pixels, iBUG order; null if invalid
     ("landmarks_raw", pa.list_(pa.float32(), 136)),  # as fitted per frame, before smoothing; null if invalid
     ("crop_transform", pa.list_(pa.float64(), 6)),   # 2x3 row-major source -> 256x256 aligned crop (OpenCV)
+    ("crop_outside", pa.float32()),         # fraction of that crop outside the source frame (edge smear); null if invalid
 ])
 
 SYNC_EVAL = pa.schema([                # train_expert: held-out clips scored with and without shifted audio
@@ -351,6 +367,7 @@ COMPARISONS = pa.schema([              # evaluate: paired bootstrap of a system 
 SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "clips": CLIPS,
+    "dubbing_pairs": DUBBING_PAIRS,
     "corpus": DEMO_CORPUS,
     "audio_features": AUDIO_FEATURES,
     "alignments": ALIGNMENTS,

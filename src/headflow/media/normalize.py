@@ -80,9 +80,26 @@ def _x264_args(fps: int, crf: int, preset: str, threads: int = X264_THREADS) -> 
             "-threads", str(threads), "-r", str(fps), "-movflags", "+faststart"]
 
 
+def _range_args(start_s: float | None, end_s: float | None) -> list[str]:
+    """ffmpeg input options reading [start_s, end_s) of a file (input seeking: frame-accurate when
+    transcoding, timestamps restarting at 0); [] for the whole file."""
+    args = []
+    if start_s:
+        args += ["-ss", f"{start_s:.6f}"]
+    if end_s is not None:
+        args += ["-t", f"{end_s - (start_s or 0.0):.6f}"]
+    return args
+
+
 def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fps: int = 25,
-                    crf: int = 18, preset: str = "medium", max_side: int | None = None) -> None:
+                    crf: int = 18, preset: str = "medium", max_side: int | None = None,
+                    start_s: float | None = None, end_s: float | None = None,
+                    crop: tuple[int, int, int, int] | None = None) -> None:
     """Transcode the first video stream to canonical CFR H.264 mp4 (no audio).
+
+    `start_s`/`end_s` (seconds of the source; None: its start/end) take part of the file, its first
+    frame at t = 0; `crop` (x, y, w, h in upright source pixels, as HDTF's crop lists give it) keeps
+    that window of each frame (clipped to the frame) before scaling.
 
     Frames are turned upright (`MediaInfo.rotation`; the output carries no rotation), the fps
     filter makes the rate constant, and frames are rescaled to square pixels, even dimensions
@@ -98,12 +115,15 @@ def normalize_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], fp
     # the output. Width in square pixels is iw*sar; the scale factor k never upscales; the 1e-6
     # keeps float error from truncating an exact 100.0 to 98.
     k = "1" if max_side is None else f"min(1,{int(max_side)}/max(iw*sar,ih))"
-    filters = [_ROTATE[info.rotation], f"fps={fps}:start_time=0",
+    window = "" if crop is None else (f"crop=w='min({crop[2]},iw-{max(crop[0], 0)})':h='min({crop[3]},ih-{max(crop[1], 0)})'"
+                                      f":x={max(crop[0], 0)}:y={max(crop[1], 0)}:exact=1")
+    filters = [_ROTATE[info.rotation], window, f"fps={fps}:start_time=0",
                f"scale=w='2*trunc(iw*sar*{k}/2+1e-6)':h='2*trunc(ih*{k}/2+1e-6)':flags={_SWS}",
                "setsar=1", "format=yuv420p"]
     vf = ",".join(f for f in filters if f)
     with atomic_output(dst) as tmp:
-        _ffmpeg(["-display_rotation:V:0", "0", "-i", os.fspath(src), "-map", "0:V:0", "-an", "-sn",
+        _ffmpeg(["-display_rotation:V:0", "0", *_range_args(start_s, end_s), "-i", os.fspath(src), "-map", "0:V:0",
+                 "-an", "-sn",
                  "-dn", "-vf", vf, *_x264_args(fps, crf, preset), *_BITEXACT, "-f", "mp4", os.fspath(tmp)],
                 f"normalize_video {src} -> {dst}")
 
@@ -140,8 +160,11 @@ class Downmix:
         return max(self.channel_dbfs) - self.mean_dbfs
 
 
-def channel_levels(src: str | os.PathLike[str]) -> tuple[tuple[float, ...], float]:
+def channel_levels(src: str | os.PathLike[str], start_s: float | None = None,
+                   end_s: float | None = None) -> tuple[tuple[float, ...], float]:
     """RMS levels of each channel of the first audio stream and of their mean, decoded with PyAV.
+
+    `start_s`/`end_s`: only decoded frames starting in [start_s, end_s) count (None: no bound).
 
     Streams the decode (sums of squares only), so long files need no memory for the samples.
 
@@ -169,6 +192,9 @@ def channel_levels(src: str | os.PathLike[str]) -> tuple[tuple[float, ...], floa
                 n += x.shape[1]
 
             for frame in c.decode(stream):
+                t = frame.time
+                if t is not None and ((start_s is not None and t < start_s) or (end_s is not None and t >= end_s)):
+                    continue
                 for g in planar.resample(frame):
                     add(g.to_ndarray())
             for g in planar.resample(None):
@@ -192,8 +218,11 @@ def choose_downmix(channel_dbfs: tuple[float, ...], mean_dbfs: float,
 
 
 def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str], sample_rate: int = 16000,
-                  max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB) -> Downmix:
+                  max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB, start_s: float | None = None,
+                  end_s: float | None = None) -> Downmix:
     """Write the first audio stream as mono PCM s16le wav at `sample_rate`.
+
+    `start_s`/`end_s`: that part of the file only (as `normalize_video`), the mix chosen on it.
 
     Mono is the mean of the channels, or the loudest channel alone when the mean lies more than
     `max_downmix_loss_db` below it (phase cancellation: see the module docstring).
@@ -207,12 +236,12 @@ def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str], samp
     info = probe(src)
     require_streams(info, video=False, audio=True)
     if (info.audio_channels or 1) > 1:
-        mix = choose_downmix(*channel_levels(src), max_loss_db=max_downmix_loss_db)
+        mix = choose_downmix(*channel_levels(src, start_s, end_s), max_loss_db=max_downmix_loss_db)
     else:
         mix = Downmix("mono", None, (), -200.0)
     pan = f"pan=mono|c0=c{mix.channel}," if mix.mode == "channel" else ""
     with atomic_output(dst) as tmp:
-        _ffmpeg(["-i", os.fspath(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
+        _ffmpeg([*_range_args(start_s, end_s), "-i", os.fspath(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
                  "-af", f"{pan}aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
                  "-c:a", "pcm_s16le", *_BITEXACT, "-f", "wav", os.fspath(tmp)],
                 f"extract_audio {src} -> {dst}")
@@ -222,15 +251,20 @@ def extract_audio(src: str | os.PathLike[str], dst: str | os.PathLike[str], samp
 def normalize_clip(src: str | os.PathLike[str], video_dst: str | os.PathLike[str],
                    audio_dst: str | os.PathLike[str], fps: int = 25, sample_rate: int = 16000,
                    crf: int = 18, preset: str = "medium", max_side: int | None = None,
-                   max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB) -> Downmix:
+                   max_downmix_loss_db: float = MAX_DOWNMIX_LOSS_DB, start_s: float | None = None,
+                   end_s: float | None = None, crop: tuple[int, int, int, int] | None = None) -> Downmix:
     """Canonical video and audio of one clip; both streams are required (checked before encoding).
+
+    `start_s`, `end_s`, `crop`: part of the file and a window of its frames (`normalize_video`).
 
     Returns:
         How the audio was mixed to mono (`extract_audio`).
     """
     require_streams(probe(src), video=True, audio=True)
-    normalize_video(src, video_dst, fps=fps, crf=crf, preset=preset, max_side=max_side)
-    return extract_audio(src, audio_dst, sample_rate=sample_rate, max_downmix_loss_db=max_downmix_loss_db)
+    normalize_video(src, video_dst, fps=fps, crf=crf, preset=preset, max_side=max_side, start_s=start_s,
+                    end_s=end_s, crop=crop)
+    return extract_audio(src, audio_dst, sample_rate=sample_rate, max_downmix_loss_db=max_downmix_loss_db,
+                         start_s=start_s, end_s=end_s)
 
 
 def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:

@@ -12,6 +12,11 @@ integer boxes inside crop256 (`geometry.region_boxes`), so their pixels are crop
 Frames without valid landmarks get zero pixels, NaN transforms and NaN landmarks (never a copy of
 another frame); the `valid` mask says which.
 
+Tight source frames (VoxCeleb's 224x224 face crops) put part of the FFHQ framing outside the source;
+`warp` fills it by repeating the edge. `crop256_inside` (T, S, S) uint8 marks the crop pixels sampled
+inside the source frame (`faces.crops.inside_mask`; 0 on invalid frames) and `crop256_outside` (T,)
+float32 the fraction outside (NaN on invalid frames), so trainers can mask the smear out of losses.
+
 Kept apart from the stage module so worker processes import numpy, OpenCV and decord only.
 """
 
@@ -43,13 +48,14 @@ def cut_views(video_path: str | Path, boxes: np.ndarray, valid: np.ndarray,
         crop_size: side of the crop256 view.
     Returns:
         {"face96": (T, 96, 96, 3) uint8, "face96_transform": (T, 2, 3) float64, and with transforms
-        "crop256": (T, S, S, 3) uint8, "crop256_transform": (T, 2, 3) float64}; NaN transforms on
-        invalid frames.
+        "crop256": (T, S, S, 3) uint8, "crop256_transform": (T, 2, 3) float64, "crop256_inside":
+        (T, S, S) uint8 (1: sampled inside the source frame), "crop256_outside": (T,) float32}; NaN
+        transforms (and outside fractions) on invalid frames.
     Raises:
         Rejected: `unreadable` when the video cannot be decoded, `frame_count_mismatch` when it has
             fewer frames than `boxes` (extra decoded frames are ignored, as the faces stage does).
     """
-    from headflow.faces.crops import crop_transform_for, warp
+    from headflow.faces.crops import crop_transform_for, inside_mask, warp
     from headflow.media import MediaError, read_frames
 
     T = len(boxes)
@@ -62,6 +68,8 @@ def cut_views(video_path: str | Path, boxes: np.ndarray, valid: np.ndarray,
         M256[~valid] = np.nan
         out["crop256"] = np.zeros((T, crop_size, crop_size, 3), np.uint8)
         out["crop256_transform"] = M256
+        out["crop256_inside"] = np.zeros((T, crop_size, crop_size), np.uint8)
+        out["crop256_outside"] = np.full(T, np.nan, np.float32)
     n = 0
     try:
         for f, frame in enumerate(read_frames(video_path)):
@@ -75,6 +83,9 @@ def cut_views(video_path: str | Path, boxes: np.ndarray, valid: np.ndarray,
             out["face96"][f] = warp(frame, M, FACE_SIZE)
             if crop_transforms is not None:
                 out["crop256"][f] = warp(frame, M256[f], crop_size)
+                inside = inside_mask(M256[f], crop_size, frame.shape[:2])
+                out["crop256_inside"][f] = inside
+                out["crop256_outside"][f] = 1.0 - inside.mean()
     except MediaError as e:
         raise Rejected("unreadable", e.message) from None
     except Exception as e:  # noqa: BLE001 - decord's errors mid-stream (DECORDError) name no common base

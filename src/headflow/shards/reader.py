@@ -44,7 +44,10 @@ class ImageView:
     pixels: np.ndarray                # (T, H, W, 3) uint8 RGB; zeros where not valid
     transform: np.ndarray             # (T, 2, 3) float64 source pixels -> view pixels; NaN where not valid
     landmarks: np.ndarray             # (T, 68, 2) float32 in view pixels; NaN where not valid
-    mask: np.ndarray | None = None    # (T, H, W) bool pixels the face mesh covers (nmfc only)
+    mask: np.ndarray | None = None
+    """(T, H, W) bool. nmfc: pixels the face mesh covers. crop256 and its regions (mouth, eyes): pixels
+    sampled inside the source frame (False: the edge smear of a tight source, to leave out of losses;
+    None for shards written before the mask existed)."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -179,10 +182,14 @@ def read_clip(clip_id: str, views: tuple[str, ...] | list[str] = ("face96", "mel
             return cache[name]
 
         for v in views:
-            if v in ("face96", "crop256"):
+            inside = "crop256_inside" in f.names
+            if v == "face96":
                 shard.views[v] = ImageView(get(v), get(f"{v}_transform"), get(f"{v}_landmarks"))
+            elif v == "crop256":
+                shard.views[v] = ImageView(get(v), get(f"{v}_transform"), get(f"{v}_landmarks"),
+                                           get("crop256_inside").astype(bool) if inside else None)
             elif v in REGION_VIEWS:
-                shard.views[v] = _region(get, v, meta["views"][v])
+                shard.views[v] = _region(get, v, meta["views"][v], inside)
             elif v == "mel":
                 shard.views[v] = get("mel")
         if decision is not None and decision.action == "shift":
@@ -195,13 +202,15 @@ def read_clip(clip_id: str, views: tuple[str, ...] | list[str] = ("face96", "mel
     return shard
 
 
-def _region(get, name: str, size: list[int]) -> ImageView:
-    """A region view: the crop256 pixels inside its per-frame box, its transform and landmarks shifted."""
+def _region(get, name: str, size: list[int], inside: bool = False) -> ImageView:
+    """A region view: the crop256 pixels inside its per-frame box, its transform and landmarks shifted,
+    and (`inside`: the shard has crop256's validity mask) the mask cut by the same boxes."""
     h, w = size
     boxes = get(f"{name}_box").astype(np.int64)
     offset = boxes[:, :2].astype(np.float64)
+    mask = cut_regions(get("crop256_inside")[..., None], boxes, h, w)[..., 0].astype(bool) if inside else None
     return ImageView(cut_regions(get("crop256"), boxes, h, w), translate(get("crop256_transform"), offset),
-                     (get("crop256_landmarks") - offset[:, None, :].astype(np.float32)))
+                     (get("crop256_landmarks") - offset[:, None, :].astype(np.float32)), mask)
 
 
 def _read_labels(shard: ClipShard, views, labels_dir: Path, base: Path, crop_geometry) -> None:

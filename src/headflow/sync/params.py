@@ -9,6 +9,12 @@ from headflow.config import require
 from headflow.sync.config import TrainConfig
 
 
+
+MIN_LENGTH_S = 2.6
+"""Default `sync_check.min_length_s`: the shortest cut length from which the demo expert's offsets on
+in-sync real GRID clips were right (|offset| <= 2 frames) in at least 90% of cuts at that length and
+every longer one (bench/sync_length.py: 0.93 at 2.6 s, 0.87 at 2.4 s, 0.43 at 1.2 s; README)."""
+
 @dataclass
 class TrainExpertParams(TrainConfig):
     """The Wav2Lip-style lip-sync expert, trained on the pipeline's own crops and mels.
@@ -63,6 +69,11 @@ class SyncCheckParams:
     """Offsets scanned (+- frames; syncnet_python uses 15)."""
     min_pairs: int = 5
     """Fewest video/audio window pairs an offset may be averaged over (else the clip is too short)."""
+    min_length_s: float = MIN_LENGTH_S
+    """Clips shorter than this (seconds) are scored and flagged (`sync_offset_short`) but never shifted or
+    dropped on their offset alone: on short clips the expert's offset is unreliable (bench/sync_length.py
+    measures it against length on real GRID clips; the default comes from that measurement, README
+    "Sync check"). 0 trusts every offset."""
     drop_unscorable: bool = True
     """In drop/shift mode, quarantine clips that cannot be scored (too short for the scan)."""
     threads: int = 2
@@ -76,6 +87,7 @@ class SyncCheckParams:
         require(0 <= self.max_abs_offset <= self.max_offset, "max_abs_offset", self.max_abs_offset,
                 f"an offset in [0, max_offset ({self.max_offset})]")
         require(self.min_pairs >= 1, "min_pairs", self.min_pairs, ">= 1")
+        require(self.min_length_s >= 0, "min_length_s", self.min_length_s, ">= 0 seconds")
         require(self.threads >= 1, "threads", self.threads, ">= 1")
         require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "a fraction in [0, 1]")
         require(self.workers >= 1, "workers", self.workers, ">= 1")

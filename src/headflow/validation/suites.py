@@ -162,6 +162,7 @@ def landmarks_suite() -> list:
         gxe.ExpectColumnValuesToNotBeNull(column="landmarks_raw", row_condition=Column("valid") == True),  # noqa: E712
         gxe.ExpectColumnValuesToBeNull(column="landmarks", row_condition=Column("valid") == False),  # noqa: E712
         gxe.ExpectColumnValuesToNotBeNull(column="score", row_condition=Column("detected") == True),  # noqa: E712
+        gxe.ExpectColumnValuesToBeBetween(column="crop_outside", min_value=0.0, max_value=1.0),   # nulls skipped
     ]
 
 
@@ -183,7 +184,8 @@ def sync_check_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToBeInSet(column="action", value_set=["keep", "shift", "drop"]),
         gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
-            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled",
+            "sync_offset_short"]),
         gxe.ExpectColumnValuesToBeBetween(column="lse_d", min_value=0.0, max_value=2.0),
         gxe.ExpectColumnValuesToBeBetween(column="lse_c", min_value=0.0),
         gxe.ExpectColumnValuesToBeBetween(column="offset", min_value=-100, max_value=100),
@@ -203,7 +205,8 @@ def decisions_suite() -> list:
         gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
         gxe.ExpectColumnValuesToBeInSet(column="decision", value_set=["keep", "drop"]),
         gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=[
-            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled"]),
+            "sync_offset", "sync_low_confidence", "too_short_for_sync", "frame_count_mismatch", "disabled",
+            "sync_offset_short"]),
         # a dropped clip carries no correction
         gxe.ExpectColumnValuesToBeInSet(column="audio_shift_frames", value_set=[0],
                                         row_condition=Column("decision") == "drop"),
@@ -354,8 +357,19 @@ def comparisons_suite() -> list:
     ]
 
 
+def dubbing_pairs_suite() -> list:
+    return [
+        *_columns("dubbing_pairs"),
+        *_not_null("clip_id", "audio_clip", "video_key", "audio_key"),
+        gxe.ExpectColumnValuesToBeUnique(column="clip_id"),          # each video dubbed once
+        gxe.ExpectColumnValuesToMatchRegex(column="clip_id", regex=CLIP_ID_REGEX),
+        gxe.ExpectColumnValuesToMatchRegex(column="audio_clip", regex=CLIP_ID_REGEX),
+    ]
+
+
 BUILDERS: dict[str, Callable[[], list]] = {
     "clips": clips_suite,
+    "dubbing_pairs": dubbing_pairs_suite,
     "quarantine": quarantine_suite,
     "corpus": corpus_suite,
     "audio_features": audio_features_suite,

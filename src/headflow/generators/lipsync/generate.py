@@ -260,7 +260,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     from headflow.config import from_dict
     from headflow.manifest import Quarantine
     from headflow.manifest.quarantine import check_accounting
-    from headflow.manifest.generated import dubbing_pairs, mark_synthetic, write_generated
+    from headflow.manifest.generated import dubbing_pairs, mark_synthetic, read_listed_pairs, write_generated
     from headflow.media import MediaError
     from headflow.media.normalize import read_audio, read_frames
     from headflow.shards import read_clip
@@ -284,7 +284,8 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     if params.max_clips is not None:
         clips = clips.head(params.max_clips)
     info = clips.set_index("clip_id")
-    pairs = dubbing_pairs(clips.clip_id)
+    listed = read_listed_pairs(Path(clips_path).parent)      # a dataset's own pair list (ingest) wins
+    pairs = dubbing_pairs(clips.clip_id, listed)
     shard_root = shards_path.parent
     quarantine = Quarantine(STAGE)
     rows, tasks = [], []
@@ -292,8 +293,9 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         for protocol in params.protocols:
             audio = c if protocol == "reconstruction" else pairs.get(c)
             if audio is None:
-                quarantine.add(f"{c}.{protocol}", "no_dubbing_audio", f"{c}: dubbing needs at least two {params.split} "
-                               "clips", info.at[c, "source_path"])
+                why = ("is not a video of ingest's dubbing pair list (or its audio clip is not a "
+                       f"{params.split} clip)" if listed else f"dubbing needs at least two {params.split} clips")
+                quarantine.add(f"{c}.{protocol}", "no_dubbing_audio", f"{c}: {why}", info.at[c, "source_path"])
                 continue
             tasks.append((c, protocol, audio))
     videos = out_dir / "videos"
