@@ -7,4 +7,5 @@ data      clips from shards, the 400 ms mel window, the eye mask, training sampl
 losses    the step object (L1 + perceptual)
 train     train_discohead
 generate  generate_discohead (reconstruction, transfer)
+released  the authors' released (affine) checkpoint layout, loaded strictly from a user's file
 """
