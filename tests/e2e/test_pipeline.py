@@ -64,6 +64,7 @@ def project(tmp_path_factory, project_root):
                 train_discohead={"model": {"image_size": 32, "width": 0.0625, "predictor_scale": 1.0,
                                            "hourglass_levels": 2}, "loop": {"epochs": 1, "batch_size": 2},
                                  "samples_per_epoch": 4, "val_frames": 2},
+                generate_discohead={"protocols": ["reconstruction"]},   # transfer needs 4 test clips
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
