@@ -201,11 +201,6 @@ def usable_frames(clip: DisCoHeadClip) -> np.ndarray:
     return np.flatnonzero(ok)
 
 
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """(..., S, S, 3) uint8 -> (..., 3, S, S) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div(255.0)
-
-
 class DisCoHeadFrames(Dataset):
     """`samples_per_epoch` (source, driver) pairs drawn uniformly over the usable frames of the clips.
 

@@ -248,6 +248,7 @@ def save_generator(generator: DisCoHeadGenerator, params: DisCoHeadParams, path:
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file (the checkpoint hash generated.parquet records)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
