@@ -108,6 +108,8 @@ FREE_TEXT = {
     "generate_lipsync.variant",              # a name for generated.parquet's variant column
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
+    "generate_discohead.checkpoint",         # "trained" or the path of an exported generator
+    "train_discohead.variant",               # a name for generated.parquet's variant column ("" = derived)
 }
 # TrainExpertParams belongs to the training-harness change, which turns these into Literals
 PENDING_LITERAL = {"train_expert.face_input", "train_expert.audio_input", "train_expert.face_centre",

@@ -120,6 +120,13 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("generate_lipsync", ("generated", "quarantine"), ("videos",),
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
                     "shards.clips", "train_lipsync.generator", "ingest.dubbing_pairs")),
+    # DisCoHead (headflow.generators.discohead): train on crop256 + mel, generate reconstruction and transfer
+    _interim("train_discohead", ("quarantine",), models={"generator": "data/models/discohead"},
+             plots={"history": "reports/plots/discohead_history.json"},
+             reads=("shards.shards", "shards.clips", "sync_check.clips")),
+    _interim("generate_discohead", ("generated", "quarantine"), ("videos",),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
+                    "shards.clips", "train_discohead.generator")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

@@ -105,6 +105,19 @@ def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
         lines.append(f"generate_lipsync: {m.get('outputs')} videos ({m.get('frames')} frames, {m.get('frames_per_s')} "
                      f"frames/s end to end), {m.get('quarantined')} quarantined -> "
                      f"{catalog.artifacts('generate_lipsync', 'videos')}/")
+    if "train_discohead" in catalog.stages and catalog.metrics("train_discohead").exists():
+        m = json.loads(catalog.metrics("train_discohead").read_text())
+        lines.append(f"train_discohead: {m.get('variant')} at {m.get('image_size')} px, {m.get('n_train_clips')} train / "
+                     f"{m.get('n_val_clips')} val clips, {m.get('epochs')} epochs ({m.get('steps')} steps, "
+                     f"{m.get('train_seconds')} s, {m.get('train_samples_per_s', 0):.1f} frames/s, data wait "
+                     f"{100 * (m.get('data_wait_fraction') or 0):.1f}%), val L1 {m.get('val_l1') or 0:.4f} (source warp "
+                     f"alone {m.get('val_l1_source_warp') or 0:.4f}), perceptual {m.get('perceptual_backend')} -> "
+                     f"{catalog.model('train_discohead', 'generator') / 'generator.pt'}")
+    if "generate_discohead" in catalog.stages and catalog.metrics("generate_discohead").exists():
+        m = json.loads(catalog.metrics("generate_discohead").read_text())
+        lines.append(f"generate_discohead: {m.get('outputs')} outputs + their source-warp baselines ({m.get('frames')} "
+                     f"frames, {m.get('frames_per_s')} frames/s end to end), {m.get('quarantined')} quarantined -> "
+                     f"{catalog.artifacts('generate_discohead', 'videos')}/")
     return lines
 
 

@@ -31,3 +31,19 @@ SMOKE = {"lipsync": _lipsync_smoke}
 @pytest.fixture(scope="session")
 def family_smoke():
     return SMOKE
+
+
+def _discohead_smoke(params, out_dir: Path) -> dict:
+    """Two steps of DisCoHead's tiny params (4 frames per epoch, batch 2, weight-free perceptual) on synthetic clips."""
+    from headflow.generators.discohead.train import train_discohead
+    from headflow.losses.perceptual import PerceptualLoss
+    from tests.generators.discohead.conftest import synthetic_clip
+
+    clips = [synthetic_clip(30, "a", seed=1), synthetic_clip(30, "b", seed=2)]
+    out = train_discohead(clips, [synthetic_clip(25, "v", seed=3)], params, out_dir,
+                          perceptual=PerceptualLoss("weight_free"), accelerator="cpu", progress=False)
+    return {"steps": int(out["history"][-1]["step"]), "rows": out["history"],
+            "checkpoint_sha256": out["generator_sha256"]}
+
+
+SMOKE["discohead"] = _discohead_smoke

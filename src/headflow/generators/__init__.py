@@ -60,3 +60,15 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(),)}
 """Family name -> `Family`."""
 
 __all__ = ["FAMILIES", "Family"]
+
+
+def _discohead() -> Family:
+    from headflow.generators.discohead import params
+
+    return Family("discohead", params.DisCoHeadParams, _lazy("headflow.generators.discohead.train:run_stage"),
+                  _lazy("headflow.generators.discohead.generate:run_stage"), params.tiny_params,
+                  "DisCoHead: head pose through one affine/TPS transformation of a driver, mouth from a 400 ms audio "
+                  "window, eyes from an eye-masked driver, by weight modulation (256x256 aligned crops)")
+
+
+FAMILIES["discohead"] = _discohead()

@@ -1,0 +1,12 @@
+"""DVC stage `generate_discohead`: reconstruction and disentangled-control (transfer) outputs of the evaluation clips.
+
+    python -m stages.generate_discohead
+"""
+
+from headflow import params
+from headflow.generators.discohead.generate import run_stage
+from headflow.stage import setup_logging
+
+if __name__ == "__main__":
+    setup_logging()
+    run_stage(params.load("generate_discohead"))
