@@ -1,11 +1,11 @@
 """Long pauses in real speech: a test recording with known pauses, and the figure that says whether an
 aligner put words inside them.
 
-The joined-pauses recording (issue 16): real utterances with MFA reference tiers are cut in the middle
-of their own pauses of at least `cut_pause_s`, and the pieces are joined again with inserted pauses of
-1-5 s. The inserted audio alternates between digital silence (samples exactly 0, as editors and
-concatenating tools leave) and the recording's own room tone (its quiet stretches, tiled), the two
-kinds of pause that drew words into them. The reference tiers of the pieces, shifted by the inserted
+The joined-pauses recording (issue 16): real utterances with MFA reference tiers lose the middle of
+their own pauses of at least `cut_pause_s` (100 ms is kept at each side), and inserted pauses of 1-5 s
+take their place. The inserted audio alternates between digital silence (samples exactly 0, as editors
+and concatenating tools leave) and the recording's own room tone (its quiet pause stretches, repeated),
+the two kinds of pause that drew words into them. The reference tiers of the pieces, shifted by the inserted
 time, are the exact reference of the joined file: nothing inside an inserted pause is speech.
 """
 
@@ -44,22 +44,43 @@ class JoinedPauses:
     inserted: list[tuple[float, float, str]]   # (start s, end s, "zeros" | "room_tone") of each inserted pause
 
 
-def _room_tone(rec: Recording, n: int, margin_s: float = 0.05) -> np.ndarray:
-    """n samples of the recording's own background: its reference pauses (>= 0.2 s, `margin_s` trimmed at
-    each side so no speech edge is copied) concatenated and tiled."""
-    parts = [rec.wav[int((a + margin_s) * SAMPLE_RATE):int((b - margin_s) * SAMPLE_RATE)]
-             for a, b, w in rec.words if not w and b - a >= 0.2 + 2 * margin_s]
-    tone = np.concatenate([p for p in parts if len(p)]) if parts else np.zeros(1, np.float32)
-    return np.resize(tone, n).astype(np.float32)
+def _room_tone(rec: Recording, n: int, min_run_s: float = 0.2, fade_s: float = 0.01) -> np.ndarray:
+    """n samples of the recording's stationary background: the stretches of its reference pauses whose frames
+    are all quiet (features.quiet_frames; no breath, click or untranscribed sound) for at least `min_run_s`,
+    joined with `fade_s` cross-fades (no click at the joins) and repeated."""
+    from headflow.align.features import quiet_frames
+
+    hop = SAMPLE_RATE // 100
+    quiet = quiet_frames(rec.wav, 1 + len(rec.wav) // hop, 10.0)
+    in_pause = np.zeros_like(quiet)
+    for a, b, w in rec.words:
+        if not w:
+            in_pause[int(np.ceil(a * 100)):int(b * 100)] = True
+    ok = np.r_[False, quiet & in_pause, False]
+    edges = np.flatnonzero(ok[1:] != ok[:-1]).reshape(-1, 2)
+    runs = [rec.wav[a * hop:b * hop].astype(np.float64) for a, b in edges if (b - a) / 100 >= min_run_s]
+    if not runs:
+        return np.zeros(n, np.float32)
+    fade = int(fade_s * SAMPLE_RATE)
+    ramp = np.linspace(0.0, 1.0, fade)
+    tone = runs[0]
+    while len(tone) < n + fade:
+        for r in runs[1:] or runs:
+            tone = np.r_[tone[:-fade], tone[-fade:] * ramp[::-1] + r[:fade] * ramp, r[fade:]]
+    return tone[:n].astype(np.float32)
 
 
-def _pieces(rec: Recording, cut_pause_s: float) -> list[tuple[float, float]]:
-    """(start s, end s) of the pieces: cuts in the middle of every inner pause of >= cut_pause_s."""
+def _pieces(rec: Recording, cut_pause_s: float, keep_s: float) -> list[tuple[float, float]]:
+    """(start s, end s) of the pieces: every inner reference pause of >= cut_pause_s loses all but `keep_s`
+    at each side (the speech's onset and decay stay; what the reference calls silence but may hold an
+    untranscribed breath or hesitation goes)."""
     duration = len(rec.wav) / SAMPLE_RATE
-    cuts = [(a + b) / 2 for k, (a, b, w) in enumerate(rec.words)
-            if not w and b - a >= cut_pause_s and 0 < k < len(rec.words) - 1]
-    edges = [0.0, *cuts, duration]
-    return list(zip(edges[:-1], edges[1:]))
+    edges = [0.0]
+    for k, (a, b, w) in enumerate(rec.words):
+        if not w and b - a >= cut_pause_s and 0 < k < len(rec.words) - 1:
+            edges += [a + keep_s, b - keep_s]
+    edges.append(duration)
+    return list(zip(edges[::2], edges[1::2]))
 
 
 def _shift(tier: list[Interval], a: float, b: float, offset: float) -> list[Interval]:
@@ -83,18 +104,23 @@ def _merge_silences(tier: list[Interval]) -> list[Interval]:
     return out
 
 
-def join_with_pauses(recordings: list[Recording], cut_pause_s: float = 0.5,
+def join_with_pauses(recordings: list[Recording], cut_pause_s: float = 0.5, keep_s: float = 0.1,
                      pauses_s: tuple[float, ...] = INSERTED_PAUSES_S) -> JoinedPauses:
     """Cut every recording at its pauses of >= `cut_pause_s` and join all pieces with inserted pauses.
 
     Args:
         recordings: real recordings with MFA-layout reference tiers (16 kHz).
-        cut_pause_s: only reference pauses at least this long are cut (in their middle), so no word is split.
+        cut_pause_s: only reference pauses at least this long are replaced, so no word is split.
+        keep_s: seconds of each replaced pause kept at either side of the inserted one.
         pauses_s: lengths (s) of the inserted pauses, used in order and cycled; even-numbered ones are
             digital silence (zeros), odd-numbered ones the room tone of the piece before them.
 
     Returns:
-        The joined audio, transcript (the recordings' transcripts in order) and reference tiers.
+        The joined audio, transcript and reference tiers. The transcript is the reference word tier's words
+        (what the reference aligned), not the recordings' transcripts: ../shared/data/mfa's .lab files
+        differ from what MFA aligned there (acoustic_corpus's "uh" after "intensity" is not in its tier,
+        cold_corpus's tier has "uh uh" where the .lab has one), and a transcript word nobody spoke has
+        nowhere to go but a pause.
 
     Raises:
         ValueError: no recordings, or a recording's reference word tier does not end at its duration
@@ -109,7 +135,7 @@ def join_with_pauses(recordings: list[Recording], cut_pause_s: float = 0.5,
         if abs(rec.words[-1][1] - duration) > 0.05:
             raise ValueError(f"recording {rec.name}: its word tier ends at {rec.words[-1][1]:.3f} s but the audio lasts "
                              f"{duration:.3f} s; give the TextGrid that belongs to this audio")
-        pieces = _pieces(rec, cut_pause_s)
+        pieces = _pieces(rec, cut_pause_s, keep_s)
         for p_i, (a, b) in enumerate(pieces):
             i, j = int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE))
             wavs.append(rec.wav[i:j].astype(np.float32))
@@ -126,7 +152,8 @@ def join_with_pauses(recordings: list[Recording], cut_pause_s: float = 0.5,
                 inserted.append((t, t + n / SAMPLE_RATE, kind))
                 t += n / SAMPLE_RATE
                 k += 1
-    return JoinedPauses(np.concatenate(wavs), " ".join(r.transcript.strip() for r in recordings),
+    spoken = " ".join(w for _, _, w in _merge_silences(words) if w)
+    return JoinedPauses(np.concatenate(wavs), spoken,
                         _merge_silences(words), _merge_silences(phones), inserted)
 
 
