@@ -84,13 +84,14 @@ def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 
 
 
 def emissions(model: GaussianModel, x: np.ndarray, graph, pause: np.ndarray | None, penalty: float) -> np.ndarray:
-    """(T, S) state log-likelihoods of the graph's states, minus `penalty` for every speech state (not SIL)
-    on the frames marked in `pause` (the voice-activity-aware silence model)."""
+    """(T, S) state log-likelihoods of the graph's states, minus `penalty` x `pause` (T,) weights
+    (features.pause_frames) for every speech state (not SIL): the voice-activity-aware silence model."""
     ll = model.log_likelihood(x, np.unique(graph.state))
     if pause is not None and penalty > 0 and pause.any():
         sil = np.arange(PHONE_INDEX[SIL] * STATES, (PHONE_INDEX[SIL] + 1) * STATES)
         speech = np.setdiff1d(np.unique(graph.state), sil)
-        ll[np.ix_(pause, speech)] -= penalty
+        rows = np.flatnonzero(pause)
+        ll[np.ix_(rows, speech)] -= penalty * pause[rows, None]
     return ll
 
 
@@ -105,9 +106,10 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     cfg = cfg or BuiltinAlignerParams()
     shift = cfg.shift_ms / 1000
     feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
-    graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence), cfg.p_skip) for u in utts]
+    graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]
     ok = [len(x) >= g.min_frames for x, g in zip(feats, graphs)]
-    pauses = [pause_frames(u.wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms) if cfg.pause_penalty > 0 else None
+    pauses = [pause_frames(u.wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
+                           cfg.long_pause_ms, cfg.long_pause_weight) if cfg.pause_penalty > 0 else None
               for u, x in zip(utts, feats)]
     if not any(ok):
         return [Alignment(u.clip_id, len(u.wav) / 16000, failed="audio too short for its transcript") for u in utts]

@@ -103,11 +103,12 @@ def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: i
 
 
 def pause_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, min_ms: float = 150.0, gap_ms: float = 0.0,
-                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """(n,) bool: voice-activity detection for the silence model: frames in runs of quiet frames
-    (`quiet_frames`) lasting at least `min_ms`, after bridging louder blips of at most `gap_ms` between
-    quiet frames (clicks, lip smacks and breath peaks in a pause). Shorter quiet stretches are left out:
-    stop closures and weak consonants inside words are quiet for 30-120 ms."""
+                 long_ms: float = 500.0, long_weight: float = 1.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) float weights of voice-activity detection for the silence model: 0 for speech; 1 for frames in
+    runs of quiet frames (`quiet_frames`) lasting at least `min_ms`, `long_weight` in runs of at least
+    `long_ms`. Louder blips of at most `gap_ms` between quiet frames (clicks, lip smacks, breath peaks in
+    a pause) are bridged first. Shorter quiet stretches stay 0: stop closures and weak consonants inside
+    words are quiet for 30-120 ms."""
     q = quiet_frames(wav, n, shift_ms, sample_rate)
     gap = int(gap_ms // shift_ms)
     if gap > 0:
@@ -118,8 +119,8 @@ def pause_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, min_ms: float 
                 q[a:b] = True
     q = np.r_[False, q, False]
     edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)
-    out = np.zeros(n, bool)
+    out = np.zeros(n, np.float64)
     for a, b in edges:
         if (b - a) * shift_ms >= min_ms:
-            out[a:b] = True
+            out[a:b] = long_weight if (b - a) * shift_ms >= long_ms else 1.0
     return out

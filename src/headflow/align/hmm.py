@@ -43,12 +43,8 @@ class Graph:
     min_frames: int       # the shortest path through the graph
 
 
-def build_graph(segments: list[Segment], log_p_sil: float = np.log(0.4), p_skip: float = 0.0) -> Graph:
-    """Chain the segments; an optional segment can be entered (log_p_sil) or jumped over.
-
-    `p_skip` > 0: leaving a phone's first state goes to its last state with this probability (the skip
-    transition of HTK's and Kaldi's left-to-right topologies), so a phone needs 2 frames instead of STATES
-    (fast speech: 20 ms phones at a 10 ms shift). Silence and spoken noise never skip."""
+def build_graph(segments: list[Segment], log_p_sil: float = np.log(0.4)) -> Graph:
+    """Chain the segments; an optional segment can be entered (log_p_sil) or jumped over."""
     n_seg = len(segments)
     n = n_seg * STATES
     state = np.empty(n, np.int64)
@@ -63,10 +59,6 @@ def build_graph(segments: list[Segment], log_p_sil: float = np.log(0.4), p_skip:
         state[first:first + STATES] = seg.unit * STATES + np.arange(STATES)
         for k in range(1, STATES):
             pred[first + k, 0] = first + k - 1
-        if p_skip > 0 and not seg.optional and STATES >= 3:
-            branch[first + 1, 0] = np.log1p(-p_skip)
-            pred[first + STATES - 1, 1] = first + STATES - 3
-            branch[first + STATES - 1, 1] = np.log(p_skip)
         # entries into the first node of segment s: from the previous segment's last node, and from the one
         # before it when the previous segment is optional (skipped); entering an optional one costs log_p_sil
         k, back = 0, s - 1
@@ -83,8 +75,7 @@ def build_graph(segments: list[Segment], log_p_sil: float = np.log(0.4), p_skip:
         if s == n_seg - 1 or all(g.optional for g in segments[s + 1:]):
             end[first + STATES - 1] = True
     # a path may also start inside: never. A skipped leading optional costs nothing (start prior is flat).
-    per_phone = STATES - 1 if p_skip > 0 and STATES >= 3 else STATES
-    min_frames = per_phone * sum(not g.optional for g in segments)
+    min_frames = STATES * sum(not g.optional for g in segments)
     return Graph(state, seg_of, pred, branch, start, end, segments, max(min_frames, STATES))
 
 

@@ -37,9 +37,11 @@ class BuiltinAlignerParams:
     """Voice-activity-aware silence: log-likelihood subtracted from every speech state (phones, spoken
     noise) on frames in a pause (a run of quiet frames of at least `pause_min_ms`, features.pause_frames),
     so words are not stretched over pauses; 0 turns it off."""
-    p_skip: float = 0.0
-    """Probability of skipping a phone's middle state (a phone then lasts 2 frames instead of 3: fast
-    speech); 0 turns skips off. Silence and spoken noise never skip."""
+    long_pause_ms: float = 500.0
+    """Pauses at least this long (quiet runs) get `long_pause_weight` x `pause_penalty`."""
+    long_pause_weight: float = 3.0
+    """Weight of the penalty in long pauses (1 = the same as in short ones). 3 took the joined-pauses file
+    from 1 word inside a pause to none; cold_corpus moved from 75.9% to 72.3% within 40 ms with it."""
     pause_min_ms: float = 150.0
     """Shortest run of quiet frames that counts as a pause for `pause_penalty`."""
     pause_gap_ms: float = 30.0
@@ -53,8 +55,8 @@ class BuiltinAlignerParams:
         require(self.shift_ms > 0, "shift_ms", self.shift_ms, "> 0 ms")
         require(self.var_floor > 0, "var_floor", self.var_floor, "> 0")
         require(self.pause_penalty >= 0, "pause_penalty", self.pause_penalty, ">= 0 (0 = off)")
-        require(0 <= self.p_skip < 1, "p_skip", self.p_skip, "a probability in [0, 1)")
         require(self.pause_gap_ms >= 0, "pause_gap_ms", self.pause_gap_ms, ">= 0 ms")
+        require(self.long_pause_weight >= 1, "long_pause_weight", self.long_pause_weight, ">= 1")
         require(self.pause_min_ms > 0, "pause_min_ms", self.pause_min_ms, "> 0 ms")
 
 

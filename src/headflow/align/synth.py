@@ -34,7 +34,7 @@ def variants_for(index: int, n_clips: int) -> tuple[str, ...]:
     return VARIANTS if n_clips < ALL_VARIANTS_BELOW else (VARIANTS[index % len(VARIANTS)],)
 
 
-def synthetic_frames(transcript: str, voice: str = "en-us", shift_ms: float = 10.0, rate_wpm: int | tuple[int, ...] = 150,
+def synthetic_frames(transcript: str, voice: str = "en-us", shift_ms: float = 10.0, rate_wpm: int = 150,
                      variants: tuple[str, ...] = VARIANTS) -> tuple[np.ndarray, np.ndarray] | None:
     """Features (T, D) of `transcript` spoken in each variant of `voice`, and the model state of each frame
     (T,) from espeak's exact phone timings (the phone's span split evenly over its STATES states); espeak's
@@ -43,10 +43,9 @@ def synthetic_frames(transcript: str, voice: str = "en-us", shift_ms: float = 10
 
     shift = shift_ms / 1000
     xs, ss = [], []
-    rates = (rate_wpm,) if isinstance(rate_wpm, int) else tuple(rate_wpm)
-    for variant, rate in [(v, r) for v in variants for r in rates]:
+    for variant in variants:
         try:
-            utt = synthesize(transcript, voice=voice + variant, rate_wpm=rate)
+            utt = synthesize(transcript, voice=voice + variant, rate_wpm=rate_wpm)
         except (ValueError, KeyError, RuntimeError):
             continue
         x = mfcc_features(utt.audio, shift_ms)
