@@ -14,6 +14,13 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
    alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
 5. The last alignment gives the phone intervals; a word spans its phones.
 
+Voice-activity-aware silence (issue 16; MFA's optional silence between words plus what its silence
+model learns from many speakers, which ours cannot from minutes of one corpus): every speech state
+(phones, spoken noise) loses `pause_penalty` log-likelihood per frame on frames in a pause, and
+`long_pause_weight` times that in pauses of at least `long_pause_ms` (features.pause_frames: runs of
+quiet frames, clicks bridged). Without it, a word stretched over a pause or parked in one cost less
+than the silence model, whose Gaussians come from a handful of the corpus's pauses.
+
 Why our own aligner: the Montreal Forced Aligner does not run from PyPI (its Kaldi bindings come only
 from conda-forge; `align.backend: mfa` uses it from PATH), and the pip-installable alternatives need
 acoustic-model weights downloaded at run time (wav2vec2 CTC aligners) or torchaudio, which does not
