@@ -74,3 +74,41 @@ def test_no_word_inside_a_pause_of_the_joined_file(shared_dir):
     report = words_in_pauses(j.words, al.words)
     assert report.n_pauses >= 9
     assert report.inside == [], report.line()
+
+
+def _bursts(spans: list, seconds: float, quiet_std: float = 0.001) -> np.ndarray:
+    """Room noise of std `quiet_std` with loud noise (std 0.2) in `spans` (start s, end s)."""
+    rng = np.random.default_rng(0)
+    wav = rng.normal(0, quiet_std, int(seconds * 16000))
+    for a, b in spans:
+        wav[int(a * 16000):int(b * 16000)] = rng.normal(0, 0.2, int(b * 16000) - int(a * 16000))
+    return wav.astype(np.float32)
+
+
+def test_pause_frames_weights_runs_by_length_and_bridges_clicks():
+    from headflow.align.features import pause_frames
+
+    # loud 0-0.5, quiet 0.5-0.6 (100 ms < 150: a closure, weight 0), loud 0.6-1.0, quiet 1.0-1.3 (300 ms:
+    # a pause, 1), loud 1.3-1.5, quiet 1.5-2.5 with a 20 ms click at 2.0 (bridged: one 1 s run, long: 3),
+    # loud 2.5-3.0. Frames 10 ms; 3 frames at each edge are left out (the 20 ms energy window straddles them).
+    wav = _bursts([(0, 0.5), (0.6, 1.0), (1.3, 1.5), (2.0, 2.02), (2.5, 3.0)], 3.0)
+    w = pause_frames(wav, 301, 10.0, min_ms=150, gap_ms=30, long_ms=500, long_weight=3.0)
+    assert (w[3:47] == 0).all() and (w[53:57] == 0).all()
+    assert (w[103:127] == 1).all() and (w[153:247] == 3).all()
+    assert (w[133:147] == 0).all() and (w[253:298] == 0).all()
+    # without bridging, the click's frames 200-202 (their windows reach 1.99-2.03 s) split the pause into two
+    # runs shorter than 500 ms (frames ~151-199 and ~203-249): weight 1, not 3
+    w0 = pause_frames(wav, 301, 10.0, min_ms=150, gap_ms=0, long_ms=500, long_weight=3.0)
+    assert (w0[200:203] == 0).all() and (w0[153:198] == 1).all() and (w0[205:247] == 1).all()
+
+
+def test_quiet_frames_floor_ignores_digital_silence():
+    from headflow.align.features import quiet_frames
+
+    # zeros 0-1 s, room noise (std 0.001, -60 dB) 1-2 s, speech (std 0.2, -14 dB) 2-3 s. With the zeros
+    # (-120 dB) as the floor the threshold would be -120 + 0.3 * 106 = -88 dB and the room noise speech;
+    # with the live frames' floor (-60 dB) the room noise is quiet, and the zeros are quiet too.
+    wav = _bursts([(2.0, 3.0)], 3.0)
+    wav[:16000] = 0
+    q = quiet_frames(wav, 301, 10.0)
+    assert q[3:97].all() and q[103:197].all() and not q[203:298].any()
