@@ -41,20 +41,24 @@ def test_demo_corpus_phone_boundaries(demo_corpus, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_real_speech_against_mfa(shared_dir):
-    """Two real utterances (52 s) against MFA's phone tiers. With the espeak_hmm init the builtin aligner
-    reaches median 15 ms, 67% within 40 ms (bench/align.py); the gate leaves a margin below that and is
-    not yet the >= 75% aim."""
+    """Two real utterances (52 s) against MFA's phone tiers: the issue 16 target, >= 75% of phone
+    boundaries within 40 ms. Measured (bench/align.py, 2026-11-29): 76.7% (held-out acoustic_corpus 81.7%,
+    cold_corpus, tuned on, 72.3%), median 15 ms; words 70.8% within 40 ms (the >= 85% aim is not reached:
+    the gate holds today's figure less 3 points). The aligner before issue 16 (var_mix 0.3, no pause
+    penalty) measured 67.3% / 62.5% and fails both gates."""
     from headflow.media import read_audio
 
     folder = shared_dir / "data/mfa"
     names = ["acoustic_corpus", "cold_corpus"]
     items = [(n, read_audio(folder / f"{n}.wav")[0], (folder / f"{n}.lab").read_text()) for n in names]
     als = align_wavs(items)
-    errs = [boundary_errors(read_textgrid(folder / f"{n}.TextGrid").tiers["phones"],
-                            [(a, b, p) for a, b, p, _ in al.phones]) for n, al in zip(names, als)]
+    grids = [read_textgrid(folder / f"{n}.TextGrid") for n in names]
+    errs = [boundary_errors(g.tiers["phones"], [(a, b, p) for a, b, p, _ in al.phones]) for g, al in zip(grids, als)]
+    words = np.concatenate([boundary_errors(g.tiers["words"], al.words, words=True) for g, al in zip(grids, als)])
     stats = summarize(np.concatenate(errs))
-    assert stats.n > 400
-    assert stats.median_ms <= 35 and stats.within_40ms >= 0.60, stats
+    assert stats.n > 400 and len(words) > 150
+    assert stats.median_ms <= 20 and stats.within_40ms >= 0.75, stats
+    assert np.mean(words <= 0.040) >= 0.67, np.mean(words <= 0.040)
 
 
 @pytest.mark.shared

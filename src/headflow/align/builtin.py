@@ -14,6 +14,13 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
    alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
 5. The last alignment gives the phone intervals; a word spans its phones.
 
+Voice-activity-aware silence (issue 16; MFA's optional silence between words plus what its silence
+model learns from many speakers, which ours cannot from minutes of one corpus): every speech state
+(phones, spoken noise) loses `pause_penalty` log-likelihood per frame on frames in a pause, and
+`long_pause_weight` times that in pauses of at least `long_pause_ms` (features.pause_frames: runs of
+quiet frames, clicks bridged). Without it, a word stretched over a pause or parked in one cost less
+than the silence model, whose Gaussians come from a handful of the corpus's pauses.
+
 Why our own aligner: the Montreal Forced Aligner does not run from PyPI (its Kaldi bindings come only
 from conda-forge; `align.backend: mfa` uses it from PATH), and the pip-installable alternatives need
 acoustic-model weights downloaded at run time (wav2vec2 CTC aligners) or torchaudio, which does not
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headflow.align.features import mfcc_features, quiet_frames, speech_region
+from headflow.align.features import mfcc_features, pause_frames, quiet_frames, speech_region
 from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, build_graph, split_mixtures, uniform_path, viterbi
 from headflow.align.lexicon import SPN, Pronunciation
 from headflow.align.params import BuiltinAlignerParams
@@ -83,6 +90,18 @@ def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 
     return long or [x[a:b] for a, b in edges if b - a >= STATES]
 
 
+def emissions(model: GaussianModel, x: np.ndarray, graph, pause: np.ndarray | None, penalty: float) -> np.ndarray:
+    """(T, S) state log-likelihoods of the graph's states, minus `penalty` x `pause` (T,) weights
+    (features.pause_frames) for every speech state (not SIL): the voice-activity-aware silence model."""
+    ll = model.log_likelihood(x, np.unique(graph.state))
+    if pause is not None and penalty > 0 and pause.any():
+        sil = np.arange(PHONE_INDEX[SIL] * STATES, (PHONE_INDEX[SIL] + 1) * STATES)
+        speech = np.setdiff1d(np.unique(graph.state), sil)
+        rows = np.flatnonzero(pause)
+        ll[np.ix_(rows, speech)] -= penalty * pause[rows, None]
+    return ll
+
+
 def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None = None,
                     init_paths: list[np.ndarray | None] | None = None,
                     synthetic: list[tuple[np.ndarray, np.ndarray] | None] | None = None) -> list[Alignment]:
@@ -96,6 +115,9 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
     graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]
     ok = [len(x) >= g.min_frames for x, g in zip(feats, graphs)]
+    pauses = [pause_frames(u.wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
+                           cfg.long_pause_ms, cfg.long_pause_weight) if cfg.pause_penalty > 0 else None
+              for u, x in zip(utts, feats)]
     if not any(ok):
         return [Alignment(u.clip_id, len(u.wav) / 16000, failed="audio too short for its transcript") for u in utts]
     everything = np.concatenate([x for x, good in zip(feats, ok) if good])
@@ -108,8 +130,9 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
         silences = [r for u, x, good in zip(utts, feats, ok) if good for r in quiet_runs(u.wav, x, cfg.shift_ms)]
         init_model = synthetic_model(model, [s for s in synthetic if s is not None], silences, floor, cfg.var_mix)
         init_paths = []
-        for x, g, good in zip(feats, graphs, ok):
-            path, score = viterbi(g, init_model.log_likelihood(x, np.unique(g.state)), init_model) if good else (None, 0)
+        for x, g, good, pz in zip(feats, graphs, ok, pauses):
+            path, score = (viterbi(g, emissions(init_model, x, g, pz, cfg.pause_penalty), init_model) if good
+                           else (None, 0))
             init_paths.append(path if good and np.isfinite(score) else None)
     paths: list[np.ndarray | None] = []
     for i, (u, x, g) in enumerate(zip(utts, feats, graphs)):
@@ -128,7 +151,7 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
             model = split_mixtures(model)
         for i, (x, g) in enumerate(zip(feats, graphs)):
             if ok[i]:
-                path, scores[i] = viterbi(g, model.log_likelihood(x, np.unique(g.state)), model)
+                path, scores[i] = viterbi(g, emissions(model, x, g, pauses[i], cfg.pause_penalty), model)
                 paths[i] = path if np.isfinite(scores[i]) else paths[i]
     out = []
     for u, x, g, p, s in zip(utts, feats, graphs, paths, scores):

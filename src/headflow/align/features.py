@@ -9,6 +9,8 @@ from scipy.fft import dct
 from scipy.signal import butter, sosfiltfilt
 
 SAMPLE_RATE = 16000
+DIGITAL_SILENCE_DB = -100.0
+"""Frames whose mean power is below this (dB re full scale 1.0) are digital silence (samples ~0)."""
 
 
 def mfcc_features(wav: np.ndarray, shift_ms: float = 10.0, win_ms: float = 25.0, n_mfcc: int = 13,
@@ -85,10 +87,40 @@ def speech_region(wav: np.ndarray, shift_ms: float = 10.0, n_frames: int | None 
 
 
 def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
-    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range."""
+    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range (the range
+    between the 5th and 95th percentiles of the frames that are not digital silence; digital silence is quiet)."""
     hop = int(round(sample_rate * shift_ms / 1000))
     x = np.pad(highpass(np.asarray(wav, np.float64), sample_rate), (hop, 3 * hop))
     frames = np.lib.stride_tricks.sliding_window_view(x, 2 * hop)[::hop][:n]
     db = 10 * np.log10(np.mean(frames ** 2, 1) + 1e-12)
-    floor, top = np.percentile(db, 5), np.percentile(db, 95)
+    live = db[db > DIGITAL_SILENCE_DB]
+    if len(live) == 0:
+        return np.ones(len(db), bool)
+    # digital silence (exact zeros, as editors insert) is quiet but must not set the floor: the floor is the
+    # recording's own background, else the room tone between words would count as speech
+    floor, top = np.percentile(live, 5), np.percentile(live, 95)
     return db < floor + 0.3 * (top - floor)
+
+
+def pause_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, min_ms: float = 150.0, gap_ms: float = 0.0,
+                 long_ms: float = 500.0, long_weight: float = 1.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) float weights of voice-activity detection for the silence model: 0 for speech; 1 for frames in
+    runs of quiet frames (`quiet_frames`) lasting at least `min_ms`, `long_weight` in runs of at least
+    `long_ms`. Louder blips of at most `gap_ms` between quiet frames (clicks, lip smacks, breath peaks in
+    a pause) are bridged first. Shorter quiet stretches stay 0: stop closures and weak consonants inside
+    words are quiet for 30-120 ms."""
+    q = quiet_frames(wav, n, shift_ms, sample_rate)
+    gap = int(gap_ms // shift_ms)
+    if gap > 0:
+        loud = np.r_[False, ~q, False]
+        edges = np.flatnonzero(loud[1:] != loud[:-1]).reshape(-1, 2)
+        for a, b in edges:
+            if b - a <= gap and a > 0 and b < n:
+                q[a:b] = True
+    q = np.r_[False, q, False]
+    edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)
+    out = np.zeros(n, np.float64)
+    for a, b in edges:
+        if (b - a) * shift_ms >= min_ms:
+            out[a:b] = long_weight if (b - a) * shift_ms >= long_ms else 1.0
+    return out
