@@ -2,6 +2,7 @@
 
     PYTHONPATH=src:. python bench/lipsync_grid.py                     # data/models/{lipsync,judge}, ../shared/data/grid
     PYTHONPATH=src:. python bench/lipsync_grid.py --generator G.pt --judge J.pt --out reports/lipsync_grid.json
+    HEADFLOW_SHARED=/path/to/shared PYTHONPATH=src:. python bench/lipsync_grid.py   # a worktree: ../shared is elsewhere
 
 Every clip of `--grid` (.mpg, sorted by name) is one evaluation clip, under the evaluation stage's two
 canonical protocols (`headflow.evaluate.baselines.canonical_tasks`): reconstruction (the clip's own
