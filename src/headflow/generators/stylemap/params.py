@@ -167,8 +167,6 @@ class StylemapParams:
     """(source, driving) frame pairs drawn per epoch, uniformly over the training clips' valid frames."""
     val_pairs: int = 16
     """Fixed validation pairs evaluated after each epoch (val_l1, val_pose_err_deg)."""
-    gan_start_epoch: int = 0
-    """Epoch from which the GAN terms are on (0: from the start; the D step still runs before)."""
     threads: int = 1
     """torch CPU threads (1: see train_lipsync.threads)."""
     max_reject_fraction: float = 0.5
@@ -179,7 +177,6 @@ class StylemapParams:
             part.validate()
         for name in ("samples_per_epoch", "val_pairs", "threads"):
             require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
-        require(self.gan_start_epoch >= 0, "gan_start_epoch", self.gan_start_epoch, ">= 0")
         require(0 <= self.max_reject_fraction <= 1, "max_reject_fraction", self.max_reject_fraction, "in [0, 1]")
         require(self.samples_per_epoch >= self.loop.batch_size, "samples_per_epoch", self.samples_per_epoch,
                 f">= loop.batch_size ({self.loop.batch_size})")
