@@ -29,6 +29,8 @@ BLOCKS: dict[str, str] = {
     "train_judge": "headflow.sync.params:TrainExpertParams",
     "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
     "generate_lipsync": "headflow.generators.lipsync.params:GenerateLipsyncParams",
+    "train_stylemap": "headflow.generators.stylemap.params:StylemapParams",
+    "generate_stylemap": "headflow.generators.stylemap.params:GenerateStylemapParams",
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

@@ -9,7 +9,7 @@ layout without SPADE, as the supplement's table 4 has none).
   = 15 keypoints + 1), each with the keypoint's Gaussian heatmap difference (driving - source) as one more
   channel -> (K + 1) x 5 = 80 channels -> 3D hourglass (+ its input: 80 + 32 = 112 channels) -> Conv3d k7 ->
   K + 1 composition masks (softmax over the masks at each voxel, eq. 2) and, from the 112 x D channels
-  reshaped to 2D, Conv2d k7 + sigmoid -> the 2D occlusion mask o.
+  reshaped to 2D, Conv2d k7 (both kernels `mask_kernel`: 3 at CPU sizes) + sigmoid -> the 2D occlusion mask o.
 * Intermediate generator (table 4, after the warping network): the warped volume reshaped to C x D
   channels (projected to 2D), conv 3x3 + BN + ReLU to 256, 1x1 conv 256 -> 256, times o, ResBlock2d x6,
   UpBlock2d 256 -> 128 -> 64, conv 3x3 -> 3, sigmoid. Deviation: table 4's printed channels after the
@@ -141,8 +141,9 @@ class WarpingNetwork(nn.Module):
         n = p.num_kp + 1
         self.hourglass = Hourglass3d(n * (p.compress_channels + 1), scaled(p.hourglass_channels, p.width),
                                      p.hourglass_blocks)
-        self.mask = nn.Conv3d(self.hourglass.out_channels, n, 7, padding=3)
-        self.occlusion = nn.Conv2d(self.hourglass.out_channels * p.volume_depth, 1, 7, padding=3)
+        k = p.mask_kernel
+        self.mask = nn.Conv3d(self.hourglass.out_channels, n, k, padding=k // 2)
+        self.occlusion = nn.Conv2d(self.hourglass.out_channels * p.volume_depth, 1, k, padding=k // 2)
 
     def forward(self, volume: torch.Tensor, kp_src: torch.Tensor, kp_drv: torch.Tensor, rot_src: torch.Tensor,
                 rot_drv: torch.Tensor) -> Warped:

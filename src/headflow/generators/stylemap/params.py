@@ -61,6 +61,9 @@ class ModelParams:
     """Down/up blocks of the warping network's 3D hourglass (face-vid2vid: 5)."""
     hourglass_channels: int = 32
     """Block expansion of the hourglass (table 3: its output has 80 + 32 = 112 channels)."""
+    mask_kernel: int = 7
+    """Kernel of the warping network's mask Conv3d and occlusion Conv2d (table 3: 7). The k7 Conv3d is
+    most of a CPU forward pass at small widths (84 x 16 x 343 weights per voxel); CPU sizes use 3."""
     res2d_blocks: int = 6
     """ResBlock2d of the intermediate generator (supplement: 6)."""
     pose_blocks: tuple[int, int, int, int] = (3, 3, 3, 3)
@@ -91,6 +94,7 @@ class ModelParams:
                 (self.res3d_blocks, self.res2d_blocks), ">= 0")
         require(len(self.pose_blocks) == 4 and all(b >= 1 for b in self.pose_blocks), "pose_blocks",
                 self.pose_blocks, "4 stage depths, each >= 1")
+        require(self.mask_kernel >= 1 and self.mask_kernel % 2 == 1, "mask_kernel", self.mask_kernel, "odd, >= 1")
         require(self.kp_temperature > 0, "kp_temperature", self.kp_temperature, "> 0")
         require(self.composition in ("volumes", "flows"), "composition", self.composition, "'volumes' or 'flows'")
 
@@ -205,26 +209,27 @@ def published_params() -> StylemapParams:
 def quality_params() -> StylemapParams:
     """The configuration that must beat the baselines on held-out data, sized for 2 CPU cores (hours)."""
     return _with(StylemapParams(), model={"image_size": 128, "width": 0.25, "kp_input_size": 64, "kp_blocks": 5,
-                                          "kp_depth": 8, "volume_depth": 8, "hourglass_blocks": 4,
+                                          "kp_depth": 8, "volume_depth": 8, "hourglass_blocks": 4, "mask_kernel": 5,
                                           "pose_blocks": (2, 2, 2, 2)},
                  loss={"d_channels": 32, "d_scales": 2}, loop={"epochs": 40, "batch_size": 4},
                  samples_per_epoch=800, val_pairs=16)
 
 
 def demo_params() -> StylemapParams:
-    """Trains in <= 90 s on one core: shows the pipeline, not the quality."""
-    return _with(StylemapParams(), model={"image_size": 64, "width": 0.0625, "kp_input_size": 32, "kp_blocks": 4,
+    """Trains in <= 90 s on one core: shows the pipeline, not the quality (10 keypoints, 4-deep volumes at
+    16x16, 3x3x3 mask kernels: the published 15 keypoints and k7 cost ~2x the generation time)."""
+    return _with(StylemapParams(), model={"image_size": 64, "num_kp": 10, "width": 0.0625, "kp_input_size": 32, "kp_blocks": 4,
                                           "kp_depth": 4, "volume_depth": 4, "res3d_blocks": 1, "hourglass_blocks": 3,
-                                          "res2d_blocks": 2, "pose_blocks": (1, 1, 1, 1)},
+                                          "mask_kernel": 3, "res2d_blocks": 2, "pose_blocks": (1, 1, 1, 1)},
                  loss={"d_channels": 8, "d_scales": 2, "d_layers": 2, "perceptual_backend": "weight_free"},
-                 loop={"epochs": 4, "batch_size": 2}, samples_per_epoch=64, val_pairs=4)
+                 loop={"epochs": 4, "batch_size": 2}, samples_per_epoch=48, val_pairs=4)
 
 
 def tiny_params() -> StylemapParams:
     """A few seconds on a CPU: the smallest networks and the fewest steps that exercise every term."""
     return _with(StylemapParams(), model={"image_size": 32, "num_kp": 4, "width": 0.0625, "kp_input_size": 16,
                                           "kp_blocks": 2, "kp_depth": 2, "volume_depth": 2, "res3d_blocks": 1,
-                                          "compress_channels": 2, "hourglass_blocks": 2, "hourglass_channels": 4,
+                                          "compress_channels": 2, "hourglass_blocks": 2, "hourglass_channels": 4, "mask_kernel": 3,
                                           "res2d_blocks": 1, "pose_blocks": (1, 1, 1, 1)},
                  loss={"d_channels": 4, "d_scales": 2, "d_layers": 1, "perceptual_backend": "weight_free"},
                  loop={"epochs": 1, "batch_size": 2}, samples_per_epoch=4, val_pairs=2)
