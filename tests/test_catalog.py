@@ -171,6 +171,7 @@ def test_evaluate_reads_the_generated_manifest_of_every_generate_stage():
                                       "data/interim/generate_stylemap/generated.parquet",
                                       "data/interim/generate_styletalk/generated.parquet"]
     assert cat.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet"),
+                                         Path("data/interim/generate_stylemap/generated.parquet"),
                                          Path("data/interim/generate_styletalk/generated.parquet")]
     assert CATALOG.outs("evaluate") == ["data/interim/evaluate", "reports/report.html"]
     with pytest.raises(KeyError, match="'evaluate' reads 'generate_x.generated', but 'generate_x' writes no manifest"):
