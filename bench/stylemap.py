@@ -106,8 +106,8 @@ def main() -> None:
     mib = 2 ** 20
     pub = volume_bytes(published_params().model)
     run = volume_bytes(params.model)
-    print("3D volumes per sample (MiB, float32): " + ", ".join(f"{k} published {pub[k] / mib:.1f} / run {run[k] / mib:.3f}"
-                                                         for k in pub))
+    print("3D volumes per sample (MiB, float32): "
+          + ", ".join(f"{k} published {pub[k] / mib:.1f} / run {run[k] / mib:.3f}" for k in pub))
     s = params.model.image_size
     with torch.no_grad():
         x = torch.rand(1, 3, s, s)

@@ -23,7 +23,8 @@ def face_frame(size: int, yaw: float = 0.0, roll: float = 0.0, seed: int = 0) ->
     return cv2.warpAffine(img, m, (size, size), borderMode=cv2.BORDER_REFLECT)
 
 
-def synthetic_clip(n: int, clip_id: str, size: int = 32, seed: int = 0, valid: np.ndarray | None = None) -> StylemapClip:
+def synthetic_clip(n: int, clip_id: str, size: int = 32, seed: int = 0,
+                   valid: np.ndarray | None = None) -> StylemapClip:
     """n frames of `face_frame` with yaw/roll on a slow sine; angles = the drawn pose (pitch 0)."""
     t = np.arange(n)
     yaw = 20 * np.sin(t / 5 + seed)

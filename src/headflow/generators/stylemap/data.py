@@ -43,7 +43,8 @@ def crop_angles(angles: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     angles = np.asarray(angles, np.float64)
     m = np.asarray(transforms, np.float64)
     if angles.shape[-1] != 3 or m.shape != (len(angles), 2, 3):
-        raise ValueError(f"crop_angles: angles must be (T, 3) and transforms (T, 2, 3), got {angles.shape} and {m.shape}")
+        raise ValueError(f"crop_angles: angles must be (T, 3) and transforms (T, 2, 3), got {angles.shape} and "
+                         f"{m.shape}")
     a = np.rad2deg(np.arctan2(m[:, 1, 0], m[:, 0, 0]))
     out = angles.copy()
     out[:, 2] = (angles[:, 2] - a + 180.0) % 360.0 - 180.0

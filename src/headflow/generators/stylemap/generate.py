@@ -7,8 +7,8 @@ Protocols (the issue's (a) and (b)):
   SSIM, AKD, AED and CSIM against the real frames.
 * transfer: the first usable frame of each clip (the neutral identity I_s) driven by every frame of a
   clip of another style (`style_pairs`: the style reference's pose and expression style; ingest's
-  `style` label, the speaker where a clip has none), of another speaker when the split has one. Scored without ground truth (CSIM with the
-  source identity).
+  `style` label, the speaker where a clip has none), of another speaker when the split has one. Scored
+  without ground truth (CSIM with the source identity).
 
 Outputs are 25-fps videos of the 256x256 aligned crop (the evaluate stage's "aligned" geometry) with the
 driving clip's audio muxed; output frame i shows driving frame frame_start + i over the driving clip's
@@ -106,7 +106,8 @@ def animate(generator: StylemapGenerator, source: np.ndarray, driving: np.ndarra
     return Animated(np.stack(frames), np.concatenate(angles).astype(np.float32))
 
 
-def pose_errors(predicted: np.ndarray, fitted: np.ndarray, valid: np.ndarray, mean_pose: np.ndarray) -> dict[str, float]:
+def pose_errors(predicted: np.ndarray, fitted: np.ndarray, valid: np.ndarray,
+                mean_pose: np.ndarray) -> dict[str, float]:
     """Absolute angle errors in degrees over valid frames and the 3 angles: the network's and the constant
     mean-pose baseline's, median and p90 ({"pose_err_median_deg", "pose_err_p90_deg", "baseline_..."})."""
     valid = np.asarray(valid, bool)

@@ -218,7 +218,8 @@ def quality_params() -> StylemapParams:
 def demo_params() -> StylemapParams:
     """Trains in <= 90 s on one core: shows the pipeline, not the quality (10 keypoints, 4-deep volumes at
     16x16, 3x3x3 mask kernels: the published 15 keypoints and k7 cost ~2x the generation time)."""
-    return _with(StylemapParams(), model={"image_size": 64, "num_kp": 10, "width": 0.0625, "kp_input_size": 32, "kp_blocks": 4,
+    return _with(StylemapParams(), model={"image_size": 64, "num_kp": 10, "width": 0.0625, "kp_input_size": 32,
+                                          "kp_blocks": 4,
                                           "kp_depth": 4, "volume_depth": 4, "res3d_blocks": 1, "hourglass_blocks": 3,
                                           "mask_kernel": 3, "res2d_blocks": 2, "pose_blocks": (1, 1, 1, 1)},
                  loss={"d_channels": 8, "d_scales": 2, "d_layers": 2, "perceptual_backend": "weight_free"},
@@ -229,7 +230,8 @@ def tiny_params() -> StylemapParams:
     """A few seconds on a CPU: the smallest networks and the fewest steps that exercise every term."""
     return _with(StylemapParams(), model={"image_size": 32, "num_kp": 4, "width": 0.0625, "kp_input_size": 16,
                                           "kp_blocks": 2, "kp_depth": 2, "volume_depth": 2, "res3d_blocks": 1,
-                                          "compress_channels": 2, "hourglass_blocks": 2, "hourglass_channels": 4, "mask_kernel": 3,
+                                          "compress_channels": 2, "hourglass_blocks": 2, "hourglass_channels": 4,
+                                          "mask_kernel": 3,
                                           "res2d_blocks": 1, "pose_blocks": (1, 1, 1, 1)},
                  loss={"d_channels": 4, "d_scales": 2, "d_layers": 1, "perceptual_backend": "weight_free"},
                  loop={"epochs": 1, "batch_size": 2}, samples_per_epoch=4, val_pairs=2)

@@ -43,7 +43,8 @@ def usable_clips(clips: list[StylemapClip], stage: str = STAGE) -> tuple[list[St
     return ok, rejected
 
 
-def validation_batch(clips: list[StylemapClip], params: StylemapParams, device: str | torch.device = "cpu") -> dict | None:
+def validation_batch(clips: list[StylemapClip], params: StylemapParams,
+                     device: str | torch.device = "cpu") -> dict | None:
     """`val_pairs` fixed pairs of the validation clips, prepared with a fixed seed (None: no clips)."""
     from headflow.generators.stylemap.data import prepare_batch
 
@@ -91,7 +92,6 @@ def train_stylemap(train_clips: list[StylemapClip], val_clips: list[StylemapClip
     Raises:
         ValueError: no usable training clip, or clips of another image size than the model's.
     """
-    from headflow.generators.stylemap.data import PairDataset
     from headflow.generators.stylemap.losses import StylemapStep, build_discriminator
     from headflow.training.loop import fit
     from headflow.training.runtime import launch
