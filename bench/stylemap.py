@@ -5,6 +5,7 @@ and the memory of its 3D volumes (computed at the published size, measured at th
     PYTHONPATH=src:. python bench/stylemap.py --steps 20 --clips 2 --threads 1
 
 Measured in one run, on the demo's shards (data/interim/shards + shard_labels):
+Wall-clock rates depend on what else runs; the per-CPU-second rates are what one idle core would give.
 - training: `--steps` optimiser steps (D then G, Adam, the stage's step object and weights) on pairs of the
   train clips; the time spent building and collating the batches over the whole step = the data wait;
 - generation: frames/s of the network alone (one source, every frame of `--clips` test clips driving it,
@@ -66,10 +67,10 @@ def main() -> None:
     opt_d = torch.optim.Adam(step.discriminator.parameters(), params.loop.lr, betas=params.loop.betas)
     w = step.weights()
     gen = torch.Generator().manual_seed(0)
-    wait = total = 0.0
+    wait = total = cpu = 0.0
     bs = params.loop.batch_size
     for i in range(a.steps + 1):                # step 0 warms up and is not counted
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batch = step.prepare(default_collate([ds[j] for j in range(i * bs, (i + 1) * bs)]), gen)
         t1 = time.perf_counter()
         d = step.d_losses(batch)
@@ -83,24 +84,26 @@ def main() -> None:
         if i:
             wait += t1 - t0
             total += time.perf_counter() - t0
-    print(f"training: {a.steps * bs / total:.2f} samples/s ({total / a.steps * 1000:.0f} ms/step of {bs}), "
-          f"data wait {wait / total:.1%}")
+            cpu += time.process_time() - c0
+    print(f"training: {a.steps * bs / total:.2f} samples/s wall ({total / a.steps * 1000:.0f} ms/step of {bs}; "
+          f"{a.steps * bs / cpu:.2f} samples per CPU-second), data wait {wait / total:.1%}")
 
     g.eval()
     test = load("test", a.clips)
     frames = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     outs = []
     for clip in test:
         outs.append(animate(g, clip.frames[int(clip.usable[0])], clip.frames, 8))
         frames += len(clip.frames)
-    net = time.perf_counter() - t0
+    net, net_cpu = time.perf_counter() - t0, time.process_time() - c0
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         for k, out in enumerate(outs):
             encode_video(list(out.frames), Path(tmp) / f"{k}.mp4", fps=25, threads=1)
         enc = time.perf_counter() - t0
-    print(f"generation: network {frames / net:.1f} frames/s ({frames} frames, {len(test)} clips); "
+    print(f"generation: network {frames / net:.1f} frames/s wall, {frames / net_cpu:.1f} per CPU-second ({frames} "
+          f"frames, {len(test)} clips); "
           f"encoding alone {frames / enc:.1f} frames/s")
 
     mib = 2 ** 20
