@@ -115,9 +115,9 @@ def pose_errors(predicted: np.ndarray, fitted: np.ndarray, valid: np.ndarray,
         return {}
     err = np.abs(predicted[valid] - fitted[valid]).ravel()
     base = np.abs(np.asarray(mean_pose)[None] - fitted[valid]).ravel()
-    return {"pose_err_median_deg": float(np.median(err)), "pose_err_p90_deg": float(np.percentile(err, 90)),
-            "baseline_pose_err_median_deg": float(np.median(base)),
-            "baseline_pose_err_p90_deg": float(np.percentile(base, 90))}
+    out = {"pose_err_median_deg": np.median(err), "pose_err_p90_deg": np.percentile(err, 90),
+           "baseline_pose_err_median_deg": np.median(base), "baseline_pose_err_p90_deg": np.percentile(base, 90)}
+    return {k: round(float(v), 3) for k, v in out.items()}
 
 
 def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
