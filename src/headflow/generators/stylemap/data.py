@@ -90,6 +90,7 @@ class StylemapClip:
 
     @property
     def usable(self) -> np.ndarray:
+        """Indices of the valid frames."""
         return np.flatnonzero(self.valid)
 
 
@@ -185,6 +186,7 @@ class RandomTransform:
     @classmethod
     def sample(cls, batch: int, sigma_affine: float, sigma_tps: float, points: int,
                generator: torch.Generator | None = None) -> RandomTransform:
+        """Draw a transform per batch item (FOMM's `Transform` parameters; `points` control points per side)."""
         eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         theta = eye + sigma_affine * torch.randn(batch, 2, 3, generator=generator)
         axis = torch.linspace(-1.0, 1.0, points)

@@ -83,6 +83,8 @@ def build_discriminator(loss: LossParams) -> MultiScaleDiscriminator:
 
 @dataclass
 class Forward:
+    """One generator pass with the batch's equivariance transform, kept for the loss terms."""
+
     output: StylemapOutput
     transform: RandomTransform
 
@@ -109,10 +111,12 @@ class StylemapStep:
     # -- the harness's hooks -----------------------------------------------------------------------
 
     def prepare(self, batch: Mapping[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Raw collated pairs -> float images and the equivariance draws (`data.prepare_batch`)."""
         lp = self.params.loss
         return prepare_batch(batch, lp.sigma_affine, lp.sigma_tps, lp.tps_points, generator)
 
     def run_generator(self, batch: Mapping[str, torch.Tensor], network: nn.Module | None = None) -> Forward:
+        """The generator (or `network`, e.g. the EMA copy) on a prepared batch, with its transform T."""
         network = network or self.generator
         out = network(batch["source"], batch["driving"])
         return Forward(out, RandomTransform.from_tensors(batch["eq_theta"], batch["eq_weights"]))
@@ -148,6 +152,7 @@ class StylemapStep:
         return {"gan_d": d_loss(real_logits, fake_logits, "least_squares")}
 
     def weights(self) -> dict[str, float]:
+        """Loss weights by the names this step returns (`LossParams`; gan_d weighs 1)."""
         lp = self.params.loss
         out = {"l1": lp.l1, "equivariance": lp.equivariance, "keypoint_prior": lp.keypoint_prior,
                "head_pose": lp.head_pose, "expression": lp.expression}

@@ -302,6 +302,7 @@ def save_generator(generator: StylemapGenerator, params: StylemapParams, path: P
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
