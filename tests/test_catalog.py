@@ -158,8 +158,11 @@ def test_evaluate_reads_the_generated_manifest_of_every_generate_stage():
     from headflow.catalog import evaluate_stage
 
     assert list(STAGES)[-1] == "evaluate"
-    assert CATALOG.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet"),
-                                            Path("data/interim/generate_discohead/generated.parquet")]
+    from headflow.generators import FAMILIES
+
+    generate_stages = [n for n in STAGES if n.startswith("generate_")]
+    assert {f"generate_{f}" for f in FAMILIES} <= set(generate_stages)      # every family can be scored
+    assert CATALOG.generated_manifests() == [Path(f"data/interim/{n}/generated.parquet") for n in generate_stages]
     base = [i for i in CATALOG.inputs("evaluate") if not i.endswith("/generated.parquet")]
     earlier = {n: s for n, s in STAGES.items() if n != "evaluate" and not n.startswith("generate_")}
     for family in ("lipsync", "styletalk"):      # registering a generate stage is its catalog entry

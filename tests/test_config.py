@@ -106,6 +106,8 @@ FREE_TEXT = {
     "train_lipsync.loss.d_augment",          # comma-separated DiffAugment ops, checked in validate()
     "generate_lipsync.checkpoint",           # "trained" or the path of an exported generator
     "generate_lipsync.variant",              # a name for generated.parquet's variant column
+    "generate_stylemap.checkpoint",          # "trained" or the path of an exported generator
+    "generate_stylemap.variant",             # a name for generated.parquet's variant column
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
     "generate_discohead.checkpoint",         # "trained" or the path of an exported generator

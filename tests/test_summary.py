@@ -74,3 +74,22 @@ def test_generator_lines_read_the_lipsync_stage_metrics(tmp_path):
     train, gen = generator_lines(cat)
     assert "52 train / 10 val clips" in train and "6 + 1 epochs (336 steps" in train and "not yet on" in train
     assert "6 videos (510 frames, 60.4 frames/s" in gen
+
+
+def test_generator_lines_read_the_stylemap_stage_metrics(tmp_path):
+    import json
+
+    from headflow.catalog import Catalog
+    from headflow.summary import generator_lines
+
+    cat = Catalog(tmp_path)
+    cat.metrics("train_stylemap").parent.mkdir(parents=True)
+    cat.metrics("train_stylemap").write_text(json.dumps({
+        "n_train_clips": 52, "n_val_clips": 10, "epochs": 4, "steps": 96, "train_seconds": 180.8,
+        "train_samples_per_s": 1.36, "data_wait_fraction": 0.004, "val_l1": 0.1904, "val_pose_err_deg": 8.88}))
+    cat.metrics("generate_stylemap").write_text(json.dumps({
+        "outputs": 20, "frames": 1746, "frames_per_s": 7.99, "quarantined": 0, "pose_err_median_deg": 2.841,
+        "baseline_pose_err_median_deg": 5.725}))
+    train, gen = generator_lines(cat)
+    assert "train_stylemap: 52 train / 10 val clips, 4 epochs (96 steps" in train and "val pose error 8.9 deg" in train
+    assert "20 videos (1746 frames, 7.99 frames/s), 0 quarantined" in gen and "2.841 deg vs mean-pose baseline 5.725" in gen

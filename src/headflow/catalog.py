@@ -127,6 +127,15 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("generate_discohead", ("generated", "quarantine"), ("videos",),
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
                     "shards.clips", "train_discohead.generator")),
+    # stylemap family (Style Mapping, face-vid2vid lineage)
+    _interim("train_stylemap", ("quarantine",), models={"generator": "data/models/stylemap"},
+             plots={"history": "reports/plots/stylemap_history.json"},
+             reads=("shards.shards", "shards.clips", "shard_labels.shard_labels", "shard_labels.clips",
+                    "sync_check.clips")),
+    _interim("generate_stylemap", ("generated", "quarantine"), ("videos",),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features",
+                    "audio_features.mel", "shards.shards", "shards.clips", "shard_labels.shard_labels",
+                    "shard_labels.clips", "train_stylemap.generator")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

@@ -31,6 +31,8 @@ BLOCKS: dict[str, str] = {
     "generate_lipsync": "headflow.generators.lipsync.params:GenerateLipsyncParams",
     "train_discohead": "headflow.generators.discohead.params:DisCoHeadParams",
     "generate_discohead": "headflow.generators.discohead.params:GenerateDisCoHeadParams",
+    "train_stylemap": "headflow.generators.stylemap.params:StylemapParams",
+    "generate_stylemap": "headflow.generators.stylemap.params:GenerateStylemapParams",
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

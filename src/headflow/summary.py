@@ -90,7 +90,7 @@ def evaluation_lines(catalog: Catalog = CATALOG) -> list[str]:
 
 
 def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
-    """One line per trained and generated lip-sync run (train_lipsync / generate_lipsync metrics)."""
+    """One line per trained and generated generator run (train_/generate_ lipsync and stylemap metrics)."""
     lines = []
     if "train_lipsync" in catalog.stages and catalog.metrics("train_lipsync").exists():
         m = json.loads(catalog.metrics("train_lipsync").read_text())
@@ -118,6 +118,20 @@ def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
         lines.append(f"generate_discohead: {m.get('outputs')} outputs + their source-warp baselines ({m.get('frames')} "
                      f"frames, {m.get('frames_per_s')} frames/s end to end), {m.get('quarantined')} quarantined -> "
                      f"{catalog.artifacts('generate_discohead', 'videos')}/")
+    if "train_stylemap" in catalog.stages and catalog.metrics("train_stylemap").exists():
+        m = json.loads(catalog.metrics("train_stylemap").read_text())
+        lines.append(f"train_stylemap: {m.get('n_train_clips')} train / {m.get('n_val_clips')} val clips, "
+                     f"{m.get('epochs')} epochs ({m.get('steps')} steps, {m.get('train_seconds')} s, "
+                     f"{m.get('train_samples_per_s', 0):.1f} pairs/s, data wait "
+                     f"{100 * (m.get('data_wait_fraction') or 0):.1f}%), val L1 {m.get('val_l1') or 0:.4f}, val pose "
+                     f"error {m.get('val_pose_err_deg') or 0:.1f} deg -> "
+                     f"{catalog.model('train_stylemap', 'generator') / 'generator.pt'}")
+    if "generate_stylemap" in catalog.stages and catalog.metrics("generate_stylemap").exists():
+        m = json.loads(catalog.metrics("generate_stylemap").read_text())
+        lines.append(f"generate_stylemap: {m.get('outputs')} videos ({m.get('frames')} frames, {m.get('frames_per_s')} "
+                     f"frames/s), {m.get('quarantined')} quarantined; pose error median "
+                     f"{m.get('pose_err_median_deg')} deg vs mean-pose baseline {m.get('baseline_pose_err_median_deg')} "
+                     f"-> {catalog.artifacts('generate_stylemap', 'videos')}/")
     return lines
 
 

@@ -65,6 +65,7 @@ def project(tmp_path_factory, project_root):
                                            "hourglass_levels": 2}, "loop": {"epochs": 1, "batch_size": 2},
                                  "samples_per_epoch": 4, "val_frames": 2},
                 generate_discohead={"protocols": ["reconstruction"]},   # transfer needs 4 test clips
+                train_stylemap={"loop": {"epochs": 1}, "samples_per_epoch": 4, "val_pairs": 2},
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
@@ -78,7 +79,7 @@ def test_demo_run_builds_everything_and_summarises(project):
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
                   "fit3dmm", "expressions", "shard_labels", "train_judge", "train_lipsync", "generate_lipsync",
-                  "train_discohead", "generate_discohead", "evaluate"):
+                  "train_discohead", "generate_discohead", "train_stylemap", "generate_stylemap", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")

@@ -24,7 +24,21 @@ def _lipsync_smoke(params, out_dir: Path) -> dict:
             "checkpoint_sha256": out["generator_sha256"]}
 
 
-SMOKE = {"lipsync": _lipsync_smoke}
+def _stylemap_smoke(params, out_dir: Path) -> dict:
+    """Two optimiser steps (tiny params: 4 pairs per epoch, batch 2) on synthetic turning faces."""
+    from headflow.generators.stylemap.train import train_stylemap
+    from headflow.losses.perceptual import PerceptualLoss
+    from tests.generators.stylemap.conftest import synthetic_clip
+
+    size = params.model.image_size
+    clips = [synthetic_clip(12, "a", size, seed=1), synthetic_clip(12, "b", size, seed=2)]
+    out = train_stylemap(clips, [synthetic_clip(6, "v", size, seed=3)], params, out_dir,
+                         perceptual=PerceptualLoss("weight_free"), accelerator="cpu", progress=False)
+    return {"steps": int(out["history"][-1]["step"]), "rows": out["history"],
+            "checkpoint_sha256": out["generator_sha256"]}
+
+
+SMOKE = {"lipsync": _lipsync_smoke, "stylemap": _stylemap_smoke}
 """Family name -> smoke(params, out_dir) -> {"steps", "rows" (history rows), "checkpoint_sha256"}."""
 
 

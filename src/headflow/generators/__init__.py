@@ -56,7 +56,16 @@ def _lipsync() -> Family:
                   "+ mel window -> mouth region and blending mask")
 
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(),)}
+def _stylemap() -> Family:
+    from headflow.generators.stylemap import params
+
+    return Family("stylemap", params.StylemapParams, _lazy("headflow.generators.stylemap.train:run_stage"),
+                  _lazy("headflow.generators.stylemap.generate:run_stage"), params.tiny_params,
+                  "Style Mapping (face-vid2vid lineage): 3D keypoints + 66-bin pose/expression -> first-order warps "
+                  "of a 3D feature volume -> the neutral face in the style reference's pose and expression")
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _stylemap())}
 """Family name -> `Family`."""
 
 __all__ = ["FAMILIES", "Family"]
