@@ -212,6 +212,9 @@ class DiscParams:
     style_rule: StyleRule = "style"
     """As `train_styletalk.data.style_rule`."""
     loop: LoopConfig = field(default_factory=disc_loop)
+    morphable_model: str = "builtin"
+    """The `fit3dmm.model` spec the expressions were fitted with (`headflow.morphable.registry`): its mode
+    names give the lower/upper split and its mesh the mouth vertices; clips of another model are rejected."""
     samples_per_epoch: int = 2048
     """Samples per epoch (each: one sync pair and one style sequence)."""
     threads: int = 1
@@ -240,6 +243,9 @@ class StyleTalkParams:
     tem: SeqDiscParams = field(default_factory=SeqDiscParams)
     """D_tem's architecture."""
     loop: LoopConfig = field(default_factory=styletalk_loop)
+    morphable_model: str = "builtin"
+    """The `fit3dmm.model` spec the expressions were fitted with (`headflow.morphable.registry`): its mode
+    names give the lower/upper split and its mesh the mouth vertices; clips of another model are rejected."""
     samples_per_epoch: int = 1024
     """Training clips (L frames + a style clip + a positive and a negative style clip) per epoch."""
     val_clips: int = 16
@@ -341,6 +347,8 @@ class GenerateStyleTalkParams:
     """Style clip: "same_style" = the next clip of the same speaker and style (id order), else the clip
     itself (the manifest's style_clip says which); "self" = the clip's own expressions (StyleTalk's
     self-driven reconstruction)."""
+    morphable_model: str = "builtin"
+    """The `fit3dmm.model` spec (as train_styletalk.morphable_model): meshes with the target's identity."""
     checkpoint: str = "trained"
     """"trained" = train_styletalk's styletalk.pt, or the path of another exported model."""
     variant: str = "default"
