@@ -158,7 +158,8 @@ def test_evaluate_reads_the_generated_manifest_of_every_generate_stage():
     from headflow.catalog import evaluate_stage
 
     assert list(STAGES)[-1] == "evaluate"
-    assert CATALOG.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet")]
+    assert CATALOG.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet"),
+                                             Path("data/interim/generate_styletalk/generated.parquet")]
     base = [i for i in CATALOG.inputs("evaluate") if not i.endswith("/generated.parquet")]
     earlier = {n: s for n, s in STAGES.items() if n != "evaluate"}
     for family in ("lipsync", "styletalk"):      # registering a generate stage is its catalog entry

@@ -108,6 +108,13 @@ FREE_TEXT = {
     "generate_lipsync.variant",              # a name for generated.parquet's variant column
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
+    # --- styletalk (issue 18) ---
+    "train_styletalk_disc.morphable_model", "train_styletalk.morphable_model",   # fit3dmm.model specs
+    "generate_styletalk.morphable_model",
+    "train_styletalk.discriminators",        # "trained", "none" or a checkpoint path
+    "generate_styletalk.checkpoint",         # "trained" or the path of an exported model
+    "generate_styletalk.variant",            # a name for generated.parquet's variant column
+    # --- end styletalk ---
 }
 # TrainExpertParams belongs to the training-harness change, which turns these into Literals
 PENDING_LITERAL = {"train_expert.face_input", "train_expert.audio_input", "train_expert.face_centre",

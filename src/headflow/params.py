@@ -29,6 +29,11 @@ BLOCKS: dict[str, str] = {
     "train_judge": "headflow.sync.params:TrainExpertParams",
     "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
     "generate_lipsync": "headflow.generators.lipsync.params:GenerateLipsyncParams",
+    # --- styletalk (issue 18) ---
+    "train_styletalk_disc": "headflow.generators.styletalk.params:DiscParams",
+    "train_styletalk": "headflow.generators.styletalk.params:StyleTalkParams",
+    "generate_styletalk": "headflow.generators.styletalk.params:GenerateStyleTalkParams",
+    # --- end styletalk ---
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

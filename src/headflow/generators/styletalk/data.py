@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 
 from headflow.generators.styletalk.params import N_PHONEMES, SILENCE, EdgeRule
 
-REASON_CODES = ("too_short", "frame_count_mismatch", "unknown_phone", "wrong_expression_model", "no_valid_window",
+REASON_CODES = ("too_short", "frame_count_mismatch", "unknown_phone", "wrong_expression_model", "no_valid_window", "no_fit",
+                "audio_shifted",
                 "unknown_style", "no_phones", "no_expressions")
 
 

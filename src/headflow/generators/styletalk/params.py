@@ -220,6 +220,7 @@ class DiscParams:
     threads: int = 1
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the train and val clips is unusable."""
 
     def validate(self) -> None:
         for part in (self.sync, self.style, self.loop):
@@ -256,6 +257,7 @@ class StyleTalkParams:
     """"trained" = the train_styletalk_disc stage's discriminators.pt, or another path; "none" = no sync and
     style terms (their weights must then be 0)."""
     max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the train and val clips is unusable."""
 
     def validate(self) -> None:
         for part in (self.model, self.data, self.loss, self.tem, self.loop):
@@ -352,12 +354,17 @@ class GenerateStyleTalkParams:
     checkpoint: str = "trained"
     """"trained" = train_styletalk's styletalk.pt, or the path of another exported model."""
     variant: str = "default"
+    """Name of this params variant in generated.parquet (ablations: "no_dyffn", "k4", "no_sync", ...)."""
     seed: int = 0
+    """Recorded in generated.parquet (inference is deterministic: no sampling)."""
     batch_frames: int = 256
     """Frames per network call."""
     crf: int = 18
+    """x264 quality of the render videos (lower = better, larger)."""
     threads: int = 1
+    """torch CPU threads."""
     max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the outputs cannot be generated."""
 
     def validate(self) -> None:
         require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1, or null")
