@@ -102,3 +102,33 @@ def test_middle_style_and_style_clip_choice():
     assert choose_style_clip("a", table, "same_style") == "c" and choose_style_clip("c", table, "same_style") == "a"
     assert choose_style_clip("b", table, "same_style") == "b"          # no other clip of that style: itself
     assert choose_style_clip("d", table, "same_style") == "d" and choose_style_clip("a", table, "self") == "a"
+
+
+def test_released_sample_format_reads_and_resamples_30_to_25_fps(tmp_path):
+    import json
+
+    from scipy.io import savemat
+
+    from headflow.generators.styletalk.data import ClipRejected
+    from headflow.generators.styletalk.samples import read_styletalk_sample
+
+    T = 30                                           # one second at 30 fps -> 25 frames at 25 fps
+    coeff = np.zeros((T, 257))
+    coeff[:, 80] = np.arange(T)                      # exp mode 0 = the 30 fps frame index (a ramp)
+    coeff[:, 143] = 7.0                              # the last exp mode; id / tex / pose stay outside
+    coeff[:, 0] = 99.0
+    savemat(tmp_path / "clip.mat", {"coeff": coeff, "transform_params": np.zeros((T, 5))})
+    (tmp_path / "clip_seq.json").write_text(json.dumps(list(range(T))))
+    clip = read_styletalk_sample(tmp_path / "clip.mat", tmp_path / "clip_seq.json", style="x")
+    assert clip.exp.shape == (25, 64) and clip.phones.shape == (25,) and clip.clip_id == "clip"
+    # 25 fps frame t centre (t + 0.5)/25 s = 30 fps position 1.2 t + 0.1 (centres at i + 0.5): linear ramp value
+    assert np.allclose(clip.exp[:, 0], 1.2 * np.arange(25) + 0.1, atol=1e-5) and np.allclose(clip.exp[:, 63], 7.0)
+    # the phone active at the centre: floor(30 (t + 0.5) / 25) = floor((6 t + 3) / 5), in exact integers
+    assert clip.phones.tolist() == [(6 * t + 3) // 5 for t in range(25)]
+    (tmp_path / "short_seq.json").write_text(json.dumps(list(range(T - 2))))
+    with pytest.raises(ClipRejected, match="28 phoneme frames.*30 coefficient frames"):
+        read_styletalk_sample(tmp_path / "clip.mat", tmp_path / "short_seq.json")
+    (tmp_path / "bad_seq.json").write_text(json.dumps([41] * T))
+    with pytest.raises(ClipRejected) as err:
+        read_styletalk_sample(tmp_path / "clip.mat", tmp_path / "bad_seq.json")
+    assert err.value.reason_code == "unknown_phone"
