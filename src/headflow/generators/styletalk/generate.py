@@ -6,7 +6,9 @@ shaded mesh in the 256x256 aligned crop (`headflow.nmfc.render.render_shaded`), 
 the NMFC sequence is written beside it (`nmfc/<output>.nmfc.zip`, the fit3dmm layout) for a renderer to
 pick up later: families compose through data. Per output, `expressions/<output>.npz` holds the generated
 coefficients and the projected 68 landmarks in crop pixels (`exp` (N, K), `landmarks68` (N, 68, 2),
-`frame_start`, `frame_end`, `style_clip`), what the 3D landmark metric (`m_lmd_3d`) reads.
+`landmarks68_fit` (the clip's own fitted expressions, same projection), `frame_start`, `frame_end`,
+`style_clip`): the sidecar `headflow.manifest.generated.landmarks3d_path` names, what the evaluate stage's
+`m_lmd_3d` reads.
 
 Inference follows the released `inference_for_demo.py`: each frame's 2w + 1 phoneme window (SIL beyond the
 utterance, `data.edge`), the style clip's expressions (its middle `style_len` frames; shorter clips are
@@ -224,8 +226,9 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
                                    f"model generates {model.name!r}")
             out = render(model, fit, exp, frames)
             write_nmfc(out_dir / "nmfc" / f"{out_id}.nmfc.zip", out["nmfc"], out["mask"])
+            fitted = landmarks_of(model, fit, fit["exp_coeffs"][frames], frames)     # the clip's own fit
             np.savez(out_dir / "expressions" / f"{out_id}.npz", exp=exp, landmarks68=out["landmarks68"],
-                     frame_start=start, frame_end=end, style_clip=style_id, audio_clip=audio)
+                     landmarks68_fit=fitted, frame_start=start, frame_end=end, style_clip=style_id, audio_clip=audio)
             wav, sr = read_audio(info.at[audio, "audio_path"])
             fps = int(round(float(info.at[c, "fps"])))
             a0, a1 = int(round(start * sr / fps)), int(round(end * sr / fps))
