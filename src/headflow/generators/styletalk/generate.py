@@ -184,7 +184,11 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
 
     def clip(cid: str) -> StyleTalkClip:
         if cid not in cache:
-            s = read_clip(cid, ("phones", "expressions"), root=shard_root, labels_root=labels_root)
+            try:
+                s = read_clip(cid, ("phones", "expressions"), root=shard_root, labels_root=labels_root)
+            except (ValueError, FileNotFoundError) as err:   # no sidecar, or one without phones / expressions
+                raise ClipRejected("no_expressions" if "no expressions" in str(err) else "no_phones",
+                                   f"clip {cid}: {err}") from None
             cache[cid] = StyleTalkClip(cid, np.asarray(s.phones.styletalk_index, np.int64),
                                        np.asarray(s.expressions.exp, np.float32),
                                        np.asarray(s.phones.valid, bool) & np.asarray(s.expressions.valid, bool),

@@ -233,8 +233,8 @@ def read_clips(rows, shards_root: Path, labels_root: Path, style_rule: str) -> t
     for r in rows.itertuples():
         try:
             shard = read_clip(r.clip_id, ("phones", "expressions"), root=shards_root, labels_root=labels_root)
-        except ValueError as err:
-            code = "no_phones" if "no phones" in str(err) else "no_expressions"
+        except (ValueError, FileNotFoundError) as err:      # shard_labels lacks the source, or the whole sidecar
+            code = "no_expressions" if "no expressions" in str(err) else "no_phones"
             rejected.append({"clip_id": r.clip_id, "stage": "", "reason_code": code, "message": str(err)})
             continue
         ph, ex = shard.phones, shard.expressions
