@@ -112,6 +112,13 @@ FREE_TEXT = {
     "fit3dmm.truth_root",
     "generate_discohead.checkpoint",         # "trained" or the path of an exported generator
     "train_discohead.variant",               # a name for generated.parquet's variant column ("" = derived)
+    # --- styletalk (issue 18) ---
+    "train_styletalk_disc.morphable_model", "train_styletalk.morphable_model",   # fit3dmm.model specs
+    "generate_styletalk.morphable_model",
+    "train_styletalk.discriminators",        # "trained", "none" or a checkpoint path
+    "generate_styletalk.checkpoint",         # "trained" or the path of an exported model
+    "generate_styletalk.variant",            # a name for generated.parquet's variant column
+    # --- end styletalk ---
 }
 # TrainExpertParams belongs to the training-harness change, which turns these into Literals
 PENDING_LITERAL = {"train_expert.face_input", "train_expert.audio_input", "train_expert.face_centre",

@@ -136,6 +136,19 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features",
                     "audio_features.mel", "shards.shards", "shards.clips", "shard_labels.shard_labels",
                     "shard_labels.clips", "train_stylemap.generator")),
+    # --- styletalk (issue 18) ---
+    _interim("train_styletalk_disc", ("quarantine",), models={"discriminators": "data/models/styletalk_disc"},
+             reads=("ingest.clips", "shards.shards", "shards.clips", "sync_check.clips", "shard_labels.shard_labels",
+                    "shard_labels.clips")),
+    _interim("train_styletalk", ("quarantine",), models={"generator": "data/models/styletalk"},
+             plots={"history": "reports/plots/styletalk_history.json"},
+             reads=("ingest.clips", "shards.shards", "shards.clips", "sync_check.clips", "shard_labels.shard_labels",
+                    "shard_labels.clips", "train_styletalk_disc.discriminators")),
+    _interim("generate_styletalk", ("generated", "quarantine"), ("videos", "nmfc", "expressions"),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
+                    "shards.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
+                    "fit3dmm.fits/", "train_styletalk.generator")),
+    # --- end styletalk ---
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

@@ -33,6 +33,11 @@ BLOCKS: dict[str, str] = {
     "generate_discohead": "headflow.generators.discohead.params:GenerateDisCoHeadParams",
     "train_stylemap": "headflow.generators.stylemap.params:StylemapParams",
     "generate_stylemap": "headflow.generators.stylemap.params:GenerateStylemapParams",
+    # --- styletalk (issue 18) ---
+    "train_styletalk_disc": "headflow.generators.styletalk.params:DiscParams",
+    "train_styletalk": "headflow.generators.styletalk.params:StyleTalkParams",
+    "generate_styletalk": "headflow.generators.styletalk.params:GenerateStyleTalkParams",
+    # --- end styletalk ---
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

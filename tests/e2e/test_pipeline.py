@@ -66,6 +66,8 @@ def project(tmp_path_factory, project_root):
                                  "samples_per_epoch": 4, "val_frames": 2},
                 generate_discohead={"protocols": ["reconstruction"]},   # transfer needs 4 test clips
                 train_stylemap={"loop": {"epochs": 1}, "samples_per_epoch": 4, "val_pairs": 2},
+                train_styletalk_disc={"loop": {"epochs": 1}, "samples_per_epoch": 8},
+                train_styletalk={"loop": {"epochs": 1}, "samples_per_epoch": 4, "val_clips": 2},
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
@@ -79,7 +81,8 @@ def test_demo_run_builds_everything_and_summarises(project):
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
                   "fit3dmm", "expressions", "shard_labels", "train_judge", "train_lipsync", "generate_lipsync",
-                  "train_discohead", "generate_discohead", "train_stylemap", "generate_stylemap", "evaluate"):
+                  "train_discohead", "generate_discohead", "train_stylemap", "generate_stylemap",
+                  "train_styletalk_disc", "train_styletalk", "generate_styletalk", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")

@@ -42,6 +42,27 @@ SMOKE = {"lipsync": _lipsync_smoke, "stylemap": _stylemap_smoke}
 """Family name -> smoke(params, out_dir) -> {"steps", "rows" (history rows), "checkpoint_sha256"}."""
 
 
+# --- styletalk (issue 18) ---
+def _styletalk_smoke(params, out_dir: Path) -> dict:
+    """Tiny discriminators (2 steps) then the tiny generator (2 steps: 4 clips per epoch, batch 2) on synthetic clips."""
+    from headflow.generators.styletalk.params import tiny_disc_params
+    from headflow.generators.styletalk.train import load_discriminators, train_discriminators, train_styletalk
+    from tests.generators.styletalk.conftest import LOWER, N_EXP, UPPER, mouth_geometry, synthetic_clips
+
+    clips = synthetic_clips(4)
+    dp = tiny_disc_params()
+    disc = train_discriminators(clips, [], dp, out_dir / "disc", *mouth_geometry(dp.sync.n_points), "synthetic",
+                                accelerator="cpu", progress=False)
+    d_sync, d_style, _ = load_discriminators(disc["path"])
+    out = train_styletalk(clips[:3], clips[3:], params, out_dir / "gen", "synthetic", N_EXP, LOWER, UPPER, d_sync,
+                          d_style, disc["sha256"], accelerator="cpu", progress=False)
+    return {"steps": int(out["history"][-1]["step"]), "rows": out["history"], "checkpoint_sha256": out["sha256"]}
+
+
+SMOKE["styletalk"] = _styletalk_smoke
+# --- end styletalk ---
+
+
 @pytest.fixture(scope="session")
 def family_smoke():
     return SMOKE

@@ -49,7 +49,7 @@ UNAVAILABLE = {
     "lpips": "no LPIPS weights are registered or provided; never computed from random weights",
 }
 """Metrics that need weights headflow does not have, with the reason the report prints."""
-NOT_YET = ("m_lmd_3d", "apd", "apd_masked", "mask_iou", "pose_err_deg", "style_acc")
+NOT_YET = ("apd", "apd_masked", "mask_iou", "pose_err_deg", "style_acc")
 """Per-clip columns that stay null until the family that needs them lands (3DMM landmarks, NMFC masks,
 head pose, style labels)."""
 PLOT_METRICS = ("lse_c", "lse_d", "lse_c_loss_expert", "ssim", "psnr_masked", "cpbd", "lap_var", "csim", "m_lmd")
@@ -156,6 +156,7 @@ def score_clip_job(job: ClipJob) -> dict:
                 frame_fn, geometry = load_output(_Row(gen), task, real.hw, root, p.fps_tolerance)
                 metrics, notes, extras = scorer.score(real, task, frame_fn, geometry, identity,
                                                       p.min_face_fraction, job.preview)
+                metrics = {**metrics, "m_lmd_3d": landmarks3d_score(gen["output_path"], task, root)}   # styletalk
             except (OutputRejected, NoFace) as err:
                 code = getattr(err, "reason_code", "no_face")
                 msg = getattr(err, "message", str(err))
@@ -173,6 +174,31 @@ def score_clip_job(job: ClipJob) -> dict:
             previews[f"{task.clip_id}|{task.protocol}|{label}"] = extras["preview"]
     return {"rows": rows, "quarantine": quarantine, "timings": dict(scorer.timings), "previews": previews,
             "descriptors": {k: np.concatenate(v) for k, v in descriptors.items()}}
+
+
+# --- styletalk (issue 18) ---
+def landmarks3d_score(output_path: str, task: Task, root: Path = Path(".")) -> float | None:
+    """`m_lmd_3d` of a reconstruction output: M-LMD (`metrics.landmarks.m_lmd`, pixels of the 256 aligned
+    crop) between its sidecar's projected landmarks and the clip's fitted ones over the task's scored frames
+    (`headflow.manifest.generated.landmarks3d_path`). None: another protocol, or no sidecar.
+
+    Raises:
+        ValueError: a sidecar that does not cover the task's frames (the message names it).
+    """
+    from headflow.manifest.generated import landmarks3d_path
+    from headflow.metrics.landmarks import m_lmd
+
+    path = Path(root) / landmarks3d_path(output_path)
+    if task.protocol != "reconstruction" or not path.is_file():
+        return None
+    with np.load(path) as z:
+        s, e = int(z["frame_start"]), int(z["frame_end"])
+        if s > task.frame_start or e < task.frame_end:
+            raise ValueError(f"{path}: landmarks of frames [{s}, {e}) do not cover the scored [{task.frame_start}, "
+                             f"{task.frame_end})")
+        keep = slice(task.frame_start - s, task.frame_end - s)
+        return float(m_lmd(z["landmarks68"][keep], z["landmarks68_fit"][keep]))
+# --- end styletalk ---
 
 
 class _Row:

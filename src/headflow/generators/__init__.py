@@ -68,6 +68,21 @@ def _stylemap() -> Family:
 FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _stylemap())}
 """Family name -> `Family`."""
 
+
+
+# --- styletalk (issue 18) ---
+def _styletalk() -> Family:
+    from headflow.generators.styletalk import params
+
+    return Family("styletalk", params.StyleTalkParams, _lazy("headflow.generators.styletalk.train:run_stage"),
+                  _lazy("headflow.generators.styletalk.generate:run_stage"), params.tiny_params,
+                  "StyleTalk: phoneme windows + a style clip -> 3DMM expression sequences (style-aware adaptive "
+                  "transformer decoders), rendered as NMFC and a shaded mesh")
+
+
+FAMILIES["styletalk"] = _styletalk()
+# --- end styletalk ---
+
 __all__ = ["FAMILIES", "Family"]
 
 

@@ -214,3 +214,17 @@ def read_listed_pairs(ingest_dir: str | Path) -> dict[str, str]:
         return {}
     table = pd.read_parquet(path, columns=["clip_id", "audio_clip"])
     return dict(zip(table.clip_id, table.audio_clip))
+# --- 3D landmark sidecars (styletalk, issue 18) ---
+def landmarks3d_path(output_path: str | os.PathLike[str]) -> Path:
+    """Where a generate stage that drives a morphable model puts an output's 3D-landmark sidecar:
+    `<stage folder>/expressions/<output file stem>.npz` beside its `videos/` folder.
+
+    The sidecar holds `landmarks68` (N, 68, 2) float32: the 68 landmarks projected from the generated
+    expressions with the source clip's fitted identity and camera, in pixels of the 256x256 aligned crop,
+    for source frames [frame_start, frame_end) (keys `frame_start`, `frame_end`), and `landmarks68_fit`
+    (N, 68, 2): the same projection of the clip's own fitted expressions (the ground truth of `m_lmd_3d`).
+    The evaluate stage scores `m_lmd_3d` on reconstruction outputs that have one; other outputs leave it null.
+    """
+    p = Path(output_path)
+    return p.parent.parent / "expressions" / f"{p.stem}.npz"
+# --- end styletalk ---

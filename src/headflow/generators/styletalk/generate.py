@@ -1,0 +1,272 @@
+"""Generation with StyleTalk: phonemes of a driving clip + a style clip -> expression sequence -> mesh with
+the target's identity and head pose -> NMFC (the existing renderer) and a shaded render video.
+
+Head2HeadFS (which renders NMFC to photoreal video) does not exist yet, so the video is the Lambertian
+shaded mesh in the 256x256 aligned crop (`headflow.nmfc.render.render_shaded`), with the driving audio;
+the NMFC sequence is written beside it (`nmfc/<output>.nmfc.zip`, the fit3dmm layout) for a renderer to
+pick up later: families compose through data. Per output, `expressions/<output>.npz` holds the generated
+coefficients and the projected 68 landmarks in crop pixels (`exp` (N, K), `landmarks68` (N, 68, 2),
+`landmarks68_fit` (the clip's own fitted expressions, same projection), `frame_start`, `frame_end`,
+`style_clip`): the sidecar `headflow.manifest.generated.landmarks3d_path` names, what the evaluate stage's
+`m_lmd_3d` reads.
+
+Inference follows the released `inference_for_demo.py`: each frame's 2w + 1 phoneme window (SIL beyond the
+utterance, `data.edge`), the style clip's expressions (its middle `style_len` frames; shorter clips are
+masked, never padded with frames), one decoder pass per frame window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headflow.generators.styletalk.data import ClipRejected, check_clip, phone_windows, StyleTalkClip
+from headflow.generators.styletalk.geometry import project, to_crop_points
+from headflow.generators.styletalk.model import StyleTalkNet
+from headflow.generators.styletalk.params import EdgeRule
+
+CROP = 256
+
+
+def middle_style(exp: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The middle `length` frames of a style clip (released `get_video_style_clip(start_idx="middle")`) with a
+    pad mask; a shorter clip whole, the remaining slots masked. Returns ((length, K) float32, (length,) bool)."""
+    T = len(exp)
+    out = np.zeros((length, exp.shape[1]), np.float32)
+    pad = np.ones(length, bool)
+    if T >= length:
+        s = (T - length + 1) // 2
+        out[:], pad[:] = exp[s:s + length], False
+    else:
+        out[:T], pad[:T] = exp, False
+    return out, pad
+
+
+@torch.no_grad()
+def style_code(net: StyleTalkNet, style_exp: np.ndarray, style_len: int) -> torch.Tensor:
+    """s (1, d) of a style clip's expressions (T, K)."""
+    style, pad = middle_style(style_exp, style_len)
+    return net.style_code(torch.from_numpy(style)[None], torch.from_numpy(pad)[None])
+
+
+@torch.no_grad()
+def predict(net: StyleTalkNet, phones: np.ndarray, frames: np.ndarray, s: torch.Tensor, edge: EdgeRule = "silence",
+            batch_frames: int = 256) -> np.ndarray:
+    """Expression coefficients (N, K) float32 of `frames` of an utterance with phoneme labels `phones` (T,)
+    and style code `s` (1, d)."""
+    w = net.params.window
+    wins = torch.from_numpy(phone_windows(phones, frames, w, edge))
+    out = [net.decode(wins[i:i + batch_frames][None], s)[0] for i in range(0, len(wins), batch_frames)]
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, net.n_exp), np.float32)
+
+
+def render(model, fit: dict, exp: np.ndarray, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Meshes of `exp` (N, K) with the fit's identity and the head pose of `frames` (N,) of its clip.
+
+    Returns:
+        nmfc (N, 256, 256, 3) uint8, mask (N, 256, 256) bool, shaded (N, 256, 256, 3) uint8 (grey RGB),
+        landmarks68 (N, 68, 2) float32 in crop pixels.
+    """
+    from headflow.nmfc.render import render_nmfc, render_shaded, to_crop
+
+    f = np.asarray(frames)
+    uvz = project(model, fit["id_coeffs"], exp, fit["rotation"][f], fit["scale"][f], fit["translation"][f])
+    crop = to_crop(uvz, fit["crop_transforms"][f])
+    nmfc, mask = render_nmfc(model, crop, CROP)
+    shaded = render_shaded(model, crop, CROP)
+    lm = to_crop_points(uvz[:, np.asarray(model.landmarks68)], fit["crop_transforms"][f])
+    return {"nmfc": nmfc, "mask": mask, "shaded": np.repeat(shaded[..., None], 3, -1), "landmarks68": lm}
+
+
+def landmarks_of(model, fit: dict, exp: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) crop-pixel landmarks of expressions `exp` with the fit's identity and pose at `frames`."""
+    f = np.asarray(frames)
+    ids = np.asarray(model.landmarks68)
+    uvz = project(model, fit["id_coeffs"], exp, fit["rotation"][f], fit["scale"][f], fit["translation"][f], ids)
+    return to_crop_points(uvz, fit["crop_transforms"][f])
+
+
+def choose_style_clip(clip_id: str, table, rule: str) -> str:
+    """The style clip of `clip_id` (table: clip_id, speaker_id, style; sorted by clip_id): "self", or
+    "same_style": the next clip (id order, wrapping) of the same speaker and style, else the clip itself."""
+    if rule == "self":
+        return clip_id
+    row = table[table.clip_id == clip_id].iloc[0]
+    same = table[(table.speaker_id == row.speaker_id) & (table["style"].fillna("") == (row["style"] or ""))]
+    ids = sorted(same.clip_id)
+    if len(ids) < 2:
+        return clip_id
+    return ids[(ids.index(clip_id) + 1) % len(ids)]
+
+
+STAGE = "generate_styletalk"
+
+
+def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
+              audio_path: Path | None = None, shards_path: Path | None = None, labels_path: Path | None = None,
+              fits_path: Path | None = None, model_dir: Path | None = None, out_dir: Path | None = None,
+              metrics_path: Path | None = None) -> dict:
+    """The `generate_styletalk` stage: an expression sequence, its NMFC and a shaded render per evaluation task.
+
+    Writes `out_dir/videos/<clip>.<protocol>.mp4` (256x256 aligned-crop geometry, driving audio muxed, marked
+    synthetic), `out_dir/nmfc/<...>.nmfc.zip`, `out_dir/expressions/<...>.npz`, `generated.parquet`,
+    `quarantine.parquet` and the metrics (frames/s including rendering and encoding).
+
+    Raises:
+        FileNotFoundError: no model checkpoint.
+        headflow.manifest.quarantine.TooManyRejected: too many outputs failed.
+    """
+    import time
+
+    import pandas as pd
+
+    from headflow.catalog import CATALOG, expert_clips
+    from headflow.generators.styletalk.model import file_sha256, load_model
+    from headflow.manifest import Quarantine, read_manifest
+    from headflow.manifest.generated import dubbing_pairs, mark_synthetic, scored_range, write_generated
+    from headflow.manifest.quarantine import check_accounting
+    from headflow.manifest.schemas import GENERATED
+    from headflow.media import MediaError
+    from headflow.media.normalize import encode_video, read_audio
+    from headflow.morphable.registry import load_model as load_morphable
+    from headflow.nmfc.io import write_nmfc
+    from headflow.shards import read_clip
+    from headflow.stage import finish_quarantine, write_metrics
+    from headflow.generators.styletalk.geometry import read_fit
+
+    clips_path = Path(clips_path or CATALOG.manifest("ingest", "clips"))
+    faces_path = Path(faces_path or CATALOG.manifest("faces", "faces"))
+    audio_path = Path(audio_path or CATALOG.manifest("audio_features", "audio_features"))
+    shards_path = Path(shards_path or CATALOG.manifest("shards", "shards"))
+    labels_path = Path(labels_path or CATALOG.manifest("shard_labels", "shard_labels"))
+    fits_path = Path(fits_path or CATALOG.manifest("fit3dmm", "fits"))
+    model_dir = Path(model_dir or CATALOG.model("train_styletalk", "generator"))
+    out_dir = Path(out_dir or CATALOG.folder(STAGE))
+    metrics_path = Path(metrics_path or CATALOG.metrics(STAGE))
+    torch.set_num_threads(params.threads)
+
+    ckpt = model_dir / "styletalk.pt" if params.checkpoint == "trained" else Path(params.checkpoint)
+    net, saved = load_model(ckpt)
+    sha = file_sha256(ckpt)
+    train_data = saved["params"]["data"]
+    style_len, edge = int(train_data["style_len"]), train_data["edge"]
+    model = load_morphable(params.morphable_model)
+    expression_model = saved["architecture"]["expression_model"]
+    if model.name != expression_model:
+        raise ValueError(f"{ckpt} generates expressions of {expression_model!r}; generate_styletalk.morphable_model "
+                         f"loads {model.name!r}: set it to the model the expressions were fitted with")
+    clips = expert_clips(clips_path, faces_path, audio_path)
+    clips = clips[clips.split == params.split].reset_index(drop=True)
+    if params.max_clips is not None:
+        clips = clips.head(params.max_clips)
+    info = clips.set_index("clip_id")
+    shards = read_manifest(shards_path, "shards").set_index("clip_id")
+    fits = read_manifest(fits_path, "fits").set_index("clip_id")
+    pairs = dubbing_pairs(clips.clip_id)
+    shard_root, labels_root = shards_path.parent, labels_path.parent
+    quarantine = Quarantine(STAGE)
+    tasks = []
+    for c in clips.clip_id:
+        for protocol in params.protocols:
+            audio = c if protocol == "reconstruction" else pairs.get(c)
+            if audio is None:
+                quarantine.add(f"{c}.{protocol}", "no_dubbing_audio", f"{c}: dubbing needs at least two {params.split} "
+                               "clips", info.at[c, "source_path"])
+                continue
+            tasks.append((c, protocol, audio))
+    for sub in ("videos", "nmfc", "expressions"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out_dir / sub).iterdir():
+            stale.unlink()
+    cache: dict[str, StyleTalkClip] = {}
+
+    def clip(cid: str) -> StyleTalkClip:
+        if cid not in cache:
+            try:
+                s = read_clip(cid, ("phones", "expressions"), root=shard_root, labels_root=labels_root)
+            except (ValueError, FileNotFoundError) as err:   # no sidecar, or one without phones / expressions
+                raise ClipRejected("no_expressions" if "no expressions" in str(err) else "no_phones",
+                                   f"clip {cid}: {err}") from None
+            cache[cid] = StyleTalkClip(cid, np.asarray(s.phones.styletalk_index, np.int64),
+                                       np.asarray(s.expressions.exp, np.float32),
+                                       np.asarray(s.phones.valid, bool) & np.asarray(s.expressions.valid, bool),
+                                       s.expressions.model, str(info.at[cid, "style"] or "") if cid in info.index else "",
+                                       s.speaker)
+        return cache[cid]
+
+    rows, n_frames, seconds = [], 0, 0.0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc=STAGE, unit="output")
+    for c, protocol, audio in tasks:
+        out_id = f"{c}.{protocol}"
+        t0 = time.perf_counter()
+        try:
+            if c not in fits.index:
+                raise ClipRejected("no_fit", f"{out_id}: fit3dmm has no fit of {c} (quarantined there)")
+            style_id = choose_style_clip(c, clips, params.style_source)
+            driving, target, style = clip(audio), clip(c), clip(style_id)
+            for x, need in ((driving, net.params.window_size), (target, 1), (style, 1)):
+                check_clip(x, need, expression_model, net.n_exp)
+            _, end = scored_range(target.n_frames, int(shards.at[audio, "n_mel_frames"]),
+                                  fps=float(info.at[c, "fps"]))
+            end = min(end, driving.n_frames, target.n_frames)
+            start = net.params.window if edge == "inside" else 0
+            end = min(end, driving.n_frames - net.params.window) if edge == "inside" else end
+            if end - start < 1:
+                raise ClipRejected("too_short", f"{out_id}: no frame with a full phoneme window and a full mel window "
+                                   f"({driving.n_frames} phone frames, {target.n_frames} video frames)")
+            frames = np.arange(start, end)
+            s = style_code(net, style.exp, style_len)
+            exp = predict(net, driving.phones, frames, s, edge, params.batch_frames)
+            fit = read_fit(fits.at[c, "fit_path"] if "fit_path" in fits.columns else
+                           fits_path.parent / "fits" / f"{c}.npz")
+            if str(fit["model"]) != model.name:
+                raise ClipRejected("wrong_expression_model", f"{out_id}: the fit of {c} uses {fit['model']!r}, the "
+                                   f"model generates {model.name!r}")
+            out = render(model, fit, exp, frames)
+            write_nmfc(out_dir / "nmfc" / f"{out_id}.nmfc.zip", out["nmfc"], out["mask"])
+            fitted = landmarks_of(model, fit, fit["exp_coeffs"][frames], frames)     # the clip's own fit
+            np.savez(out_dir / "expressions" / f"{out_id}.npz", exp=exp, landmarks68=out["landmarks68"],
+                     landmarks68_fit=fitted, frame_start=start, frame_end=end, style_clip=style_id, audio_clip=audio)
+            wav, sr = read_audio(info.at[audio, "audio_path"])
+            fps = int(round(float(info.at[c, "fps"])))
+            a0, a1 = int(round(start * sr / fps)), int(round(end * sr / fps))
+            track = np.zeros(a1 - a0, np.float32)
+            part = np.asarray(wav, np.float32)[a0:a1]
+            track[:len(part)] = part
+            path = out_dir / "videos" / f"{out_id}.mp4"
+            encode_video(out["shaded"], path, fps=fps, crf=params.crf, audio=track, sample_rate=sr, threads=1)
+            mark_synthetic(path, "styletalk", sha, [c, audio, style_id])
+        except (ClipRejected, MediaError) as err:
+            quarantine.add(out_id, err.reason_code, str(err), info.at[c, "source_path"])
+            continue
+        finally:
+            if bar is not None:
+                bar.update(1)
+        seconds += time.perf_counter() - t0
+        n_frames += end - start
+        rows.append({"clip_id": out_id, "family": "styletalk", "variant": params.variant, "seed": params.seed,
+                     "protocol": protocol, "source_clip": c, "audio_clip": audio, "driver_clip": None,
+                     "style_clip": style_id, "references": [], "output_kind": "video", "output_path": path.as_posix(),
+                     "fps": float(info.at[c, "fps"]), "frame_start": int(start), "frame_end": int(end),
+                     "checkpoint_sha256": sha})
+    if bar is not None:
+        bar.close()
+    write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
+    metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
+               "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
+               "checkpoint_sha256": sha, "variant": params.variant, "renderer": "shaded_mesh"}
+    write_metrics(metrics_path, metrics)
+    check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], [r["clip_id"] for r in rows],
+                     [q["clip_id"] for q in quarantine.rows], STAGE)
+    finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(clips) * len(params.protocols),
+                      params.max_reject_fraction)
+    return metrics
+
+
+__all__ = ["choose_style_clip", "landmarks_of", "middle_style", "predict", "render", "run_stage", "style_code"]

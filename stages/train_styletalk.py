@@ -1,0 +1,12 @@
+"""DVC stage `train_styletalk` (StyleTalk, headflow.generators.styletalk.train).
+
+    python -m stages.train_styletalk
+"""
+
+from headflow import params
+from headflow.generators.styletalk.train import run_stage
+from headflow.stage import setup_logging
+
+if __name__ == "__main__":
+    setup_logging()
+    run_stage(params.load("train_styletalk"))
