@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from headflow.generators.styletalk.discriminators import SequencePatchDiscrimina
 from headflow.generators.styletalk.losses import DiscNets, DiscStep, StyleTalkGanStep, StyleTalkStep
 from headflow.generators.styletalk.model import StyleTalkNet, file_sha256, save_model
 from headflow.generators.styletalk.params import DiscParams, StyleTalkParams
+
+log = logging.getLogger("headflow")
 
 DISC_FORMAT = "headflow.styletalk_disc/1"
 
@@ -96,7 +99,7 @@ def train_discriminators(train_clips: list[StyleTalkClip], val_clips: list[Style
         {"history", "quarantine", "path", "sha256", "classes", "n_train_clips", "n_val_clips"}.
 
     Raises:
-        ValueError: fewer than two styles, or no usable clip.
+        ValueError: no style label at all, or no usable clip (one style only logs a warning).
     """
     from headflow.training.loop import fit
     from headflow.training.runtime import launch
@@ -106,9 +109,15 @@ def train_discriminators(train_clips: list[StyleTalkClip], val_clips: list[Style
     need = max(params.clip_len, 2 * params.min_shift + params.sync.frames + 1)
     train, rejected = screen_clips(train_clips, need, expression_model, n_exp, None, "train_styletalk_disc")
     classes = sorted({c.style for c in train})
+    if not classes:
+        raise ValueError("train_styletalk_disc: no training clip has a style label; check the `style` column or "
+                         "set style_rule: speaker")
     if len(classes) < 2:
-        raise ValueError(f"train_styletalk_disc: D_style needs at least two styles among the training clips, found "
-                         f"{classes}; check the `style` column or set style_rule: speaker")
+        # One style (a tiny or single-style corpus): D_style's softmax over one class is constant, so its
+        # loss and the generator's style term carry no signal; D_sync still trains. Said loudly, not hidden.
+        log.warning("train_styletalk_disc: only one style among the training clips (%s): D_style and the style "
+                    "loss are constant; StyleTalk's style control needs at least two styles (check the `style` "
+                    "column or set style_rule: speaker)", classes[0])
     val, rejected_val = screen_clips(val_clips, need, expression_model, n_exp, classes, "train_styletalk_disc")
     rt = launch(params.seed, params.loop.precision, accelerator)
     nets = build_discriminators(params, n_exp, classes)
