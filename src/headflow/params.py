@@ -29,6 +29,9 @@ BLOCKS: dict[str, str] = {
     "train_judge": "headflow.sync.params:TrainExpertParams",
     "train_lipsync": "headflow.generators.lipsync.params:LipsyncParams",
     "generate_lipsync": "headflow.generators.lipsync.params:GenerateLipsyncParams",
+    "train_head2headfs": "headflow.generators.head2headfs.params:Head2HeadFSParams",
+    "finetune_head2headfs": "headflow.generators.head2headfs.params:FinetuneHead2HeadFSParams",
+    "generate_head2headfs": "headflow.generators.head2headfs.params:GenerateHead2HeadFSParams",
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

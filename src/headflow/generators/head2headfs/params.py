@@ -242,6 +242,9 @@ class GenerateHead2HeadFSParams:
     """At most this many driver clips per target and protocol (clip_id order; null: all)."""
     variant: str = "default"
     """Name of this params variant in generated.parquet (ablations: "no_dm", "no_dv", ...)."""
+    morphable_model: str = "builtin"
+    """The morphable model spec the fits were made with (keep equal to fit3dmm.model): "cross" re-renders
+    NMFC with it."""
     crf: int = 18
     threads: int = 1
     max_reject_fraction: float = 0.5
