@@ -108,6 +108,9 @@ FREE_TEXT = {
     "generate_lipsync.variant",              # a name for generated.parquet's variant column
     "fit3dmm.model",                         # "<kind>:<path>" spec, parsed by headflow.morphable.registry
     "fit3dmm.truth_root",
+    "finetune_head2headfs.targets",          # speaker ids, checked against the split at run time
+    "generate_head2headfs.variant",          # a name for generated.parquet's variant column
+    "generate_head2headfs.morphable_model",  # a fit3dmm.model spec
 }
 # TrainExpertParams belongs to the training-harness change, which turns these into Literals
 PENDING_LITERAL = {"train_expert.face_input", "train_expert.audio_input", "train_expert.face_centre",

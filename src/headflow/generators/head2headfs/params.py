@@ -216,8 +216,11 @@ class FinetuneHead2HeadFSParams:
     samples_per_epoch: int = 0
     """Windows per epoch; 0 = one per frame of the T' (the paper's epoch)."""
     loop: LoopConfig = field(default_factory=finetune_loop)
+    """The shared loop of every target's run (section 4: 15 epochs)."""
     threads: int = 1
+    """torch CPU threads."""
     max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the targets cannot be fine-tuned."""
 
     def validate(self) -> None:
         self.loop.validate()
@@ -246,8 +249,11 @@ class GenerateHead2HeadFSParams:
     """The morphable model spec the fits were made with (keep equal to fit3dmm.model): "cross" re-renders
     NMFC with it."""
     crf: int = 18
+    """x264 quality of the output videos."""
     threads: int = 1
+    """torch CPU threads."""
     max_reject_fraction: float = 0.5
+    """Fail when more than this fraction of the outputs cannot be generated."""
 
     def validate(self) -> None:
         require(len(self.protocols) >= 1 and set(self.protocols) <= {"self", "cross"}, "protocols", self.protocols,
