@@ -56,7 +56,16 @@ def _lipsync() -> Family:
                   "+ mel window -> mouth region and blending mask")
 
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(),)}
+def _head2headfs() -> Family:
+    from headflow.generators.head2headfs import params
+
+    return Family("head2headfs", params.Head2HeadFSParams, _lazy("headflow.generators.head2headfs.train:run_stage"),
+                  _lazy("headflow.generators.head2headfs.generate:run_stage"), params.tiny_params,
+                  "Head2HeadFS: NMFC sequence + identity embedding (AdaIN) -> sequential frame and mask renderer, "
+                  "multi-person initialisation then few-shot fine-tuning (AdaIN -> IN) for head reenactment")
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _head2headfs())}
 """Family name -> `Family`."""
 
 __all__ = ["FAMILIES", "Family"]

@@ -74,9 +74,17 @@ class _Core:
         return terms
 
     def samples(self, batch, network) -> torch.Tensor:
-        """First window: real frames, generated frames, predicted masks (rows), in [0, 1]."""
-        with torch.no_grad():
-            fake, mask, _ = self._fakes(batch, network)
+        """First window: real frames, generated frames, predicted masks (rows), in [0, 1].
+
+        Runs `network` in eval mode (and restores its mode): E_id's BatchNorm must not update its running
+        statistics outside the optimiser steps, or a resumed run would differ from an uninterrupted one."""
+        was = network.training
+        network.eval()
+        try:
+            with torch.no_grad():
+                fake, mask, _ = self._fakes(batch, network)
+        finally:
+            network.train(was)
         real = batch["frames"][0]
         return torch.cat([(real + 1) / 2, (fake[0] + 1) / 2, mask[0].expand(-1, 3, -1, -1)], 0).clamp(0, 1)
 

@@ -22,7 +22,7 @@ import torch
 from headflow.config import to_dict
 from headflow.generators.head2headfs.data import ClipError, Head2HeadClip, Head2HeadWindows, resize_clip
 from headflow.generators.head2headfs.masks import clip_masks
-from headflow.generators.head2headfs.model import Discriminators, Renderer, file_sha256
+from headflow.generators.head2headfs.model import Discriminators, Renderer, file_sha256, state_sha256
 from headflow.generators.head2headfs.params import Head2HeadFSParams, MaskParams
 
 STAGE = "train_head2headfs"
@@ -133,7 +133,8 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
         perceptual: a `PerceptualLoss` built for images in [-1, 1].
 
     Returns:
-        {"history", "init", "init_sha256" (None off rank 0), "speakers", "perceptual"}.
+        {"history", "init", "init_sha256" (the file's; None off rank 0), "weights_sha256" (of the networks'
+        tensors: equal for equal weights, unlike torch.save's bytes), "speakers", "perceptual"}.
 
     Raises:
         ClipError: no clip has a training window.
@@ -158,8 +159,9 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
                   fingerprint=fingerprint, name="head2headfs init", progress=progress)
     sha = save_init(out_dir / "init.pt", params, speakers, renderer, discs,
                     {"perceptual": pname, "data": fingerprint}) if rt.is_main else None
+    weights = state_sha256(renderer) + state_sha256(discs) if rt.is_main else None
     return {"history": history, "init": out_dir / "init.pt", "init_sha256": sha, "speakers": speakers,
-            "perceptual": pname}
+            "perceptual": pname, "weights_sha256": weights}
 
 
 def run_stage(params: Head2HeadFSParams, progress: bool = True, accelerator: str = "auto", *,
