@@ -48,13 +48,14 @@ def project_with_identity(model: MorphableModel, id_coeffs: np.ndarray, fit: dic
 
 
 def reenacted_nmfc(model: MorphableModel, target_fit: dict[str, np.ndarray], driver_fit: dict[str, np.ndarray],
-                   size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                   size: int = 256, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """NMFC frames of the driver's motion on the target's head shape, in the driver's crop.
 
     Args:
         model: the morphable model both clips were fitted with.
         target_fit, driver_fit: `read_fit` outputs.
         size: crop side (the fit's `crop_size`).
+        backend: the rasteriser ("auto": numba when installed; "numpy": no JIT compilation, slower per frame).
 
     Returns:
         nmfc (T, size, size, 3) uint8 and head mask (T, size, size) bool; empty where the driver has no fit.
@@ -68,7 +69,7 @@ def reenacted_nmfc(model: MorphableModel, target_fit: dict[str, np.ndarray], dri
         raise ValueError(f"target identity has {len(target_fit['id_coeffs'])} coefficients; the model has "
                          f"{model.id_basis.shape[0]} identity modes (fitted with another model?)")
     crop = to_crop(project_with_identity(model, target_fit["id_coeffs"], driver_fit), driver_fit["crop_transforms"])
-    nmfc, mask = render_nmfc(model, crop, size=size)
+    nmfc, mask = render_nmfc(model, crop, size=size, backend=backend)
     bad = ~np.asarray(driver_fit["valid"], bool)
     nmfc[bad] = 0
     mask[bad] = False
