@@ -185,12 +185,17 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                 for c in (task["target_clip"], task["driver"]):
                     if c not in fits.index:
                         raise ClipError("no_fit", f"{c}: no fit3dmm fit (fits.parquet)")
-                big_nmfc, _ = reenacted_nmfc(model, read_fit(fits.at[task["target_clip"], "fit_path"]),
-                                             read_fit(fits.at[task["driver"], "fit_path"]), OUTPUT_SIZE)
-                if len(big_nmfc) != len(driver.frames):
-                    raise ClipError("frame_count_mismatch", f"{task['driver']}: {len(big_nmfc)} fitted frames, "
+                target_fit = read_fit(fits.at[task["target_clip"], "fit_path"])
+                driver_fit = read_fit(fits.at[task["driver"], "fit_path"])
+                # rendered at G's resolution straight away (the crop transform scaled from the fit's crop size
+                # to S about pixel centres); numpy rasteriser: no numba compilation for a few small frames
+                k = S / float(driver_fit.get("crop_size", OUTPUT_SIZE))
+                M = np.asarray(driver_fit["crop_transforms"], np.float64) * k
+                M[:, :, 2] += 0.5 * k - 0.5
+                nmfc, _ = reenacted_nmfc(model, target_fit, dict(driver_fit, crop_transforms=M), S, backend="numpy")
+                if len(nmfc) != len(driver.frames):
+                    raise ClipError("frame_count_mismatch", f"{task['driver']}: {len(nmfc)} fitted frames, "
                                     f"{len(driver.frames)} crop frames")
-                nmfc = np.stack([cv2.resize(f, (S, S), interpolation=cv2.INTER_NEAREST) for f in big_nmfc])
                 background = target_bg
             frames, masks = render_sequence(g, nmfc, start)
             video = composite(frames, masks, background)
