@@ -134,7 +134,7 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
 
     Returns:
         {"history", "init", "init_sha256" (the file's; None off rank 0), "weights_sha256" (of the networks'
-        tensors: equal for equal weights, unlike torch.save's bytes), "speakers", "perceptual"}.
+        tensors, on every rank: equal for equal weights, unlike torch.save's bytes), "speakers", "perceptual"}.
 
     Raises:
         ClipError: no clip has a training window.
@@ -159,7 +159,7 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
                   fingerprint=fingerprint, name="head2headfs init", progress=progress)
     sha = save_init(out_dir / "init.pt", params, speakers, renderer, discs,
                     {"perceptual": pname, "data": fingerprint}) if rt.is_main else None
-    weights = state_sha256(renderer) + state_sha256(discs) if rt.is_main else None
+    weights = state_sha256(renderer) + state_sha256(discs)      # every rank: DDP keeps the replicas equal
     return {"history": history, "init": out_dir / "init.pt", "init_sha256": sha, "speakers": speakers,
             "perceptual": pname, "weights_sha256": weights}
 
