@@ -170,3 +170,26 @@ def test_render_sequence_and_composite():
     bg = np.full((64, 64, 3), 200, np.uint8)
     out = composite(np.zeros((1, 32, 32, 3), np.uint8), np.full((1, 32, 32), 0.25, np.float32), bg, 64)
     assert out.shape == (1, 64, 64, 3) and np.all(out == 150)           # 0.25 * 0 + 0.75 * 200
+
+
+def test_targets_and_reenactment_plan():
+    import pandas as pd
+
+    from headflow.generators.head2headfs.finetune import choose_targets
+    from headflow.generators.head2headfs.generate import plan_tasks
+    from headflow.generators.head2headfs.params import FinetuneHead2HeadFSParams
+
+    rows = pd.DataFrame({"clip_id": ["b2", "a1", "b1", "a2", "c1", "t1"],
+                         "speaker_id": ["b", "a", "b", "a", "c", "t"],
+                         "split": ["test"] * 5 + ["train"]})
+    assert choose_targets(rows, FinetuneHead2HeadFSParams()) == {"a": "a1", "b": "b1", "c": "c1"}
+    assert choose_targets(rows, FinetuneHead2HeadFSParams(targets=["b"])) == {"b": "b1"}
+    with pytest.raises(ValueError, match=r"\['t'\] are not speakers of the test split"):
+        choose_targets(rows, FinetuneHead2HeadFSParams(targets=["t"]))
+    test = rows[rows.split == "test"]
+    tasks = plan_tasks(test, [{"speaker": "a", "clip_id": "a1"}], ["self", "cross"], None)
+    # self: a's clips but the fine-tuning one; cross: every clip of the other speakers
+    assert [(t["driver"], t["kind"]) for t in tasks] == [("a2", "self"), ("b1", "cross"), ("b2", "cross"),
+                                                          ("c1", "cross")]
+    alone = plan_tasks(test[test.speaker_id == "a"], [{"speaker": "a", "clip_id": "a1"}], ["cross"], 1)
+    assert [(t["driver"], t["kind"]) for t in alone] == [("a2", "cross")]     # one speaker: own clips drive
