@@ -127,7 +127,7 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
 
     from headflow.catalog import CATALOG, expert_clips
     from headflow.generators.head2headfs.data import ClipError
-    from headflow.generators.head2headfs.model import load_person
+    from headflow.generators.head2headfs.model import file_sha256, load_person
     from headflow.generators.head2headfs.reenact import read_fit, reenacted_nmfc
     from headflow.generators.head2headfs.train import load_clip
     from headflow.manifest import Quarantine
@@ -171,7 +171,6 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                 start = np.repeat(remove_background(tclip.frames[first:first + 1], tclip.masks[first:first + 1]), 2, 0)
                 big = load_clip(task["target_clip"], OUTPUT_SIZE, init_params.masks, shards_path.parent,
                                 labels_path.parent, end=first + 1).frames[first]
-                from headflow.generators.head2headfs.model import file_sha256
                 people[task["speaker"]] = (g, start, big, file_sha256(model_dir / task["speaker"] / "generator.pt"))
             g, start, target_bg, sha = people[task["speaker"]]
             t0 = time.perf_counter()
