@@ -9,7 +9,7 @@ Sizes (docs/DESIGN.md "Generators"):
 
 * `tiny_params()`: seconds on a CPU, for tests.
 * `demo_params()`: initialisation + fine-tuning in about 2 minutes on one core (64x64, narrow).
-* `quality_params()`: 128x128, wider, longer (hours on 2 cores; see README).
+* `quality_params()`: 96x96, wider, longer (an estimated ~10 h on one core; see README).
 * `published_params()`: the paper's (256x256, vid2vid widths, n_f 512, 20 + 15 epochs), for a GPU.
 """
 
@@ -280,10 +280,12 @@ def published_params() -> Head2HeadFSParams:
 
 
 def quality_params() -> Head2HeadFSParams:
-    """128x128, ngf 32, n_f 256: the configuration sized to beat the baselines on 2 cores (hours)."""
-    return _with(Head2HeadFSParams(), model={"image_size": 128, "ngf": 32, "max_channels": 256, "n_f": 256,
-                                             "embedder_width": 32, "n_blocks": 4},
-                 discriminator={"ndf": 32}, data={"samples_per_epoch": 2000, "identity_frames": 4}, loop={"epochs": 20})
+    """96x96, ngf 16, n_f 128, D^V K=3 x 2 scales, 10 epochs x 1000 windows: sized for 2 CPU cores (an
+    estimated ~10 h of initialisation on one core, extrapolated from the demo's CPU time; not run)."""
+    return _with(Head2HeadFSParams(), model={"image_size": 96, "ngf": 16, "max_channels": 128, "n_f": 128,
+                                             "embedder_width": 16, "embedder_blocks": 1, "n_blocks": 2},
+                 discriminator={"ndf": 16, "time_scales": 2}, data={"samples_per_epoch": 1000, "identity_frames": 4},
+                 loop={"epochs": 10})
 
 
 def demo_params() -> Head2HeadFSParams:
