@@ -223,6 +223,7 @@ class ProjectionImageDiscriminator(nn.Module):
     def __init__(self, n_identities: int, n_f: int, ndf: int, n_layers: int):
         super().__init__()
         self.body = PatchDiscriminator(6, ndf, n_layers, norm="instance")
+        self.body.head = nn.Identity()   # replaced by to_d (a 1-channel head left unused breaks DDP's reducer)
         c_last = min(ndf * 2 ** n_layers, 512)
         self.to_d = nn.Conv2d(c_last, n_f, 4, 1, 1)     # takes the place of the PatchGAN's 1-channel head
         self.W = nn.Parameter(torch.randn(n_identities, n_f) * 0.02)
