@@ -21,4 +21,4 @@ result = train_head2headfs(clips, p, out, PerceptualLoss("weight_free", input_ra
                            progress=False)
 rank, _, world = distributed_env()
 (out / f"rank{rank}.json").write_text(json.dumps({"world": world, "history": result["history"],
-                                                    "weights": result["weights_sha256"]}))
+                                                    "weights": result["parameters_sha256"]}))

@@ -38,7 +38,7 @@ def test_two_cpu_ranks_train_in_step_and_resume(tmp_path):
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["history"] == ranks[1]["history"]        # rank 0's rows broadcast
-    assert ranks[0]["weights"] == ranks[1]["weights"]        # G + E_id and D^I, D^M, D^V equal on both ranks
+    assert ranks[0]["weights"] == ranks[1]["weights"]        # parameters of G + E_id and the Ds equal on both ranks
     # 4 windows / (1 per rank x 2 ranks) = 2 steps per epoch
     assert [h["step"] for h in ranks[0]["history"]] == [2, 4]
     state = torch.load(tmp_path / "init" / "last.pt", weights_only=True)

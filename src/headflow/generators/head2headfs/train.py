@@ -134,7 +134,8 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
 
     Returns:
         {"history", "init", "init_sha256" (the file's; None off rank 0), "weights_sha256" (of the networks'
-        tensors, on every rank: equal for equal weights, unlike torch.save's bytes), "speakers", "perceptual"}.
+        tensors: equal for equal weights, unlike torch.save's bytes), "parameters_sha256" (parameters only, no
+        buffers: equal on every DDP rank), "speakers", "perceptual"}.
 
     Raises:
         ClipError: no clip has a training window.
@@ -159,9 +160,12 @@ def train_head2headfs(clips: list[Head2HeadClip], params: Head2HeadFSParams, out
                   fingerprint=fingerprint, name="head2headfs init", progress=progress)
     sha = save_init(out_dir / "init.pt", params, speakers, renderer, discs,
                     {"perceptual": pname, "data": fingerprint}) if rt.is_main else None
-    weights = state_sha256(renderer) + state_sha256(discs)      # every rank: DDP keeps the replicas equal
+    weights = state_sha256(renderer) + state_sha256(discs)
+    # parameters alone: DDP keeps them equal on every rank; BatchNorm running statistics (buffers) follow each
+    # rank's own last batches and rank 0's are the ones saved
+    params_sha = state_sha256(torch.nn.ParameterList([*renderer.parameters(), *discs.parameters()]))
     return {"history": history, "init": out_dir / "init.pt", "init_sha256": sha, "speakers": speakers,
-            "perceptual": pname, "weights_sha256": weights}
+            "perceptual": pname, "weights_sha256": weights, "parameters_sha256": params_sha}
 
 
 def run_stage(params: Head2HeadFSParams, progress: bool = True, accelerator: str = "auto", *,
