@@ -61,6 +61,9 @@ def project(tmp_path_factory, project_root):
                              "eval_shifts": [5], "max_offset": 5},
                 train_lipsync={"model": {"width": 0.0625}, "loop": {"epochs": 1}, "stage2_epochs": 1,
                                "samples_per_epoch": 4, "val_windows": 2},
+                train_head2headfs={"data": {"samples_per_epoch": 4}, "loop": {"epochs": 1}},
+                finetune_head2headfs={"frames": 30, "min_frames": 20, "samples_per_epoch": 4, "loop": {"epochs": 1}},
+                generate_head2headfs={"max_clips": 1},
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
@@ -74,7 +77,7 @@ def test_demo_run_builds_everything_and_summarises(project):
     assert "Running stage 'demo_corpus'" in out and "Running stage 'ingest'" in out
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
                   "fit3dmm", "expressions", "shard_labels", "train_judge", "train_lipsync", "generate_lipsync",
-                  "evaluate"):
+                  "train_head2headfs", "finetune_head2headfs", "generate_head2headfs", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")

@@ -220,7 +220,12 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                      "driver_clip": task["driver"], "style_clip": None, "references": [], "output_kind": "video",
                      "output_path": str(path), "fps": 25.0, "frame_start": 0, "frame_end": T,
                      "checkpoint_sha256": sha})
-    write_generated(rows, out_dir / "generated.parquet")
+    from headflow.manifest.quarantine import check_accounting
+    from headflow.manifest.schemas import GENERATED
+
+    check_accounting([f"{t['driver']}.{t['speaker']}.{t['kind']}" for t in tasks], [r["clip_id"] for r in rows],
+                     [q["clip_id"] for q in quarantine.rows], STAGE)
+    write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
     metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
                "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "resolution": S,
                "self": sum(t["kind"] == "self" for t in tasks), "cross": sum(t["kind"] == "cross" for t in tasks)}
