@@ -170,10 +170,10 @@ def test_evaluate_reads_the_generated_manifest_of_every_generate_stage():
                                                      ("generated", "quarantine"))
     earlier["train_lipsync"] = StageOutputs("train_lipsync", "data/interim/train_lipsync", ("generated",))
     cat = Catalog(".", {**earlier, "evaluate": evaluate_stage(earlier)})
-    assert cat.inputs("evaluate") == [*base, "data/interim/generate_lipsync/generated.parquet",
-                                      "data/interim/generate_styletalk/generated.parquet"]
-    assert cat.generated_manifests() == [Path("data/interim/generate_lipsync/generated.parquet"),
-                                         Path("data/interim/generate_styletalk/generated.parquet")]
+    gen = [f"data/interim/{n}/generated.parquet" for n in earlier if n.startswith("generate_")]
+    assert gen[-1] == "data/interim/generate_styletalk/generated.parquet"
+    assert cat.inputs("evaluate") == [*base, *gen]
+    assert cat.generated_manifests() == [Path(g) for g in gen]
     assert CATALOG.outs("evaluate") == ["data/interim/evaluate", "reports/report.html"]
     with pytest.raises(KeyError, match="'evaluate' reads 'generate_x.generated', but 'generate_x' writes no manifest"):
         bad = {**earlier, "generate_x": StageOutputs("generate_x", "data/interim/generate_x", ("outputs",))}

@@ -119,6 +119,9 @@ FREE_TEXT = {
     "generate_styletalk.checkpoint",         # "trained" or the path of an exported model
     "generate_styletalk.variant",            # a name for generated.parquet's variant column
     # --- end styletalk ---
+    "finetune_head2headfs.targets",          # speaker ids, checked against the split at run time
+    "generate_head2headfs.variant",          # a name for generated.parquet's variant column
+    "generate_head2headfs.morphable_model",  # a fit3dmm.model spec
 }
 # TrainExpertParams belongs to the training-harness change, which turns these into Literals
 PENDING_LITERAL = {"train_expert.face_input", "train_expert.audio_input", "train_expert.face_centre",

@@ -149,6 +149,18 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
                     "shards.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
                     "fit3dmm.fits/", "train_styletalk.generator")),
     # --- end styletalk ---
+    # head2headfs: initialisation -> per-target fine-tuning -> reenactment
+    _interim("train_head2headfs", ("quarantine",), models={"generator": "data/models/head2headfs/init"},
+             plots={"history": "reports/plots/head2headfs_history.json"},
+             reads=("shards.shards", "shards.clips", "sync_check.clips", "shard_labels.shard_labels",
+                    "shard_labels.clips", "fit3dmm.nmfc")),
+    _interim("finetune_head2headfs", ("quarantine",), models={"generators": "data/models/head2headfs/people"},
+             reads=("shards.shards", "shards.clips", "sync_check.clips", "shard_labels.shard_labels",
+                    "shard_labels.clips", "fit3dmm.nmfc", "train_head2headfs.generator")),
+    _interim("generate_head2headfs", ("generated", "quarantine"), ("videos",),
+             reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
+                    "shards.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
+                    "fit3dmm.fits/", "fit3dmm.nmfc", "finetune_head2headfs.generators")),
 )}
 STAGES: dict[str, StageOutputs] = {**_PIPELINE, "evaluate": evaluate_stage(_PIPELINE)}
 """Every DVC stage in pipeline order (`evaluate` last). A new stage needs an entry here and a block in dvc.yaml."""

@@ -38,6 +38,9 @@ BLOCKS: dict[str, str] = {
     "train_styletalk": "headflow.generators.styletalk.params:StyleTalkParams",
     "generate_styletalk": "headflow.generators.styletalk.params:GenerateStyleTalkParams",
     # --- end styletalk ---
+    "train_head2headfs": "headflow.generators.head2headfs.params:Head2HeadFSParams",
+    "finetune_head2headfs": "headflow.generators.head2headfs.params:FinetuneHead2HeadFSParams",
+    "generate_head2headfs": "headflow.generators.head2headfs.params:GenerateHead2HeadFSParams",
     "evaluate": "headflow.evaluate.params:EvaluateParams",
 }
 """Block name -> "module:Class" of its dataclass, in dvc.yaml's stage order."""

@@ -70,6 +70,9 @@ def project(tmp_path_factory, project_root):
                 # the 3-clip corpus trains on one style: no triplet term (the stage refuses it, naming the fix)
                 train_styletalk={"loop": {"epochs": 1, "batch_size": 2}, "samples_per_epoch": 4, "val_clips": 2,
                                  "loss": {"trip": 0.0}},
+                train_head2headfs={"data": {"samples_per_epoch": 4}, "loop": {"epochs": 1}},
+                finetune_head2headfs={"frames": 30, "min_frames": 20, "samples_per_epoch": 4, "loop": {"epochs": 1}},
+                generate_head2headfs={"max_clips": 1},
                 evaluate={"sample_frames": 2, "max_offset": 5, "n_boot": 100})
     _run(["git", "init", "-q"], dst)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
@@ -84,7 +87,8 @@ def test_demo_run_builds_everything_and_summarises(project):
     for stage in ("demo_corpus", "ingest", "audio_features", "align", "faces", "shards", "train_expert", "sync_check",
                   "fit3dmm", "expressions", "shard_labels", "train_judge", "train_lipsync", "generate_lipsync",
                   "train_discohead", "generate_discohead", "train_stylemap", "generate_stylemap",
-                  "train_styletalk_disc", "train_styletalk", "generate_styletalk", "evaluate"):
+                  "train_styletalk_disc", "train_styletalk", "generate_styletalk",
+                  "train_head2headfs", "finetune_head2headfs", "generate_head2headfs", "evaluate"):
         assert f"{stage} (ran)" in out
     shards = pd.read_parquet(dst / "data/interim/shards/shards.parquet")
     labels = pd.read_parquet(dst / "data/interim/shard_labels/shard_labels.parquet")

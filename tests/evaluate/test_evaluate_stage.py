@@ -22,6 +22,7 @@ def test_ground_truth_rows_are_perfect_against_themselves(evaluated):
     assert (gt.psnr == np.inf).all() and (gt.psnr_masked == np.inf).all()      # inf, not a crash
     assert np.allclose(gt.ssim, 1.0) and np.allclose(gt.ssim_masked, 1.0)
     assert np.allclose(gt.f_lmd, 0.0) and np.allclose(gt.m_lmd, 0.0) and np.allclose(gt.akd, 0.0)
+    assert np.allclose(gt.apd, 0.0)                                            # the frames themselves
     assert (gt.csim > 0.9999).all() and np.allclose(gt.aed, 0.0, atol=1e-6)
     assert gt.cpbd.between(0, 1).all() and (gt.lap_var > 0).all() and gt.lse_d.notna().all()
     assert metrics["reconstruction/ground_truth/psnr"] == "inf" and metrics["reconstruction/ground_truth/ssim"] == 1.0
@@ -40,6 +41,7 @@ def test_baselines_are_scored_on_the_same_clips_and_frames(evaluated):
     for c in TEST_CLIPS:   # the static frame moves nothing: further from the truth than the reference fill
         assert rec.loc[("baseline_static_frame", c), "ssim"] < rec.loc[("baseline_reference_fill", c), "ssim"] < 1
         assert rec.loc[("baseline_static_frame", c), "psnr"] < rec.loc[("baseline_reference_fill", c), "psnr"]
+        assert rec.loc[("baseline_static_frame", c), "apd"] > rec.loc[("baseline_reference_fill", c), "apd"] > 0
     dub = df[df.protocol == "dubbing"].set_index(["system", "clip_id"])
     assert dub.psnr.isna().all() and dub.m_lmd.isna().all()     # no target video for the new audio
     assert (dub.loc["baseline_unedited"].csim > 0.9999).all()   # the unedited video is the source itself

@@ -38,7 +38,19 @@ def _stylemap_smoke(params, out_dir: Path) -> dict:
             "checkpoint_sha256": out["generator_sha256"]}
 
 
-SMOKE = {"lipsync": _lipsync_smoke, "stylemap": _stylemap_smoke}
+def _head2headfs_smoke(params, out_dir: Path) -> dict:
+    """Initialisation stage, two steps (tiny params: 2 windows per epoch, batch 1) on synthetic disk clips."""
+    from headflow.generators.head2headfs.data import synthetic_clip
+    from headflow.generators.head2headfs.train import train_head2headfs
+    from headflow.losses.perceptual import PerceptualLoss
+
+    s = params.model.image_size
+    clips = [synthetic_clip(12, "a", s, seed=1), synthetic_clip(12, "b", s, seed=2)]
+    out = train_head2headfs(clips, params, out_dir, PerceptualLoss("weight_free", input_range="[-1,1]"),
+                            accelerator="cpu", progress=False)
+    return {"steps": int(out["history"][-1]["step"]), "rows": out["history"], "checkpoint_sha256": out["weights_sha256"]}
+
+
 """Family name -> smoke(params, out_dir) -> {"steps", "rows" (history rows), "checkpoint_sha256"}."""
 
 
@@ -59,7 +71,6 @@ def _styletalk_smoke(params, out_dir: Path) -> dict:
     return {"steps": int(out["history"][-1]["step"]), "rows": out["history"], "checkpoint_sha256": out["sha256"]}
 
 
-SMOKE["styletalk"] = _styletalk_smoke
 # --- end styletalk ---
 
 
@@ -81,4 +92,5 @@ def _discohead_smoke(params, out_dir: Path) -> dict:
             "checkpoint_sha256": out["generator_sha256"]}
 
 
-SMOKE["discohead"] = _discohead_smoke
+SMOKE = {"lipsync": _lipsync_smoke, "discohead": _discohead_smoke, "styletalk": _styletalk_smoke,
+         "stylemap": _stylemap_smoke, "head2headfs": _head2headfs_smoke}

@@ -4,7 +4,8 @@ Every metric comes from `headflow.metrics` (pure functions); this module cuts th
 metrics apply, pools per-frame values over the clip and caches what two systems share.
 
 Crops and frames (see `headflow.evaluate.crops`):
-- every scored frame, 96x96 Wav2Lip face crop: `psnr`, `ssim` (whole crop), `psnr_masked`,
+- every scored frame, 96x96 Wav2Lip face crop: `psnr`, `ssim`, `apd` (whole crop; apd = mean absolute
+  pixel difference in 0..255, Head2HeadFS's average pixel distance on the face crop), `psnr_masked`,
   `ssim_masked` (its lower half, `lower_half_mask`), `lap_var` (lower half, grey, 4-neighbour kernel);
   per-frame values averaged over the clip (PSNR inf when a frame is identical: reported as inf).
 - a fixed sample of k = `sample_frames` frames per clip (`frame_sample` over the clip's reconstruction
@@ -21,7 +22,7 @@ Crops and frames (see `headflow.evaluate.crops`):
   indices so that the mel window of frame f is the one the generator was given; each clip is
   centred on its own mean mouth (the experts' `face_centre: clip`). syncnet_python's SyncNet
   (`lse_c_syncnet`) on its own 224x224 crops and MFCCs when its weights are present.
-Which metrics apply: full-reference ones (`psnr*`, `ssim*`, `f_lmd`, `m_lmd`, `akd`) only when the
+Which metrics apply: full-reference ones (`psnr*`, `ssim*`, `apd`, `f_lmd`, `m_lmd`, `akd`) only when the
 real frames are the target (reconstruction, self-reenactment); `csim`/`aed` against the source clip's
 frames of the same index when the output follows the source clip, else `csim` of mean descriptors;
 sync only with an audio clip. A metric that applies but could not be computed is null with a `note`.
@@ -293,6 +294,8 @@ class Scorer:
         if task.has_target:
             gt96 = self.real_crops96(real, s, e)
             metrics["psnr"] = float(np.mean(psnr(crops96, gt96)))
+            # average pixel distance (Head2HeadFS section 4): mean |fake - real| over the face crop, 0..255 units
+            metrics["apd"] = float(np.mean(np.abs(crops96.astype(np.float32) - gt96.astype(np.float32))))
             metrics["psnr_masked"] = float(np.mean(psnr_masked(crops96, gt96, LOWER_HALF)))
             metrics["ssim"] = float(np.mean(ssim(crops96, gt96)))
             metrics["ssim_masked"] = float(np.mean(ssim_masked(crops96, gt96, LOWER_HALF)))

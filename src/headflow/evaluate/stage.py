@@ -49,7 +49,7 @@ UNAVAILABLE = {
     "lpips": "no LPIPS weights are registered or provided; never computed from random weights",
 }
 """Metrics that need weights headflow does not have, with the reason the report prints."""
-NOT_YET = ("apd", "apd_masked", "mask_iou", "pose_err_deg", "style_acc")
+NOT_YET = ("apd_masked", "mask_iou", "pose_err_deg", "style_acc")
 """Per-clip columns that stay null until the family that needs them lands (3DMM landmarks, NMFC masks,
 head pose, style labels)."""
 PLOT_METRICS = ("lse_c", "lse_d", "lse_c_loss_expert", "ssim", "psnr_masked", "cpbd", "lap_var", "csim", "m_lmd")

@@ -65,12 +65,15 @@ def _stylemap() -> Family:
                   "of a 3D feature volume -> the neutral face in the style reference's pose and expression")
 
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _stylemap())}
-"""Family name -> `Family`."""
+def _head2headfs() -> Family:
+    from headflow.generators.head2headfs import params
+
+    return Family("head2headfs", params.Head2HeadFSParams, _lazy("headflow.generators.head2headfs.train:run_stage"),
+                  _lazy("headflow.generators.head2headfs.generate:run_stage"), params.tiny_params,
+                  "Head2HeadFS: NMFC sequence + identity embedding (AdaIN) -> sequential frame and mask renderer, "
+                  "multi-person initialisation then few-shot fine-tuning (AdaIN -> IN) for head reenactment")
 
 
-
-# --- styletalk (issue 18) ---
 def _styletalk() -> Family:
     from headflow.generators.styletalk import params
 
@@ -78,12 +81,6 @@ def _styletalk() -> Family:
                   _lazy("headflow.generators.styletalk.generate:run_stage"), params.tiny_params,
                   "StyleTalk: phoneme windows + a style clip -> 3DMM expression sequences (style-aware adaptive "
                   "transformer decoders), rendered as NMFC and a shaded mesh")
-
-
-FAMILIES["styletalk"] = _styletalk()
-# --- end styletalk ---
-
-__all__ = ["FAMILIES", "Family"]
 
 
 def _discohead() -> Family:
@@ -95,4 +92,7 @@ def _discohead() -> Family:
                   "window, eyes from an eye-masked driver, by weight modulation (256x256 aligned crops)")
 
 
-FAMILIES["discohead"] = _discohead()
+FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _discohead(), _styletalk(), _stylemap(), _head2headfs())}
+"""Family name -> `Family`."""
+
+__all__ = ["FAMILIES", "Family"]
