@@ -6,6 +6,9 @@ import contextlib
 import importlib
 import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,31 @@ def cwd(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(old)
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    """Run a command of the venv (dvc, git) in `cwd`; its stdout. Raises AssertionError with its output."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def copy_project(dst: Path) -> None:
+    """A git repository at `dst` holding the tracked project files (no data, reports or dvc.lock) and
+    the tiny params of `write_params`: `dvc status` and `dvc commit` work there."""
+    files = run(["git", "ls-files", "-co", "--exclude-standard"], ROOT).split()
+    for rel in files:
+        if rel.startswith(("data/", "reports/")) or rel == "dvc.lock" or not (ROOT / rel).is_file():
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dst / rel)
+    write_params(dst)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    run(["git", "init", "-q"], dst)
+    run([*git, "add", "-A"], dst)
+    run([*git, "commit", "-qm", "init"], dst)
 
 
 def write_params(root: Path) -> None:

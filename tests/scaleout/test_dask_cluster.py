@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("prefect_dask", reason="prefect-dask is pinned in requirements.lock")
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
-from scaleout_project import PREPROCESS, cwd, differences, run_stages, write_params  # noqa: E402
+from scaleout_project import PREPROCESS, copy_project, cwd, differences, run, run_stages  # noqa: E402
 
 from headflow.cluster import ProjectNotVisibleError, ProjectRoot, check_project_root, digest  # noqa: E402
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def project(tmp_path_factory):
     """(root, reference): a 3-clip demo project and, in `reference`, the single-process stage outputs."""
     root = tmp_path_factory.mktemp("scaleout") / "project"
-    write_params(root)
+    copy_project(root)
     run_stages(root, ["demo_corpus", *PREPROCESS])
     reference = root.parent / "reference"
     shutil.copytree(root / "data/interim", reference)
@@ -133,3 +133,26 @@ def test_check_project_root_moves_into_the_folder(tmp_path):
         assert Path.cwd() == tmp_path
     with pytest.raises(ProjectNotVisibleError, match="not an absolute path"):
         check_project_root("relative/project", sha)
+
+
+def test_dvc_round_trip_after_a_flow_run(project, prefect_server):
+    """Flow run -> `dvc status` names the changed stage -> `dvc commit -f` adopts its outputs -> up to date."""
+    import yaml
+
+    from pipelines.flows import main
+
+    root, _ = project
+    run(["dvc", "commit", "-f", "-q", "demo_corpus", *PREPROCESS], root)     # adopt what the flows wrote
+    assert "up to date" in run(["dvc", "status", "audio_features"], root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["audio_features"]["clip_level"] = 0.98
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(["dvc", "status", "audio_features"], root)
+    assert "changed params" in status and "audio_features.clip_level" in status, status
+    with cwd(root):
+        main(["pipeline", "--stages", "audio_features"])
+    assert "changed params" in run(["dvc", "status", "audio_features"], root)   # DVC has not adopted it yet
+    run(["dvc", "commit", "-f", "-q", "audio_features"], root)
+    assert "up to date" in run(["dvc", "status", "audio_features"], root)
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["audio_features"]
+    assert lock["params"]["params.yaml"]["audio_features"]["clip_level"] == 0.98
