@@ -205,9 +205,17 @@ def evaluate(params_path: str = "params.yaml") -> dict:
     return metrics
 
 
-@flow(name="pipeline", log_prints=True)
+def _pipeline_run_name() -> str:
+    """The flow run's name: the `experiment` parameter when given, else "pipeline-<params file stem>"."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    return params.get("experiment") or f"pipeline-{Path(params.get('params_path') or 'params.yaml').stem}"
+
+
+@flow(name="pipeline", log_prints=True, flow_run_name=_pipeline_run_name)
 def pipeline(params_path: str = "params.yaml", build_demo: bool | None = None,
-             stages: list[str] | None = None, shard_size: int | None = None) -> dict:
+             stages: list[str] | None = None, shard_size: int | None = None, experiment: str | None = None) -> dict:
     """Every stage of dvc.yaml in its order, as subflows: preprocess (up to shards), train (expert),
     preprocess (sync_check onwards), train (judge, families), generate, evaluate.
 
@@ -216,6 +224,8 @@ def pipeline(params_path: str = "params.yaml", build_demo: bool | None = None,
         build_demo: build the demo corpus first (default: when ingest reads the demo corpus).
         stages: run only these DVC stages (any of the flows' stages; default: all).
         shard_size: clips per shard task in the preprocessing stages (default: each stage's own).
+        experiment: a name for this run (the flow run's name in the UI, and the Git/DVC experiment to
+            record it under by hand: `dvc exp save -n <experiment>` after `dvc commit`).
 
     Returns:
         {stage: its metrics} for every stage run.
@@ -267,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", nargs="+", choices=MODELS, help="train: only these models")
     ap.add_argument("--shard-size", type=int, help="clips per shard task (default: each stage's own)")
     ap.add_argument("--dask", metavar="ADDRESS", help="clip-level tasks on an existing Dask scheduler")
+    ap.add_argument("--experiment", help="pipeline: the run's name")
     args = ap.parse_args(argv)
     if not Path(args.params).is_file():
         raise SystemExit(f"{args.params} not found: run from the project root")
@@ -278,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     kwargs: dict[str, Any] = {"params_path": args.params}
     if args.flow in ("pipeline", "preprocess"):
         kwargs.update(stages=args.stages, shard_size=args.shard_size)
+    if args.flow == "pipeline":
+        kwargs.update(experiment=args.experiment)
     elif args.flow == "train":
         kwargs.update(models=args.models)
     chosen(**kwargs)

@@ -47,7 +47,7 @@ def cluster():
 def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 

@@ -81,3 +81,25 @@ def test_epoch_log_line_drives_the_progress_artifact(monkeypatch):
     _log_epoch("expert", cfg, {**row, "epoch": 4})            # after the block: no longer observed
     # epoch 1 of 4 -> 25 %, epoch 3 of 4 -> 75 % (updating the artifact the first call created, id 7)
     assert calls == [("new", 25.0, "expert-progress"), ("update", 75.0, 7)]
+
+
+def test_deployments_expose_the_run_parameters():
+    """`make serve` and prefect.yaml deploy every flow; the pipeline's UI form has params file, stages, experiment."""
+    from pipelines.flows import FLOWS
+    from pipelines.serve import DEPLOYMENT, deployments
+
+    built = {d.flow_name: d for d in deployments()}
+    assert set(built) == set(FLOWS) and all(d.name == DEPLOYMENT for d in built.values())
+    from prefect.utilities.callables import parameter_schema
+
+    schema = {name: set(parameter_schema(f.fn).properties) for name, f in FLOWS.items()}   # the UI's form
+    form = schema["pipeline"]
+    assert {"params_path", "stages", "experiment", "shard_size"} <= set(form)
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    entry = {d["entrypoint"] for d in spec["deployments"]}
+    assert entry == {f"pipelines/{'preprocess' if n == 'preprocess' else 'flows'}.py:{n}" for n in FLOWS}
+    for d in spec["deployments"]:
+        path, _, name = d["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert getattr(module, name).name == name          # the flow object of that name
+        assert set(d.get("parameters", {})) <= schema[name]
