@@ -45,9 +45,11 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def prefect_server():
+    """A temporary Prefect server (its start-up took ~10 s on an idle machine and > 5 min under a load of 20+
+    on 2 cores, 2026-11-29: hence the generous timeout)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=300):
+    with prefect_test_harness(server_startup_timeout=600):
         yield
 
 
