@@ -7,6 +7,7 @@ one Prefect test server serve every test here (starting them is most of the time
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -149,11 +150,13 @@ def test_dvc_round_trip_after_a_flow_run(project, prefect_server):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["audio_features"]["clip_level"] = 0.98
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # dvc 3.67 words it "changed deps: params.yaml: modified: audio_features"
+    changed = re.compile(r"audio_features:\s+changed deps:\s+params\.yaml:\s+modified:\s+audio_features")
     status = run(["dvc", "status", "audio_features"], root)
-    assert "changed params" in status and "audio_features.clip_level" in status, status
+    assert changed.search(status), status
     with cwd(root):
         main(["pipeline", "--stages", "audio_features"])
-    assert "changed params" in run(["dvc", "status", "audio_features"], root)   # DVC has not adopted it yet
+    assert changed.search(run(["dvc", "status", "audio_features"], root))   # DVC has not adopted it yet
     run(["dvc", "commit", "-f", "-q", "audio_features"], root)
     assert "up to date" in run(["dvc", "status", "audio_features"], root)
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["audio_features"]
