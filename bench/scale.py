@@ -6,7 +6,7 @@ CPU seconds are the figure to fit on a shared machine (wall time there measures 
     PYTHONPATH=src:. python bench/scale.py --fit reports/bench/scale.json     # refit saved runs only
 
 For each N: a copy of the tracked project files in `<work>/n<N>` (git, DVC), params.yaml with the demo
-corpus at N clips of 2-5 s at 256x256 (no deliberately bad inputs) and `workers: 1` everywhere; each
+corpus at N clips (3-6 s, as the demo's) at 256x256 (no deliberately bad inputs) and `workers: 1` everywhere; each
 stage of demo_corpus..shards runs as `python -m stages.<stage>` in its own process (runpy), timed (wall
 and CPU s) and its peak resident memory read from the kernel (getrusage RUSAGE_SELF ru_maxrss, MiB); then `dvc commit -f` adopts the outputs and `dvc repro shards` (nothing to run) is timed.
 
@@ -58,8 +58,7 @@ def make_project(dst: Path, n_clips: int) -> None:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dst / rel)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["demo_corpus"].update(n_clips=n_clips, bad_inputs=False, frame_size=256, min_duration_s=2.0,
-                                 max_duration_s=5.0)
+    params["demo_corpus"].update(n_clips=n_clips, bad_inputs=False, frame_size=256)
     for block in params.values():
         if isinstance(block, dict) and "workers" in block:
             block["workers"] = 1
