@@ -12,7 +12,7 @@ PREFECT_API := http://127.0.0.1:4200/api
 # Prefect keeps its database and settings inside the project, not in ~/.prefect.
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: env demo test test-fast quality ui flow summary report clean lock
+.PHONY: env demo test test-fast quality ui flow summary report clean lock serve
 
 env: $(STAMP)
 
@@ -69,3 +69,10 @@ lock:
 
 clean:
 	rm -rf data/raw/demo data/interim data/processed reports/*.json reports/plots
+
+# Deployments of every flow (pipeline, preprocess, train, generate, evaluate) served from this process:
+# with `make ui` running, start runs from the UI (Deployments -> <flow>/headflow -> Custom run).
+serve: env
+	@$(BIN)/python -c "import urllib.request as u; u.urlopen('$(PREFECT_API)/health', timeout=5)" 2>/dev/null || \
+	  { echo "error: no Prefect server answers at $(PREFECT_API); start one with 'make ui' in another terminal"; exit 1; }
+	PREFECT_API_URL=$(PREFECT_API) $(BIN)/python -m pipelines.serve

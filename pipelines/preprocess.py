@@ -72,11 +72,12 @@ STAGES: dict[str, tuple[str, str, int]] = {
 
 
 @task(cache_policy=NO_CACHE)
-def stage_task(stage: str, params_path: str) -> dict:
-    """One pipeline stage: the same `run_stage` as `python -m stages.<stage>`, its clips in shard tasks."""
-    module, label, shard_size = STAGES[stage]
+def stage_task(stage: str, params_path: str, shard_size: int | None = None) -> dict:
+    """One pipeline stage: the same `run_stage` as `python -m stages.<stage>`, its clips in shard tasks
+    of `shard_size` clips (default: the stage's own size in STAGES)."""
+    module, label, size = STAGES[stage]
     run_stage = importlib.import_module(module).run_stage
-    return run_stage(P.load(stage, params_path), map_fn=sharded_map(label, shard_size), progress=False)
+    return run_stage(P.load(stage, params_path), map_fn=sharded_map(label, shard_size or size), progress=False)
 
 
 def _report(metrics: dict[str, Any]) -> None:
@@ -117,34 +118,69 @@ def _report_evaluation(m: dict[str, Any]) -> None:
 
 
 @flow(name="preprocess", log_prints=True)
-def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None) -> dict:
-    """Every stage of STAGES in order (the demo corpus only when ingest reads it); returns their metrics."""
+def preprocess(params_path: str = "params.yaml", build_demo: bool | None = None,
+               stages: list[str] | None = None, shard_size: int | None = None) -> dict:
+    """Every stage of STAGES in order (the demo corpus only when ingest reads it); returns their metrics.
+
+    Args:
+        params_path: the params file (relative to the project root, the working directory).
+        build_demo: build the demo corpus first (default: when `ingest.source` is `demo`).
+        stages: run only these stages of STAGES (in STAGES' order; their inputs must exist).
+        shard_size: clips per shard task for every stage (default: each stage's size in STAGES).
+
+    Raises:
+        ValueError: a name in `stages` is not a stage of STAGES.
+    """
+    unknown = sorted(set(stages or ()) - set(STAGES))
+    if unknown:
+        raise ValueError(f"stages {unknown} are not stages of this flow; choose from {list(STAGES)}")
     ingest_params = P.load("ingest", params_path)
     metrics: dict[str, Any] = {}
     build = build_demo if build_demo is not None else ingest_params.source == "demo"
     for stage in STAGES:
+        if stages is not None and stage not in stages:
+            continue
         if stage != "demo_corpus" or build:
-            metrics[stage] = stage_task.with_options(name=stage)(stage, params_path)
+            metrics[stage] = stage_task.with_options(name=stage)(stage, params_path, shard_size)
     _report(metrics)
     return metrics
+
+
+def dask_runner(address: str, root: Path) -> Any:
+    """A `DaskTaskRunner` on the scheduler at `address`, after checking that every worker sees `root`.
+
+    Raises:
+        SystemExit: a worker cannot see the project folder (`headflow.cluster.ProjectNotVisibleError`'s
+            message: which worker, what it saw, what to do), or prefect-dask is not installed.
+    """
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise SystemExit("--dask needs prefect-dask: .venv/bin/pip install -r requirements.lock") from None
+    from headflow.cluster import ProjectNotVisibleError, connect
+
+    try:
+        connect(address, root).close()          # registers the ProjectRoot plugin on every worker
+    except ProjectNotVisibleError as err:
+        raise SystemExit(f"error: {err}") from None
+    return DaskTaskRunner(address=address)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--skip-demo", action="store_true", help="do not rebuild the demo corpus")
+    ap.add_argument("--stages", nargs="+", choices=list(STAGES), help="run only these stages (default: all)")
+    ap.add_argument("--shard-size", type=int, help="clips per shard task (default: each stage's own)")
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--dask", metavar="ADDRESS", help="run tasks on an existing Dask scheduler")
     group.add_argument("--ray", metavar="ADDRESS", help="run tasks on an existing Ray cluster")
     args = ap.parse_args(argv)
+    if not Path(args.params).exists():
+        raise SystemExit(f"{args.params} not found: run from the project root")
     runner_flow = preprocess
     if args.dask:
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError:
-            raise SystemExit("--dask needs prefect-dask: .venv/bin/pip install 'prefect-dask' 'dask[distributed]'") from None
-
-        runner_flow = preprocess.with_options(task_runner=DaskTaskRunner(address=args.dask))
+        runner_flow = preprocess.with_options(task_runner=dask_runner(args.dask, Path.cwd()))
     elif args.ray:
         try:
             from prefect_ray import RayTaskRunner
@@ -152,9 +188,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("--ray needs prefect-ray: .venv/bin/pip install 'prefect-ray' 'ray==2.60.*'") from None
 
         runner_flow = preprocess.with_options(task_runner=RayTaskRunner(address=args.ray))
-    if not Path(args.params).exists():
-        raise SystemExit(f"{args.params} not found: run from the project root")
-    runner_flow(params_path=args.params, build_demo=False if args.skip_demo else None)
+    runner_flow(params_path=args.params, build_demo=False if args.skip_demo else None, stages=args.stages,
+               shard_size=args.shard_size)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,300 @@
+"""Prefect flows for the whole pipeline: `train`, `generate`, `evaluate` and `pipeline` (which calls them
+and `preprocess`), each task the same stage function as the DVC stage of the same name.
+
+    python -m pipelines.flows pipeline                       # every stage, in dvc.yaml's order
+    python -m pipelines.flows train --models expert lipsync  # some trainings only
+    python -m pipelines.flows pipeline --dask tcp://host:8786  # clip-level tasks on a Dask cluster
+    prefect deploy --all && prefect worker start -p headflow   # the deployments of prefect.yaml (UI runs)
+
+Stage -> function (the DVC stage `python -m stages.<stage>` calls the same one):
+  train_expert -> headflow.sync.train_expert.run_stage, train_judge -> headflow.evaluate.judge.run_stage,
+  train_<family> / generate_<family> -> headflow.generators.FAMILIES[family].train / .generate,
+  evaluate -> headflow.evaluate.stage.run_stage; the preprocessing stages as in pipelines.preprocess.
+
+The UI shows one subflow run per flow and one task run per stage (the clip shards of a stage are its
+child task runs), and these artifacts: `<stage>-quarantine` (rows quarantined by reason code) for every
+stage that has a quarantine manifest, `<stage>-metrics` (the stage's metrics), `<model>-history` (the
+per-epoch losses) and `<model>-samples` (links to the sample grids) for each training, `evaluation`
+and `evaluation-report` (table and link) for evaluate, and while a training runs its task logs carry
+one line per epoch and its `<model>-progress` artifact advances (epoch / epochs).
+
+DVC stays the cache of record: a flow writes exactly the files `dvc repro` would, so afterwards
+`dvc status` lists the stages whose outputs changed and `dvc commit -f` records them in dvc.lock
+(README, "Prefect and scale-out").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact,  # noqa: E402
+                               create_table_artifact, update_progress_artifact)
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.context import FlowRunContext  # noqa: E402
+
+from headflow import params as P  # noqa: E402
+from headflow.catalog import CATALOG  # noqa: E402
+from headflow.generators import FAMILIES  # noqa: E402
+from pipelines.preprocess import STAGES, _report_evaluation, preprocess, stage_task  # noqa: E402
+
+EXPERT_STAGES = ["demo_corpus", "ingest", "audio_features", "align", "faces", "shards"]
+"""The preprocessing the expert needs; the rest of preprocessing (sync_check onwards) needs the expert."""
+AFTER_EXPERT = ["sync_check", "fit3dmm", "expressions", "shard_labels"]
+MODELS = ["expert", "judge", *FAMILIES]
+"""What `train` trains: the lip-sync expert, the evaluation's sync judge and every generator family."""
+
+
+def train_stage_of(model: str) -> str:
+    """The DVC stage that trains `model` ("expert" -> "train_expert", "lipsync" -> "train_lipsync")."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+    return f"train_{model}"
+
+
+# ---------------------------------------------------------------- training progress in the UI
+
+_EPOCH = re.compile(r"^%s epoch %d/%d: train loss %.4f")
+
+
+class EpochProgress(logging.Handler):
+    """Turns the training loop's per-epoch log line (`headflow.training.loop._log_epoch`) into a Prefect
+    progress artifact (epoch / epochs, 0-100) and a line in the task run's log.
+
+    Attach to the `headflow.training` logger around one training task (`with EpochProgress(key): ...`).
+    """
+
+    def __init__(self, key: str):
+        super().__init__(logging.INFO)
+        self.key, self.artifact = key, None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not isinstance(record.msg, str) or not _EPOCH.match(record.msg) or len(record.args or ()) < 4:
+            return
+        name, epoch, epochs, loss = record.args[:4]
+        percent = 100.0 * float(epoch) / max(float(epochs), 1.0)
+        try:
+            if self.artifact is None:
+                self.artifact = create_progress_artifact(percent, key=self.key,
+                                                         description=f"{name}: epochs done of {epochs}")
+            else:
+                update_progress_artifact(self.artifact, percent)
+            get_run_logger().info("%s: epoch %s/%s, train loss %.4f", name, epoch, epochs, loss)
+        except Exception:      # noqa: BLE001 - progress display must never stop a training
+            self.handleError(record)
+
+    def __enter__(self) -> EpochProgress:
+        logger = logging.getLogger("headflow.training")
+        self._level = logger.level
+        logger.addHandler(self)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        logger = logging.getLogger("headflow.training")
+        logger.removeHandler(self)
+        logger.setLevel(self._level)
+
+
+# ---------------------------------------------------------------- artifacts
+
+def _table(rows: list[dict]) -> list[dict]:
+    return rows or [{"-": "none"}]
+
+
+def stage_artifacts(stage: str, metrics: dict | None) -> None:
+    """The stage's quarantine table (by reason code) and metrics table as Prefect artifacts."""
+    import pandas as pd
+
+    key = stage.replace("_", "-")
+    outs = CATALOG.stage(stage)
+    if "quarantine" in getattr(outs, "manifests", ()):
+        path = CATALOG.quarantine(stage)
+        if path.is_file():
+            q = pd.read_parquet(path)
+            counts = q.groupby("reason_code").size() if "reason_code" in q and len(q) else pd.Series(dtype=int)
+            create_table_artifact(key=f"{key}-quarantine", description=f"{stage}: quarantined rows by reason code",
+                                  table=_table([{"reason_code": k, "rows": int(v)} for k, v in counts.items()]))
+    if metrics:
+        rows = [{"metric": k, "value": v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)}
+                for k, v in metrics.items()]
+        create_table_artifact(key=f"{key}-metrics", table=_table(rows), description=f"{stage}: metrics")
+
+
+def training_artifacts(model: str) -> None:
+    """`<model>-history` (per-epoch rows of every history.json under the model folder) and `<model>-samples`."""
+    stage = train_stage_of(model)
+    key = model.replace("_", "-")
+    folder = Path(next(iter(CATALOG.stage(stage).models.values())))
+    rows = []
+    for path in sorted(folder.rglob("history.json")):
+        for row in json.loads(path.read_text()):
+            rows.append({"run": path.parent.relative_to(folder).as_posix() or ".",
+                         **{k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}})
+    create_table_artifact(key=f"{key}-history", table=_table(rows), description=f"{stage}: one row per epoch")
+    samples = sorted(folder.rglob("samples/*.png"))
+    if samples:
+        links = "\n".join(f"- [{p.relative_to(folder).as_posix()}]({p.resolve().as_uri()})" for p in samples)
+        create_markdown_artifact(key=f"{key}-samples", markdown=links, description=f"{stage}: sample grids")
+
+
+# ---------------------------------------------------------------- tasks and flows
+
+@task(cache_policy=NO_CACHE)
+def train_task(model: str, params_path: str) -> dict:
+    """`train_<model>`: the DVC stage's own function, its per-epoch progress shown in the UI."""
+    stage = train_stage_of(model)
+    with EpochProgress(f"{model.replace('_', '-')}-progress"):
+        if model in FAMILIES:
+            metrics = FAMILIES[model].train(P.load(stage, params_path), progress=False)
+        else:
+            metrics = stage_task.fn(stage, params_path)
+    training_artifacts(model)
+    stage_artifacts(stage, metrics)
+    return metrics
+
+
+@task(cache_policy=NO_CACHE)
+def generate_task(family: str, params_path: str) -> dict:
+    """`generate_<family>`: FAMILIES[family].generate, as the DVC stage calls it."""
+    stage = f"generate_{family}"
+    metrics = FAMILIES[family].generate(P.load(stage, params_path), progress=False)
+    stage_artifacts(stage, metrics)
+    return metrics
+
+
+@flow(name="train", log_prints=True)
+def train(params_path: str = "params.yaml", models: list[str] | None = None) -> dict:
+    """Train `models` (default: MODELS: the expert, the judge and every generator family) in that order.
+
+    Raises:
+        ValueError: a name that is not in MODELS.
+    """
+    chosen = MODELS if models is None else [m for m in MODELS if m in models]
+    for m in models or ():
+        train_stage_of(m)
+    return {train_stage_of(m): train_task.with_options(name=train_stage_of(m))(m, params_path) for m in chosen}
+
+
+@flow(name="generate", log_prints=True)
+def generate(params_path: str = "params.yaml", families: list[str] | None = None) -> dict:
+    """Run `generate_<family>` for `families` (default: every family in FAMILIES)."""
+    chosen = list(FAMILIES) if families is None else families
+    unknown = sorted(set(chosen) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; choose from {list(FAMILIES)}")
+    return {f"generate_{f}": generate_task.with_options(name=f"generate_{f}")(f, params_path) for f in chosen}
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(params_path: str = "params.yaml") -> dict:
+    """The `evaluate` stage (ground truth, baselines, every generated output); tables and report link."""
+    metrics = stage_task.with_options(name="evaluate")("evaluate", params_path)
+    stage_artifacts("evaluate", metrics)
+    _report_evaluation(metrics)
+    return metrics
+
+
+def _pipeline_run_name() -> str:
+    """The flow run's name: the `experiment` parameter when given, else "pipeline-<params file stem>"."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    return params.get("experiment") or f"pipeline-{Path(params.get('params_path') or 'params.yaml').stem}"
+
+
+@flow(name="pipeline", log_prints=True, flow_run_name=_pipeline_run_name)
+def pipeline(params_path: str = "params.yaml", build_demo: bool | None = None,
+             stages: list[str] | None = None, shard_size: int | None = None, experiment: str | None = None) -> dict:
+    """Every stage of dvc.yaml in its order, as subflows: preprocess (up to shards), train (expert),
+    preprocess (sync_check onwards), train (judge, families), generate, evaluate.
+
+    Args:
+        params_path: the params file.
+        build_demo: build the demo corpus first (default: when ingest reads the demo corpus).
+        stages: run only these DVC stages (any of the flows' stages; default: all).
+        shard_size: clips per shard task in the preprocessing stages (default: each stage's own).
+        experiment: a name for this run (the flow run's name in the UI, and the Git/DVC experiment to
+            record it under by hand: `dvc exp save -n <experiment>` after `dvc commit`).
+
+    Returns:
+        {stage: its metrics} for every stage run.
+
+    Raises:
+        ValueError: a name in `stages` that is no stage of the pipeline.
+    """
+    known = [*STAGES, *(train_stage_of(m) for m in MODELS), *(f"generate_{f}" for f in FAMILIES)]
+    unknown = sorted(set(stages or ()) - set(known))
+    if unknown:
+        raise ValueError(f"stages {unknown} are not pipeline stages; choose from {known}")
+    want = (lambda s: True) if stages is None else (lambda s: s in stages)  # noqa: E731
+    out: dict[str, Any] = {}
+    runner = FlowRunContext.get().task_runner   # subflows get this run's task runner (Dask with --dask)
+
+    def sub(f):
+        return f.with_options(task_runner=runner.duplicate())
+
+    def pre(names: list[str]) -> None:
+        chosen = [s for s in names if want(s)]
+        if chosen:
+            out.update(sub(preprocess)(params_path, build_demo, chosen, shard_size))
+
+    def fit(models: list[str]) -> None:
+        chosen = [m for m in models if want(train_stage_of(m))]
+        if chosen:
+            out.update(sub(train)(params_path, chosen))
+
+    pre(EXPERT_STAGES)
+    fit(["expert"])
+    pre(AFTER_EXPERT)
+    fit(["judge", *FAMILIES])
+    families = [f for f in FAMILIES if want(f"generate_{f}")]
+    if families:
+        out.update(sub(generate)(params_path, families))
+    if want("evaluate"):
+        out["evaluate"] = sub(evaluate)(params_path)
+    return out
+
+
+FLOWS = {"pipeline": pipeline, "train": train, "generate": generate, "evaluate": evaluate, "preprocess": preprocess}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("flow", choices=list(FLOWS))
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--stages", nargs="+", help="pipeline/preprocess: only these stages")
+    ap.add_argument("--models", nargs="+", choices=MODELS, help="train: only these models")
+    ap.add_argument("--shard-size", type=int, help="clips per shard task (default: each stage's own)")
+    ap.add_argument("--dask", metavar="ADDRESS", help="clip-level tasks on an existing Dask scheduler")
+    ap.add_argument("--experiment", help="pipeline: the run's name")
+    args = ap.parse_args(argv)
+    if not Path(args.params).is_file():
+        raise SystemExit(f"{args.params} not found: run from the project root")
+    chosen = FLOWS[args.flow]
+    if args.dask:
+        from pipelines.preprocess import dask_runner
+
+        chosen = chosen.with_options(task_runner=dask_runner(args.dask, Path.cwd()))
+    kwargs: dict[str, Any] = {"params_path": args.params}
+    if args.flow in ("pipeline", "preprocess"):
+        kwargs.update(stages=args.stages, shard_size=args.shard_size)
+    if args.flow == "pipeline":
+        kwargs.update(experiment=args.experiment)
+    elif args.flow == "train":
+        kwargs.update(models=args.models)
+    chosen(**kwargs)
+
+
+if __name__ == "__main__":
+    main()

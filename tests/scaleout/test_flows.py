@@ -1,0 +1,105 @@
+"""The Prefect flows cover dvc.yaml's stages, in its order, with the functions its entry points call."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _entry_function(stage: str) -> str:
+    """'module:run_stage' that `python -m stages.<stage>` imports (read from the file, not run)."""
+    tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "run_stage" for a in node.names):
+            return f"{node.module}:run_stage"
+    raise AssertionError(f"stages/{stage}.py imports no run_stage")
+
+
+def _flow_function(stage: str) -> str:
+    """'module:run_stage' the flows call for `stage`."""
+    from headflow.generators import FAMILIES
+    from pipelines.preprocess import STAGES
+
+    for family in FAMILIES.values():
+        for kind in ("train", "generate"):
+            if stage == f"{kind}_{family.name}":
+                return getattr(family, kind).target
+    return f"{STAGES[stage][0]}:run_stage"
+
+
+def test_pipeline_runs_every_dvc_stage_once_in_dvc_order():
+    from headflow.generators import FAMILIES
+    from pipelines.flows import AFTER_EXPERT, EXPERT_STAGES, train_stage_of
+
+    dvc_order = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+    # pipeline(): preprocess(EXPERT_STAGES), train(expert), preprocess(AFTER_EXPERT), train(judge, families),
+    # generate(families), evaluate
+    flow_order = [*EXPERT_STAGES, "train_expert", *AFTER_EXPERT, "train_judge",
+                  *(train_stage_of(f) for f in FAMILIES), *(f"generate_{f}" for f in FAMILIES), "evaluate"]
+    assert flow_order == dvc_order
+
+
+@pytest.mark.parametrize("stage", list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]))
+def test_each_flow_task_calls_the_dvc_stage_function(stage):
+    entry, ours = _entry_function(stage), _flow_function(stage)
+    assert entry == ours, f"{stage}: dvc.yaml runs {entry}, the flow {ours}"
+    module, _, name = ours.partition(":")
+    assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_unknown_names_are_errors():
+    from pipelines.flows import pipeline, train_stage_of
+
+    with pytest.raises(ValueError, match=r"unknown model 'wav2lip'; choose from \['expert', 'judge'"):
+        train_stage_of("wav2lip")
+    with pytest.raises(ValueError, match="not pipeline stages"):
+        pipeline.fn(stages=["preprocess_everything"])
+
+
+def test_epoch_log_line_drives_the_progress_artifact(monkeypatch):
+    """The training loop's own epoch line (headflow.training.loop._log_epoch) moves the progress bar."""
+    import pipelines.flows as flows
+    from headflow.training.config import LoopConfig
+    from headflow.training.loop import _log_epoch
+
+    calls = []
+    monkeypatch.setattr(flows, "create_progress_artifact", lambda p, key, description: calls.append(("new", p, key)) or 7)
+    monkeypatch.setattr(flows, "update_progress_artifact", lambda a, p: calls.append(("update", p, a)))
+    monkeypatch.setattr(flows, "get_run_logger", lambda: logging.getLogger("test-flows"))
+    cfg = LoopConfig(epochs=4, batch_size=2, lr=1e-3)
+    row = {"epoch": 1, "train_loss": 0.5, "samples_per_s": 10.0, "data_wait_fraction": 0.0}
+    with flows.EpochProgress("expert-progress"):
+        _log_epoch("expert", cfg, row)
+        _log_epoch("expert", cfg, {**row, "epoch": 3})
+    _log_epoch("expert", cfg, {**row, "epoch": 4})            # after the block: no longer observed
+    # epoch 1 of 4 -> 25 %, epoch 3 of 4 -> 75 % (updating the artifact the first call created, id 7)
+    assert calls == [("new", 25.0, "expert-progress"), ("update", 75.0, 7)]
+
+
+def test_deployments_expose_the_run_parameters():
+    """`make serve` and prefect.yaml deploy every flow; the pipeline's UI form has params file, stages, experiment."""
+    from pipelines.flows import FLOWS
+    from pipelines.serve import DEPLOYMENT, deployments
+
+    built = {d.flow_name: d for d in deployments()}
+    assert set(built) == set(FLOWS) and all(d.name == DEPLOYMENT for d in built.values())
+    from prefect.utilities.callables import parameter_schema
+
+    schema = {name: set(parameter_schema(f.fn).properties) for name, f in FLOWS.items()}   # the UI's form
+    form = schema["pipeline"]
+    assert {"params_path", "stages", "experiment", "shard_size"} <= set(form)
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    entry = {d["entrypoint"] for d in spec["deployments"]}
+    assert entry == {f"pipelines/{'preprocess' if n == 'preprocess' else 'flows'}.py:{n}" for n in FLOWS}
+    for d in spec["deployments"]:
+        path, _, name = d["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert getattr(module, name).name == name          # the flow object of that name
+        assert set(d.get("parameters", {})) <= schema[name]
