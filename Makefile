@@ -12,7 +12,7 @@ PREFECT_API := http://127.0.0.1:4200/api
 # Prefect keeps its database and settings inside the project, not in ~/.prefect.
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: env demo test test-fast quality ui flow summary report clean lock serve
+.PHONY: env demo test test-fast quality quality-lipsync ui flow summary report clean lock serve
 
 env: $(STAMP)
 
@@ -44,6 +44,15 @@ quality: env
 	@test -f data/interim/shards/shards.parquet || { echo "error: no shards; run 'make demo' first"; exit 1; }
 	PYTHONPATH=src:. $(BIN)/python bench/expert.py --set model.width=0.5 loop.epochs=40
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+
+# The lip-sync generator's quality configuration as a DVC experiment (~80 min on one core; the figures it
+# gets are in README "Lip-sync generator"). Needs `make demo` first (its upstream stages are then cached).
+LIPSYNC_QUALITY := -S train_lipsync.model.width=0.25 -S train_lipsync.data.n_references=5 \
+	-S train_lipsync.loop.batch_size=4 -S train_lipsync.loop.epochs=24 -S train_lipsync.stage2_epochs=8 \
+	-S train_lipsync.samples_per_epoch=1000 -S train_lipsync.val_windows=32
+quality-lipsync: env
+	@test -f data/interim/shards/shards.parquet || { echo "error: no shards; run 'make demo' first"; exit 1; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc exp run -n lipsync-quality $(LIPSYNC_QUALITY)
 
 test-fast: env
 	$(BIN)/python -m pytest -q -m "not slow and not quality" tests
