@@ -188,7 +188,7 @@ def test_faces_param_change_reruns_only_faces(project):
 
 
 # Columns and metric keys that time the run: the only values allowed to differ between identical runs.
-TIMING = re.compile(r"seconds|per_s$|real_time|wait_fraction$|augment_fraction$|prepare_fraction$|^(decode|detect|landmarks|smooth|warp|"
+TIMING = re.compile(r"seconds|per_s$|compile_s$|real_time|wait_fraction$|augment_fraction$|prepare_fraction$|^(decode|detect|landmarks|smooth|warp|"
                     r"encode|total|cpu|fit|render)_s$")
 
 
