@@ -2,7 +2,7 @@
 
     python bench/align.py                         # demo corpus from data/ + ../shared material
     python bench/align.py --project ../other-checkout  # another checkout's built demo corpus (read only)
-    python bench/align.py --shared /work/shared --no-demo --no-grid   # real speech only (issue 16 figures)
+    python bench/align.py --shared ../shared --no-demo --no-grid   # real speech only (issue 16 figures)
 
 Figures (see headflow.align.evaluate for how boundaries are matched):
 1. demo corpus: phone and word boundaries of the stage's output vs espeak's exact timings (truth.json),
