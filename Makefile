@@ -34,7 +34,7 @@ demo: env
 	$(BIN)/python -m headflow.demo_run
 
 test: env
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not quality" tests; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 -m "not quality" tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: treating as failure"; exit 1; fi; exit $$rc
 
 # The quality configurations (not in CI): minutes of training each, figures printed. Needs `make demo`'s

@@ -26,6 +26,7 @@ DVC stays the cache of record: a flow writes exactly the files `dvc repro` would
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -150,16 +151,48 @@ def training_artifacts(model: str) -> None:
 
 # ---------------------------------------------------------------- tasks and flows
 
+def training_stages_of(model: str) -> list[str]:
+    """Every DVC stage that trains `model`, in order (a family's extra ones included: StyleTalk's
+    `train_styletalk_disc` before `train_styletalk`, Head2HeadFS's `finetune_head2headfs` after its
+    `train_head2headfs`)."""
+    return FAMILIES[model].training_stages() if model in FAMILIES else [train_stage_of(model)]
+
+
+def stage_function_target(stage: str) -> str | None:
+    """"module:function" of a family's training stage (the function its `stages/<stage>.py` calls), or None."""
+    for fam in FAMILIES.values():
+        if stage == f"train_{fam.name}":
+            return fam.train.target
+        if stage == f"generate_{fam.name}":
+            return fam.generate.target
+        for name, target, _ in fam.extra_training:
+            if stage == name:
+                return target
+    return None
+
+
+def _call_family_stage(stage: str, params_path: str) -> dict:
+    """Call a family stage's function with its params block, as `python -m stages.<stage>` does
+    (Head2HeadFS's fine-tuning also gets its initialisation stage's block)."""
+    module, _, name = stage_function_target(stage).partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    if stage == "finetune_head2headfs":
+        return fn(P.load(stage, params_path), P.load("train_head2headfs", params_path), progress=False)
+    return fn(P.load(stage, params_path), progress=False)
+
+
 @task(cache_policy=NO_CACHE)
-def train_task(model: str, params_path: str) -> dict:
-    """`train_<model>`: the DVC stage's own function, its per-epoch progress shown in the UI."""
-    stage = train_stage_of(model)
-    with EpochProgress(f"{model.replace('_', '-')}-progress"):
+def train_task(model: str, params_path: str, stage: str | None = None) -> dict:
+    """One training stage of `model` (default `train_<model>`): the DVC stage's own function, its
+    per-epoch progress shown in the UI."""
+    stage = stage or train_stage_of(model)
+    with EpochProgress(f"{stage.replace('_', '-')}-progress"):
         if model in FAMILIES:
-            metrics = FAMILIES[model].train(P.load(stage, params_path), progress=False)
+            metrics = _call_family_stage(stage, params_path)
         else:
             metrics = stage_task.fn(stage, params_path)
-    training_artifacts(model)
+    if stage == train_stage_of(model):
+        training_artifacts(model)
     stage_artifacts(stage, metrics)
     return metrics
 
@@ -168,7 +201,7 @@ def train_task(model: str, params_path: str) -> dict:
 def generate_task(family: str, params_path: str) -> dict:
     """`generate_<family>`: FAMILIES[family].generate, as the DVC stage calls it."""
     stage = f"generate_{family}"
-    metrics = FAMILIES[family].generate(P.load(stage, params_path), progress=False)
+    metrics = _call_family_stage(stage, params_path)
     stage_artifacts(stage, metrics)
     return metrics
 
@@ -183,7 +216,8 @@ def train(params_path: str = "params.yaml", models: list[str] | None = None) -> 
     chosen = MODELS if models is None else [m for m in MODELS if m in models]
     for m in models or ():
         train_stage_of(m)
-    return {train_stage_of(m): train_task.with_options(name=train_stage_of(m))(m, params_path) for m in chosen}
+    return {stage: train_task.with_options(name=stage)(m, params_path, stage)
+            for m in chosen for stage in training_stages_of(m)}
 
 
 @flow(name="generate", log_prints=True)
@@ -233,7 +267,7 @@ def pipeline(params_path: str = "params.yaml", build_demo: bool | None = None,
     Raises:
         ValueError: a name in `stages` that is no stage of the pipeline.
     """
-    known = [*STAGES, *(train_stage_of(m) for m in MODELS), *(f"generate_{f}" for f in FAMILIES)]
+    known = [*STAGES, *(s for m in MODELS for s in training_stages_of(m)), *(f"generate_{f}" for f in FAMILIES)]
     unknown = sorted(set(stages or ()) - set(known))
     if unknown:
         raise ValueError(f"stages {unknown} are not pipeline stages; choose from {known}")
@@ -250,17 +284,18 @@ def pipeline(params_path: str = "params.yaml", build_demo: bool | None = None,
             out.update(sub(preprocess)(params_path, build_demo, chosen, shard_size))
 
     def fit(models: list[str]) -> None:
-        chosen = [m for m in models if want(train_stage_of(m))]
+        chosen = [m for m in models if any(want(s) for s in training_stages_of(m))]
         if chosen:
             out.update(sub(train)(params_path, chosen))
 
     pre(EXPERT_STAGES)
     fit(["expert"])
     pre(AFTER_EXPERT)
-    fit(["judge", *FAMILIES])
-    families = [f for f in FAMILIES if want(f"generate_{f}")]
-    if families:
-        out.update(sub(generate)(params_path, families))
+    fit(["judge"])
+    for family in FAMILIES:   # dvc.yaml's order: each family's training stages, then its generate stage
+        fit([family])
+        if want(f"generate_{family}"):
+            out.update(sub(generate)(params_path, [family]))
     if want("evaluate"):
         out["evaluate"] = sub(evaluate)(params_path)
     return out

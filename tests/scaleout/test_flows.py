@@ -14,35 +14,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _entry_function(stage: str) -> str:
-    """'module:run_stage' that `python -m stages.<stage>` imports (read from the file, not run)."""
+    """'module:function' that `python -m stages.<stage>` imports from headflow and calls (read, not run)."""
     tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "run_stage" for a in node.names):
-            return f"{node.module}:run_stage"
-    raise AssertionError(f"stages/{stage}.py imports no run_stage")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("headflow"):
+            for a in node.names:
+                if a.name in called and a.name.startswith("run"):
+                    return f"{node.module}:{a.name}"
+    raise AssertionError(f"stages/{stage}.py calls no run... function it imports from headflow")
 
 
 def _flow_function(stage: str) -> str:
-    """'module:run_stage' the flows call for `stage`."""
-    from headflow.generators import FAMILIES
+    """'module:function' the flows call for `stage`."""
+    from pipelines.flows import stage_function_target
     from pipelines.preprocess import STAGES
 
-    for family in FAMILIES.values():
-        for kind in ("train", "generate"):
-            if stage == f"{kind}_{family.name}":
-                return getattr(family, kind).target
-    return f"{STAGES[stage][0]}:run_stage"
+    return stage_function_target(stage) or f"{STAGES[stage][0]}:run_stage"
 
 
 def test_pipeline_runs_every_dvc_stage_once_in_dvc_order():
     from headflow.generators import FAMILIES
-    from pipelines.flows import AFTER_EXPERT, EXPERT_STAGES, train_stage_of
+    from pipelines.flows import AFTER_EXPERT, EXPERT_STAGES, training_stages_of
 
     dvc_order = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
-    # pipeline(): preprocess(EXPERT_STAGES), train(expert), preprocess(AFTER_EXPERT), train(judge, families),
-    # generate(families), evaluate
+    # pipeline(): preprocess(EXPERT_STAGES), train(expert), preprocess(AFTER_EXPERT), train(judge), then per
+    # family its training stages and its generate stage, evaluate
     flow_order = [*EXPERT_STAGES, "train_expert", *AFTER_EXPERT, "train_judge",
-                  *(train_stage_of(f) for f in FAMILIES), *(f"generate_{f}" for f in FAMILIES), "evaluate"]
+                  *(s for f in FAMILIES for s in [*training_stages_of(f), f"generate_{f}"]), "evaluate"]
     assert flow_order == dvc_order
 
 

@@ -19,7 +19,8 @@ def _clips_row(**over):
         "native_sample_rate": 44100, "native_channels": 2, "n_audio_streams": 1,
         "video_path": "data/interim/ingest/media/x.mp4", "audio_path": "data/interim/ingest/media/x.wav",
         "fps": 25, "sample_rate": 16000, "n_frames": 75, "duration_s": 3.0, "width": 360, "height": 288,
-        "n_faces_probe": 1,
+        "n_faces_probe": 1, "source_start_s": None, "source_end_s": None, "source_crop": None,
+        "segment_index": None, "segment_end": None, "emotion": None, "emotion_level": None, "camera_view": None,
     }
     row.update(over)
     return row
@@ -131,6 +132,8 @@ GOOD = {
                        n_dropped=0, n_failed=0, ci=0.95, low=0.98, high=1.0),
     "comparisons": dict(system="lipsync", variant="default", protocol="dubbing", opponent="baseline_unedited",
                         metric="lse_c", winner="system"),
+    "dubbing_pairs": dict(clip_id=CID, audio_clip="s1_bbaf3n-0123456788", video_key="s1/bbaf2n",
+                          audio_key="s1/bbaf3n"),
 }
 
 # manifest: (column, corrupted value, the expectation that must name it)
@@ -159,6 +162,7 @@ CORRUPT = {
     "per_clip": ("ssim", 1.5, "expect_column_values_to_be_between"),                     # SSIM lies in [-1, 1]
     "aggregates": ("ci", 1.0, "expect_column_values_to_be_between"),                     # a 100% interval is no interval
     "comparisons": ("winner", "both", "expect_column_values_to_be_in_set"),
+    "dubbing_pairs": ("audio_clip", "not a clip id", "expect_column_values_to_match_regex"),
 }
 
 # Suites whose corruption test lives in another file (the manifest needs a stage's own fixture to be

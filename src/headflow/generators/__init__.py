@@ -45,6 +45,15 @@ class Family:
     tiny: Callable[[], Any]
     """The tiny params set the shared per-family test trains for two steps."""
     description: str
+    extra_training: tuple[tuple[str, str, str], ...] = ()
+    """Training stages besides `train_<name>`, as (stage, "module:function", "before" | "after"
+    `train_<name>`): StyleTalk's frozen discriminators come before, Head2HeadFS's fine-tuning after."""
+
+    def training_stages(self) -> list[str]:
+        """The family's DVC training stages in pipeline order (`train_<name>` and its extra ones)."""
+        before = [s for s, _, where in self.extra_training if where == "before"]
+        after = [s for s, _, where in self.extra_training if where == "after"]
+        return [*before, f"train_{self.name}", *after]
 
 
 def _lipsync() -> Family:
@@ -71,7 +80,9 @@ def _head2headfs() -> Family:
     return Family("head2headfs", params.Head2HeadFSParams, _lazy("headflow.generators.head2headfs.train:run_stage"),
                   _lazy("headflow.generators.head2headfs.generate:run_stage"), params.tiny_params,
                   "Head2HeadFS: NMFC sequence + identity embedding (AdaIN) -> sequential frame and mask renderer, "
-                  "multi-person initialisation then few-shot fine-tuning (AdaIN -> IN) for head reenactment")
+                  "multi-person initialisation then few-shot fine-tuning (AdaIN -> IN) for head reenactment",
+                  extra_training=(("finetune_head2headfs", "headflow.generators.head2headfs.finetune:run_stage",
+                                   "after"),))
 
 
 def _styletalk() -> Family:
@@ -80,7 +91,9 @@ def _styletalk() -> Family:
     return Family("styletalk", params.StyleTalkParams, _lazy("headflow.generators.styletalk.train:run_stage"),
                   _lazy("headflow.generators.styletalk.generate:run_stage"), params.tiny_params,
                   "StyleTalk: phoneme windows + a style clip -> 3DMM expression sequences (style-aware adaptive "
-                  "transformer decoders), rendered as NMFC and a shaded mesh")
+                  "transformer decoders), rendered as NMFC and a shaded mesh",
+                  extra_training=(("train_styletalk_disc", "headflow.generators.styletalk.train:run_disc_stage",
+                                   "before"),))
 
 
 def _discohead() -> Family:
@@ -92,7 +105,7 @@ def _discohead() -> Family:
                   "window, eyes from an eye-masked driver, by weight modulation (256x256 aligned crops)")
 
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _discohead(), _styletalk(), _stylemap(), _head2headfs())}
-"""Family name -> `Family`."""
+FAMILIES: dict[str, Family] = {f.name: f for f in (_lipsync(), _discohead(), _stylemap(), _styletalk(), _head2headfs())}
+"""Family name -> `Family`, in the pipeline's (dvc.yaml's) order."""
 
 __all__ = ["FAMILIES", "Family"]
