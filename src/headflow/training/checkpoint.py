@@ -54,6 +54,25 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def save_export(state: dict[str, Any], path: Path) -> str:
+    """Write an exported model file (`torch.save` of `state`: a family's generator.pt) atomically and
+    return the sha256 of its bytes (what `generated.parquet` records), without reading it back.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
+    import io
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, or written in another layout."""
 

@@ -19,8 +19,6 @@ both demodulated (StyleGAN2's layer without noise). Downsample blocks are conv3-
 
 from __future__ import annotations
 
-import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ from headflow.generators.discohead.params import AUDIO_WINDOW_MEL, DisCoHeadPara
 from headflow.nn.blocks import ConvNormAct, DownBlock
 from headflow.nn.modconv import ModulatedConv2d
 from headflow.nn.warp import make_coordinate_grid
+from headflow.training.checkpoint import save_export
+from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 ENCODER_DOWNSAMPLES = 3
 """Downsample blocks of the motion-aware encoder (section 3.2); the decoder upsamples as many times."""
@@ -239,21 +239,8 @@ def save_generator(generator: DisCoHeadGenerator, params: DisCoHeadParams, path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": GENERATOR_FORMAT, "architecture": architecture(params.model), "params": to_dict(params),
              "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()}, **(extra or {})}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return save_export(state, path)
 
-
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file (the checkpoint hash generated.parquet records)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_generator(path: Path, model: ModelParams | None = None,

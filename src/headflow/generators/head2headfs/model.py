@@ -37,6 +37,8 @@ from torch.nn import functional as F
 from headflow.generators.head2headfs.params import DiscriminatorParams, Head2HeadFSParams, ModelParams
 from headflow.nn.blocks import ConvNormAct, ResBlock, adain_to_instance_norm
 from headflow.nn.discriminators import PatchDiscriminator, RegionDiscriminator
+from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
+from headflow.training.checkpoint import save_export
 
 MOUTH = slice(48, 68)
 """iBUG 68 mouth landmarks (outer 48-59, inner 60-67)."""
@@ -380,27 +382,14 @@ def state_sha256(module: nn.Module) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def save_person(path: Path, generator: Head2HeadGenerator, h_new: torch.Tensor, info: dict[str, Any]) -> str:
     """Write a person-specific generator (`finetune_head2headfs`): model params, weights, h_new, info.
     Atomic; returns the file's sha256."""
-    import os
     from dataclasses import asdict
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": "head2headfs.person/1", "model": asdict(generator.params), "weights": generator.state_dict(),
-                "h_new": h_new.detach().cpu(), "info": info}, tmp)
-    os.replace(tmp, path)
-    return file_sha256(path)
+    return save_export({"format": "head2headfs.person/1", "model": asdict(generator.params),
+                        "weights": generator.state_dict(), "h_new": h_new.detach().cpu(), "info": info}, path)
 
 
 def load_person(path: Path, expect: ModelParams | None = None) -> tuple[Head2HeadGenerator, dict]:

@@ -23,8 +23,6 @@ Deviation: the residual block is Wav2Lip's one-convolution form relu(BN(conv(x))
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,8 @@ from torch.nn import functional as F
 from headflow.config import to_dict
 from headflow.generators.lipsync.params import IMAGE_SIZE, LipsyncParams, ModelParams
 from headflow.nn.blocks import ConvNormAct
+from headflow.training.checkpoint import save_export
+from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 IMAGE_CHANNELS = (16, 32, 64, 128, 256, 512, 512)
 """Published widths of the image encoders at 96, 48, 24, 12, 6, 3 and 1 px (Wav2Lip's face encoder)."""
@@ -348,20 +348,8 @@ def save_generator(generator: LipsyncGenerator, params: LipsyncParams, path: Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": GENERATOR_FORMAT, "architecture": architecture(params.model), "params": to_dict(params),
              "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()}, **(extra or {})}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return save_export(state, path)
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_generator(path: Path, model: ModelParams | None = None,

@@ -22,8 +22,6 @@ Deviations in the blocks: ResBlock3d/2d are the project's post-norm `headflow.nn
 
 from __future__ import annotations
 
-import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from headflow.generators.stylemap.keypoints import (HeadPose, KeypointExtractor,
 from headflow.generators.stylemap.params import ModelParams, StylemapParams
 from headflow.nn.blocks import DownBlock, ResBlock, SameBlock, UpBlock
 from headflow.nn.warp import keypoint_warp_grids, make_coordinate_grid, warp_volume
+from headflow.training.checkpoint import save_export
+from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 KP_VARIANCE = 0.01
 """Variance of the Gaussian keypoint heatmaps the warping network sees (FOMM / face-vid2vid: 0.01)."""
@@ -293,21 +293,8 @@ def save_generator(generator: StylemapGenerator, params: StylemapParams, path: P
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": GENERATOR_FORMAT, "architecture": architecture(params.model), "params": to_dict(params),
              "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()}, **(extra or {})}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return save_export(state, path)
 
-
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_generator(path: Path, model: ModelParams | None = None,

@@ -22,8 +22,6 @@ where the paper writes a row vector W_s.
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from headflow.generators.styletalk.params import N_PHONEMES, ModelParams
+from headflow.training.checkpoint import save_export
+from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 
 def sinusoid_table(n_position: int, d: int) -> torch.Tensor:
@@ -344,13 +344,6 @@ def architecture(p: ModelParams, n_exp: int, lower, upper, expression_model: str
             "lower": [int(i) for i in lower], "upper": [int(i) for i in upper], "expression_model": expression_model}
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def save_model(net: StyleTalkNet, params: dict, expression_model: str, path: Path, extra: dict | None = None) -> str:
     """Write the exported model (format, architecture, params, weights) atomically; returns its sha256."""
@@ -359,12 +352,7 @@ def save_model(net: StyleTalkNet, params: dict, expression_model: str, path: Pat
     state = {"format": MODEL_FORMAT, "architecture": architecture(net.params, net.n_exp, net.lower, net.upper,
                                                                    expression_model),
              "params": params, "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}, **(extra or {})}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return save_export(state, path)
 
 
 def load_model(path: Path, expected: dict | None = None, device: str | torch.device = "cpu"

@@ -13,7 +13,6 @@ manifest), the bad-input quarantine, the data fingerprint, and the two exported 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch.utils.data import default_collate
 
 from headflow.config import to_dict
+from headflow.training.checkpoint import save_export
 from headflow.generators.styletalk.data import ClipRejected, DiscSamples, StyleTalkClip, StyleTalkSamples, check_clip
 from headflow.generators.styletalk.discriminators import SequencePatchDiscriminator, StyleDiscriminator, SyncDiscriminator
 from headflow.generators.styletalk.losses import DiscNets, DiscStep, StyleTalkGanStep, StyleTalkStep
@@ -69,14 +69,6 @@ def _fixed_batch(ds, n: int, device) -> dict | None:
     return {k: v.to(device) for k, v in default_collate([ds[i] for i in range(n)]).items()}
 
 
-def _save(state: dict, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
 # --------------------------------------------------------------------------------- the discriminators
@@ -135,7 +127,7 @@ def train_discriminators(train_clips: list[StyleTalkClip], val_clips: list[Style
     sha = None
     path = out_dir / "discriminators.pt"
     if rt.is_main:
-        sha = _save({"format": DISC_FORMAT, "params": to_dict(params), "n_exp": n_exp, "classes": classes,
+        sha = save_export({"format": DISC_FORMAT, "params": to_dict(params), "n_exp": n_exp, "classes": classes,
                      "expression_model": expression_model, "sync": nets.sync.state_dict(),
                      "style": nets.style.state_dict()}, path)
     return {"history": history, "quarantine": rejected + rejected_val, "path": path, "sha256": sha,
