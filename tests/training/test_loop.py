@@ -171,3 +171,16 @@ def test_loss_weights_must_name_exactly_the_terms(tmp_path, weights, missing, ex
     text = str(err.value)
     assert "terms returned" in text and "loss_weights names" in text     # both sets are named
     assert (missing or extra) in text
+
+
+def test_max_minutes_stops_after_the_epoch_that_runs_out_and_a_resume_continues(tmp_path, caplog):
+    # A budget of ~0 s runs out during the first epoch: one of three epochs is trained, checkpointed
+    # and logged; resuming with no budget trains the remaining two (loop.max_minutes may change).
+    with caplog.at_level(logging.WARNING, logger="headflow.training"):
+        _, _, first = train(tmp_path, epochs=3, live_dir=None, max_minutes=1e-9)
+    assert [r["epoch"] for r in first] == [1]
+    assert "max_minutes" in caplog.text and "after epoch 1 of 3" in caplog.text
+    _, _, resumed = train(tmp_path, epochs=3, live_dir=None)
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    with pytest.raises(ValueError, match="max_minutes"):
+        loop(1, max_minutes=0).validate()

@@ -54,6 +54,11 @@ class LoopConfig:
     """Window (steps) of the stall watch (only for families that declare a stall value)."""
     stall_tolerance: float = 0.01
     """The watch fires when the window's mean loss is within this of the stall value."""
+    max_minutes: float | None = None
+    """Wall-clock budget of one `fit` call, in minutes (None = no limit): after the epoch during which
+    it runs out, training stops as if `epochs` had been reached (checkpoint, history and export as usual;
+    the log says so). Like Lightning's `Trainer(max_time=...)`; for fixed-length runs on shared or leased
+    machines. The learning-rate schedule still spans `epochs`, so a run it stops is never annealed."""
 
     def validate(self) -> None:
         """Checks through `headflow.checks.require` (the params loader names the dotted key)."""
@@ -72,3 +77,4 @@ class LoopConfig:
                 "two numbers in [0, 1)")
         require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
         require(self.stall_tolerance > 0, "stall_tolerance", self.stall_tolerance, "> 0")
+        require(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes, "> 0 or null")

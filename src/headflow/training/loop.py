@@ -62,8 +62,8 @@ ROW_KEYS = ("epoch", "step", "train_loss", "d_loss", "lr", "samples_per_s", "dat
             "prepare_fraction", "seconds", "stalled")
 """History fields the harness writes itself; loss terms and evaluation metrics may not reuse them."""
 
-MAY_CHANGE = ("loop.epochs", "loop.num_workers")
-"""Settings a resumed run may change: train longer, load data with more or fewer workers."""
+MAY_CHANGE = ("loop.epochs", "loop.num_workers", "loop.max_minutes")
+"""Settings a resumed run may change: train longer, load data with more or fewer workers, another time budget."""
 
 
 class TrainStep(Protocol):
@@ -245,6 +245,7 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
         out_dir.mkdir(parents=True, exist_ok=True)
     runlog = RunLog.open(out_dir / "dvclive" if live_dir == "default" else live_dir, resume=state is not None,
                          settings=full_settings) if rt.is_main else RunLog(None)
+    t_fit = perf_counter()
     try:
         for epoch in range(start_epoch, cfg.epochs):
             rt.seed_epoch(epoch)
@@ -307,6 +308,12 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
                     picture = save_grid(images, out_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
                     runlog.image(f"samples/epoch_{epoch + 1:03d}.png", picture)
             rt.barrier()
+            if cfg.max_minutes is not None and epoch + 1 < cfg.epochs and \
+                    rt.broadcast(perf_counter() - t_fit) > 60.0 * cfg.max_minutes:   # rank 0's clock decides
+                if rt.is_main:
+                    log.warning("%s: loop.max_minutes=%g reached after epoch %d of %d (step %d); stopping here",
+                                name, cfg.max_minutes, epoch + 1, cfg.epochs, steps)
+                break
     finally:
         run.restore()
         runlog.close()
