@@ -93,3 +93,41 @@ def test_generator_lines_read_the_stylemap_stage_metrics(tmp_path):
     train, gen = generator_lines(cat)
     assert "train_stylemap: 52 train / 10 val clips, 4 epochs (96 steps" in train and "val pose error 8.9 deg" in train
     assert "20 videos (1746 frames, 7.99 frames/s), 0 quarantined" in gen and "2.841 deg vs mean-pose baseline 5.725" in gen
+
+
+def test_follow_repro_times_each_stage_that_ran():
+    from headflow.demo_run import follow_repro
+
+    out = ["Running stage 'ingest':\n", "> python stages/ingest.py\n", "Updating lock file 'dvc.lock'\n",
+           "Stage 'audio_features' didn't change, skipping\n", "Running stage 'faces':\n", "> python ...\n",
+           "Running stage 'align':\n", "ERROR: failed to reproduce 'align': exit code 1\n"]
+    ticks = iter([10.0, 25.5, 26.0, 86.0, 90.0])     # the clock at each stage line, then at the end
+    echoed = []
+    status, wall = follow_repro(out, clock=lambda: next(ticks), echo=echoed.append)
+    assert echoed == out
+    assert status == {"ingest": "ran", "audio_features": "cached", "faces": "ran", "align": "FAILED"}
+    # ingest: its line (10.0) to the next stage line (25.5); faces 26.0 -> 86.0; align until its failure
+    assert wall == {"ingest": 15.5, "faces": 60.0, "align": 4.0}
+    ticks = iter([0.0, 7.0])                          # the last stage ends with the output
+    assert follow_repro(["Running stage 'evaluate':\n", "done\n"], clock=lambda: next(ticks), echo=echoed.append)[1] \
+        == {"evaluate": 7.0}
+
+
+def test_summary_prints_each_stage_wall_time_and_disk_use(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "disk use" not in summary.render()                         # nothing built, nothing ran
+    (tmp_path / "data/interim/ingest/media").mkdir(parents=True)
+    (tmp_path / "data/interim/ingest/media/a.mp4").write_bytes(b"\0" * 2_500_000)
+    (tmp_path / "data/interim/ingest/words.bin").write_bytes(b"\0" * 30_000)
+    (tmp_path / "data/interim/faces").mkdir(parents=True)
+    (tmp_path / "data/interim/faces/link.mp4").symlink_to(tmp_path / "data/interim/ingest/media/a.mp4")
+    (tmp_path / "data/models/expert").mkdir(parents=True)             # train_expert's model folder is its out too
+    (tmp_path / "data/models/expert/last.pt").write_bytes(b"\0" * 1_000_000)
+    text = summary.render({"ingest": "ran", "faces": "cached"}, 100.0,
+                          stage_wall_s={"ingest": 42.4}).splitlines()
+    at = text.index("wall time and disk use per stage (its DVC outs):")
+    rows = [line.split() for line in text[at + 1: at + 4]]
+    # 2.5 MB + 0.03 MB under ingest; faces holds only a link (counted where it points); expert 1.0 MB
+    assert rows == [["ingest", "42", "s", "2.5", "MB"], ["train_expert", "-", "1.0", "MB"],
+                    ["total", "42", "s", "3.5", "MB"]]
+    assert text[-1] == "wall time: 100 s"

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from headflow.catalog import CATALOG
@@ -30,22 +31,51 @@ def _dvc() -> str:
     return str(local) if local.exists() else (shutil.which("dvc") or "dvc")
 
 
-def run_repro(target: str | None = None, force: bool = False) -> tuple[int, dict[str, str]]:
-    """Run `dvc repro`, echoing its output; returns the exit code and each stage's status."""
+def follow_repro(lines: Iterable[str], clock: Callable[[], float] = time.perf_counter,
+                 echo: Callable[[str], object] | None = None) -> tuple[dict[str, str], dict[str, float]]:
+    """Read `dvc repro`'s output as it comes: each stage's status and the wall time of each stage that ran.
+
+    Args:
+        lines: the output lines, in order (read as they are printed, so `clock` times them).
+        clock: seconds (monotonic); echo: where each line goes on (default: standard output).
+
+    Returns:
+        (status: stage -> "ran" / "cached" / "FAILED", wall: stage -> seconds from its
+        `Running stage` line to the next stage's line or the end of the output; DVC runs stages one
+        at a time, so this is its command plus DVC's hashing and lock-file update).
+    """
+    status: dict[str, str] = {}
+    wall: dict[str, float] = {}
+    running: tuple[str, float] | None = None
+    echo = echo or sys.stdout.write
+    for line in lines:
+        echo(line)
+        found = [(m.group(1), st) for rx, st in ((RAN, "ran"), (SKIPPED, "cached"), (FAILED, "FAILED"))
+                 if (m := rx.search(line))]
+        if not found:
+            continue
+        name, st = found[0]
+        now = clock()
+        if running is not None:        # the next stage's line (or the running one's failure) ends it
+            wall[running[0]] = now - running[1]
+            running = None
+        status[name] = st
+        if st == "ran":
+            running = (name, now)
+    if running is not None:
+        wall[running[0]] = clock() - running[1]
+    return status, wall
+
+
+def run_repro(target: str | None = None, force: bool = False) -> tuple[int, dict[str, str], dict[str, float]]:
+    """Run `dvc repro`, echoing its output; returns the exit code, each stage's status and the wall
+    time (s) of each stage that ran (`follow_repro`)."""
     cmd = [_dvc(), "repro", *(["--force"] if force else []), *([target] if target else [])]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
-    status: dict[str, str] = {}
     assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        if m := RAN.search(line):
-            status[m.group(1)] = "ran"
-        elif m := SKIPPED.search(line):
-            status[m.group(1)] = "cached"
-        elif m := FAILED.search(line):
-            status[m.group(1)] = "FAILED"
-    return proc.wait(), status
+    status, wall = follow_repro(proc.stdout)
+    return proc.wait(), status, wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: run from the project root (dvc.yaml not found)", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    code, status = run_repro(args.target, args.force)
-    print(render(status, time.perf_counter() - start))
+    code, status, wall = run_repro(args.target, args.force)
+    print(render(status, time.perf_counter() - start, stage_wall_s=wall))
     report = CATALOG.report("evaluate", "page")
     if report.exists():
         print(f"\nevaluation report: {report} (open {report.resolve().as_uri()} in a browser; works offline)")

@@ -1,4 +1,5 @@
-"""A short, human summary of the pipeline's state: stages, accepted/quarantined clips, bad-input verdicts.
+"""A short, human summary of the pipeline's state: stages, accepted/quarantined clips, bad-input verdicts,
+each stage's wall time (of the run that printed it) and disk use.
 
 `python -m headflow.summary` (or `make summary`) prints it for whatever has been built;
 `headflow.demo_run` prints it at the end of `make demo`.
@@ -135,9 +136,59 @@ def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
     return lines
 
 
+def disk_bytes(path: Path) -> int:
+    """Bytes of the regular files at or under `path` (symbolic links not followed: a linked DVC cache
+    entry is counted once, in the cache); 0 when it does not exist."""
+    if path.is_symlink() or not path.exists():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def stage_cost_lines(stage_wall_s: dict[str, float] | None = None, stage_status: dict[str, str] | None = None,
+                     catalog: Catalog = CATALOG) -> list[str]:
+    """Per stage (pipeline order): its wall time in this run and the disk use of its DVC outs.
+
+    Args:
+        stage_wall_s: seconds each stage ran in this `dvc repro` (`headflow.demo_run.follow_repro`);
+            a stage without one shows its status ("cached") or "-" (`make summary`: no run to time).
+        stage_status: "ran" / "cached" / "FAILED" per stage, as `demo_run` reports them.
+        catalog: whose outs to measure (`Catalog.outs`: the stage folder, model folders, further files).
+
+    Returns:
+        Lines of a small table (stages with neither a time nor anything on disk left out), then the
+        total and the DVC cache's size (`.dvc/cache`: a second copy of the outs unless `cache.type`
+        links them). Empty when nothing is on disk and nothing ran.
+    """
+    wall, status = stage_wall_s or {}, stage_status or {}
+    rows = []
+    for name in catalog.stages:
+        used = sum(disk_bytes(catalog.root / out) for out in catalog.outs(name))
+        if name in wall or used:
+            when = f"{wall[name]:.0f} s" if name in wall else status.get(name, "-")
+            rows.append((name, when, used))
+    if not rows:
+        return []
+    width = max(len(r[0]) for r in rows)
+    lines = ["wall time and disk use per stage (its DVC outs):"]
+    lines += [f"  {name:<{width}}  {when:>8}  {_mb(used):>10}" for name, when, used in rows]
+    total = f"{sum(wall.values()):.0f} s" if wall else ""
+    lines.append(f"  {'total':<{width}}  {total:>8}  {_mb(sum(r[2] for r in rows)):>10}")
+    cache = disk_bytes(catalog.root / ".dvc" / "cache")
+    if cache:
+        lines.append(f"  DVC cache .dvc/cache: {_mb(cache)}")
+    return lines
+
+
 def render(stage_status: dict[str, str] | None = None, wall_s: float | None = None,
-           catalog: Catalog = CATALOG) -> str:
-    """The summary text of what `catalog` (default: the current folder's) holds."""
+           catalog: Catalog = CATALOG, stage_wall_s: dict[str, float] | None = None) -> str:
+    """The summary text of what `catalog` (default: the current folder's) holds; with `stage_wall_s`
+    (seconds per stage of this run), each stage's wall time beside its disk use."""
     lines = ["", "== headflow summary =="]
     if stage_status:
         lines.append("stages: " + ", ".join(f"{s} ({st})" for s, st in stage_status.items()))
@@ -207,6 +258,7 @@ def render(stage_status: dict[str, str] | None = None, wall_s: float | None = No
     metrics = sorted(catalog.metrics_dir().glob("*.json"))
     if metrics:
         lines.append("metrics: " + ", ".join(m.as_posix() for m in metrics) + "  (dvc metrics show)")
+    lines.extend(stage_cost_lines(stage_wall_s, stage_status, catalog))
     if wall_s is not None:
         lines.append(f"wall time: {wall_s:.0f} s")
     return "\n".join(lines)

@@ -3,8 +3,8 @@
 Every writer goes through `headflow.atomic.atomic_output` (a temporary name, then `os.replace`), so a
 killed stage leaves whole files and `.<name>.<hex>.tmp*` leftovers, never a half-written file under
 a final name; the rerun recomputes every clip and removes what is not its own output. The test kills
-ingest and faces (the stages of this area) with SIGKILL once they have written part of their
-per-clip media, reruns them, and compares every output byte for byte with an undisturbed run in
+ingest, faces and fit3dmm with SIGKILL once each has written part of its per-clip outputs (media,
+crops, fits), reruns it, and compares every output byte for byte with an undisturbed run in
 another folder (timings columns aside).
 """
 
@@ -29,7 +29,11 @@ RUN = {
                "run_stage(IngestParams(source='folder', root={root!r}, face_probe_frames=0, workers=1), progress=False)"),
     "faces": ("from headflow.faces.params import FacesParams; from headflow.faces.stage import run_stage; "
               "run_stage(FacesParams(workers=1), progress=False)"),
+    "fit3dmm": ("from headflow.fit3dmm.params import Fit3dmmParams; from headflow.fit3dmm.stage import run_stage; "
+                "run_stage(Fit3dmmParams(workers=1, truth_root=None), progress=False)"),
 }
+# per stage: the per-clip folder whose finished files show how far it got, and its final manifest
+WATCH = {"ingest": ("media", "clips.parquet"), "faces": ("crops", "faces.parquet"), "fit3dmm": ("fits", "fits.parquet")}
 
 
 def _stage(project: Path, stage: str, root: Path, kill_after_files: int | None = None) -> None:
@@ -42,7 +46,7 @@ def _stage(project: Path, stage: str, root: Path, kill_after_files: int | None =
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()[-3000:]
         return
-    folder = project / "data/interim" / stage / ("media" if stage == "ingest" else "crops")
+    folder = project / "data/interim" / stage / WATCH[stage][0]
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         done = [f for f in folder.glob("*") if not f.name.startswith(".")] if folder.is_dir() else []
@@ -52,7 +56,7 @@ def _stage(project: Path, stage: str, root: Path, kill_after_files: int | None =
         time.sleep(0.02)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the stage finished before it could be killed: give it more clips"
-    assert not (project / "data/interim" / stage / ("clips.parquet" if stage == "ingest" else "faces.parquet")).exists()
+    assert not (project / "data/interim" / stage / WATCH[stage][1]).exists()
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +100,16 @@ def test_killed_stages_rerun_to_the_undisturbed_outputs(raw, tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for project in (clean, killed):
         project.mkdir()
-    for stage in ("ingest", "faces"):
+    for stage in ("ingest", "faces", "fit3dmm"):
         _stage(clean, stage, raw)
         _stage(killed, stage, raw, kill_after_files=2)     # mid-way: one or two of the four clips done
         _stage(killed, stage, raw)                         # the rerun
         a, b = _outputs(clean, stage), _outputs(killed, stage)
         assert sorted(a) == sorted(b), f"{stage}: files differ: {sorted(set(a) ^ set(b))}"
-        timing = {"faces.parquet"}                         # per-step seconds: never the same twice
+        timing = {"faces.parquet", "fits.parquet"}         # per-step seconds: never the same twice
         assert [k for k in a if k not in timing and a[k] != b[k]] == [], stage
-    faces = [pd.read_parquet(p / "data/interim/faces/faces.parquet") for p in (clean, killed)]
-    same = [c for c in faces[0].columns if not c.endswith("_s")]
-    pd.testing.assert_frame_equal(faces[0][same], faces[1][same])
+    for manifest in ("faces/faces.parquet", "fit3dmm/fits.parquet"):
+        tables = [pd.read_parquet(p / "data/interim" / manifest) for p in (clean, killed)]
+        same = [c for c in tables[0].columns if not c.endswith("_s")]
+        assert len(tables[0]) == 4, manifest                 # every clip made it through (nothing quarantined)
+        pd.testing.assert_frame_equal(tables[0][same], tables[1][same])

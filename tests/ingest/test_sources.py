@@ -95,3 +95,34 @@ def test_audit_root_sorts_every_other_file(tmp_path):
     assert rel(audit.unsupported) == ["s/b.wmv", "s/cover.png", "s/noext"]      # may be media: quarantined
     assert rel(audit.other) == ["README.md", "s/a.truth.json", "s/a.truth.npz", "s/a.txt", "s/orphan.lab",
                                 "transcripts.json"]                              # hidden files are not looked at
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "cp1252"])   # Notepad's UTF-8 with BOM, "Unicode", "ANSI"
+def test_transcripts_json_is_decoded_like_a_transcript_file_and_damaged_entries_are_refused(tmp_path, encoding):
+    for name in ("a", "b", "c", "d"):
+        _touch(tmp_path / "s" / f"{name}.mp4")
+    # b's and c's escapes decode to U+FFFD and NUL: text damaged before it was saved; d is decomposed (e + U+0301)
+    text = '{"a": "caf\u00e9 na\u00efve", "b": "bad \\ufffd word", "s/c.mp4": "nul\\u0000", "d": "cafe\\u0301"}'
+    (tmp_path / "transcripts.json").write_bytes(text.encode(encoding))
+    items = {i.relpath: i for i in discover_folder(tmp_path, [".mp4"], transcripts_json="transcripts.json")}
+    assert (items["s/a.mp4"].transcript, items["s/a.mp4"].transcript_problem) == ("caf\u00e9 na\u00efve", None)
+    assert items["s/d.mp4"].transcript == "caf\u00e9"                          # NFC, as sidecar files are
+    for rel, says in (("s/b.mp4", "entry 'b' of transcripts.json holds a replacement character U+FFFD at character 4"),
+                      ("s/c.mp4", "entry 's/c.mp4' of transcripts.json holds a control character U+0000 at character 3")):
+        assert items[rel].transcript is None and items[rel].transcript_problem.startswith(says), items[rel]
+    _touch(tmp_path / "g" / "s1" / "x.mpg")                                    # GRID reads the same table
+    (tmp_path / "g" / "t.json").write_bytes('{"x": "\\ufffd"}'.encode(encoding))
+    (grid,) = discover_grid(tmp_path / "g", [".mpg"], transcripts_json="t.json")
+    assert grid.transcript is None and "U+FFFD" in grid.transcript_problem
+
+
+def test_transcripts_json_that_no_encoding_decodes_is_refused_naming_the_encodings(tmp_path):
+    from headflow.ingest.transcripts import TranscriptEncodingError
+
+    _touch(tmp_path / "s" / "a.mp4")
+    (tmp_path / "t.json").write_bytes(b'{"a": "abc \x81\x8d"}')                # invalid UTF-8, undefined in cp1252
+    with pytest.raises(TranscriptEncodingError, match="utf-8: byte 0x81 .*cp1252: byte 0x81"):
+        discover_folder(tmp_path, [".mp4"], transcripts_json="t.json")
+    (tmp_path / "t.json").write_text('{"a": ')
+    with pytest.raises(ValueError, match="not valid JSON"):
+        discover_folder(tmp_path, [".mp4"], transcripts_json="t.json")

@@ -91,3 +91,16 @@ def test_read_clip_joins_the_labels_on_demand(labelled):
         read_clip(C, views=("phones",), project_root=root)
     with pytest.raises(FileNotFoundError, match="shard_labels"):
         read_clip(B, views=("expressions",), project_root=root)
+
+
+def test_a_trainer_reading_phones_quarantines_the_clip_without_them(labelled):
+    """An untranscribed clip (align quarantined it `no_transcript`: no frame labels) still gets its shard
+    and sidecar; StyleTalk, the family that needs phones, sets it aside as `no_phones` and trains on the rest."""
+    from headflow.generators.styletalk.train import read_clips
+
+    root, _ = labelled
+    rows = pd.DataFrame({"clip_id": [A, C], "speaker_id": ["s", "s"], "style": ["neutral", "neutral"]})
+    clips, rejected = read_clips(rows, root / "data/interim/shards", root / "data/interim/shard_labels", "style")
+    assert [c.clip_id for c in clips] == [A] and clips[0].phones.shape == (24,)
+    assert [(r["clip_id"], r["reason_code"]) for r in rejected] == [(C, "no_phones")]
+    assert "has no phones" in rejected[0]["message"]

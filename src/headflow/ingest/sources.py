@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from headflow.ingest.transcripts import DEFAULT_LEGACY, TranscriptEncodingError, read_transcript
+from headflow.ingest.transcripts import DEFAULT_LEGACY, TranscriptEncodingError, read_transcript, text_problem
 
 GRID_TICKS_PER_S = 25000.0  # GRID .align times are in 1/25000 s
 GRID_SILENCES = {"sil", "sp"}
@@ -100,16 +101,40 @@ def _videos(root: Path, extensions: list[str]) -> list[Path]:
     return [p for p in _files(root) if p.suffix.lower() in exts]
 
 
-def _load_transcripts_json(root: Path, name: str | None) -> dict[str, str]:
+def _load_transcripts_json(root: Path, name: str | None, legacy: tuple[str, ...] | list[str] = DEFAULT_LEGACY
+                           ) -> tuple[dict[str, str], dict[str, str]]:
+    """(transcripts, problems) of `ingest.transcripts_json`, a JSON object mapping clip name -> transcript.
+
+    The file's bytes are decoded as a transcript file is (`read_transcript`: BOMs honoured, strict
+    UTF-8, the legacy code pages), so a table saved by a Windows editor reads like its sidecar twin. An
+    entry whose text still holds a control character or U+FFFD (a JSON escape such as `\\u0000` or
+    `\\ufffd`: text damaged before it was saved) is not a transcript: it goes to `problems` (name ->
+    what is wrong) for ingest to quarantine as `transcript_encoding`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        TranscriptEncodingError: its bytes decode in no accepted encoding (the message names each).
+        ValueError: it is not JSON, or not a JSON object.
+    """
     if not name:
-        return {}
+        return {}, {}
     path = Path(name) if Path(name).is_absolute() else root / name
     if not path.exists():
         raise FileNotFoundError(f"transcripts_json '{path}' not found")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(read_transcript(path, legacy)[0])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); expected an object mapping clip name -> transcript") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object mapping clip name -> transcript")
-    return {str(k): str(v) for k, v in data.items()}
+    table, problems = {}, {}
+    for key, value in data.items():
+        text = str(value)
+        if (problem := text_problem(text)) is not None:
+            problems[str(key)] = f"entry {str(key)!r} of {path.name} holds {problem}: fix the text and save it as UTF-8"
+        else:
+            table[str(key)] = unicodedata.normalize("NFC", text)   # as the sidecar files' text is
+    return table, problems
 
 
 class _Sidecars:
@@ -149,7 +174,7 @@ def discover_folder(root: Path, extensions: list[str], speaker_from: str = "pare
     """Any folder of videos; transcripts from a `.txt`/`.lab` beside each video or a JSON table.
 
     `transcript_encodings`: legacy code pages tried after UTF-8 (`headflow.ingest.transcripts`)."""
-    table = _load_transcripts_json(root, transcripts_json)
+    table, damaged = _load_transcripts_json(root, transcripts_json, transcript_encodings)
     sidecars = _Sidecars()
     items = []
     for video in _videos(root, extensions):
@@ -161,8 +186,11 @@ def discover_folder(root: Path, extensions: list[str], speaker_from: str = "pare
         else:
             speaker = "unknown"
         text, src, encoding, problem = _sidecar_transcript(video, sidecars, transcript_encodings)
-        if text is None and problem is None and (found := _lookup(table, rel, video.stem)):
-            text, src, encoding = found, "json", "json"
+        if text is None and problem is None:
+            if (found := _lookup(table, rel, video.stem)):
+                text, src, encoding = found, "json", "json"
+            elif (bad := _lookup(damaged, rel, video.stem)):
+                src, problem = "json", bad
         items.append(SourceItem(video, rel, speaker, text, src, transcript_encoding=encoding,
                                 transcript_problem=problem))
     return items
@@ -231,7 +259,7 @@ def _grid_align_for(root: Path, video: Path, speaker: str) -> Path | None:
 
 def discover_grid(root: Path, extensions: list[str], transcripts_json: str | None = None) -> list[SourceItem]:
     """GRID: `<speaker>/<clip>.mpg` (speaker folders `s1`..`s34`, or a flat folder), `.align` files."""
-    table = _load_transcripts_json(root, transcripts_json)
+    table, damaged = _load_transcripts_json(root, transcripts_json)
     items = []
     for video in _videos(root, extensions):
         rel = video.relative_to(root).as_posix()
@@ -240,12 +268,14 @@ def discover_grid(root: Path, extensions: list[str], transcripts_json: str | Non
         speaker = parent if re.fullmatch(r"s\d+", parent) else video.stem
         align = _grid_align_for(root, video, speaker)
         words = read_grid_align(align) if align else None
-        text, src = None, None
+        text, src, problem = None, None, None
         if (found := _lookup(table, rel, video.stem)):
             text, src = found, "json"
+        elif (bad := _lookup(damaged, rel, video.stem)):
+            src, problem = "json", bad
         elif words:
             text, src = " ".join(w for w, _, _ in words), "align"
-        items.append(SourceItem(video, rel, speaker, text, src, words))
+        items.append(SourceItem(video, rel, speaker, text, src, words, transcript_problem=problem))
     return items
 
 

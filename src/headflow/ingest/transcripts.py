@@ -50,6 +50,13 @@ def _clean(text: str) -> str | None:
     return None
 
 
+def text_problem(text: str) -> str | None:
+    """What makes already-decoded text unfit as a transcript (a control character other than tab, line and
+    page breaks, or U+FFFD, with its character index), or None when it is clean. For text that arrives
+    decoded (a JSON table's entries), checked as `decode_transcript` checks the files it decodes."""
+    return _clean(text)
+
+
 def _valid_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
