@@ -78,3 +78,13 @@ def test_paired_wins_need_an_interval_that_excludes_zero():
     assert np.isclose(c.loc[("good", "baseline_static_frame", "ssim")]["diff"], 0.05)
     assert c.loc[("noise", "baseline_static_frame", "ssim")].winner == "none"
     assert "ground_truth" not in set(c.index.get_level_values("opponent"))    # wins are claimed against baselines
+
+
+def test_comparisons_count_the_failed_clips_scored_at_the_worst_value():
+    # gen failed on c1 and c2 (no face): both imputed with the static frame's value there, so its
+    # difference on them is 0; n_failed says 2 of the 3 paired clips measured no output.
+    df = _frame(_rows("baseline_static_frame", [0.5, 0.6, 0.7]), _rows("ground_truth", [1.0, 1.0, 1.0]),
+                _rows("gen", [0.8, None, None], family="gen", seed=0, status=[None, "no_face", "no_face"]))
+    c = compare(df, BASELINES, n_boot=200).set_index(["system", "opponent", "metric"])
+    row = c.loc[("gen", "baseline_static_frame", "ssim")]
+    assert row.n == 3 and row.n_failed == 2 and np.isclose(row["diff"], 0.3 / 3)

@@ -134,10 +134,13 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
     """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips.
 
     A win is claimed (`winner` "system" or "opponent") only when the interval of mean(system -
-    opponent) excludes 0 (`headflow.metrics.paired_bootstrap`).
+    opponent) excludes 0 (`headflow.metrics.paired_bootstrap`). `n_failed` counts the paired clips on
+    which the system's output failed (e.g. no face found) and was scored at the worst value any
+    system got on that clip (`_clip_values`): a comparison with n_failed == n measured no output at all.
     """
     clips = _clip_values(per_clip)
-    cols = ["system", "variant", "protocol", "opponent", "metric", "diff", "low", "high", "n", "n_dropped", "winner"]
+    cols = ["system", "variant", "protocol", "opponent", "metric", "diff", "low", "high", "n", "n_dropped",
+            "n_failed", "winner"]
     rows = []
     reference = {s for systems in baselines.values() for s in systems}
     for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=False):
@@ -156,5 +159,6 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
                 winner = {"a": "system", "b": "opponent", "none": "none"}[r.winner]
                 rows.append({"system": system, "variant": variant or None, "protocol": protocol, "opponent": opponent,
                              "metric": m, "diff": r.diff, "low": r.low, "high": r.high, "n": r.n,
-                             "n_dropped": r.n_dropped, "winner": winner})
+                             "n_dropped": r.n_dropped, "n_failed": int((pair["n_failed"] > 0).sum()),
+                             "winner": winner})
     return pd.DataFrame(rows, columns=cols)

@@ -137,6 +137,12 @@ def metric_table(agg: pd.DataFrame, comparisons: pd.DataFrame, protocol: str) ->
     return "\n".join(out)
 
 
+def failed_note(r) -> str:
+    """ " (k failed: scored worst)" when k of the paired clips had no usable output (see `aggregate.compare`)."""
+    k = int(getattr(r, "n_failed", 0) or 0)
+    return f"<br><span class=\"ci\">{k} failed: scored worst</span>" if k else ""
+
+
 def comparison_table(comparisons: pd.DataFrame, protocol: str) -> str:
     c = comparisons[comparisons.protocol == protocol] if len(comparisons) else comparisons
     if c.empty:
@@ -149,7 +155,8 @@ def comparison_table(comparisons: pd.DataFrame, protocol: str) -> str:
         cls = {"system": "win", "opponent": "loss", "none": ""}[r.winner]
         out.append(f"<tr><td class=\"name\">{html.escape(label(r.system, r.variant))}</td><td class=\"name\">"
                    f"{html.escape(r.opponent)}</td><td class=\"name\">{r.metric}</td><td>{fmt(r.diff)}</td>"
-                   f"<td>[{fmt(r.low)}, {fmt(r.high)}]</td><td>{r.n}</td><td class=\"name {cls}\">{verdict}</td></tr>")
+                   f"<td>[{fmt(r.low)}, {fmt(r.high)}]</td><td>{r.n}{failed_note(r)}</td>"
+                   f"<td class=\"name {cls}\">{verdict}</td></tr>")
     out.append("</table>")
     return "\n".join(out)
 

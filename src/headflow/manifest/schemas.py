@@ -360,6 +360,7 @@ COMPARISONS = pa.schema([              # evaluate: paired bootstrap of a system 
     ("high", pa.float64()),
     ("n", pa.int64()),
     ("n_dropped", pa.int64()),
+    ("n_failed", pa.int64()),             # paired clips where the system's output failed: scored at the worst value
     ("winner", pa.string()),              # system | opponent | none (none when the interval contains 0)
 ])
 
