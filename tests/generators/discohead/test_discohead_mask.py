@@ -81,3 +81,15 @@ def test_the_shards_mask_reaches_the_batch(tmp_path):
     clip = clip_from_shard(read_clip("tight", ("crop256", "mel"), root=old), 32)
     assert clip.inside is None
     assert DisCoHeadFrames([clip], tiny_params().data, 1, seed=0)[0]["inside"].all()
+
+
+def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
+    from headflow.generators.discohead.params import demo_params
+
+    p = demo_params()
+    b = _batch(p.loop.batch_size, p.model.image_size)
+    g = torch.Generator().manual_seed(0)
+    step = DisCoHeadStep(p, _Fixed(torch.rand(b["driver"].shape, generator=g)), PerceptualLoss("weight_free"))
+    none = step.g_losses(b)
+    ones = step.g_losses({**b, "inside": torch.ones_like(b["driver"][:, :1], dtype=torch.bool)})
+    assert all(torch.equal(none[k], ones[k]) for k in ("l1", "perceptual"))

@@ -94,3 +94,18 @@ def test_a_clip_without_a_mask_gives_an_all_true_one():
     assert Head2HeadWindows([clip], ["a"], p.discriminator, 0, 1, seed=0)[0]["inside"].all()
     with pytest.raises(ValueError, match="inside must be"):
         dataclasses.replace(clip, inside=np.ones((12, 8, 8), bool))
+
+
+def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
+    from headflow.generators.head2headfs.params import demo_params
+
+    p = demo_params()
+    s = p.model.image_size
+    ds = Head2HeadWindows([synthetic_clip(12, "a", s, seed=1)], ["a"], p.discriminator, 0, p.loop.batch_size, seed=0)
+    b = default_collate([ds[i] for i in range(p.loop.batch_size)])
+    g = torch.Generator().manual_seed(0)
+    fake = _Fixed(torch.rand(b["frames"].shape, generator=g) * 2 - 1, torch.rand(b["masks"].shape, generator=g))
+    step = FinetuneStep(p, fake, Discriminators(p, 1), _perceptual())
+    none = step.g_losses(b)
+    ones = step.g_losses({**b, "inside": torch.ones_like(b["masks"], dtype=torch.bool)})
+    assert none.keys() == ones.keys() and all(torch.equal(none[k], ones[k]) for k in none)

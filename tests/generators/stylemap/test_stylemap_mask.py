@@ -99,3 +99,16 @@ def test_a_clip_without_a_mask_gives_an_all_true_one():
     assert PairDataset([clip], 1, seed=0)[0]["driving_inside"].all()
     with pytest.raises(ValueError, match=r"inside must be \(6, 16, 16\)"):
         dataclasses.replace(clip, inside=np.ones((6, 8, 8), bool))
+
+
+def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
+    from headflow.generators.stylemap.params import demo_params
+
+    p = demo_params()
+    clip = synthetic_clip(6, "a", size=p.model.image_size)
+    b = _batch_of(clip, p.loop.batch_size)
+    torch.manual_seed(0)
+    step = StylemapStep(p, StylemapGenerator(p.model), build_discriminator(p.loss), PerceptualLoss("weight_free"))
+    none = step.g_losses(b)
+    ones = step.g_losses({**b, "driving_inside": torch.ones_like(b["driving"][:, :1], dtype=torch.bool)})
+    assert none.keys() == ones.keys() and all(torch.equal(none[k], ones[k]) for k in none)
