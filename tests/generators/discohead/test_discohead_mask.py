@@ -93,3 +93,17 @@ def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
     none = step.g_losses(b)
     ones = step.g_losses({**b, "inside": torch.ones_like(b["driver"][:, :1], dtype=torch.bool)})
     assert all(torch.equal(none[k], ones[k]) for k in ("l1", "perceptual"))
+
+
+def test_fingerprint_sees_a_mask_only_when_it_leaves_pixels_out():
+    import dataclasses
+
+    from headflow.generators.discohead.train import data_fingerprint
+
+    clip = synthetic_clip(30, "a", seed=0)
+    ones = np.ones(clip.frames.shape[:3], bool)
+    part = ones.copy()
+    part[:, :, :3] = False
+    fp = data_fingerprint([clip])
+    assert data_fingerprint([dataclasses.replace(clip, inside=ones)]) == fp
+    assert data_fingerprint([dataclasses.replace(clip, inside=part)]) != fp

@@ -109,3 +109,15 @@ def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
     none = step.g_losses(b)
     ones = step.g_losses({**b, "inside": torch.ones_like(b["masks"], dtype=torch.bool)})
     assert none.keys() == ones.keys() and all(torch.equal(none[k], ones[k]) for k in none)
+
+
+def test_fingerprint_sees_a_mask_only_when_it_leaves_pixels_out():
+    from headflow.generators.head2headfs.train import data_fingerprint
+
+    clip = synthetic_clip(12, "a", 16, seed=1)
+    ones = np.ones(clip.frames.shape[:3], bool)
+    part = ones.copy()
+    part[:, 0] = False
+    fp = data_fingerprint([clip])
+    assert data_fingerprint([dataclasses.replace(clip, inside=ones)]) == fp
+    assert data_fingerprint([dataclasses.replace(clip, inside=part)]) != fp

@@ -112,3 +112,15 @@ def test_demo_size_losses_are_bit_identical_with_an_all_true_mask():
     none = step.g_losses(b)
     ones = step.g_losses({**b, "driving_inside": torch.ones_like(b["driving"][:, :1], dtype=torch.bool)})
     assert none.keys() == ones.keys() and all(torch.equal(none[k], ones[k]) for k in none)
+
+
+def test_fingerprint_sees_a_mask_only_when_it_leaves_pixels_out():
+    from headflow.generators.stylemap.data import data_fingerprint
+
+    clip = synthetic_clip(6, "a", size=16)
+    ones = np.ones(clip.frames.shape[:3], bool)
+    part = ones.copy()
+    part[:, -2:] = False
+    fp = data_fingerprint([clip])
+    assert data_fingerprint([dataclasses.replace(clip, inside=ones)]) == fp
+    assert data_fingerprint([dataclasses.replace(clip, inside=part)]) != fp

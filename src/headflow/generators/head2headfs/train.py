@@ -71,14 +71,15 @@ def load_clip(clip_id: str, size: int, masks: MaskParams, shards_root: Path, lab
 
 
 def data_fingerprint(clips: list[Head2HeadClip]) -> str:
-    """blake2b-128 of the clips' ids, speakers and arrays (`inside` only when a clip has one: clips without
-    hash as before the mask existed), in order."""
+    """blake2b-128 of the clips' ids, speakers and arrays (`inside` only when it has a False pixel: clips
+    without one, or with an all-True one, which trains identically, hash as before the mask existed), in
+    order."""
     from headflow.training.checkpoint import Fingerprint
 
     fp = Fingerprint()
     for c in clips:
         fp.update(c.clip_id).update(c.speaker)
-        extra = () if c.inside is None else (c.inside,)
+        extra = () if c.inside is None or c.inside.all() else (c.inside,)
         for a in (c.frames, c.nmfc, c.masks, c.landmarks, c.valid, *extra):
             fp.update(np.ascontiguousarray(a))
     return fp.hexdigest()

@@ -159,11 +159,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 def data_fingerprint(clips: list[StylemapClip]) -> str:
     """blake2b-128 of the clips' ids, frames, angles, valid masks and (when a clip has one) its pixel validity
-    mask `inside`, in order (clips without one hash as before the mask existed)."""
+    mask `inside`, in order (clips without one, or with an all-True one, which trains identically, hash as
+    before the mask existed)."""
     h = hashlib.blake2b(digest_size=16)
     for clip in clips:
         h.update(clip.clip_id.encode())
-        extra = () if clip.inside is None else (clip.inside,)
+        extra = () if clip.inside is None or clip.inside.all() else (clip.inside,)
         for arr in (clip.frames, clip.angles, clip.valid, *extra):
             arr = np.ascontiguousarray(arr)
             h.update(f"{arr.dtype}|{arr.shape}".encode())
