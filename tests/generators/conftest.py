@@ -94,3 +94,54 @@ def _discohead_smoke(params, out_dir: Path) -> dict:
 
 SMOKE = {"lipsync": _lipsync_smoke, "discohead": _discohead_smoke, "styletalk": _styletalk_smoke,
          "stylemap": _stylemap_smoke, "head2headfs": _head2headfs_smoke}
+
+
+# ---------------------------------------------------------------- a tight-source shard (crop256 validity mask)
+
+TIGHT_SMEAR_COLUMNS = 64
+"""Columns 0..63 of the 256-pixel crop lie outside the source frame in `write_tight_shard`'s shard."""
+
+
+def write_tight_shard(root: Path, clip_id: str = "tight", n_frames: int = 16, nmfc_size: int = 64,
+                      with_mask: bool = True) -> tuple[Path, Path]:
+    """A shard as the `shards` stage writes it (crop256 with `crop256_inside`: the left TIGHT_SMEAR_COLUMNS
+    columns outside the source, the mel) and a shard_labels sidecar (expressions and an NMFC of a disk),
+    for the reader-to-batch tests of the crop256 trainers.
+
+    Returns:
+        (shards root, labels root) to pass to `read_clip(root=..., labels_root=...)`.
+    """
+    import numpy as np
+
+    from headflow.nmfc.io import write_nmfc
+    from headflow.shards.store import write_shard
+    from tests.generators.discohead.conftest import face_landmarks, render
+
+    rng = np.random.default_rng(0)
+    lm = np.stack([face_landmarks(256, rng.normal(0, 1), rng.normal(0, 1)) for _ in range(n_frames)])
+    frames = np.stack([render(x, 256) for x in lm])
+    inside = np.ones((n_frames, 256, 256), np.uint8)
+    inside[:, :, :TIGHT_SMEAR_COLUMNS] = 0
+    frames[:, :, :TIGHT_SMEAR_COLUMNS] = frames[:, :, TIGHT_SMEAR_COLUMNS:TIGHT_SMEAR_COLUMNS + 1]   # the smear
+    arrays = {"valid": np.ones(n_frames, bool), "crop256": frames,
+              "crop256_transform": np.tile(np.eye(2, 3), (n_frames, 1, 1)), "crop256_landmarks": lm,
+              "mel": rng.uniform(-4, 4, (int(80 * n_frames / 25) + 1, 80)).astype(np.float32)}
+    if with_mask:
+        arrays["crop256_inside"] = inside
+    shards, labels = Path(root) / "shards", Path(root) / "labels"
+    write_shard(shards / "clips" / f"{clip_id}.npz", arrays,
+                {"speaker_id": "spk", "split": "train", "fps": 25.0, "views": {}})
+    yy, xx = np.mgrid[:nmfc_size, :nmfc_size]
+    disk = (xx - nmfc_size / 2) ** 2 + (yy - nmfc_size / 2) ** 2 <= (0.3 * nmfc_size) ** 2
+    nmfc = np.zeros((n_frames, nmfc_size, nmfc_size, 3), np.uint8)
+    nmfc[:, disk] = (200, 120, 60)
+    nmfc_path = (labels / f"{clip_id}.nmfc").resolve()
+    labels.mkdir(parents=True, exist_ok=True)
+    write_nmfc(nmfc_path, nmfc, np.repeat(disk[None], n_frames, 0))
+    write_shard(labels / "clips" / f"{clip_id}.npz",
+                {"exp": np.zeros((n_frames, 10), np.float32), "angles": np.zeros((n_frames, 3), np.float32),
+                 "translation": np.zeros((n_frames, 2), np.float32), "scale": np.ones(n_frames, np.float32),
+                 "expression_valid": np.ones(n_frames, bool)},
+                {"has_phones": False, "has_expressions": True, "has_nmfc": True, "nmfc_path": str(nmfc_path),
+                 "expression_model": "test"})
+    return shards, labels

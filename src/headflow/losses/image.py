@@ -1,4 +1,4 @@
-"""Pixel-space reconstruction terms: masked L1 and L1 on image gradients."""
+"""Pixel-space reconstruction terms: masked L1, invalid pixels filled from the target, L1 on image gradients."""
 
 from __future__ import annotations
 
@@ -62,3 +62,30 @@ def image_gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     pdx, pdy = image_gradients(pred)
     tdx, tdy = image_gradients(target)
     return (pdx - tdx).abs().mean() + (pdy - tdy).abs().mean()
+
+
+def fill_invalid(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """`pred` with its invalid pixels replaced by the target's: the prediction a perceptual loss compares.
+
+    Used to leave pixels out of a perceptual term (e.g. the edge smear of a tight crop,
+    `headflow.shards.geometry.resize_inside`). Replacing, rather than multiplying both images by the mask,
+    keeps both inputs natural images (no black border the feature network never saw in training), and the
+    replaced pixels are equal in both, so they add nothing to the distance and get no gradient; features
+    whose receptive field straddles the border still compare the valid pixels. The distance stays a mean
+    over every feature position (not renormalised to the valid area), so a frame with much smear weighs a
+    little less. An all-True mask returns `pred`'s values (bit-identical losses and gradients).
+
+    Args:
+        pred, target: (N, C, H, W), same shape and range.
+        valid: (N, 1, H, W) bool or {0, 1} float: True / 1 where the pixel counts.
+
+    Returns:
+        (N, C, H, W) where(valid, pred, target).
+
+    Raises:
+        ValueError: shapes that disagree.
+    """
+    if pred.shape != target.shape or pred.dim() != 4 or valid.shape != (pred.shape[0], 1, *pred.shape[2:]):
+        raise ValueError(f"fill_invalid: pred and target must be equal (N, C, H, W) and valid (N, 1, H, W), got "
+                         f"{tuple(pred.shape)}, {tuple(target.shape)}, {tuple(valid.shape)}")
+    return torch.where(valid.bool(), pred, target)

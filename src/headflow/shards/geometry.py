@@ -98,3 +98,42 @@ def cut_regions(crop: np.ndarray, boxes: np.ndarray, height: int, width: int) ->
         if x1 > x0:
             out[t] = crop[t, y0:y1, x0:x1]
     return out
+
+
+INSIDE_THRESHOLD = 0.999
+"""`resize_inside`: the least area fraction of a resized pixel that must come from inside the source frame."""
+
+
+def resize_inside(inside: np.ndarray | None, size: int) -> np.ndarray | None:
+    """crop256's validity mask (True: sampled inside the source frame) at a trainer's image size.
+
+    Area interpolation of the 0/1 mask (OpenCV INTER_AREA, the rule the trainers resize the crops with, so
+    each resized pixel's value is the fraction of it that came from inside the source), then a threshold
+    of `INSIDE_THRESHOLD`: a resized pixel is valid only when essentially all of it was sampled inside, so
+    no pixel that mixes in some edge smear is learnt. Upscaling (INTER_AREA then interpolates) keeps the
+    same rule. Same size: a copy.
+
+    Args:
+        inside: (T, H, W) bool (`ImageView.mask` of crop256), square; or None (a shard written before the
+            mask existed: every pixel is valid, and None is returned).
+        size: the trainer's image side in pixels.
+
+    Returns:
+        (T, size, size) bool, or None when `inside` is None.
+
+    Raises:
+        ValueError: a mask that is not (T, S, S).
+    """
+    if inside is None:
+        return None
+    inside = np.asarray(inside)
+    if inside.ndim != 3 or inside.shape[1] != inside.shape[2]:
+        raise ValueError(f"resize_inside: expected crop256's (T, S, S) validity mask, got {inside.shape}")
+    if inside.shape[1] == size:
+        return inside.astype(bool, copy=True)
+    import cv2
+
+    if len(inside) == 0:
+        return np.zeros((0, size, size), bool)
+    frac = np.stack([cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) for m in inside])
+    return frac >= INSIDE_THRESHOLD

@@ -51,6 +51,15 @@ class DisCoHeadClip:
     """(T_mel, 80) float32 Wav2Lip mel of the clip's audio."""
     fps: float = 25.0
     speaker: str = ""
+    inside: np.ndarray | None = None
+    """(T, S, S) bool: pixels sampled inside the source frame (crop256's mask resized by
+    `headflow.shards.geometry.resize_inside`); False is the edge smear of a tight source, left out of the
+    reconstruction losses. None: every pixel is valid (shards written before the mask existed)."""
+
+    def __post_init__(self) -> None:
+        if self.inside is not None and self.inside.shape != self.frames.shape[:3]:
+            raise ValueError(f"clip {self.clip_id}: inside must be {self.frames.shape[:3]} (T, S, S) like the frames, "
+                             f"got {self.inside.shape}; resize it with headflow.shards.geometry.resize_inside")
 
     @property
     def n_frames(self) -> int:
@@ -184,12 +193,15 @@ def resize_clip(pixels: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[n
 
 
 def clip_from_shard(shard, image_size: int) -> DisCoHeadClip:
-    """A `DisCoHeadClip` from a `headflow.shards.ClipShard` read with views ("crop256", "mel")."""
+    """A `DisCoHeadClip` from a `headflow.shards.ClipShard` read with views ("crop256", "mel"), with crop256's
+    validity mask (`resize_inside`: area + threshold) when the shard has one."""
+    from headflow.shards.geometry import resize_inside
+
     view = shard.crop256
     frames, lm = resize_clip(view.pixels, view.landmarks, image_size)
     valid = np.asarray(shard.valid, bool) & np.isfinite(view.landmarks).all(axis=(1, 2))
     return DisCoHeadClip(shard.clip_id, frames, lm, valid, np.asarray(shard.mel, np.float32), float(shard.fps),
-                         shard.speaker)
+                         shard.speaker, resize_inside(view.mask, image_size))
 
 
 def usable_frames(clip: DisCoHeadClip) -> np.ndarray:
@@ -205,7 +217,8 @@ class DisCoHeadFrames(Dataset):
     """`samples_per_epoch` (source, driver) pairs drawn uniformly over the usable frames of the clips.
 
     The draw depends only on (seed, epoch) (`set_epoch`), so a resumed run sees the same samples.
-    Items: {"source", "driver", "eyes": (S, S, 3) uint8, "mel": (32, 80) float32}.
+    Items: {"source", "driver", "eyes": (S, S, 3) uint8, "mel": (32, 80) float32, "inside": (S, S) bool, the
+    driver's (= target's) validity mask, all True for a clip without one}.
 
     Raises:
         DataError("no_usable_frames"): no clip has a usable frame.
@@ -236,13 +249,19 @@ class DisCoHeadFrames(Dataset):
         s = int(sources[0]) if self.params.source == "first" else int(sources[min(int(u * len(sources)), len(sources) - 1)])
         return {"source": torch.from_numpy(clip.frames[s]), "driver": torch.from_numpy(clip.frames[f]),
                 "eyes": torch.from_numpy(mask_eyes(clip.frames[f], clip.landmarks[f], self.params.eye_margin)),
-                "mel": torch.from_numpy(np.ascontiguousarray(audio_window(clip.mel, f, clip.fps, clip.clip_id)))}
+                "mel": torch.from_numpy(np.ascontiguousarray(audio_window(clip.mel, f, clip.fps, clip.clip_id))),
+                "inside": torch.from_numpy(clip.inside[f]) if clip.inside is not None
+                else torch.ones(clip.frames.shape[1:3], dtype=torch.bool)}
 
 
 def prepare_batch(batch: dict) -> dict:
-    """A collated uint8 batch -> float images (B, 3, S, S) in [0, 1] and the mel (B, 32, 80)."""
-    return {"source": to_tensor_t(batch["source"]), "driver": to_tensor_t(batch["driver"]),
-            "eyes": to_tensor_t(batch["eyes"]), "mel": batch["mel"].float()}
+    """A collated uint8 batch -> float images (B, 3, S, S) in [0, 1], the mel (B, 32, 80) and, when the batch
+    has one, the driver's validity mask "inside" (B, 1, S, S) bool (absent: every pixel valid)."""
+    out = {"source": to_tensor_t(batch["source"]), "driver": to_tensor_t(batch["driver"]),
+           "eyes": to_tensor_t(batch["eyes"]), "mel": batch["mel"].float()}
+    if "inside" in batch:
+        out["inside"] = batch["inside"].bool().unsqueeze(-3)
+    return out
 
 
 def to_tensor_t(frames: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,12 @@
 No discriminator (section 3.2 trains with L1 and the VGG-19 perceptual loss only). The perceptual term
 is the shared `headflow.losses.perceptual.PerceptualLoss`: VGG19 when its file is present, else the
 weight-free substitute ((1 - MS-SSIM) + gradient L1), named in the run's metrics.
+
+Tight sources: a batch's "inside" mask (B, 1, S, S) (`data.prepare_batch`; absent: all valid) leaves the
+target's edge smear out of both terms: L1 is `headflow.losses.image.masked_l1` (sum |G - D| m /
+(3 sum m)), the perceptual term compares G with its invalid pixels replaced by the target's
+(`headflow.losses.image.fill_invalid`, which says why replacing rather than multiplying). An all-True mask
+gives bit-identical losses to no mask. The validation L1 is masked the same way.
 """
 
 from __future__ import annotations
@@ -13,14 +19,22 @@ from torch import nn
 from headflow.generators.discohead.data import prepare_batch
 from headflow.generators.discohead.model import DisCoHeadGenerator
 from headflow.generators.discohead.params import DisCoHeadParams
+from headflow.losses.image import fill_invalid, masked_l1
+
+
+def reconstruction_l1(pred: torch.Tensor, target: torch.Tensor, inside: torch.Tensor | None) -> torch.Tensor:
+    """mean |pred - target| over the valid pixels: (B, 3, S, S) images, `inside` (B, 1, S, S) bool or None
+    (all valid: the plain mean)."""
+    return (pred - target).abs().mean() if inside is None else masked_l1(pred, target, inside)
 
 
 class DisCoHeadStep:
     """The harness's step object (`headflow.training.loop` module docstring).
 
-    g_losses(batch) -> {"l1": mean |G - driver|, "perceptual": P(G, driver)} (unweighted; "perceptual"
-    only when a perceptual loss is given); evaluate -> the fixed validation frames' L1 of the output
-    ("val_l1") and of the source warp S_T alone ("val_l1_source_warp", the decoder-free baseline);
+    g_losses(batch) -> {"l1": mean |G - driver| over the valid pixels, "perceptual": P(G filled, driver)}
+    (unweighted; "perceptual" only when a perceptual loss is given; module docstring for the mask);
+    evaluate -> the fixed validation frames' L1 (over valid pixels) of the output ("val_l1") and of the
+    source warp S_T alone ("val_l1_source_warp", the decoder-free baseline);
     samples -> rows of source, driver, S_T, output.
     """
 
@@ -40,9 +54,11 @@ class DisCoHeadStep:
 
     def g_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         out = self.generator(batch["source"], batch["driver"], batch["eyes"], batch["mel"])
-        terms = {"l1": (out.image - batch["driver"]).abs().mean()}
+        inside = batch.get("inside")
+        terms = {"l1": reconstruction_l1(out.image, batch["driver"], inside)}
         if self.perceptual is not None:
-            terms["perceptual"] = self.perceptual(out.image, batch["driver"])
+            pred = out.image if inside is None else fill_invalid(out.image, batch["driver"], inside)
+            terms["perceptual"] = self.perceptual(pred, batch["driver"])
         return terms
 
     @torch.no_grad()
@@ -54,8 +70,9 @@ class DisCoHeadStep:
         b = self.val_batch
         out = network(b["source"], b["driver"], b["eyes"], b["mel"])
         network.train(was)
-        return {"val_l1": float((out.image - b["driver"]).abs().mean()),
-                "val_l1_source_warp": float((out.transformed - b["driver"]).abs().mean())}
+        inside = b.get("inside")
+        return {"val_l1": float(reconstruction_l1(out.image, b["driver"], inside)),
+                "val_l1_source_warp": float(reconstruction_l1(out.transformed, b["driver"], inside))}
 
     @torch.no_grad()
     def samples(self, batch: dict, network: nn.Module) -> torch.Tensor:

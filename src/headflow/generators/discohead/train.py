@@ -59,11 +59,14 @@ def validation_batch(clips: list[DisCoHeadClip], params: DisCoHeadParams,
 
 
 def data_fingerprint(clips: list[DisCoHeadClip]) -> str:
-    """blake2b-128 of the clips' ids, frames, landmarks, valid masks and mels, in order."""
+    """blake2b-128 of the clips' ids, frames, landmarks, valid masks, mels and (when a clip has one) its
+    pixel validity mask `inside`, in order (clips without one, or with an all-True one, which trains
+    identically, hash as before the mask existed)."""
     h = hashlib.blake2b(digest_size=16)
     for clip in clips:
         h.update(clip.clip_id.encode())
-        for arr in (clip.frames, clip.landmarks, clip.valid, clip.mel):
+        extra = () if clip.inside is None or clip.inside.all() else (clip.inside,)
+        for arr in (clip.frames, clip.landmarks, clip.valid, clip.mel, *extra):
             arr = np.ascontiguousarray(arr)
             h.update(f"{arr.dtype}|{arr.shape}".encode())
             h.update(arr.data)

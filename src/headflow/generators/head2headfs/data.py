@@ -36,7 +36,9 @@ class Head2HeadClip:
 
     frames (T, S, S, 3) uint8 RGB crops; nmfc (T, S, S, 3) uint8; masks (T, S, S) bool foreground;
     landmarks (T, 68, 2) float32 in S-pixel coordinates (0 where not valid); valid (T,) bool frames with a
-    fit, landmarks and a non-empty head render.
+    fit, landmarks and a non-empty head render; inside (T, S, S) bool pixels sampled inside the source frame
+    (crop256's mask resized by `headflow.shards.geometry.resize_inside`; False is the edge smear of a tight
+    source, left out of the vgg and mask terms), or None: every pixel valid (shards older than the mask).
     """
 
     clip_id: str
@@ -46,9 +48,13 @@ class Head2HeadClip:
     masks: np.ndarray
     landmarks: np.ndarray
     valid: np.ndarray
+    inside: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         T = len(self.frames)
+        if self.inside is not None and self.inside.shape != self.frames.shape[:3]:
+            raise ValueError(f"clip {self.clip_id}: inside must be {self.frames.shape[:3]} (T, S, S) like the frames, "
+                             f"got {self.inside.shape}; resize it with headflow.shards.geometry.resize_inside")
         if not (len(self.nmfc) == len(self.masks) == len(self.landmarks) == len(self.valid) == T):
             raise ClipError("frame_count_mismatch", f"{self.clip_id}: {T} crop frames but {len(self.nmfc)} NMFC "
                             f"frames, {len(self.masks)} masks, {len(self.landmarks)} landmark frames; re-run "
@@ -56,8 +62,11 @@ class Head2HeadClip:
 
 
 def resize_clip(clip_id: str, speaker: str, crops: np.ndarray, nmfc: np.ndarray, head: np.ndarray,
-                masks: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, size: int) -> Head2HeadClip:
-    """A `Head2HeadClip` at `size` from 256-pixel arrays (area for frames, nearest for NMFC and masks).
+                masks: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, size: int,
+                inside: np.ndarray | None = None) -> Head2HeadClip:
+    """A `Head2HeadClip` at `size` from 256-pixel arrays (area for frames, nearest for NMFC and masks; crop256's
+    validity mask `inside` (T, 256, 256) bool or None by `headflow.shards.geometry.resize_inside`: area +
+    threshold).
 
     Raises:
         ClipError: frame counts that disagree ("frame_count_mismatch") or no usable frame ("no_fit").
@@ -79,7 +88,9 @@ def resize_clip(clip_id: str, speaker: str, crops: np.ndarray, nmfc: np.ndarray,
     n = rs(nmfc, cv2.INTER_NEAREST)
     m = rs(masks.astype(np.uint8), cv2.INTER_NEAREST).astype(bool)
     lm = np.where(ok[:, None, None], (np.nan_to_num(landmarks) + 0.5) * k - 0.5, 0).astype(np.float32)
-    return Head2HeadClip(clip_id, speaker, f, n, m & ok[:, None, None], lm, ok)
+    from headflow.shards.geometry import resize_inside
+
+    return Head2HeadClip(clip_id, speaker, f, n, m & ok[:, None, None], lm, ok, resize_inside(inside, size))
 
 
 def to_unit(images: np.ndarray) -> torch.Tensor:
@@ -120,7 +131,8 @@ class Head2HeadWindows(Dataset):
     """Training windows over clips (module docstring). Item: a dict of tensors
 
         nmfc (2+L, 3, S, S), previous (2, 3, S, S), frames (L, 3, S, S), masks (L, 1, S, S) (all in
-        [-1, 1] but masks [0, 1]), mouth (L, 4) boxes, identity () long, identity_frames (M, 3, S, S)
+        [-1, 1] but masks [0, 1]), inside (L, 1, S, S) bool (the frames' validity masks; all True for a
+        clip without one), mouth (L, 4) boxes, identity () long, identity_frames (M, 3, S, S)
         (when M > 0), flow<s> (K-1, 2, S, S) per temporal scale s of D^V.
 
     Args:
@@ -166,6 +178,8 @@ class Head2HeadWindows(Dataset):
         clean = remove_background(clip.frames[a:b], clip.masks[a:b])
         item = {"nmfc": to_unit(clip.nmfc[a:b]), "previous": to_unit(clean[:2]), "frames": to_unit(clean[2:]),
                 "masks": torch.from_numpy(clip.masks[t0:b, None].astype(np.float32)),
+                "inside": torch.from_numpy(np.ascontiguousarray(clip.inside[t0:b, None])) if clip.inside is not None
+                else torch.ones((b - t0, 1, *clip.frames.shape[1:3]), dtype=torch.bool),
                 "mouth": self._boxes(torch.from_numpy(clip.landmarks[t0:b]), self.disc.mouth_scale),
                 "identity": torch.tensor(self.index[clip.speaker], dtype=torch.long)}
         if self.m > 0:

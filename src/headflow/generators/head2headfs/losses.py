@@ -6,15 +6,23 @@ G step (`g_losses`), on a window generated one frame after the other (`model.gen
     adv_image  -E[D^I(y~_t, x_t, i)]           every generated frame of the window
     adv_mouth  -E[D^M(mouth crop of y~_t)]      (without D^M: absent)
     adv_video  -E[D^V(Y~, V)] over 3 scales     (without D^V: absent)
-    vgg        perceptual(y~_t, y_t)            the shared PerceptualLoss (VGG19 or the weight-free substitute)
-    feat       L1 feature matching on D^I (+ D^V) features
-    mask       |m~_t - m_t|_1
+    vgg        perceptual(y~_t, y_t)            the shared PerceptualLoss (VGG19 or the weight-free substitute),
+                                                y~_t with its invalid pixels replaced by y_t's (below)
+    feat       L1 feature matching on D^I (+ D^V) features (unmasked)
+    mask       |m~_t - m_t|_1                   over the valid pixels (below)
     match      1 - cos(h_i, w_i)                initialisation stage only (eq. 8; w_i detached: W is D^I's
                                                 parameter, trained by D's hinge loss)
 
 D step (`d_losses`): d_image, d_mouth, d_video, each E[relu(1 - D(real))] + E[relu(1 + D(fake))] with the
 fakes made under no_grad (the harness's DDP rule). E_id and G share the generator optimiser (section 3.3:
 both are optimised under L_adv; E_id additionally under lambda_mch L_mch).
+
+Tight sources: a window's "inside" (B, L, 1, S, S) (`data.Head2HeadWindows`; absent: all valid) marks the
+pixels of y_t sampled inside the source frame. vgg compares `headflow.losses.image.fill_invalid(y~_t, y_t)`
+(which says why replacing rather than multiplying) with y_t; mask is `headflow.losses.image.masked_l1` over
+the valid pixels (the foreground target m_t is cut from the smeared pixels too). An all-True mask gives
+bit-identical losses to no mask. The adversarial and feature-matching terms stay unmasked (simplest; the
+discriminators see whole real frames, smear included).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from torch.nn import functional as F
 from headflow.generators.head2headfs.model import Discriminators, Renderer, SequenceRenderer
 from headflow.generators.head2headfs.params import Head2HeadFSParams
 from headflow.losses.gan import d_loss, feature_matching, g_loss
+from headflow.losses.image import fill_invalid, masked_l1
 
 
 def loss_weights(params: Head2HeadFSParams, finetune: bool = False) -> dict[str, float]:
@@ -69,8 +78,15 @@ class _Core:
         if "video" in fake_out:
             feat = feat + feature_matching(real_out["video"][1], fake_out["video"][1])
         terms["feat"] = feat
-        terms["vgg"] = self.perceptual(fake.flatten(0, 1), batch["frames"].flatten(0, 1))
-        terms["mask"] = F.l1_loss(mask_fake, batch["masks"])
+        real = batch["frames"].flatten(0, 1)
+        inside = batch.get("inside")
+        if inside is None:
+            terms["vgg"] = self.perceptual(fake.flatten(0, 1), real)
+            terms["mask"] = F.l1_loss(mask_fake, batch["masks"])
+        else:
+            inside = inside.flatten(0, 1)
+            terms["vgg"] = self.perceptual(fill_invalid(fake.flatten(0, 1), real, inside), real)
+            terms["mask"] = masked_l1(mask_fake.flatten(0, 1), batch["masks"].flatten(0, 1), inside)
         return terms
 
     def samples(self, batch, network) -> torch.Tensor:

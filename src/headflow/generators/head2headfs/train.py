@@ -33,7 +33,8 @@ PLOTTED = ("epoch", "train_loss", "d_loss", "adv_image", "adv_mouth", "adv_video
 
 def load_clip(clip_id: str, size: int, masks: MaskParams, shards_root: Path, labels_root: Path,
               decisions=None, end: int | None = None) -> Head2HeadClip:
-    """One clip from the shards (crop256 + the NMFC sidecar) with its foreground masks, at `size`.
+    """One clip from the shards (crop256 + the NMFC sidecar) with its foreground masks and (when the shard has
+    it) crop256's validity mask, at `size`.
 
     Args:
         end: only the first `end` frames (fine-tuning); None = all.
@@ -65,17 +66,21 @@ def load_clip(clip_id: str, size: int, masks: MaskParams, shards_root: Path, lab
     if not valid.any():
         raise ClipError("no_fit", f"{clip_id}: no frame has a 3DMM fit and landmarks")
     fg = clip_masks(crop.pixels[sl], head, crop.landmarks[sl], valid, masks)
-    return resize_clip(clip_id, shard.speaker, crop.pixels[sl], nmfc_px, head, fg, crop.landmarks[sl], valid, size)
+    return resize_clip(clip_id, shard.speaker, crop.pixels[sl], nmfc_px, head, fg, crop.landmarks[sl], valid, size,
+                       None if crop.mask is None else crop.mask[sl])
 
 
 def data_fingerprint(clips: list[Head2HeadClip]) -> str:
-    """blake2b-128 of the clips' ids, speakers and arrays, in order."""
+    """blake2b-128 of the clips' ids, speakers and arrays (`inside` only when it has a False pixel: clips
+    without one, or with an all-True one, which trains identically, hash as before the mask existed), in
+    order."""
     from headflow.training.checkpoint import Fingerprint
 
     fp = Fingerprint()
     for c in clips:
         fp.update(c.clip_id).update(c.speaker)
-        for a in (c.frames, c.nmfc, c.masks, c.landmarks, c.valid):
+        extra = () if c.inside is None or c.inside.all() else (c.inside,)
+        for a in (c.frames, c.nmfc, c.masks, c.landmarks, c.valid, *extra):
             fp.update(np.ascontiguousarray(a))
     return fp.hexdigest()
 

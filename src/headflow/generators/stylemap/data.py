@@ -78,6 +78,10 @@ class StylemapClip:
     valid: np.ndarray
     """(T,) bool: a face in the crop and a fitted pose."""
     speaker: str | None = None
+    inside: np.ndarray | None = None
+    """(T, S, S) bool: pixels sampled inside the source frame (crop256's mask resized by
+    `headflow.shards.geometry.resize_inside`); False is the edge smear of a tight source, left out of the
+    reconstruction losses. None: every pixel is valid (shards written before the mask existed)."""
 
     def __post_init__(self) -> None:
         t = len(self.frames)
@@ -87,6 +91,9 @@ class StylemapClip:
         if self.angles.shape != (t, 3) or self.valid.shape != (t,):
             raise ValueError(f"clip {self.clip_id}: angles must be ({t}, 3) and valid ({t},), got {self.angles.shape} "
                              f"and {self.valid.shape}")
+        if self.inside is not None and self.inside.shape != self.frames.shape[:3]:
+            raise ValueError(f"clip {self.clip_id}: inside must be {self.frames.shape[:3]} (T, S, S) like the frames, "
+                             f"got {self.inside.shape}; resize it with headflow.shards.geometry.resize_inside")
 
     @property
     def usable(self) -> np.ndarray:
@@ -128,9 +135,11 @@ class PairDataset(torch.utils.data.Dataset):
 
 
 def pair_sample(clip: StylemapClip, source: int, driving: int) -> dict[str, np.ndarray]:
-    """One collatable sample: source_u8, driving_u8 (S, S, 3) uint8; source_angles, driving_angles (3,) float32."""
+    """One collatable sample: source_u8, driving_u8 (S, S, 3) uint8; source_angles, driving_angles (3,) float32;
+    driving_inside (S, S) bool, the driving (= target) frame's validity mask (all True for a clip without one)."""
+    inside = clip.inside[driving] if clip.inside is not None else np.ones(clip.frames.shape[1:3], bool)
     return {"source_u8": clip.frames[source], "driving_u8": clip.frames[driving],
-            "source_angles": clip.angles[source], "driving_angles": clip.angles[driving]}
+            "source_angles": clip.angles[source], "driving_angles": clip.angles[driving], "driving_inside": inside}
 
 
 def fixed_pairs(clips: list[StylemapClip], n: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -149,11 +158,14 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def data_fingerprint(clips: list[StylemapClip]) -> str:
-    """blake2b-128 of the clips' ids, frames, angles and valid masks, in order."""
+    """blake2b-128 of the clips' ids, frames, angles, valid masks and (when a clip has one) its pixel validity
+    mask `inside`, in order (clips without one, or with an all-True one, which trains identically, hash as
+    before the mask existed)."""
     h = hashlib.blake2b(digest_size=16)
     for clip in clips:
         h.update(clip.clip_id.encode())
-        for arr in (clip.frames, clip.angles, clip.valid):
+        extra = () if clip.inside is None or clip.inside.all() else (clip.inside,)
+        for arr in (clip.frames, clip.angles, clip.valid, *extra):
             arr = np.ascontiguousarray(arr)
             h.update(f"{arr.dtype}|{arr.shape}".encode())
             h.update(arr.data)
@@ -228,10 +240,15 @@ def _identity_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
 
 def prepare_batch(batch, sigma_affine: float, sigma_tps: float, points: int,
                   generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-    """Collated raw pairs -> float images (B, 3, S, S) in [0, 1], angles (B, 3) and the equivariance
-    transform's draws (`eq_theta`, `eq_weights`), made with `generator` (so a resumed run repeats them)."""
+    """Collated raw pairs -> float images (B, 3, S, S) in [0, 1], angles (B, 3), the equivariance
+    transform's draws (`eq_theta`, `eq_weights`), made with `generator` (so a resumed run repeats them), and,
+    when the pairs carry it, the driving frame's validity mask `driving_inside` (B, 1, S, S) bool (absent:
+    every pixel valid)."""
     source = to_float(batch["source_u8"])
     t = RandomTransform.sample(source.shape[0], sigma_affine, sigma_tps, points, generator)
-    return {"source": source, "driving": to_float(batch["driving_u8"]),
-            "source_angles": batch["source_angles"].float(), "driving_angles": batch["driving_angles"].float(),
-            "eq_theta": t.theta.to(source.device), "eq_weights": t.weights.to(source.device)}
+    out = {"source": source, "driving": to_float(batch["driving_u8"]),
+           "source_angles": batch["source_angles"].float(), "driving_angles": batch["driving_angles"].float(),
+           "eq_theta": t.theta.to(source.device), "eq_weights": t.weights.to(source.device)}
+    if "driving_inside" in batch:
+        out["driving_inside"] = batch["driving_inside"].bool().unsqueeze(-3)
+    return out

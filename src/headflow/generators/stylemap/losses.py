@@ -1,11 +1,12 @@
 """Loss terms of the Style Mapping module by name (supplement "Intermediate Generator"; face-vid2vid section 3.3).
 
 G step (`StylemapStep.g_losses`), every term unweighted:
-    l1              mean |I_o - I_d| (pixel level).
+    l1              mean |I_o - I_d| (pixel level) over the valid pixels of I_d (below).
     perceptual      the project's perceptual distance (VGG19 when its file is present, else the weight-free
-                    (1 - MS-SSIM) + gradient L1), one scale (face-vid2vid: a VGG19 image pyramid).
+                    (1 - MS-SSIM) + gradient L1), one scale (face-vid2vid: a VGG19 image pyramid), between
+                    I_d and I_o with its invalid pixels replaced by I_d's.
     gan_g           LS-GAN G loss mean (D(I_o) - 1)^2 over the scales of a multi-scale PatchGAN (Mao et al.
-                    2017); face-vid2vid also feeds D the keypoint heatmaps, we do not.
+                    2017); face-vid2vid also feeds D the keypoint heatmaps, we do not. Unmasked.
     equivariance    mean |x_d,xy - T(x'_xy)|: x' are the keypoints of the driving frame warped by a known random
                     affine + TPS T (`data.RandomTransform`), computed as face-vid2vid's public code does, from the
                     source's canonical keypoints and the warped frame's pose and expression.
@@ -16,7 +17,15 @@ G step (`StylemapStep.g_losses`), every term unweighted:
                     face-vid2vid's pretrained pose teacher (Hopenet).
     expression      mean |delta| of the driving frame's expression deformations (face-vid2vid's L_delta).
 D step (`d_losses`):
-    gan_d           LS-GAN D loss mean (D(I_d) - 1)^2 + mean D(I_o)^2 over the scales.
+    gan_d           LS-GAN D loss mean (D(I_d) - 1)^2 + mean D(I_o)^2 over the scales. Unmasked.
+
+Tight sources: a batch's `driving_inside` (B, 1, S, S) (`data.prepare_batch`; absent: all valid) marks the
+driving frame's pixels sampled inside the source frame. l1 is `headflow.losses.image.masked_l1`
+(sum |I_o - I_d| m / (3 sum m)); the perceptual term compares `headflow.losses.image.fill_invalid(I_o, I_d)`
+(which says why replacing rather than multiplying) with I_d. An all-True mask gives bit-identical losses to
+no mask; val_l1 is masked the same way. The GAN terms stay unmasked (simplest; the discriminator sees
+whole real frames, smear included, so it may still let a generated smear pass as real); the equivariance
+and pose terms compare no pixels.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from headflow.generators.stylemap.keypoints import posed_keypoints
 from headflow.generators.stylemap.model import StylemapGenerator, StylemapOutput
 from headflow.generators.stylemap.params import LossParams, StylemapParams
 from headflow.losses.gan import d_loss, g_loss
+from headflow.losses.image import fill_invalid, masked_l1
 from headflow.nn.discriminators import MultiScaleDiscriminator
 
 G_TERMS = ("l1", "perceptual", "gan_g", "equivariance", "keypoint_prior", "head_pose", "expression")
@@ -73,6 +83,12 @@ def keypoint_prior(kp: torch.Tensor, distance: float = 0.1, depth: float = 0.33)
 def head_pose_loss(angles_deg: torch.Tensor, fitted_deg: torch.Tensor) -> torch.Tensor:
     """mean |angles - fitted| in radians. Both (B, 3) yaw, pitch, roll in degrees."""
     return (angles_deg - fitted_deg.to(angles_deg)).abs().mean() * (math.pi / 180.0)
+
+
+def reconstruction_l1(pred: torch.Tensor, target: torch.Tensor, inside: torch.Tensor | None) -> torch.Tensor:
+    """mean |pred - target| over the valid pixels: (B, 3, S, S) images, `inside` (B, 1, S, S) bool or None
+    (all valid: the plain mean)."""
+    return (pred - target).abs().mean() if inside is None else masked_l1(pred, target, inside)
 
 
 def build_discriminator(loss: LossParams) -> MultiScaleDiscriminator:
@@ -127,9 +143,11 @@ class StylemapStep:
         out = fwd.output
         net = getattr(self.generator, "module", self.generator)       # unwrap Fabric / DDP for the sub-networks
         target = batch["driving"]
-        terms = {"l1": (out.image - target).abs().mean()}
+        inside = batch.get("driving_inside")
+        terms = {"l1": reconstruction_l1(out.image, target, inside)}
         if self.perceptual is not None:
-            terms["perceptual"] = self.perceptual(out.image, target)
+            pred = out.image if inside is None else fill_invalid(out.image, target, inside)
+            terms["perceptual"] = self.perceptual(pred, target)
         if hasattr(self, "discriminator"):
             terms["gan_g"] = g_loss(self.discriminator(out.image)[0], "least_squares")
         warped_pose = net.pose(fwd.transform.warp(target))
@@ -164,7 +182,8 @@ class StylemapStep:
 
     @torch.no_grad()
     def evaluate(self, network: nn.Module) -> dict[str, float]:
-        """val_l1 (mean |I_o - I_d|) and val_pose_err_deg (mean |angle - fitted| of the driving frames, degrees)."""
+        """val_l1 (mean |I_o - I_d| over the valid pixels) and val_pose_err_deg (mean |angle - fitted| of the
+        driving frames, degrees)."""
         if self.val_batch is None:
             return {}
         was = network.training
@@ -174,7 +193,8 @@ class StylemapStep:
         finally:
             network.train(was)
         err = (out.pose_driving.angles - self.val_batch["driving_angles"]).abs().mean()
-        return {"val_l1": float((out.image - self.val_batch["driving"]).abs().mean()), "val_pose_err_deg": float(err)}
+        l1 = reconstruction_l1(out.image, self.val_batch["driving"], self.val_batch.get("driving_inside"))
+        return {"val_l1": float(l1), "val_pose_err_deg": float(err)}
 
     @torch.no_grad()
     def samples(self, batch: Mapping[str, torch.Tensor], network: nn.Module | None = None) -> torch.Tensor:

@@ -136,7 +136,11 @@ def clip_from_shard(shard, image_size: int) -> StylemapClip:
     """A `StylemapClip` from a `headflow.shards.ClipShard` read with views ("crop256", "expressions").
 
     Valid frames: a face in the crop (finite landmarks and transform) and a fitted pose (expressions.valid).
+    crop256's validity mask, when the shard has one, comes resized by `headflow.shards.geometry.resize_inside`
+    (area + threshold).
     """
+    from headflow.shards.geometry import resize_inside
+
     crop = shard.crop256
     expr = shard.expressions
     n = min(len(crop.pixels), len(expr.angles))
@@ -146,7 +150,9 @@ def clip_from_shard(shard, image_size: int) -> StylemapClip:
     transforms = np.where(valid[:, None, None], np.nan_to_num(crop.transform[:n]), np.eye(2, 3))
     angles = crop_angles(np.where(valid[:, None], np.nan_to_num(expr.angles[:n]), 0.0), transforms)
     angles[~valid] = 0.0
-    return StylemapClip(shard.clip_id, resize_frames(crop.pixels[:n], image_size), angles, valid, shard.speaker)
+    inside = resize_inside(None if crop.mask is None else crop.mask[:n], image_size)
+    return StylemapClip(shard.clip_id, resize_frames(crop.pixels[:n], image_size), angles, valid, shard.speaker,
+                        inside)
 
 
 def run_stage(params: StylemapParams, progress: bool = True, accelerator: str = "auto", *,
