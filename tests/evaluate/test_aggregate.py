@@ -88,3 +88,16 @@ def test_comparisons_count_the_failed_clips_scored_at_the_worst_value():
     c = compare(df, BASELINES, n_boot=200).set_index(["system", "opponent", "metric"])
     row = c.loc[("gen", "baseline_static_frame", "ssim")]
     assert row.n == 3 and row.n_failed == 2 and np.isclose(row["diff"], 0.3 / 3)
+
+
+def test_fid_inception_rows_keep_each_variant_apart():
+    # DisCoHead scores two variants per protocol (the model and its source-warp baseline): one unavailable
+    # fid_inception row each, never two rows with a null variant (the aggregates' uniqueness check).
+    from headflow.evaluate.stage import fid_inception_rows
+
+    rows = fid_inception_rows([("discohead", "affine-DM", "reconstruction"),
+                               ("discohead", "affine-DM+source_warp", "reconstruction"),
+                               ("ground_truth", None, "reconstruction")], 0.95)
+    assert rows.variant.tolist()[:2] == ["affine-DM", "affine-DM+source_warp"] and pd.isna(rows.variant.iloc[2])
+    assert rows["mean"].isna().all() and (rows.metric == "fid_inception").all()
+    assert not rows.duplicated(["system", "variant", "protocol", "metric"]).any()

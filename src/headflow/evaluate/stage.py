@@ -351,6 +351,16 @@ def metrics_json(aggregates: pd.DataFrame, speed: dict, counts: dict) -> dict:
     return out
 
 
+
+def fid_inception_rows(keys: list[tuple[str, str | None, str]], ci: float) -> pd.DataFrame:
+    """The `fid_inception` aggregate rows (NaN, with the reason) for every (system, variant, protocol)
+    that has face descriptors: one row per variant, so two variants of a family stay two rows.
+    """
+    return pd.DataFrame([{"system": s, "family": None, "variant": v or None, "protocol": p, "metric": "fid_inception",
+                          "mean": np.nan, "low": np.nan, "high": np.nan, "n": 0, "n_dropped": 0, "n_failed": 0,
+                          "ci": ci, "higher_is_better": False, "note": UNAVAILABLE["fid_inception"]}
+                         for (s, v, p) in keys])
+
 def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: bool = True,
               clips_path: Path = CATALOG.manifest("ingest", "clips"),
               faces_path: Path = CATALOG.manifest("faces", "faces"),
@@ -421,10 +431,7 @@ def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: 
             descriptors[k].append(v)
     fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()},
                       {"reconstruction": "ground_truth", "dubbing": "baseline_unedited"}, params.ci)
-    extra = pd.DataFrame([{"system": s, "family": None, "variant": None, "protocol": p, "metric": "fid_inception",
-                           "mean": np.nan, "low": np.nan, "high": np.nan, "n": 0, "n_dropped": 0, "n_failed": 0,
-                           "ci": params.ci, "higher_is_better": False, "note": UNAVAILABLE["fid_inception"]}
-                          for (s, v, p) in sorted(descriptors)])
+    extra = fid_inception_rows(sorted(descriptors), params.ci)
     agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
     comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
 
