@@ -184,3 +184,15 @@ def test_max_minutes_stops_after_the_epoch_that_runs_out_and_a_resume_continues(
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
     with pytest.raises(ValueError, match="max_minutes"):
         loop(1, max_minutes=0).validate()
+
+
+def test_stop_epoch_trains_the_first_epochs_of_the_longer_schedule(tmp_path):
+    # 2 of a 3-epoch cosine schedule equal the first two epochs of the full 3-epoch run (same LR per step),
+    # not a 2-epoch run (whose cosine ends sooner).
+    _, _, stopped = train(tmp_path / "a", epochs=3, live_dir=None, stop_epoch=2, lr_schedule="cosine")
+    _, _, full = train(tmp_path / "b", epochs=3, live_dir=None, lr_schedule="cosine")
+    _, _, short = train(tmp_path / "c", epochs=2, live_dir=None, lr_schedule="cosine")
+    assert [r["epoch"] for r in stopped] == [1, 2]
+    assert [r["lr"] for r in stopped] == [r["lr"] for r in full[:2]] != [r["lr"] for r in short]
+    with pytest.raises(ValueError, match="stop_epoch"):
+        loop(2, stop_epoch=3).validate()

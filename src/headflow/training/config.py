@@ -59,6 +59,9 @@ class LoopConfig:
     it runs out, training stops as if `epochs` had been reached (checkpoint, history and export as usual;
     the log says so). Like Lightning's `Trainer(max_time=...)`; for fixed-length runs on shared or leased
     machines. The learning-rate schedule still spans `epochs`, so a run it stops is never annealed."""
+    stop_epoch: int | None = None
+    """Stop after this many epochs (None = `epochs`) while the schedule still spans `epochs`: the
+    deterministic form of a run that `max_minutes` stopped (e.g. 12 of a 24-epoch cosine schedule)."""
 
     def validate(self) -> None:
         """Checks through `headflow.checks.require` (the params loader names the dotted key)."""
@@ -78,3 +81,5 @@ class LoopConfig:
         require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
         require(self.stall_tolerance > 0, "stall_tolerance", self.stall_tolerance, "> 0")
         require(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes, "> 0 or null")
+        require(self.stop_epoch is None or 1 <= self.stop_epoch <= self.epochs, "stop_epoch", self.stop_epoch,
+                f"in [1, epochs = {self.epochs}] or null")

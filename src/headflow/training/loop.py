@@ -62,7 +62,7 @@ ROW_KEYS = ("epoch", "step", "train_loss", "d_loss", "lr", "samples_per_s", "dat
             "prepare_fraction", "seconds", "stalled")
 """History fields the harness writes itself; loss terms and evaluation metrics may not reuse them."""
 
-MAY_CHANGE = ("loop.epochs", "loop.num_workers", "loop.max_minutes")
+MAY_CHANGE = ("loop.epochs", "loop.num_workers", "loop.max_minutes", "loop.stop_epoch")
 """Settings a resumed run may change: train longer, load data with more or fewer workers, another time budget."""
 
 
@@ -308,6 +308,11 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
                     picture = save_grid(images, out_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
                     runlog.image(f"samples/epoch_{epoch + 1:03d}.png", picture)
             rt.barrier()
+            if cfg.stop_epoch is not None and cfg.stop_epoch <= epoch + 1 < cfg.epochs:
+                if rt.is_main:
+                    log.info("%s: loop.stop_epoch=%d reached (the schedule spans %d epochs); stopping here",
+                             name, cfg.stop_epoch, cfg.epochs)
+                break
             if cfg.max_minutes is not None and epoch + 1 < cfg.epochs and \
                     rt.broadcast(perf_counter() - t_fit) > 60.0 * cfg.max_minutes:   # rank 0's clock decides
                 if rt.is_main:
