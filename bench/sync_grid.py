@@ -5,7 +5,10 @@
 
 Each clip is normalised, face-tracked, cropped and turned into a mel with the project's own code
 (`headflow.metrics.offset_recovery.prepare_clip`), its audio is shifted by -10, -5, +5, +10 frames and scored
-(LSE-D, LSE-C, offset over +-15 frames, `headflow.metrics.lse`). The expert of `train_expert` is
+(LSE-D, LSE-C, offset over +-15 frames, `headflow.metrics.lse`). Two tables follow, each fraction with
+a 95% Wilson interval: relative recovery (the offset moves by exactly the shift from the clip's own
+offset) next to exact recovery (the offset equals the shift), and the clips' own offsets as recorded
+with their LSE-C (`headflow.metrics.offset_recovery.recovery_tables`). The expert of `train_expert` is
 trained on the synthetic demo corpus only: these figures measure how it transfers to real faces and
 voices, not how a GRID-trained expert would do.
 """
@@ -21,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from headflow.metrics.offset_recovery import SHIFTS, offset_recovery, prepare_clip, summarise
+from headflow.metrics.offset_recovery import (SHIFTS, format_tables, offset_recovery, prepare_clip,
+                                              recovery_tables, summarise)
 from headflow.sync.train import load_expert
 
 
@@ -32,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS))
     ap.add_argument("--max-offset", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tolerance", type=int, default=1, help="frames: a clip as recorded is in sync when |offset| <= this")
     ap.add_argument("--json", help="also write the overall figures here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -51,9 +56,12 @@ def main(argv: list[str] | None = None) -> None:
                   f"{got}  LSE-C {rows.lse_c.iloc[0]:.3f} unshifted / {rows.lse_c.iloc[1:].mean():.3f} shifted  "
                   f"LSE-D {rows.lse_d.iloc[0]:.3f} / {rows.lse_d.iloc[1:].mean():.3f}  "
                   f"distance at offset 0 {rows.dist_at_zero.iloc[0]:.3f} / {rows.dist_at_zero.iloc[1:].mean():.3f}")
-    overall = summarise(pd.concat(tables, ignore_index=True))
+    rows = pd.concat(tables, ignore_index=True)
+    overall = summarise(rows)
     overall["expert"] = args.expert
-    print(json.dumps(overall, indent=2))
+    overall["tables"] = recovery_tables(rows, args.tolerance)
+    print(json.dumps({k: v for k, v in overall.items() if k != "tables"}, indent=2))
+    print(format_tables(overall["tables"]))
     print("note: the expert was trained on the synthetic demo corpus only; GRID figures measure transfer to real faces.")
     if args.json:
         Path(args.json).write_text(json.dumps(overall, indent=2, sort_keys=True) + "\n")

@@ -7,12 +7,21 @@ expert's mouth crops (the lower half of `headflow.shards.cut.cut_views`' face96,
 them). Then the audio is shifted by each applied shift (`scoring.shift_audio`) and scored; recovery
 means the scorer's offset equals the shift.
 
+Two questions are kept apart (`recovery_tables`): *relative* recovery (does the expert see the shift:
+o_s - o_0 == s, whatever the clip's own offset o_0) and *exact* recovery (o_s == s, which also needs
+the recording itself to score at offset 0); and the *absolute* question, is the clip as recorded in
+sync (|o_0| <= tolerance), with the LSE-C that backs each answer. Every fraction carries a 95% Wilson
+interval. Sign convention throughout (`headflow.metrics.lse`): `shift_audio(clip, s)` with s > 0
+delays the audio, and an offset > 0 means the audio lags the video, so a shift s moves the offset by +s.
+
     python bench/sync_grid.py --expert data/models/expert/last.pt
 """
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +96,145 @@ def summarise(rows: pd.DataFrame) -> dict:
         "dist_at_zero_shifted": round(float(shifted.dist_at_zero.mean()), 4),
         "scoring_frames_per_s": round(float(rows.frames.sum() / rows.seconds.sum()), 1),
     }
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927, JASA 22:209-212).
+
+    Inverts the normal test of p: centre (k/n + z^2/2n) / (1 + z^2/n), half-width
+    z / (1 + z^2/n) * sqrt(k/n (1 - k/n) / n + z^2 / 4n^2). Unlike the Wald interval it stays inside
+    [0, 1] and is not empty at 0/n or n/n, which matters for the few dozen trials of the GRID bench.
+
+    Args:
+        successes: k, 0 <= k <= trials.
+        trials: n >= 1.
+        z: the normal quantile; the default gives a 95% two-sided interval.
+
+    Returns:
+        (lower, upper), both in [0, 1].
+
+    Raises:
+        ValueError: when trials < 1 or successes is outside [0, trials].
+    """
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"wilson_interval: need 0 <= successes <= trials and trials >= 1, got "
+                         f"{successes}/{trials}; pass counts, not rates")
+    p, z2 = successes / trials, z * z
+    denom = 1 + z2 / trials
+    centre = (p + z2 / (2 * trials)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n with its 95% Wilson interval (`wilson_interval`); `rate` is None when n == 0."""
+
+    k: int
+    n: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.k, self.n) if self.n else None
+
+    def as_dict(self) -> dict:
+        ci = self.interval
+        return {"k": self.k, "n": self.n, "rate": None if self.rate is None else round(self.rate, 4),
+                "ci95": None if ci is None else [round(ci[0], 4), round(ci[1], 4)]}
+
+    def __str__(self) -> str:
+        if not self.n:
+            return "0/0"
+        lo, hi = self.interval
+        return f"{self.k}/{self.n} = {self.rate:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def shift_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per shifted copy: clip_id, applied_shift s, o0 (the clip's unshifted offset), o_s, relative, exact.
+
+    relative = (o_s - o0 == s): the expert moved its peak by exactly the shift; exact = (o_s == s).
+
+    Raises:
+        ValueError: naming the clips that have shifted rows but no unshifted (applied_shift 0) row.
+    """
+    unshifted = rows[rows.applied_shift == 0]
+    base = dict(zip(unshifted.clip_id, unshifted.recovered_offset.astype(int)))
+    shifted = rows[rows.applied_shift != 0]
+    missing = sorted(set(shifted.clip_id) - set(base))
+    if missing:
+        raise ValueError(f"clips {missing} have shifted rows but no applied_shift 0 row; "
+                         "score the unshifted audio too (offset_recovery does)")
+    out = pd.DataFrame({"clip_id": shifted.clip_id.to_numpy(),
+                        "applied_shift": shifted.applied_shift.astype(int).to_numpy(),
+                        "o0": shifted.clip_id.map(base).astype(int).to_numpy(),
+                        "o_s": shifted.recovered_offset.astype(int).to_numpy()})
+    out["relative"] = out.o_s - out.o0 == out.applied_shift
+    out["exact"] = out.o_s == out.applied_shift
+    return out
+
+
+def absolute_table(rows: pd.DataFrame, tolerance: int = 1) -> pd.DataFrame:
+    """One row per clip as recorded: clip_id, o0, lse_c (at the best offset), in_sync = |o0| <= tolerance."""
+    u = rows[rows.applied_shift == 0]
+    out = pd.DataFrame({"clip_id": u.clip_id.to_numpy(), "o0": u.recovered_offset.astype(int).to_numpy(),
+                        "lse_c": u.lse_c.astype(float).to_numpy()})
+    out["in_sync"] = out.o0.abs() <= tolerance
+    return out
+
+
+def recovery_tables(rows: pd.DataFrame, tolerance: int = 1) -> dict:
+    """Relative and exact recovery, overall and per shift, and the absolute-offset table, with 95% intervals.
+
+    Args:
+        rows: `offset_recovery` rows of one or more clips (applied_shift 0 = as recorded).
+        tolerance: frames; a clip is "in sync" as recorded when |o0| <= tolerance.
+
+    Returns:
+        {"relative": {"overall": P, "by_shift": {s: P}}, "exact": {...},
+         "absolute": {"tolerance": t, "in_sync": P, "median_lse_c_in_sync": float | None,
+                      "median_lse_c_out_of_sync": float | None, "clips": [{clip_id, o0, lse_c, in_sync}]}}
+        where P is `Proportion.as_dict()` (k, n, rate, ci95). The intervals treat every shifted copy as
+        an independent trial; copies of one clip are not independent, so they are optimistic.
+    """
+    sh, ab = shift_table(rows), absolute_table(rows, tolerance)
+    out: dict = {}
+    for col in ("relative", "exact"):
+        out[col] = {"overall": Proportion(int(sh[col].sum()), len(sh)).as_dict(),
+                    "by_shift": {int(s): Proportion(int(g[col].sum()), len(g)).as_dict()
+                                 for s, g in sh.groupby("applied_shift")}}
+
+    def med(x: pd.Series) -> float | None:
+        return round(float(x.median()), 4) if len(x) else None
+
+    out["absolute"] = {"tolerance": tolerance,
+                       "in_sync": Proportion(int(ab.in_sync.sum()), len(ab)).as_dict(),
+                       "median_lse_c_in_sync": med(ab.lse_c[ab.in_sync]),
+                       "median_lse_c_out_of_sync": med(ab.lse_c[~ab.in_sync]),
+                       "clips": [{"clip_id": r.clip_id, "o0": int(r.o0), "lse_c": round(float(r.lse_c), 4),
+                                  "in_sync": bool(r.in_sync)} for r in ab.itertuples()]}
+    return out
+
+
+def format_tables(tables: dict) -> str:
+    """The two tables of `recovery_tables` as text: recovery per shift (relative, exact) and the clips' own offsets."""
+    def p(d: dict) -> str:
+        return str(Proportion(d["k"], d["n"]))
+
+    rel, ex, ab = tables["relative"], tables["exact"], tables["absolute"]
+    lines = ["Relative recovery (o_s - o0 == s) and exact recovery (o_s == s), k/n = rate [95% Wilson]:",
+             f"  {'shift':>6}  {'relative':<28}  {'exact':<28}"]
+    for s in rel["by_shift"]:
+        lines.append(f"  {s:>+6d}  {p(rel['by_shift'][s]):<28}  {p(ex['by_shift'][s]):<28}")
+    lines.append(f"  {'all':>6}  {p(rel['overall']):<28}  {p(ex['overall']):<28}")
+    lines += [f"Absolute offset as recorded (in sync = |o0| <= {ab['tolerance']}):",
+              f"  {'clip':<12} {'o0':>4} {'LSE-C':>7}  in sync"]
+    lines += [f"  {c['clip_id']:<12} {c['o0']:>+4d} {c['lse_c']:>7.3f}  {'yes' if c['in_sync'] else 'no'}"
+              for c in ab["clips"]]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines.append(f"  in sync: {p(ab['in_sync'])}; median LSE-C in sync {fmt(ab['median_lse_c_in_sync'])}, "
+                 f"others {fmt(ab['median_lse_c_out_of_sync'])}")
+    return "\n".join(lines)
