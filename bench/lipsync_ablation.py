@@ -39,12 +39,6 @@ ROWS: dict[str, dict] = {
 METRICS = ("m_lmd", "psnr_masked", "ssim_masked", "lse_c", "lse_d")
 
 
-def _set(obj, dotted: str, value):
-    head, _, rest = dotted.partition(".")
-    if not rest:
-        return dataclasses.replace(obj, **{head: value})
-    return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
-
 
 def train_and_generate(row: str, seed: int) -> dict:
     """One (row, seed): train with the stage's code, then generate the evaluation clips. Runs in a worker."""
@@ -52,13 +46,14 @@ def train_and_generate(row: str, seed: int) -> dict:
     import logging
 
     from headflow import params as P
+    from headflow.config import replace_dotted
     from headflow.generators.lipsync import generate, train
 
     logging.basicConfig(level=logging.WARNING)
     tag = f"{row}_s{seed}"
     p = P.load("train_lipsync")
     for k, v in {**ROWS[row], "loop.seed": seed, "threads": 1}.items():
-        p = _set(p, k, v)
+        p = replace_dotted(p, k, v)
     p.validate()
     model_dir = ROOT / "data/models/ablation" / tag
     t0 = time.perf_counter()

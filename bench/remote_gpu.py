@@ -30,7 +30,6 @@ exports come back here, where generation and evaluation run with the full pipeli
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -198,12 +197,6 @@ JOBS = {
 }
 
 
-def _set(obj, dotted: str, value):
-    head, _, rest = dotted.partition(".")
-    if not rest:
-        return dataclasses.replace(obj, **{head: value})
-    return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
-
 
 def _shims() -> None:
     """Stand-ins for packages the GPU image lacks (see the module docstring); real ones win when present."""
@@ -256,6 +249,7 @@ def run_job(name: str, minutes: float, seed: int, threads: int, workers: int, ex
     sys.path.insert(0, str(ROOT / "src"))
     os.chdir(ROOT)
     _shims()
+    from headflow.config import replace_dotted
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(message)s", datefmt="%H:%M:%S")
     family, block, overrides = JOBS[name.split("@")[0]]
     mod = importlib.import_module(f"headflow.generators.{family}.params")
@@ -269,7 +263,7 @@ def run_job(name: str, minutes: float, seed: int, threads: int, workers: int, ex
         overrides[k] = json.loads(v)
     for k, v in list(overrides.items()):
         try:
-            p = _set(p, k, v)
+            p = replace_dotted(p, k, v)
         except (TypeError, AttributeError):       # a field this family does not have (--set applies to all)
             print(f"{name}: no field {k}; override skipped", flush=True)
             overrides.pop(k)
@@ -284,8 +278,8 @@ def run_job(name: str, minutes: float, seed: int, threads: int, workers: int, ex
         from headflow.generators.styletalk.params import DiscParams
 
         dp = DiscParams()
-        dp = _set(_set(dp, "threads", threads), "loop.max_minutes", minutes / 6)
-        dp = _set(dp, "loop.seed", seed)
+        dp = replace_dotted(replace_dotted(dp, "threads", threads), "loop.max_minutes", minutes / 6)
+        dp = replace_dotted(dp, "loop.seed", seed)
         disc_dir = Path(f"data/models/gpu_{tag}_disc")
         train.run_disc_stage(dp, progress=False, accelerator=accelerator, out_dir=Path(f"data/interim/gpu_{tag}_disc"),
                              model_dir=disc_dir, metrics_path=Path(f"data/interim/gpu_{tag}_disc/metrics.json"))
@@ -299,29 +293,30 @@ def run_job(name: str, minutes: float, seed: int, threads: int, workers: int, ex
 EXPORTS = ("generator.pt", "styletalk.pt", "discriminators.pt")
 
 
-def _halve(obj):
-    """float32 tensors -> float16 (transport only); records nothing else: `_restore` widens every float16."""
+def _cast(obj, src, dst):
+    """Every `src`-dtype tensor in a nested dict/list/tuple cast to `dst`; everything else as is.
+    Transport only: float32 -> float16 there (`collect`), float16 -> float32 here (`restore`)."""
     import torch
 
     if isinstance(obj, torch.Tensor):
-        return obj.half() if obj.dtype == torch.float32 else obj
+        return obj.to(dst) if obj.dtype == src else obj
     if isinstance(obj, dict):
-        return {k: _halve(v) for k, v in obj.items()}
+        return {k: _cast(v, src, dst) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_halve(v) for v in obj)
+        return type(obj)(_cast(v, src, dst) for v in obj)
     return obj
+
+
+def _halve(obj):
+    import torch
+
+    return _cast(obj, torch.float32, torch.float16)
 
 
 def _widen(obj):
     import torch
 
-    if isinstance(obj, torch.Tensor):
-        return obj.float() if obj.dtype == torch.float16 else obj
-    if isinstance(obj, dict):
-        return {k: _widen(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_widen(v) for v in obj)
-    return obj
+    return _cast(obj, torch.float16, torch.float32)
 
 
 def collect(jobs: list[str], out: Path) -> None:

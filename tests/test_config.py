@@ -182,3 +182,15 @@ def test_unknown_block_is_an_error(tmp_path):
     p.write_text("ingest: {}\ndemo_corpus: {}\ningset: {}\n")
     with pytest.raises(ConfigError, match="unknown params block"):
         params.load_all(p)
+
+
+def test_replace_dotted_sets_a_nested_field_and_names_unknown_ones():
+    from headflow.config import replace_dotted
+    from headflow.generators.lipsync.params import tiny_params
+
+    p = tiny_params()
+    q = replace_dotted(replace_dotted(p, "loop.seed", 7), "loss.sync_start_l1", 0.085)
+    assert (q.loop.seed, q.loss.sync_start_l1) == (7, 0.085)
+    assert (p.loop.seed, p.loss.sync_start_l1) != (7, 0.085)          # a copy: the original is unchanged
+    with pytest.raises(TypeError):
+        replace_dotted(p, "loop.no_such_field", 1)

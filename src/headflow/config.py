@@ -176,6 +176,20 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(obj).items()}
 
 
+def replace_dotted(obj: T, dotted: str, value: Any) -> T:
+    """A copy of dataclass `obj` with the field at the dotted path set (what `dvc exp run -S block.a.b=v`
+    does to params.yaml, on a loaded params object): `replace_dotted(p, "loop.seed", 1)`.
+
+    Raises:
+        TypeError: `dotted` names a field the dataclass (or a nested one) does not have.
+        AttributeError: a non-final part of the path is not a field.
+    """
+    head, _, rest = dotted.partition(".")
+    if not rest:
+        return dataclasses.replace(obj, **{head: value})
+    return dataclasses.replace(obj, **{head: replace_dotted(getattr(obj, head), rest, value)})
+
+
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass: {field name: its docstring, whitespace folded}.
 
