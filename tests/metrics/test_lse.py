@@ -52,3 +52,24 @@ def test_an_expert_that_centres_clips_is_scored_on_centred_windows(monkeypatch):
     centred = prepare_clip(model, clip)
     np.testing.assert_allclose(seen[0][0].numpy(), face_window(centred, 0))
     assert not np.allclose(seen[0][0].numpy(), face_window(clip, 0))
+
+
+@pytest.mark.parametrize("vertex", [-2.3, 0.0, 0.46, 4.5])
+def test_subframe_offset_is_exact_on_a_parabola(vertex):
+    # three-point parabolic interpolation recovers the vertex of a sampled parabola exactly
+    from headflow.metrics.lse import subframe_offset
+
+    k = np.arange(-15, 16)
+    dist = 1.0 + 0.02 * (k - vertex) ** 2
+    assert subframe_offset(dist, 15) == pytest.approx(vertex, abs=1e-9)
+    assert score_distances(dist, 20, 15).offset_subframe == pytest.approx(vertex, abs=1e-9)
+
+
+def test_subframe_offset_at_the_scan_edge_or_flat_is_the_integer_offset():
+    from headflow.metrics.lse import subframe_offset
+
+    edge = np.linspace(1.0, 2.0, 31)             # minimum at offset -15: no left neighbour
+    assert subframe_offset(edge, 15) == -15.0
+    flat = np.ones(31)
+    flat[20] = 0.5                                # a V whose arms are equal: vertex on the sample (+5)
+    assert subframe_offset(flat, 15) == 5.0

@@ -89,3 +89,24 @@ def test_missing_unshifted_row_is_an_error():
     rows = _rows({"c": {5: 5}})
     with pytest.raises(ValueError, match=r"\['c'\].*applied_shift 0"):
         recovery_tables(rows)
+
+
+def test_subframe_relative_recovery_counts_a_clip_recorded_half_a_frame_off():
+    # lbbc2a with the demo expert (2026-11-30): unshifted peak +0.46 -> integer 0; shifted by +5 the
+    # peak is +5.52 -> integer 6. The integer tables call that a miss (6 - 0 != 5); on sub-frame peaks
+    # round(5.52 - 0.46) = 5 is a hit. A real miss (+7.4 for +5) stays a miss.
+    rows = _rows({"a": {0: 0, 5: 6}, "b": {0: 0, 5: 7}})
+    rows["recovered_subframe"] = [0.46, 5.52, 0.1, 7.4]
+    sh = shift_table(rows)
+    assert sh.relative.tolist() == [False, False] and sh.exact.tolist() == [False, False]
+    assert sh.relative_subframe.tolist() == [True, False]
+    tables = recovery_tables(rows)
+    assert tables["relative_subframe"]["overall"]["k"] == 1 and tables["relative"]["overall"]["k"] == 0
+    assert tables["absolute"]["clips"][0]["o0_subframe"] == 0.46
+    assert "sub-frame" in format_tables(tables)
+
+
+def test_tables_without_subframe_column_are_unchanged():
+    tables = recovery_tables(_rows({"a": {0: 0, 5: 5}}))
+    assert "relative_subframe" not in tables and "o0_subframe" not in tables["absolute"]["clips"][0]
+    assert "sub-frame peaks" not in format_tables(tables)

@@ -6,6 +6,10 @@ distance between video window t and audio window t + k, then
     LSE-D  = min_k mean_dist(k)              (lower = better sync)
     LSE-C  = median_k mean_dist(k) - LSE-D   (confidence: higher = clearer sync)
     offset = argmin_k mean_dist(k)           (frames; > 0 means the audio lags the video)
+    offset_subframe = offset + the vertex of the parabola through mean_dist at offset-1, offset, offset+1
+                      (frames, in [offset - 0.5, offset + 0.5]; ours, not syncnet_python's: a clip
+                      recorded 0.5 frame off lands on either integer offset, so comparing integer
+                      offsets of a shifted copy and the original can be off by one for a correct expert)
 Unlike syncnet_python, the audio is never zero-padded at the edges: each offset averages only the
 pairs that exist, and a clip with fewer than `min_pairs` pairs at some offset is reported as too
 short instead of being scored on padding.
@@ -30,6 +34,33 @@ class SyncScore:
     n_video_windows: int
     mean_dist: np.ndarray      # (2K+1,) mean distance per offset, offsets -K..K
     max_offset: int
+    offset_subframe: float = float("nan")   # frames; see subframe_offset
+
+
+def subframe_offset(mean_dist: np.ndarray, max_offset: int) -> float:
+    """The offset of the minimum of `mean_dist` refined by parabolic interpolation, in frames.
+
+    Args:
+        mean_dist: (2K+1,) mean distance per offset -K..K (`offset_distances`).
+        max_offset: K.
+
+    Returns:
+        argmin - K + delta with delta = (d[i-1] - d[i+1]) / (2 (d[i-1] - 2 d[i] + d[i+1])), the vertex
+        of the parabola through the minimum and its two neighbours, so |delta| <= 0.5. At either end of
+        the scan, or where the three points are collinear, delta = 0 (the integer offset).
+
+    The standard three-point sub-sample peak estimate (as in time-delay estimation by
+    cross-correlation); the distance curve of a real recording is near-parabolic within +-1 frame of
+    its minimum, since each window spans 5 frames.
+    """
+    i = int(np.argmin(mean_dist))
+    delta = 0.0
+    if 0 < i < len(mean_dist) - 1:
+        a, b, c = (float(x) for x in mean_dist[i - 1:i + 2])
+        curvature = a - 2 * b + c
+        if curvature > 0:
+            delta = float(np.clip(0.5 * (a - c) / curvature, -0.5, 0.5))
+    return i - max_offset + delta
 
 
 class ClipTooShort(ValueError):
@@ -79,7 +110,8 @@ def score_distances(mean_dist: np.ndarray, n_video_windows: int, max_offset: int
     best = int(np.argmin(mean_dist))
     lse_d = float(mean_dist[best])
     return SyncScore(lse_d=lse_d, lse_c=float(np.median(mean_dist) - lse_d), offset=best - max_offset,
-                     n_video_windows=n_video_windows, mean_dist=mean_dist, max_offset=max_offset)
+                     n_video_windows=n_video_windows, mean_dist=mean_dist, max_offset=max_offset,
+                     offset_subframe=subframe_offset(mean_dist, max_offset))
 
 
 def score_clip(model: SyncExpert, clip: ClipArrays, max_offset: int = 15, min_pairs: int = 5,

@@ -71,6 +71,7 @@ def offset_recovery(model, clip: ClipArrays, shifts=SHIFTS, max_offset: int = 15
         except ClipTooShort as err:
             raise ClipTooShort(f"clip {clip.clip_id} ({len(clip.mouths)} frames): {err}") from None
         rows.append({"clip_id": clip.clip_id, "applied_shift": shift, "recovered_offset": s.offset,
+                     "recovered_subframe": s.offset_subframe,
                      "recovered": s.offset == shift, "lse_d": s.lse_d, "lse_c": s.lse_c,
                      "dist_at_zero": float(s.mean_dist[max_offset]),
                      "frames": len(clip.mouths), "seconds": time.perf_counter() - t})
@@ -157,6 +158,9 @@ def shift_table(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per shifted copy: clip_id, applied_shift s, o0 (the clip's unshifted offset), o_s, relative, exact.
 
     relative = (o_s - o0 == s): the expert moved its peak by exactly the shift; exact = (o_s == s).
+    With a `recovered_subframe` column (`offset_recovery` writes it; `lse.subframe_offset`), also
+    o0_sub, o_s_sub and relative_subframe = (round(o_s_sub - o0_sub) == s): a clip recorded half a frame
+    off has integer peaks that straddle the shift (o0 = 0, o_s = s + 1) although the peak moved by s.
 
     Raises:
         ValueError: naming the clips that have shifted rows but no unshifted (applied_shift 0) row.
@@ -174,6 +178,11 @@ def shift_table(rows: pd.DataFrame) -> pd.DataFrame:
                         "o_s": shifted.recovered_offset.astype(int).to_numpy()})
     out["relative"] = out.o_s - out.o0 == out.applied_shift
     out["exact"] = out.o_s == out.applied_shift
+    if "recovered_subframe" in rows:
+        fine = dict(zip(unshifted.clip_id, unshifted.recovered_subframe.astype(float)))
+        out["o0_sub"] = shifted.clip_id.map(fine).astype(float).to_numpy()
+        out["o_s_sub"] = shifted.recovered_subframe.astype(float).to_numpy()
+        out["relative_subframe"] = np.round(out.o_s_sub - out.o0_sub).astype(int) == out.applied_shift
     return out
 
 
@@ -182,6 +191,8 @@ def absolute_table(rows: pd.DataFrame, tolerance: int = 1) -> pd.DataFrame:
     u = rows[rows.applied_shift == 0]
     out = pd.DataFrame({"clip_id": u.clip_id.to_numpy(), "o0": u.recovered_offset.astype(int).to_numpy(),
                         "lse_c": u.lse_c.astype(float).to_numpy()})
+    if "recovered_subframe" in rows:
+        out["o0_sub"] = u.recovered_subframe.astype(float).to_numpy()
     out["in_sync"] = out.o0.abs() <= tolerance
     return out
 
@@ -202,7 +213,9 @@ def recovery_tables(rows: pd.DataFrame, tolerance: int = 1) -> dict:
     """
     sh, ab = shift_table(rows), absolute_table(rows, tolerance)
     out: dict = {}
-    for col in ("relative", "exact"):
+    for col in ("relative", "exact", "relative_subframe"):
+        if col not in sh:
+            continue
         out[col] = {"overall": Proportion(int(sh[col].sum()), len(sh)).as_dict(),
                     "by_shift": {int(s): Proportion(int(g[col].sum()), len(g)).as_dict()
                                  for s, g in sh.groupby("applied_shift")}}
@@ -215,7 +228,9 @@ def recovery_tables(rows: pd.DataFrame, tolerance: int = 1) -> dict:
                        "median_lse_c_in_sync": med(ab.lse_c[ab.in_sync]),
                        "median_lse_c_out_of_sync": med(ab.lse_c[~ab.in_sync]),
                        "clips": [{"clip_id": r.clip_id, "o0": int(r.o0), "lse_c": round(float(r.lse_c), 4),
-                                  "in_sync": bool(r.in_sync)} for r in ab.itertuples()]}
+                                  "in_sync": bool(r.in_sync),
+                                  **({"o0_subframe": round(float(r.o0_sub), 3)} if "o0_sub" in ab else {})}
+                                 for r in ab.itertuples()]}
     return out
 
 
@@ -225,15 +240,20 @@ def format_tables(tables: dict) -> str:
         return str(Proportion(d["k"], d["n"]))
 
     rel, ex, ab = tables["relative"], tables["exact"], tables["absolute"]
-    lines = ["Relative recovery (o_s - o0 == s) and exact recovery (o_s == s), k/n = rate [95% Wilson]:",
-             f"  {'shift':>6}  {'relative':<28}  {'exact':<28}"]
+    sub = tables.get("relative_subframe")
+    lines = ["Relative recovery (o_s - o0 == s), exact recovery (o_s == s)"
+             + (" and relative on sub-frame peaks (round(o_s - o0) == s)" if sub else "")
+             + ", k/n = rate [95% Wilson]:",
+             f"  {'shift':>6}  {'relative':<28}  {'exact':<28}" + (f"  {'relative (sub-frame)':<28}" if sub else "")]
     for s in rel["by_shift"]:
-        lines.append(f"  {s:>+6d}  {p(rel['by_shift'][s]):<28}  {p(ex['by_shift'][s]):<28}")
-    lines.append(f"  {'all':>6}  {p(rel['overall']):<28}  {p(ex['overall']):<28}")
+        lines.append(f"  {s:>+6d}  {p(rel['by_shift'][s]):<28}  {p(ex['by_shift'][s]):<28}"
+                     + (f"  {p(sub['by_shift'][s]):<28}" if sub else ""))
+    lines.append(f"  {'all':>6}  {p(rel['overall']):<28}  {p(ex['overall']):<28}"
+                 + (f"  {p(sub['overall']):<28}" if sub else ""))
     lines += [f"Absolute offset as recorded (in sync = |o0| <= {ab['tolerance']}):",
-              f"  {'clip':<12} {'o0':>4} {'LSE-C':>7}  in sync"]
-    lines += [f"  {c['clip_id']:<12} {c['o0']:>+4d} {c['lse_c']:>7.3f}  {'yes' if c['in_sync'] else 'no'}"
-              for c in ab["clips"]]
+              f"  {'clip':<12} {'o0':>4} {'sub-frame':>9} {'LSE-C':>7}  in sync"]
+    lines += [f"  {c['clip_id']:<12} {c['o0']:>+4d} {c.get('o0_subframe', float('nan')):>+9.2f} {c['lse_c']:>7.3f}  "
+              f"{'yes' if c['in_sync'] else 'no'}" for c in ab["clips"]]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines.append(f"  in sync: {p(ab['in_sync'])}; median LSE-C in sync {fmt(ab['median_lse_c_in_sync'])}, "
                  f"others {fmt(ab['median_lse_c_out_of_sync'])}")
