@@ -33,8 +33,11 @@ $(STAMP): requirements.lock pyproject.toml
 demo: env
 	$(BIN)/python -m headflow.demo_run
 
+# Two pytest-xdist workers (the CI machine has 2 cores); a test file stays on one worker, so module
+# fixtures (the e2e demo run) are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: env
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 -m "not quality" tests; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 -m "not quality" -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: treating as failure"; exit 1; fi; exit $$rc
 
 # The quality configurations (not in CI): minutes of training each, figures printed. Needs `make demo`'s

@@ -12,11 +12,28 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+# pytest-xdist workers (`make test` runs two) each get their own Prefect home: flows run in one worker
+# must not share the other's SQLite database.
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("PREFECT_HOME"):
+    os.environ["PREFECT_HOME"] = f"{os.environ['PREFECT_HOME']}-{os.environ['PYTEST_XDIST_WORKER']}"
 # ../shared beside the checkout (CI lays it there); HEADFLOW_SHARED points elsewhere (a worktree).
 SHARED = Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
 # .ci/run sets HEADFLOW_REQUIRE_SHARED=1: CI has ../shared, so a `shared` test that skips there means
 # real-data gates silently stopped running; it fails instead. `make test` without it keeps skipping.
 REQUIRE_SHARED = os.environ.get("HEADFLOW_REQUIRE_SHARED") == "1"
+
+
+# The longest test files (seconds on an idle 2-core machine, 2026-11-29) run first: under pytest-xdist
+# (`--dist loadfile`) a file goes whole to one worker, so the 4-minute e2e demo run must not be the
+# last file handed out while the other worker idles.
+FIRST = ("tests/e2e/test_pipeline.py", "tests/align/test_accuracy.py", "tests/e2e/test_kill_rerun.py",
+         "tests/fit3dmm/test_fit.py", "tests/e2e/test_cases.py", "tests/scaleout/test_dask_cluster.py",
+         "tests/demo/test_corpus.py", "tests/faces/test_gates.py", "tests/scaleout/test_torchrun.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(FIRST)))   # stable: order kept within
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -67,6 +84,18 @@ def demo_corpus(tmp_path_factory, demo_params):
     """The default demo corpus (real params.yaml), built once per test session."""
     from headflow.demo.corpus import build_corpus
 
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    corpus = build_corpus(demo_params, out, progress=False)
-    return out, corpus
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        out = tmp_path_factory.mktemp("demo") / "demo"
+        return out, build_corpus(demo_params, out, progress=False)
+    # Under pytest-xdist (`make test` runs 2 workers) each worker has its own session: the first one to
+    # get here builds the corpus (~60 s) in the run's common temp folder, the others wait and reuse it.
+    import pandas as pd
+    from filelock import FileLock
+
+    common = tmp_path_factory.getbasetemp().parent
+    out, index = common / "demo_shared" / "demo", common / "demo_shared" / "index.pkl"
+    with FileLock(str(common / "demo_shared.lock")):
+        if not index.is_file():
+            corpus = build_corpus(demo_params, out, progress=False)
+            corpus.to_pickle(index)
+    return out, pd.read_pickle(index)

@@ -25,6 +25,14 @@ def _run(cmd, cwd, check=True):
     return proc
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child process of this one."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _merge(target: dict, values: dict) -> None:
     for key, value in values.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
@@ -139,14 +147,18 @@ def test_demo_run_builds_everything_and_summarises(project):
 def test_noop_repro_is_fast_and_param_change_reruns_only_ingest(project):
     dst, _ = project
     dvc = str(Path(sys.executable).parent / "dvc")
-    timings = []
+    timings, cpu = [], []
     for _ in range(2):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), _children_cpu()
         out = _run([dvc, "repro"], dst).stdout
         timings.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - used)
         assert "Running stage" not in out
-    print(f"no-op dvc repro: {min(timings):.2f} s (best of 2)")
-    assert min(timings) < 3.0
+    print(f"no-op dvc repro: {min(timings):.2f} s wall, {min(cpu):.2f} CPU s (best of 2)")
+    # The gate is on CPU seconds (dvc and its children): `make test` runs two pytest workers on two
+    # cores, and wall time there measures the other worker too (4.1 s wall under a load of 9, where
+    # an idle machine takes ~1 s).
+    assert min(cpu) < 3.0
     # A param that changes no output byte: ingest reruns, and DVC then skips every stage downstream
     # because ingest's outputs hash the same (a media-changing param such as crf reran the whole
     # pipeline here: 116 s of the suite for the same assertion about ingest).
