@@ -190,7 +190,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation over the finite pairs; NaN with fewer than 3 pairs or a constant side."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:   # ptp: std of a float constant is ~1e-17, not 0
         return float("nan")
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 

@@ -82,6 +82,7 @@ def test_pose_error_and_pearson():
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert pearson([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))             # constant side: undefined, not 0
+    assert np.isnan(pearson([0.1, 0.1, 0.1], [1, 2, 3]))       # a float constant too (its std is ~1e-17, not 0)
 
 
 def test_compare_pairs_systems_by_clip_and_orients_the_winner():
