@@ -19,8 +19,8 @@ Systems: DisCoHead (`<variant>`), its source-warp baseline (`<variant>+source_wa
 the predicted transformation alone, no expression control), and three references that no model made:
 the source frame held still (`source_frame`: pose 0 by construction, a constant mouth, so its mouth r
 is NaN), and the real crops of the head driver and of the audio clip over the same frames (what a
-perfect transfer would score on each side, i.e. the measurement's own floor and ceiling). DisCoHead minus source-warp per
-figure: the paired bootstrap over clips (`headflow.metrics.stats.paired_bootstrap`, 10000 resamples).
+perfect transfer would score on each side, i.e. the measurement's own floor and ceiling). DisCoHead minus
+source-warp per figure: the paired bootstrap over clips (`headflow.metrics.stats.paired_bootstrap`, 10000 resamples).
 
 Measurement (the same on every system; the generated frames are 256x256 aligned crops in the head
 driver's crop256 geometry, since the model reproduces the driver's crop):
@@ -44,7 +44,7 @@ driver's crop256 geometry, since the model reproduces the driver's crop):
 Before any output the measurement runs on the real crops of the evaluation clips against their own
 truth (error, bias, correlation, pooled over frames `frame_start`.. of each clip): its own accuracy.
 
-Uses only the stored outputs and truth files (nothing written under --root); about 2 minutes on one core.
+Uses only the stored outputs and truth files (nothing written under --root); about 65 s on one core (2026-11-30).
 """
 
 from __future__ import annotations
@@ -210,6 +210,11 @@ class RealClip:
 
 
 def load_real_clips(root: Path, clip_ids: list[str]) -> dict[str, RealClip]:
+    """Crops (the shards' crop256), faces boxes and demo truth of each clip of a project run at `root`.
+
+    Raises:
+        ValueError: a clip that is not a demo clip (no truth file), or whose crop, box and truth frame counts differ.
+    """
     from headflow.evaluate.crops import box_in_crop
     from headflow.shards.reader import read_clip
 
@@ -242,6 +247,7 @@ def dlib_landmarks(frames: np.ndarray, box: tuple[float, float, float, float]) -
 
 
 def read_video(path: Path) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames of a video."""
     from headflow.media.normalize import read_frames
 
     return np.stack(list(read_frames(path)))
@@ -272,7 +278,8 @@ def validate(real: dict[str, RealClip], frame_start: int) -> tuple[pd.DataFrame,
     om, ot = np.concatenate(op_m), np.concatenate(op_t)
     rows.append({"quantity": "mouth opening", "truth mean |x|": np.abs(ot).mean(), "MAE": np.nan, "bias": np.nan,
                  "r": pearson(om, ot), "slope": float(np.polyfit(ot, om, 1)[0])})
-    return pd.DataFrame(rows), {"frames": len(m), "clips": len(real), "per_clip_mouth_r_mean": float(np.nanmean(per_clip_r))}
+    info = {"frames": len(m), "clips": len(real), "per_clip_mouth_r_mean": float(np.nanmean(per_clip_r))}
+    return pd.DataFrame(rows), info
 
 
 def score(measured_pose: np.ndarray, opening: np.ndarray, frames: np.ndarray, drv: RealClip, aud: RealClip,
@@ -380,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         means = sub[cols].mean()
         print(f"{system} ({len(sub)} clips): pose error deg, mean |x| (yaw / pitch / roll; mean of the three)")
-        print(f"  vs head driver truth: {means.iloc[0]:.2f} / {means.iloc[1]:.2f} / {means.iloc[2]:.2f}; {means.iloc[3]:.2f}")
+        print(f"  vs head driver truth: {means.iloc[0]:.2f} / {means.iloc[1]:.2f} / {means.iloc[2]:.2f}; "
+              f"{means.iloc[3]:.2f}")
         print(f"  vs audio clip truth (leak control): {means.iloc[4]:.2f} / {means.iloc[5]:.2f} / {means.iloc[6]:.2f}; "
               f"{means.iloc[7]:.2f}")
         print(f"  mouth opening r with the audio clip's truth: {means.iloc[8]:.3f}; with the head driver's (control): "

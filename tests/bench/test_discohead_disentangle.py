@@ -57,8 +57,8 @@ def test_crop_roll_and_expected_pose():
     M = np.array([[k * np.cos(a), -k * np.sin(a), 5.0], [k * np.sin(a), k * np.cos(a), -3.0]])
     assert crop_roll_deg(M[None])[0] == pytest.approx(30.0)
     # why roll alone shifts: the crop turns the head by a, Rz(a) Rz(r) Rx(p) Ry(y) = R(y, p, r + a)
-    np.testing.assert_allclose(euler_to_matrix(np.array([0.0, 0.0, 30.0])) @ euler_to_matrix(np.array([2.0, -1.0, 4.0])),
-                               euler_to_matrix(np.array([2.0, -1.0, 34.0])), atol=1e-12)
+    turned = euler_to_matrix(np.array([0.0, 0.0, 30.0])) @ euler_to_matrix(np.array([2.0, -1.0, 4.0]))
+    np.testing.assert_allclose(turned, euler_to_matrix(np.array([2.0, -1.0, 34.0])), atol=1e-12)
     truth = np.array([[2.0, -1.0, 4.0, 0.0, 0.0, 1.0]])
     # reference crop turned by 25 deg: expected roll 4 + 30 - 25 = 9
     np.testing.assert_allclose(expected_pose(truth, np.array([30.0]), 25.0), [[2.0, -1.0, 9.0]])
