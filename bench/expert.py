@@ -31,8 +31,10 @@ import torch
 import yaml
 
 from headflow import params as P
+from headflow.config import from_dict
 from headflow.shards import read_clip
 from headflow.sync.data import clip_arrays
+from headflow.sync.params import TrainExpertParams
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
 from headflow.sync.train import load_expert, train_expert
 
