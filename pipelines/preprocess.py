@@ -187,7 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         except ImportError:
             raise SystemExit("--ray needs prefect-ray: .venv/bin/pip install 'prefect-ray' 'ray==2.60.*'") from None
 
-        runner_flow = preprocess.with_options(task_runner=RayTaskRunner(address=args.ray))
+        from headflow.cluster import ray_runtime_env
+
+        runner = RayTaskRunner(address=args.ray, init_kwargs={"runtime_env": ray_runtime_env(Path.cwd())})
+        runner_flow = preprocess.with_options(task_runner=runner)
     runner_flow(params_path=args.params, build_demo=False if args.skip_demo else None, stages=args.stages,
                shard_size=args.shard_size)
 

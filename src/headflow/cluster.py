@@ -34,13 +34,14 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def check_project_root(root: str, expected_sha256: str, where: str = "") -> str:
+def check_project_root(root: str, expected_sha256: str, where: str = "", kind: str = "Dask") -> str:
     """Check that this process sees the project at `root` (an absolute path) and chdir into it.
 
     Args:
         root: the client's project folder, absolute.
         expected_sha256: the sha256 of the client's `root/params.yaml`.
         where: the worker's name for the message (default: this host's name and process id).
+        kind: "Dask" or "Ray", for the message and the command it suggests.
 
     Returns:
         The folder this process now runs in (`root`).
@@ -52,16 +53,17 @@ def check_project_root(root: str, expected_sha256: str, where: str = "") -> str:
     where = where or f"{socket.gethostname()} pid {os.getpid()}"
     fix = ("Mount the project's shared storage at the same path on every worker machine (NFS, Lustre, a "
            "cloud filesystem mount), or start the workers from the project folder: "
-           f"`cd {root} && dask worker SCHEDULER_ADDRESS`. See README.md, 'Prefect and scale-out'.")
+           + (f"`cd {root} && ray start --address HEAD_ADDRESS`" if kind == "Ray" else
+              f"`cd {root} && dask worker SCHEDULER_ADDRESS`") + ". See README.md, 'Prefect and scale-out'.")
     if not Path(root).is_absolute():
         raise ProjectNotVisibleError(f"project root {root!r} is not an absolute path; pass the resolved folder")
     marker = Path(root) / MARKER
     if not marker.is_file():
-        raise ProjectNotVisibleError(f"Dask worker {where} cannot see the project folder {root} "
+        raise ProjectNotVisibleError(f"{kind} worker {where} cannot see the project folder {root} "
                                      f"({marker} does not exist there). {fix}")
     seen = digest(marker)
     if seen != expected_sha256:
-        raise ProjectNotVisibleError(f"Dask worker {where} sees a different {marker} (sha256 {seen[:12]} != "
+        raise ProjectNotVisibleError(f"{kind} worker {where} sees a different {marker} (sha256 {seen[:12]} != "
                                      f"the client's {expected_sha256[:12]}): another copy of the project, not "
                                      f"the shared folder. {fix}")
     if Path.cwd() != Path(root):
@@ -114,3 +116,38 @@ def connect(address: str, root: Path) -> Any:
         client.close()
         raise
     return client
+
+
+ROOT_ENV, SHA_ENV = "HEADFLOW_PROJECT_ROOT", "HEADFLOW_PROJECT_SHA256"
+"""Environment variables that carry the client's project folder and params.yaml digest to Ray workers."""
+
+
+def ray_runtime_env(root: Path) -> dict[str, Any]:
+    """The Ray `runtime_env` that runs `ray_worker_setup` in every Ray worker of the job.
+
+    Ray has no worker plugins; its `worker_process_setup_hook` (a "module.function" path, run once in
+    each worker process before any task) plays the role `ProjectRoot` plays for Dask, with the folder
+    and digest passed as environment variables of the job.
+
+    Raises:
+        FileNotFoundError: `root/params.yaml` does not exist.
+    """
+    plugin = ProjectRoot.of(root)
+    return {"env_vars": {ROOT_ENV: plugin.root, SHA_ENV: plugin.sha256},
+            "worker_process_setup_hook": "headflow.cluster.ray_worker_setup"}
+
+
+def ray_worker_setup() -> None:
+    """Ray worker hook: `check_project_root` with the job's folder and digest, and the folder on sys.path
+    (the flow's task functions live in the project's `pipelines` package, imported by name on unpickling).
+
+    Raises:
+        ProjectNotVisibleError: the worker cannot see the folder (Ray fails the task with this error).
+        KeyError: the job was started without `ray_runtime_env`.
+    """
+    import sys
+
+    root = check_project_root(os.environ[ROOT_ENV], os.environ[SHA_ENV],
+                              where=f"(host {socket.gethostname()}, pid {os.getpid()})", kind="Ray")
+    if root not in sys.path:
+        sys.path.insert(0, root)
