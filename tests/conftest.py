@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # pytest-xdist workers (`make test` runs two) each get their own Prefect home: flows run in one worker
 # must not share the other's SQLite database.
 if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("PREFECT_HOME"):
-    os.environ["PREFECT_HOME"] = f"{os.environ['PREFECT_HOME']}-{os.environ['PYTEST_XDIST_WORKER']}"
+    os.environ["PREFECT_HOME"] = os.path.join(os.environ["PREFECT_HOME"], os.environ["PYTEST_XDIST_WORKER"])
 # ../shared beside the checkout (CI lays it there); HEADFLOW_SHARED points elsewhere (a worktree).
 SHARED = Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
 # .ci/run sets HEADFLOW_REQUIRE_SHARED=1: CI has ../shared, so a `shared` test that skips there means
