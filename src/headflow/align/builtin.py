@@ -2,9 +2,10 @@
 
 Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of speech):
 1. Features: 13 MFCCs + deltas + delta-deltas every `shift_ms`, mean/variance normalised per utterance.
-2. Graph per utterance: optional silence, the phones of each word (first pronunciation), optional
-   silence after every word. Words without a pronunciation become one GARBAGE segment (a fixed
-   model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
+2. Graph per utterance: optional silence, the phones of each word, optional silence after every
+   word. A word with several dictionary pronunciations gets each (up to `max_pronunciations`) as a
+   parallel chain and Viterbi picks one, as in MFA's lexicon graph. Words without a pronunciation become
+   one GARBAGE segment (a fixed model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
 3. Initial segmentation: silence outside the energy-based speech region, phones spread evenly
    inside it (`init="flat"`); each transcript synthesised with espeak-ng and warped onto the
    audio by DTW (`init="espeak_dtw"`, see dtw.py); or (default) Viterbi with a model estimated from
@@ -19,7 +20,10 @@ model learns from many speakers, which ours cannot from minutes of one corpus): 
 (phones, spoken noise) loses `pause_penalty` log-likelihood per frame on frames in a pause, and
 `long_pause_weight` times that in pauses of at least `long_pause_ms` (features.pause_frames: runs of
 quiet frames, clicks bridged). Without it, a word stretched over a pause or parked in one cost less
-than the silence model, whose Gaussians come from a handful of the corpus's pauses.
+than the silence model, whose Gaussians come from a handful of the corpus's pauses. The other way round,
+SIL loses `speech_penalty` on frames above `loud_level` of the recording's floor-to-top energy range
+(features.loud_frames): without it the silence model swallowed quiet word edges (held nasals, final
+consonants, soft onsets), the commonest word-boundary miss against MFA on real speech.
 
 Why our own aligner: the Montreal Forced Aligner does not run from PyPI (its Kaldi bindings come only
 from conda-forge; `align.backend: mfa` uses it from PATH), and the pip-installable alternatives need
