@@ -3,14 +3,19 @@
     python bench/align.py                         # demo corpus from data/ + ../shared material
     python bench/align.py --project ../other-checkout  # another checkout's built demo corpus (read only)
     python bench/align.py --shared ../shared --no-demo --no-grid   # real speech only (issue 16 figures)
+    python bench/align.py --no-demo --no-grid --seeds 5 --words    # + mean/min over 5 dither seeds, per-word diagnosis
 
 Figures (see headflow.align.evaluate for how boundaries are matched):
 1. demo corpus: phone and word boundaries of the stage's output vs espeak's exact timings (truth.json),
    and the stage's speed as x real time (audio seconds / stage seconds, training included);
 2. real speech, ../shared/data/mfa (acoustic_corpus + cold_corpus, aligned together) vs the MFA TextGrids
-   there, for today's aligner (params.yaml) and the BASELINE (the aligner before issue 16) in the same
-   run: phones within 20 / 40 ms and words within 40 ms per recording and both together. cold_corpus is
-   the recording the issue 16 settings were tuned on; acoustic_corpus was held out of the tuning;
+   there, for today's aligner (params.yaml), the aligner of 2026-11-29 (PREVIOUS: before the word-boundary
+   work) and the BASELINE (the aligner before issue 16) in the same run: phones within 20 / 40 ms and words
+   within 40 ms per recording and both together. cold_corpus is the recording the issue 16 settings were
+   tuned on; acoustic_corpus was held out of the tuning. --seeds N repeats each with N dither seeds
+   (align.builtin.dither_seed) and prints the mean and the worst; --words prints today's word boundaries
+   by kind (start/end, next to a reference pause or not, first/last phone a stop/fricative/other) and
+   the words that miss by more than 40 ms;
 3. joined pauses (align/pauses.py): the two recordings with 1-5 s pauses inserted, aligned alone: words
    inside a reference pause of >= 0.5 s (the gate: none), phones and words within 40 ms; both aligners;
 4. real GRID clips, ../shared/data/grid (all six aligned together): word boundaries of swwp2s vs swwp2s.align.
@@ -67,19 +72,25 @@ def demo(project: Path, params: AlignParams) -> None:
 
 TUNED_ON = "cold_corpus"
 """The recording the issue 16 settings (var_mix, pause_*) were chosen on; acoustic_corpus is held out."""
-BASELINE = {"var_mix": 0.3, "pause_penalty": 0.0, "pause_gap_ms": 0.0, "long_pause_weight": 1.0}
+PREVIOUS = {"speech_penalty": 0.0, "max_pronunciations": 1}
+"""align.builtin settings of the aligner of 2026-11-29 (issue 16's phone half; before pronunciation variants
+and the SIL penalty on frames above the floor)."""
+BASELINE = {"var_mix": 0.3, "pause_penalty": 0.0, "pause_gap_ms": 0.0, "long_pause_weight": 1.0, **PREVIOUS}
 """align.builtin settings of the aligner before issue 16 (its features also counted digital silence in
 quiet_frames' floor; that fix, which changes nothing without exact zeros, is in both)."""
 
 
 def configs(params: AlignParams) -> list[tuple[str, AlignParams]]:
-    """(name, params) of today's aligner and the baseline."""
+    """(name, params) of today's aligner, the aligner of 2026-11-29 and the baseline."""
     import copy
 
-    base = copy.deepcopy(params)
-    for k, v in BASELINE.items():
-        setattr(base.builtin, k, v)
-    return [("today", params), ("baseline", base)]
+    out = [("today", params)]
+    for name, change in (("11-29", PREVIOUS), ("baseline", BASELINE)):
+        p = copy.deepcopy(params)
+        for k, v in change.items():
+            setattr(p.builtin, k, v)
+        out.append((name, p))
+    return out
 
 
 def _figures(ph: np.ndarray, wd: np.ndarray) -> str:
@@ -88,28 +99,89 @@ def _figures(ph: np.ndarray, wd: np.ndarray) -> str:
             f"{s.median_ms:4.1f} ms | word boundaries {len(wd):3d}: {np.mean(wd <= 0.040):6.1%} within 40 ms")
 
 
-def mfa_real(shared: Path, params: AlignParams) -> None:
+def mfa_real(shared: Path, params: AlignParams, seeds: int = 1, words: bool = False) -> None:
+    import copy
+
     from headflow.media import read_audio
 
     folder = shared / "data/mfa"
     names = ["acoustic_corpus", "cold_corpus"]
     items = [(n, read_audio(folder / f"{n}.wav")[0], (folder / f"{n}.lab").read_text()) for n in names]
+    grids = [read_textgrid(folder / f"{n}.TextGrid") for n in names]
     dur = sum(len(w) for _, w, _ in items) / 16000
     print(f"real speech, ../shared/data/mfa ({len(items)} utterances aligned together, {dur:.1f} s) vs MFA "
-          f"(tuned on {TUNED_ON}, the other held out):")
+          f"(tuned on {TUNED_ON}, the other held out)" + (f"; mean [worst] of {seeds} dither seeds:" if seeds > 1 else ":"))
     for name, p in configs(params):
-        t, cpu = time.perf_counter(), time.process_time()
-        als = align_wavs(items, p)
-        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-        ph, wd = [], []
-        for n, al in zip(names, als):
-            grid = read_textgrid(folder / f"{n}.TextGrid")
-            ph.append(boundary_errors(grid.tiers["phones"], [(a, b, q) for a, b, q, _ in al.phones]))
-            wd.append(boundary_errors(grid.tiers["words"], al.words, words=True))
-            role = "tuned on" if n == TUNED_ON else "held out"
-            print(f"  {name:8s} {n:15s} ({role}): {_figures(ph[-1], wd[-1])}")
-        print(f"  {name:8s} {'both':26s}: {_figures(np.concatenate(ph), np.concatenate(wd))}; "
-              f"{dur / seconds:.1f}x real time ({dur / cpu:.1f}x per CPU second: on a busy machine wall time lies)")
+        rows, seconds, cpu = [], 0.0, 0.0
+        for seed in range(seeds):
+            q = copy.deepcopy(p)
+            q.builtin.dither_seed = p.builtin.dither_seed + seed
+            t, c = time.perf_counter(), time.process_time()
+            als = align_wavs(items, q)
+            seconds, cpu = seconds + time.perf_counter() - t, cpu + time.process_time() - c
+            ph = [boundary_errors(g.tiers["phones"], [(a, b, x) for a, b, x, _ in al.phones]) for g, al in zip(grids, als)]
+            wd = [boundary_errors(g.tiers["words"], al.words, words=True) for g, al in zip(grids, als)]
+            rows.append((ph, wd))
+            if words and name == "today" and seed == 0:
+                today_words = [(n, g, al) for n, g, al in zip(names, grids, als)]
+        for k, n in enumerate(names + ["both"]):
+            pick = (lambda r: r[k]) if k < len(names) else np.concatenate
+            role = "" if n == "both" else " (tuned on)" if n == TUNED_ON else " (held out)"
+            figs = [(pick(ph), pick(wd)) for ph, wd in rows]
+            line = _figures(*figs[0]) if seeds == 1 else _seed_figures(figs)
+            speed = (f"; {dur * seeds / seconds:.1f}x real time ({dur * seeds / cpu:.1f}x per CPU second: on a busy "
+                     "machine wall time lies)") if n == "both" else ""
+            print(f"  {name:8s} {n + role:26s}: {line}{speed}")
+    if words:
+        word_diagnosis(today_words)
+
+
+def _seed_figures(figs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Mean [worst] over seeds of phones within 20 / 40 ms and words within 40 ms."""
+    p20 = [np.mean(ph <= 0.020) for ph, _ in figs]
+    p40 = [np.mean(ph <= 0.040) for ph, _ in figs]
+    w40 = [np.mean(wd <= 0.040) for _, wd in figs]
+    f = lambda v: f"{np.mean(v):6.1%} [{np.min(v):6.1%}]"  # noqa: E731
+    return (f"phones {len(figs[0][0]):3d}: {f(p20)} within 20 ms, {f(p40)} within 40 ms | word boundaries "
+            f"{len(figs[0][1]):3d}: {f(w40)} within 40 ms")
+
+
+def word_diagnosis(aligned: list) -> None:
+    """Today's word boundaries by kind, and the words off by more than 40 ms (evaluate.word_boundaries)."""
+    from headflow.align.evaluate import word_boundaries
+
+    kind = {**dict.fromkeys("P B T D K G CH JH".split(), "stop"),
+            **dict.fromkeys("F V TH DH S Z SH ZH HH".split(), "fricative")}
+    print("word boundaries of today's aligner, by kind (a boundary shared by two words counts for both; "
+          "'pause' = a reference silence >= 50 ms beside it):")
+    every = []
+    for name, grid, al in aligned:
+        wb = word_boundaries(grid.tiers["words"], al.words, grid.tiers["phones"])
+        every += [(name, w) for w in wb]
+    for rec in sorted({n for n, _ in every}) + ["both"]:
+        ws = [w for n, w in every if rec in ("both", n)]
+        groups = {
+            "starts": [w.start_error for w in ws], "ends": [w.end_error for w in ws],
+            "starts after a pause": [w.start_error for w in ws if w.gap_before >= 0.05],
+            "starts in running speech": [w.start_error for w in ws if w.gap_before < 0.05],
+            "ends before a pause": [w.end_error for w in ws if w.gap_after >= 0.05],
+            "ends in running speech": [w.end_error for w in ws if w.gap_after < 0.05],
+            **{f"starts with a {k}": [w.start_error for w in ws if kind.get(w.first_phone, "other") == k]
+               for k in ("stop", "fricative", "other")},
+            **{f"ends with a {k}": [w.end_error for w in ws if kind.get(w.last_phone, "other") == k]
+               for k in ("stop", "fricative", "other")},
+        }
+        print(f"  {rec}:")
+        for label, e in groups.items():
+            e = np.asarray(e)
+            if len(e):
+                print(f"    {label:26s} {len(e):3d}: {np.mean(np.abs(e) <= 0.040):6.1%} within 40 ms, median signed "
+                      f"error {np.median(e) * 1000:+5.0f} ms (> 0: ours late)")
+    print("  words off by more than 40 ms (ref -> ours, s):")
+    for name, w in every:
+        if max(abs(w.start_error), abs(w.end_error)) > 0.040:
+            print(f"    {name:15s} {w.word:12s} {w.ref[0]:6.2f}-{w.ref[1]:6.2f} -> {w.hyp[0]:6.2f}-{w.hyp[1]:6.2f} "
+                  f"(start {w.start_error * 1000:+5.0f} ms, end {w.end_error * 1000:+5.0f} ms)")
 
 
 def joined_pauses(shared: Path, params: AlignParams) -> None:
@@ -157,6 +229,8 @@ def main() -> None:
     ap.add_argument("--init", choices=["flat", "espeak_dtw", "espeak_hmm"], default=None, help="override align.builtin.init")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo corpus (the slowest part)")
     ap.add_argument("--no-grid", action="store_true", help="skip the GRID clips")
+    ap.add_argument("--seeds", type=int, default=1, help="real speech: repeat with this many dither seeds (mean, worst)")
+    ap.add_argument("--words", action="store_true", help="real speech: today's word boundaries by kind, and the misses")
     args = ap.parse_args()
     from headflow import params as hparams
 
@@ -171,7 +245,7 @@ def main() -> None:
     else:
         print(f"demo corpus: skipped ({args.project}/data/interim/ingest/clips.parquet not built; run `make demo`)")
     if args.shared.is_dir():
-        mfa_real(args.shared, params)
+        mfa_real(args.shared, params, args.seeds, args.words)
         joined_pauses(args.shared, params)
         if not args.no_grid:
             grid_real(args.shared, params)

@@ -41,11 +41,13 @@ def test_demo_corpus_phone_boundaries(demo_corpus, tmp_path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_real_speech_against_mfa(shared_dir):
-    """Two real utterances (52 s) against MFA's phone tiers: the issue 16 target, >= 75% of phone
-    boundaries within 40 ms. Measured (bench/align.py, 2026-11-29): 76.7% (held-out acoustic_corpus 81.7%,
-    cold_corpus, tuned on, 72.3%), median 15 ms; words 70.8% within 40 ms (the >= 85% aim is not reached:
-    the gate holds today's figure less 3 points). The aligner before issue 16 (var_mix 0.3, no pause
-    penalty) measured 67.3% / 62.5% and fails both gates."""
+    """Two real utterances (52 s) against MFA's phone tiers: the issue 16 targets, >= 75% of phone
+    boundaries within 40 ms and (the aim, not reached) >= 85% of word boundaries. Measured (bench/align.py,
+    2026-11-30): phones 81.9% (held-out acoustic_corpus 84.7%, cold_corpus, tuned on, 79.5%), median 15 ms;
+    words 79.2% within 40 ms (held out 84.3%); over 5 dither seeds the worst was 78.4%. The gate holds the
+    word figure less 3 points (76%). The aligner of 2026-11-29 (no pronunciation variants, no SIL penalty
+    on loud frames) measured 76.7% / 70.8% and fails the word gate; the one before issue 16 (var_mix 0.3,
+    no pause penalty) 67.3% / 62.5%."""
     from headflow.media import read_audio
 
     folder = shared_dir / "data/mfa"
@@ -58,7 +60,7 @@ def test_real_speech_against_mfa(shared_dir):
     stats = summarize(np.concatenate(errs))
     assert stats.n > 400 and len(words) > 150
     assert stats.median_ms <= 20 and stats.within_40ms >= 0.75, stats
-    assert np.mean(words <= 0.040) >= 0.67, np.mean(words <= 0.040)
+    assert np.mean(words <= 0.040) >= 0.76, np.mean(words <= 0.040)
 
 
 @pytest.mark.shared
@@ -77,7 +79,8 @@ def test_grid_word_boundaries(grid_dir, tmp_path):
     stats = summarize(boundary_errors(ref, al.words, words=True))
     print(stats.line("GRID swwp2s words"))
     # Measured 2026-11-29 (`pytest -s -k grid_word tests/align/test_accuracy.py`): 8 boundaries, median
-    # 10.0 ms, 75% within 40 ms. Gates: median <= measured + one 10 ms alignment frame (the aligner's
+    # 10.0 ms, 75% within 40 ms; 2026-11-30 (pronunciation variants, SIL penalty on loud frames): median
+    # 15.0 ms, 75% within 40 ms. Gates: median <= measured + one 10 ms alignment frame (the aligner's
     # resolution; x1.25 = 12.5 ms would fail on one boundary moving by one frame), within 40 ms >= 0.6
     # (one more of the 8 may miss). The old gate (60 ms) passed an aligner six frames worse.
     assert stats.n >= 7, stats        # six words, one pause: 7-8 distinct boundaries

@@ -38,3 +38,24 @@ def test_words_match_exact_labels_only():
     other = [(0.5, 0.8, "sat"), (0.8, 1.02, "white")]
     np.testing.assert_allclose(np.sort(boundary_errors(ref, other, words=True)), [0.02, 0.03], atol=1e-12)
     assert summarize(np.array([])).n == 0
+
+
+def test_word_boundaries_pair_words_with_their_reference_context():
+    from headflow.align.evaluate import word_boundaries
+
+    # "set white" after 0.49 s of silence, a 0.1 s pause, "now", the tier ending at 1.5 s. Ours drops "now"
+    # (unpaired) and calls "white" "white": set starts 10 ms late, ends 30 ms late; white 0.9 -> 0.92, 1.2 -> 1.15.
+    ref = [(0.0, 0.49, ""), (0.49, 0.8, "set"), (0.8, 0.9, "sp"), (0.9, 1.2, "white"), (1.2, 1.3, "now"),
+           (1.3, 1.5, "")]
+    phones = [(0.49, 0.6, "S"), (0.6, 0.7, "EH1"), (0.7, 0.8, "T"), (0.9, 1.0, "W"), (1.0, 1.1, "AY1"),
+              (1.1, 1.2, "T"), (1.2, 1.3, "N")]
+    hyp = [(0.5, 0.83, "set"), (0.92, 1.15, "white")]
+    wb = word_boundaries(ref, hyp, phones)
+    assert [w.word for w in wb] == ["set", "white"]
+    assert wb[0].start_error == pytest.approx(0.01) and wb[0].end_error == pytest.approx(0.03)
+    assert wb[1].start_error == pytest.approx(0.02) and wb[1].end_error == pytest.approx(-0.05)
+    assert (wb[0].gap_before, wb[0].gap_after) == (pytest.approx(0.49), pytest.approx(0.1))
+    assert (wb[1].gap_before, wb[1].gap_after) == (pytest.approx(0.1), pytest.approx(0.0))  # "now" follows at once
+    assert (wb[0].first_phone, wb[0].last_phone, wb[1].first_phone) == ("S", "T", "W")
+    # the last word's gap runs to the end of the reference tier
+    assert word_boundaries(ref, [(1.2, 1.3, "now")])[0].gap_after == pytest.approx(0.2)

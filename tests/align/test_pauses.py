@@ -112,3 +112,19 @@ def test_quiet_frames_floor_ignores_digital_silence():
     wav[:16000] = 0
     q = quiet_frames(wav, 301, 10.0)
     assert q[3:97].all() and q[103:197].all() and not q[203:298].any()
+
+
+def test_loud_frames_are_above_the_level_of_the_floor_to_top_range():
+    from headflow.align.features import frame_levels, loud_frames
+
+    # room noise (std 0.001: -60 dB) 0-1 s, noise of std 0.01 (-40 dB) 1-2 s, std 0.2 (-14 dB) 2-3 s. The floor
+    # (5th percentile) is -60 dB and the top (95th) -14 dB: level 0.15 -> -53 dB (the -40 dB second is loud),
+    # level 0.6 -> -32 dB (it is not). 3 frames at each edge are left out (the 20 ms window straddles them).
+    wav = _bursts([(2.0, 3.0)], 3.0)
+    wav[16000:32000] *= 10
+    db, floor, top = frame_levels(wav, 301, 10.0)
+    assert floor == pytest.approx(-60, abs=1) and top == pytest.approx(-14, abs=1)
+    low, high = loud_frames(wav, 301, 10.0, 0.15), loud_frames(wav, 301, 10.0, 0.6)
+    assert not low[3:97].any() and low[103:197].all() and low[203:298].all()
+    assert not high[3:197].any() and high[203:298].all()
+    assert not loud_frames(np.zeros(3 * 16000, np.float32), 301).any()   # all digital silence: nothing is loud

@@ -2,9 +2,10 @@
 
 Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of speech):
 1. Features: 13 MFCCs + deltas + delta-deltas every `shift_ms`, mean/variance normalised per utterance.
-2. Graph per utterance: optional silence, the phones of each word (first pronunciation), optional
-   silence after every word. Words without a pronunciation become one GARBAGE segment (a fixed
-   model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
+2. Graph per utterance: optional silence, the phones of each word, optional silence after every
+   word. A word with several dictionary pronunciations gets each (up to `max_pronunciations`) as a
+   parallel chain and Viterbi picks one, as in MFA's lexicon graph. Words without a pronunciation become
+   one GARBAGE segment (a fixed model of all speech), labelled SIL in the phone outputs, like MFA's `spn`.
 3. Initial segmentation: silence outside the energy-based speech region, phones spread evenly
    inside it (`init="flat"`); each transcript synthesised with espeak-ng and warped onto the
    audio by DTW (`init="espeak_dtw"`, see dtw.py); or (default) Viterbi with a model estimated from
@@ -19,7 +20,10 @@ model learns from many speakers, which ours cannot from minutes of one corpus): 
 (phones, spoken noise) loses `pause_penalty` log-likelihood per frame on frames in a pause, and
 `long_pause_weight` times that in pauses of at least `long_pause_ms` (features.pause_frames: runs of
 quiet frames, clicks bridged). Without it, a word stretched over a pause or parked in one cost less
-than the silence model, whose Gaussians come from a handful of the corpus's pauses.
+than the silence model, whose Gaussians come from a handful of the corpus's pauses. The other way round,
+SIL loses `speech_penalty` on frames above `loud_level` of the recording's floor-to-top energy range
+(features.loud_frames): without it the silence model swallowed quiet word edges (held nasals, final
+consonants, soft onsets), the commonest word-boundary miss against MFA on real speech.
 
 Why our own aligner: the Montreal Forced Aligner does not run from PyPI (its Kaldi bindings come only
 from conda-forge; `align.backend: mfa` uses it from PATH), and the pip-installable alternatives need
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headflow.align.features import mfcc_features, pause_frames, quiet_frames, speech_region
+from headflow.align.features import loud_frames, mfcc_features, pause_frames, quiet_frames, speech_region
 from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, build_graph, split_mixtures, uniform_path, viterbi
 from headflow.align.lexicon import SPN, Pronunciation
 from headflow.align.params import BuiltinAlignerParams
@@ -42,7 +46,13 @@ GARBAGE = len(PHONES)  # unit index after the phones
 N_UNITS = GARBAGE + 1
 
 
-def segments_for(prons: list[Pronunciation | None]) -> list[Segment]:
+def segments_for(prons: list[Pronunciation | None],
+                 variants: list[list[Pronunciation]] | None = None) -> list[Segment]:
+    """The utterance graph's segments: optional SIL, then per word its phones (GARBAGE when it has no
+    pronunciation) and an optional SIL. `variants` (per word, its pronunciations, the first being
+    `prons[w]`'s) adds each further distinct pronunciation as a parallel chain (`Segment.alt` 1, 2, ...),
+    appended after all the rest so the first pronunciations' nodes keep their numbering (dtw.py's
+    initial paths and uniform_path use only those)."""
     segs = [Segment(PHONE_INDEX[SIL], -1, True)]
     for w, pron in enumerate(prons):
         if pron is None or pron == (SPN,):
@@ -50,6 +60,15 @@ def segments_for(prons: list[Pronunciation | None]) -> list[Segment]:
         else:
             segs.extend(Segment(PHONE_INDEX[p], w, False) for p in pron)
         segs.append(Segment(PHONE_INDEX[SIL], -1, True))
+    for w, options in enumerate(variants or []):
+        if prons[w] is None or prons[w] == (SPN,):
+            continue
+        seen = {tuple(prons[w])}
+        for pron in options:
+            if not pron or tuple(pron) in seen or SPN in pron:
+                continue
+            seen.add(tuple(pron))
+            segs.extend(Segment(PHONE_INDEX[p], w, False, len(seen) - 1) for p in pron)
     return segs
 
 
@@ -90,15 +109,19 @@ def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 
     return long or [x[a:b] for a, b in edges if b - a >= STATES]
 
 
-def emissions(model: GaussianModel, x: np.ndarray, graph, pause: np.ndarray | None, penalty: float) -> np.ndarray:
+def emissions(model: GaussianModel, x: np.ndarray, graph, pause: np.ndarray | None, penalty: float,
+              loud: np.ndarray | None = None, speech_penalty: float = 0.0) -> np.ndarray:
     """(T, S) state log-likelihoods of the graph's states, minus `penalty` x `pause` (T,) weights
-    (features.pause_frames) for every speech state (not SIL): the voice-activity-aware silence model."""
+    (features.pause_frames) for every speech state (not SIL), and minus `speech_penalty` for the SIL
+    states on `loud` (T,) frames (features.loud_frames): the voice-activity-aware silence model."""
     ll = model.log_likelihood(x, np.unique(graph.state))
+    sil = np.arange(PHONE_INDEX[SIL] * STATES, (PHONE_INDEX[SIL] + 1) * STATES)
     if pause is not None and penalty > 0 and pause.any():
-        sil = np.arange(PHONE_INDEX[SIL] * STATES, (PHONE_INDEX[SIL] + 1) * STATES)
         speech = np.setdiff1d(np.unique(graph.state), sil)
         rows = np.flatnonzero(pause)
         ll[np.ix_(rows, speech)] -= penalty * pause[rows, None]
+    if loud is not None and speech_penalty > 0 and loud.any():
+        ll[np.ix_(np.flatnonzero(loud), sil)] -= speech_penalty
     return ll
 
 
@@ -112,12 +135,16 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     model estimated from it (synth.py); else `init_paths` (dtw.py) where given, else a flat start."""
     cfg = cfg or BuiltinAlignerParams()
     shift = cfg.shift_ms / 1000
-    feats = [mfcc_features(u.wav, cfg.shift_ms) for u in utts]
-    graphs = [build_graph(segments_for(u.prons), np.log(cfg.p_silence)) for u in utts]
+    feats = [mfcc_features(u.wav, cfg.shift_ms, dither_seed=cfg.dither_seed) for u in utts]
+    graphs = [build_graph(segments_for(u.prons, [v[:cfg.max_pronunciations] for v in u.variants]
+                                       if u.variants and cfg.max_pronunciations > 1 else None),
+                          np.log(cfg.p_silence)) for u in utts]
     ok = [len(x) >= g.min_frames for x, g in zip(feats, graphs)]
     pauses = [pause_frames(u.wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
                            cfg.long_pause_ms, cfg.long_pause_weight) if cfg.pause_penalty > 0 else None
               for u, x in zip(utts, feats)]
+    louds = [loud_frames(u.wav, len(x), cfg.shift_ms, cfg.loud_level) if cfg.speech_penalty > 0 else None
+             for u, x in zip(utts, feats)]
     if not any(ok):
         return [Alignment(u.clip_id, len(u.wav) / 16000, failed="audio too short for its transcript") for u in utts]
     everything = np.concatenate([x for x, good in zip(feats, ok) if good])
@@ -130,8 +157,9 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
         silences = [r for u, x, good in zip(utts, feats, ok) if good for r in quiet_runs(u.wav, x, cfg.shift_ms)]
         init_model = synthetic_model(model, [s for s in synthetic if s is not None], silences, floor, cfg.var_mix)
         init_paths = []
-        for x, g, good, pz in zip(feats, graphs, ok, pauses):
-            path, score = (viterbi(g, emissions(init_model, x, g, pz, cfg.pause_penalty), init_model) if good
+        for x, g, good, pz, ld in zip(feats, graphs, ok, pauses, louds):
+            path, score = (viterbi(g, emissions(init_model, x, g, pz, cfg.pause_penalty, ld, cfg.speech_penalty),
+                                   init_model) if good
                            else (None, 0))
             init_paths.append(path if good and np.isfinite(score) else None)
     paths: list[np.ndarray | None] = []
@@ -151,7 +179,8 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
             model = split_mixtures(model)
         for i, (x, g) in enumerate(zip(feats, graphs)):
             if ok[i]:
-                path, scores[i] = viterbi(g, emissions(model, x, g, pauses[i], cfg.pause_penalty), model)
+                path, scores[i] = viterbi(g, emissions(model, x, g, pauses[i], cfg.pause_penalty, louds[i],
+                                                       cfg.speech_penalty), model)
                 paths[i] = path if np.isfinite(scores[i]) else paths[i]
     out = []
     for u, x, g, p, s in zip(utts, feats, graphs, paths, scores):

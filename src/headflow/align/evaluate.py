@@ -66,3 +66,53 @@ def read_grid_align(path) -> list[tuple[float, float, str]]:
         if len(parts) == 3:
             out.append((int(parts[0]) / 25000, int(parts[1]) / 25000, parts[2]))
     return out
+
+
+@dataclass(frozen=True)
+class WordBoundary:
+    """One word paired between reference and hypothesis (`word_boundaries`); times in seconds."""
+
+    word: str
+    ref: tuple[float, float]
+    hyp: tuple[float, float]
+    gap_before: float   # reference: silence between the previous word's end (or 0) and this word's start
+    gap_after: float    # reference: silence between this word's end and the next word's start (or the tier's end)
+    first_phone: str    # reference phone tier's first phone of the word ("" when no phone tier was given)
+    last_phone: str
+
+    @property
+    def start_error(self) -> float:
+        """Signed: hypothesis minus reference start (> 0: ours starts late)."""
+        return self.hyp[0] - self.ref[0]
+
+    @property
+    def end_error(self) -> float:
+        """Signed: hypothesis minus reference end (> 0: ours ends late)."""
+        return self.hyp[1] - self.ref[1]
+
+
+def word_boundaries(ref_words: list[tuple[float, float, str]], hyp_words: list[tuple[float, float, str]],
+                    ref_phones: list[tuple[float, float, str]] | None = None) -> list[WordBoundary]:
+    """Every word paired by `boundary_errors`' word matching (exact labels, edit distance), with its start and
+    end in both and its reference context, for diagnosing which word boundaries miss (bench/align.py --words).
+
+    Unlike `boundary_errors`, a boundary shared by two consecutive words appears twice (as one word's end
+    and the next one's start). Silences ("", "sil", "sp", "SIL") are dropped from both sides; gaps are
+    measured between the reference's remaining words (the first word's from 0, the last word's to the end
+    of the reference tier, silences included). Phones: the reference phones lying inside the
+    word's span, normalised (stress removed)."""
+    def speech(items):
+        return [(a, b, lab) for a, b, lab in items if lab not in (SIL, "", "sil", "sp") and b > a]
+
+    r, h = speech(ref_words), speech(hyp_words)
+    tier_end = max((b for _, b, _ in ref_words), default=0.0)
+    phones = [(a, b, normalize_phone(p)) for a, b, p in speech(ref_phones or [])]
+    out = []
+    for i, j in edit_pairs([x[2] for x in r], [x[2] for x in h], True):
+        a, b, word = r[i]
+        inside = [p for pa, pb, p in phones if pa >= a - 1e-6 and pb <= b + 1e-6]
+        out.append(WordBoundary(word, (a, b), (h[j][0], h[j][1]),
+                                a - (r[i - 1][1] if i > 0 else 0.0),
+                                (r[i + 1][0] if i + 1 < len(r) else tier_end) - b,
+                                inside[0] if inside else "", inside[-1] if inside else ""))
+    return out

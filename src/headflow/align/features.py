@@ -14,7 +14,7 @@ DIGITAL_SILENCE_DB = -100.0
 
 
 def mfcc_features(wav: np.ndarray, shift_ms: float = 10.0, win_ms: float = 25.0, n_mfcc: int = 13,
-                  sample_rate: int = SAMPLE_RATE, n_mels: int = 40) -> np.ndarray:
+                  sample_rate: int = SAMPLE_RATE, n_mels: int = 40, dither_seed: int = 0) -> np.ndarray:
     """(T, 3 * n_mfcc) float32: MFCC (c0 included) + delta + delta-delta, per-utterance mean/variance
     normalised. Frame t is centred at t * shift (reflect-padded like librosa's centred STFT), so it
     stands for the span [(t - 0.5) * shift, (t + 0.5) * shift); T = 1 + len(wav) // hop.
@@ -26,7 +26,7 @@ def mfcc_features(wav: np.ndarray, shift_ms: float = 10.0, win_ms: float = 25.0,
     win = int(round(sample_rate * win_ms / 1000))
     x = highpass(np.asarray(wav, dtype=np.float64), sample_rate)
     x = np.append(x[:1], x[1:] - 0.97 * x[:-1])  # pre-emphasis
-    x = x + np.random.default_rng(0).normal(0, 1e-4, len(x))  # dither: digital silence is not a spectrum
+    x = x + np.random.default_rng(dither_seed).normal(0, 1e-4, len(x))  # dither: digital silence is not a spectrum
     n_frames = 1 + len(x) // hop
     half = win // 2
     x = np.pad(x, (half, half + win), mode="reflect" if len(x) > half + win else "constant")
@@ -86,20 +86,40 @@ def speech_region(wav: np.ndarray, shift_ms: float = 10.0, n_frames: int | None 
     return int(loud[0]), int(loud[-1]) + 1
 
 
-def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
-    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range (the range
-    between the 5th and 95th percentiles of the frames that are not digital silence; digital silence is quiet)."""
+def frame_levels(wav: np.ndarray, n: int, shift_ms: float = 10.0,
+                 sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, float, float]:
+    """(db (n,), floor, top): each frame's high-passed energy in dB (a 2-hop window starting half a hop
+    before the frame's span) and the recording's floor and top, the 5th and 95th percentiles of the
+    frames that are not digital silence (floor = top = -inf when every frame is)."""
     hop = int(round(sample_rate * shift_ms / 1000))
     x = np.pad(highpass(np.asarray(wav, np.float64), sample_rate), (hop, 3 * hop))
     frames = np.lib.stride_tricks.sliding_window_view(x, 2 * hop)[::hop][:n]
     db = 10 * np.log10(np.mean(frames ** 2, 1) + 1e-12)
     live = db[db > DIGITAL_SILENCE_DB]
     if len(live) == 0:
-        return np.ones(len(db), bool)
+        return db, -np.inf, -np.inf
     # digital silence (exact zeros, as editors insert) is quiet but must not set the floor: the floor is the
     # recording's own background, else the room tone between words would count as speech
-    floor, top = np.percentile(live, 5), np.percentile(live, 95)
+    return db, float(np.percentile(live, 5)), float(np.percentile(live, 95))
+
+
+def quiet_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, sample_rate: int = 16000) -> np.ndarray:
+    """(n,) bool: frames whose high-passed energy is in the bottom 30% of the utterance's dB range (the range
+    between the 5th and 95th percentiles of the frames that are not digital silence; digital silence is quiet)."""
+    db, floor, top = frame_levels(wav, n, shift_ms, sample_rate)
+    if not np.isfinite(floor):
+        return np.ones(len(db), bool)
     return db < floor + 0.3 * (top - floor)
+
+
+def loud_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, level: float = 0.6,
+                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) bool: frames whose high-passed energy is above `level` (0-1) of the way from the recording's
+    floor to its top (frame_levels): clearly speech, never a pause. None when every frame is digital silence."""
+    db, floor, top = frame_levels(wav, n, shift_ms, sample_rate)
+    if not np.isfinite(floor):
+        return np.zeros(len(db), bool)
+    return db > floor + level * (top - floor)
 
 
 def pause_frames(wav: np.ndarray, n: int, shift_ms: float = 10.0, min_ms: float = 150.0, gap_ms: float = 0.0,

@@ -27,6 +27,7 @@ class Segment:
     unit: int        # unit index in the model
     word: int        # word position in the utterance, -1 for silence between words
     optional: bool
+    alt: int = 0     # pronunciation variant of `word` this segment belongs to (0: the first)
 
 
 @dataclass
@@ -35,48 +36,93 @@ class Graph:
 
     state: np.ndarray     # (N,) int64 model state of each node
     segment: np.ndarray   # (N,) int64 segment of each node
-    pred: np.ndarray      # (N, 3) int64 predecessor nodes besides j itself, -1 = none
-    branch: np.ndarray    # (N, 3) float64 log prob of taking that branch (optional-silence choice)
+    pred: np.ndarray      # (N, K) int64 predecessor nodes besides j itself, -1 = none (K >= 3)
+    branch: np.ndarray    # (N, K) float64 log prob of taking that branch (optional-silence choice)
     start: np.ndarray     # (N,) bool: may start here
     end: np.ndarray       # (N,) bool: may end here
     segments: list[Segment]
     min_frames: int       # the shortest path through the graph
 
 
+_START = -2  # the frontier's marker for "the utterance may start here"
+
+
 def build_graph(segments: list[Segment], log_p_sil: float = np.log(0.4)) -> Graph:
-    """Chain the segments; an optional segment can be entered (log_p_sil) or jumped over."""
+    """Chain the segments; an optional segment can be entered (log_p_sil) or jumped over (log(1 - p_sil)).
+
+    Pronunciation variants: the non-optional segments of one word with `alt` k > 0 form a parallel chain
+    to its alt-0 chain (same entries, same exits, no extra cost: every listed pronunciation is equally
+    likely, as in a dictionary without pronunciation probabilities). Variant chains may sit anywhere in
+    `segments` (builtin.segments_for appends them after the rest, so the alt-0 nodes keep the numbering
+    of a graph without variants). Consecutive non-optional segments of one word and variant form one
+    chain; the order of items (optional segments, words) is that of their alt-0 segments. A path may
+    start at any item that only optional items precede, and end likewise; starting costs nothing.
+
+    Raises:
+        ValueError: a word has a variant chain but no alt-0 chain.
+    """
     n_seg = len(segments)
     n = n_seg * STATES
     state = np.empty(n, np.int64)
     seg_of = np.repeat(np.arange(n_seg), STATES)
-    pred = np.full((n, 3), -1, np.int64)
-    branch = np.zeros((n, 3))
+    preds: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     start = np.zeros(n, bool)
     end = np.zeros(n, bool)
     log_skip = np.log1p(-np.exp(log_p_sil))
+    items: list[tuple[str, int]] = []               # ("opt", segment) or ("word", word) in order
+    chains: dict[int, dict[int, list[int]]] = {}     # word -> alt -> its segments in order
     for s, seg in enumerate(segments):
         first = s * STATES
         state[first:first + STATES] = seg.unit * STATES + np.arange(STATES)
         for k in range(1, STATES):
-            pred[first + k, 0] = first + k - 1
-        # entries into the first node of segment s: from the previous segment's last node, and from the one
-        # before it when the previous segment is optional (skipped); entering an optional one costs log_p_sil
-        k, back = 0, s - 1
-        enter = log_p_sil if seg.optional else 0.0
-        while back >= 0:
-            pred[first, k] = back * STATES + STATES - 1
-            branch[first, k] = enter + (log_skip if back < s - 1 else 0.0)
-            k += 1
-            if not segments[back].optional or k == 3:
-                break
-            back -= 1
-        if s == 0 or all(g.optional for g in segments[:s]):
-            start[first] = True
-        if s == n_seg - 1 or all(g.optional for g in segments[s + 1:]):
-            end[first + STATES - 1] = True
-    # a path may also start inside: never. A skipped leading optional costs nothing (start prior is flat).
-    min_frames = STATES * sum(not g.optional for g in segments)
-    return Graph(state, seg_of, pred, branch, start, end, segments, max(min_frames, STATES))
+            preds[first + k].append((first + k - 1, 0.0))
+        if seg.optional:
+            items.append(("opt", s))
+            continue
+        chains.setdefault(seg.word, {}).setdefault(seg.alt, []).append(s)
+        if seg.alt == 0 and items[-1:] != [("word", seg.word)]:
+            items.append(("word", seg.word))
+    for w, by_alt in chains.items():
+        if 0 not in by_alt:
+            raise ValueError(f"build_graph: word {w} has pronunciation variants {sorted(by_alt)} but no alt-0 "
+                             "segments; give every word its first pronunciation with alt=0")
+    # frontier: the nodes (last state of a segment, or _START) the next item may be entered from, with the
+    # log prob of the branch; entering an optional item costs log_p_sil, jumping over it log_skip
+    frontier: list[tuple[int, float]] = [(_START, 0.0)]
+    min_segs = 0
+    for kind, key in items:
+        if kind == "opt":
+            first = key * STATES
+            for node, lp in frontier:
+                if node == _START:
+                    start[first] = True
+                else:
+                    preds[first].append((node, lp + log_p_sil))
+            frontier = [(first + STATES - 1, 0.0)] + [(node, lp + log_skip) for node, lp in frontier]
+            continue
+        exits = []
+        for chain in chains[key].values():
+            for a, b in zip(chain[:-1], chain[1:]):
+                preds[b * STATES].append((a * STATES + STATES - 1, 0.0))
+            first = chain[0] * STATES
+            for node, lp in frontier:
+                if node == _START:
+                    start[first] = True
+                else:
+                    preds[first].append((node, lp))
+            exits.append((chain[-1] * STATES + STATES - 1, 0.0))
+        min_segs += min(len(c) for c in chains[key].values())
+        frontier = exits
+    for node, _ in frontier:
+        if node != _START:
+            end[node] = True
+    width = max(3, max(len(p) for p in preds) if preds else 0)
+    pred = np.full((n, width), -1, np.int64)
+    branch = np.zeros((n, width))
+    for j, p in enumerate(preds):
+        for k, (node, lp) in enumerate(p):
+            pred[j, k], branch[j, k] = node, lp
+    return Graph(state, seg_of, pred, branch, start, end, segments, max(STATES * min_segs, STATES))
 
 
 @dataclass
@@ -127,7 +173,7 @@ def _viterbi(emit, self_lp, exit_lp, pred, branch, start, end):  # pragma: no co
         for j in range(n):
             best = delta[j] + self_lp[j]
             arg = j
-            for k in range(3):
+            for k in range(pred.shape[1]):
                 p = pred[j, k]
                 if p < 0:
                     break
@@ -166,7 +212,7 @@ def viterbi(graph: Graph, state_ll: np.ndarray, model: GaussianModel) -> tuple[n
 def uniform_path(graph: Graph, n_frames: int, region: tuple[int, int]) -> np.ndarray:
     """A flat-start path: optional segments (silence) outside `region`, the rest spread evenly inside it."""
     segs = graph.segments
-    speech = [i for i, g in enumerate(segs) if not g.optional]
+    speech = [i for i, g in enumerate(segs) if not g.optional and g.alt == 0]
     lead = next((i for i, g in enumerate(segs) if g.optional and i < (speech[0] if speech else 1)), None)
     tail = next((i for i in range(len(segs) - 1, -1, -1) if segs[i].optional and i > (speech[-1] if speech else -1)), None)
     lo, hi = region

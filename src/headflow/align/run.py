@@ -115,7 +115,8 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
             quarantine.add(clip_id, "align_failed", error, source[clip_id])
             continue
         r, words, prons, _ = meta[clip_id]
-        utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript))
+        variants = [lookup[w][0] or [] for w in words] if params.backend == "builtin" else None
+        utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript, variants))
         inits.append(path)
     if params.backend == "builtin":
         aligned = builtin_align(utts, params.builtin, inits) if utts else []
@@ -205,7 +206,7 @@ def align_wavs(items: list[tuple[str, np.ndarray, str]], params=None) -> list:
     utts, inits = [], []
     for i, ((cid, wav, transcript), ws) in enumerate(zip(items, words)):
         prons = [lookup[w][0][0] if lookup[w][0] else None for w in ws]
-        utts.append(UtteranceInput(cid, wav, ws, prons, transcript))
+        utts.append(UtteranceInput(cid, wav, ws, prons, transcript, [lookup[w][0] or [] for w in ws]))
         voice = "en-us" if params.language.lower() == "en" else params.language
         inits.append(initial(params.builtin.init, wav, " ".join(ws), prons, params.builtin.shift_ms, voice,
                              variants_for(i, len(items))))

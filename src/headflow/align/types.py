@@ -16,6 +16,7 @@ class UtteranceInput:
     words: list[str]
     prons: list[Pronunciation | None]    # one per word; None: no pronunciation (GARBAGE)
     transcript: str = ""
+    variants: list[list[Pronunciation]] | None = None  # per word, all its pronunciations (first = prons[w])
 
 
 @dataclass
