@@ -15,8 +15,8 @@ Measured (2026-11-30, the sizes below, 3 epochs, one process vs two; relative di
 - expert (batch 32 vs 2 x 16; BatchNorm): 3.0, 2.9, 0.4 % (measured 2026-11-29).
 - lip-sync generator (8 vs 2 x 4): 0.0, 0.0, 0.2 %.
 - DisCoHead (16 vs 2 x 8; BatchNorm in the audio encoder and the motion network): 0.06, 0.09, 0.01 %.
-- Style Mapping (16 vs 2 x 8): train_loss 11.9, 2.3, 1.7 %. Its keypoint detector has BatchNorm on maps of
-  2 x 2 and less, so its keypoint terms swing with the batch statistics (equivariance 18, 0.6, 5 %;
+- Style Mapping (16 vs 2 x 8): train_loss 11.9, 2.3, 1.7 %. Its keypoint detector's BatchNorm sees few values per
+  channel at this size, so its keypoint terms swing with the batch statistics (equivariance 18, 0.6, 5 %;
   keypoint_prior 31, 30, 0 %; in eval mode the full batch and the mean of its halves give equal terms),
   while the image terms stay close: l1 0.3, 0.3, 0.3 %, perceptual 0.9, 1.1, 0.6 %, gan_g 0.2, 0.2, 0.6 %,
   d_loss 0.0, 0.1, 0.2 %. Hence a loose bound on train_loss and a tight one on the image terms.
