@@ -1,28 +1,53 @@
-"""Run by test_torchrun.py, alone or under `torchrun --nproc_per_node=2`: the expert's and the lip-sync
-generator's trainers at tiny size on synthetic clips, each rank writing into `<out>/rank<r>/`.
+"""Run by test_torchrun.py, alone or under `torchrun --nproc_per_node=2`: the expert's, the lip-sync
+generator's and (ddp_generators.py) DisCoHead's, Style Mapping's and StyleTalk's trainers at tiny size on
+synthetic clips, each rank writing into `<out>/rank<r>/`.
 
-    python ddp_trainers.py OUT EXPERT_BATCH LIPSYNC_BATCH      # one process, these global batches
-    torchrun --nproc_per_node=2 ddp_trainers.py OUT EXPERT_BATCH LIPSYNC_BATCH   # two: half each per process
+    python ddp_trainers.py OUT EXPERT_BATCH LIPSYNC_BATCH GENERATORS_BATCH       # one process, these global batches
+    torchrun --nproc_per_node=2 ddp_trainers.py OUT ...                         # two: half each per process
 
-Rank 0 also writes `<out>/histories.json` ({"world", "expert": rows, "lipsync": rows}).
+Rank 0 also writes `<out>/histories.json` ({"world", trainer: rows}). Every rank writes
+`<out>/weights_rank<r>.json` ({fit's name: sha256 of the trained networks' parameters}): under DDP the
+ranks must end with equal parameters; a network trained past DDP's forward drifts apart without an error,
+and the all-reduced loss curve alone would not show it.
 """
 
+import hashlib
 import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync")]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync"), str(HERE)]
 
 import torch  # noqa: E402
 
+import headflow.training.loop as loop  # noqa: E402
 from headflow.training.runtime import distributed_env  # noqa: E402
 
-out, expert_batch, lipsync_batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+out, expert_batch, lipsync_batch, generators_batch = Path(sys.argv[1]), *map(int, sys.argv[2:5])
 rank, _, world = distributed_env()
 mine = out / f"rank{rank}"
 torch.set_num_threads(1)
+
+# Every fit's trained parameters, hashed on each rank (BatchNorm statistics are buffers and stay per rank).
+# Patched before the trainers are imported, so that those importing `fit` at module level get this one.
+weights: dict[str, str] = {}
+_fit = loop.fit
+
+
+def _hashing_fit(rt, step, *args, name: str = "training", **kwargs):
+    history = _fit(rt, step, *args, name=name, **kwargs)
+    h = hashlib.sha256()
+    for net in (step.generator, getattr(step, "discriminator", None)):
+        for t in (net.parameters() if net is not None else ()):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    weights[name] = h.hexdigest()
+    return history
+
+
+loop.fit = _hashing_fit
 
 # The expert: augmentation off (its draws come from per-rank generators by design), so one process with
 # batch B and two with B/2 each see the same samples in every step (RankSampler's interleaved shares).
@@ -47,6 +72,12 @@ params = _with(tiny_params(), data={"reference_augment": False}, loop={"epochs":
 lipsync = train_lipsync([face_clip(30, "a", seed=1), face_clip(30, "b", seed=2)], [face_clip(25, "v", seed=3)],
                         params, mine / "lipsync", accelerator="cpu", progress=False)
 
+from ddp_generators import train_generators  # noqa: E402
+
+generators = train_generators(mine, generators_batch, world)
+
+out.mkdir(parents=True, exist_ok=True)
+(out / f"weights_rank{rank}.json").write_text(json.dumps(weights))
 if rank == 0:
     (out / "histories.json").write_text(json.dumps({"world": world, "expert": expert,
-                                                    "lipsync": lipsync["history"]["stage1"]}))
+                                                    "lipsync": lipsync["history"]["stage1"], **generators}))

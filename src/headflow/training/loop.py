@@ -14,6 +14,11 @@ by name, sums, steps the optimisers and does everything else:
     step.evaluate(network) -> {name: float}           after each epoch, rank 0, on the EMA copy if any
     step.samples(batch, network) -> images (n, c, h, w) in [0, 1]   a PNG grid per epoch
     step.stall: StallRule                             the loss value that means "learned nothing"
+    step.forward_methods: tuple[str, ...]             methods of `generator` the step calls in place of
+                                                      its forward (e.g. an encoder and a decoder); the
+                                                      harness marks them (Fabric `mark_forward_method`)
+                                                      so that under DDP they run through DDP's forward:
+                                                      a bare method call skips the gradient all-reduce
 
 Each optimiser step: `prepare`, then (with a discriminator) one D update on the weighted sum of
 `d_losses`, every `r1_every` steps one more D update on R1 (lazy regularisation), then one G
@@ -94,6 +99,8 @@ class _Trainer:
             raise ValueError(f"{name}: loss_weights has 'r1' but the step has no discriminator or no d_real_logits")
         self.prepare = getattr(step, "prepare", None)
         self.G_run, self.g_opt = rt.fabric.setup(self.G, _optimizer(self.G.parameters(), cfg, cfg.lr))
+        for method in getattr(step, "forward_methods", ()):
+            self.G_run.mark_forward_method(method)      # through DDP's forward (module docstring)
         if self.D is not None:
             self.D_run, self.d_opt = rt.fabric.setup(self.D, _optimizer(self.D.parameters(), cfg, cfg.d_lr or cfg.lr))
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None

@@ -35,6 +35,41 @@ def test_reconstruction_loss_is_zero_on_the_target_and_grows_with_error():
     assert 0.1 * 0.05 < lo.item() < hi.item()
 
 
+def test_reconstruction_loss_of_a_batch_is_the_mean_of_its_halves():
+    # What DDP needs: one process with batch 4 and two ranks with 2 each compute the same loss. With sequences
+    # of very different ranges (gain 0.1 vs 10) a batch-wide SSIM range R would give each half another C1, C2.
+    torch.manual_seed(0)
+    y = torch.rand(4, 20, 3) * torch.tensor([0.1, 10.0, 0.1, 10.0]).view(4, 1, 1)
+    pred = y + 0.05 * torch.randn(4, 20, 3)
+    whole = reconstruction_loss(pred, y)
+    halves = (reconstruction_loss(pred[::2], y[::2]) + reconstruction_loss(pred[1::2], y[1::2])) / 2
+    assert whole.item() == pytest.approx(halves.item(), rel=1e-6)
+    # and a sequence's SSIM does not depend on its batch mates
+    assert ssim_1d(pred[:1], y[:1]).item() == pytest.approx(ssim_1d(pred[:2], y[:2]).item() * 2
+                                                            - ssim_1d(pred[1:2], y[1:2]).item(), rel=1e-6)
+
+
+def test_discriminator_pretraining_runs_both_networks_through_the_modules_forward():
+    # DDP all-reduces gradients only of networks called through its forward; DiscStep must not call
+    # `nets.sync` / `nets.style` directly (tests/scaleout/test_torchrun.py shows the ranks drifting apart).
+    from headflow.generators.styletalk.data import DiscSamples
+    from headflow.generators.styletalk.losses import DiscStep
+    from headflow.generators.styletalk.train import build_discriminators
+    from torch.utils.data import default_collate
+
+    dp = tiny_disc_params()
+    nets = build_discriminators(dp, N_EXP, ["calm", "lively"])
+    nets.sync.set_geometry(*mouth_geometry(dp.sync.n_points))
+    ds = DiscSamples(synthetic_clips(4), ["calm", "lively"], dp.window, dp.sync.frames, dp.clip_len, dp.min_shift,
+                     dp.edge, 2, 0)
+    calls = []
+    nets.register_forward_hook(lambda *_: calls.append(1))
+    terms = DiscStep(nets).g_losses(default_collate([ds[0], ds[1]]))
+    assert calls == [1] and set(terms) == {"sync_bce", "style_ce"}
+    sum(terms.values()).backward()
+    assert all(p.grad is not None for p in nets.parameters())
+
+
 def test_sync_centres_keep_the_vertex_window_inside_the_clip():
     assert sync_centres(10, 5, 0) == [2, 3, 4, 5, 6, 7]
     assert sync_centres(10, 5, 2) == [2, 7]

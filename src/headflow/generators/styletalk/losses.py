@@ -25,8 +25,11 @@ def ssim_1d(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: f
     """Mean SSIM along time of every coefficient's sequence (Wang et al. 2004, the image formula with a 1-D
     Gaussian window, valid positions only).
 
-    C1 = (0.01 R)^2, C2 = (0.03 R)^2 with R = the target batch's value range (max - min, at least 1e-3,
-    not differentiated): expression coefficients have no fixed range as pixels do.
+    C1 = (0.01 R)^2, C2 = (0.03 R)^2 with R = each target sequence's value range (max - min over its
+    frames and coefficients, at least 1e-3, not differentiated): expression coefficients have no fixed
+    range as pixels do. Per sequence, not per batch: the loss of a batch is then the mean of its
+    sequences' losses, whatever else shares the batch, so one process with batch B and two DDP ranks
+    with B/2 each compute the same loss (a batch-wide R made them differ by up to ~10 %).
 
     Args:
         pred, target: (B, L, K), L >= window.
@@ -38,7 +41,8 @@ def ssim_1d(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: f
         raise ValueError(f"ssim_1d: pred {tuple(pred.shape)} and target {tuple(target.shape)} must match, with at "
                          f"least {window} frames")
     B, L, K = pred.shape
-    r = (target.max() - target.min()).detach().clamp_min(1e-3)
+    flat = target.detach().reshape(B, L * K)
+    r = (flat.amax(1) - flat.amin(1)).clamp_min(1e-3).repeat_interleave(K).view(B * K, 1, 1)   # row b * K + k
     c1, c2 = (0.01 * r) ** 2, (0.03 * r) ** 2
     g = torch.exp(-((torch.arange(window, dtype=pred.dtype, device=pred.device) - window // 2) ** 2) / (2 * sigma ** 2))
     g = (g / g.sum()).view(1, 1, -1)
@@ -97,11 +101,26 @@ def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 
 class DiscNets(nn.Module):
-    """D_sync and D_style in one module (the harness trains one network per fit)."""
+    """D_sync and D_style in one module (the harness trains one network per fit).
+
+    Training calls `forward` (both networks in one call), never `sync` / `style` directly: under DDP a
+    submodule called past the wrapper's forward gets no gradient all-reduce, and the ranks' copies drift
+    apart without an error (tests/scaleout/test_torchrun.py caught it).
+    """
 
     def __init__(self, sync: SyncDiscriminator, style: StyleDiscriminator):
         super().__init__()
         self.sync, self.style = sync, style
+
+    def forward(self, sync_exp: torch.Tensor, sync_phones: torch.Tensor,
+                style_exp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D_sync's score (B,) of the (expression window, phoneme window) pairs, D_style's logits (B, classes)).
+
+        Args:
+            sync_exp: (B, F, K) expression windows; sync_phones: (B, 2w+1) phoneme windows (`SyncDiscriminator`).
+            style_exp: (B, L, K) expression sequences (`StyleDiscriminator`).
+        """
+        return self.sync(sync_exp, sync_phones), self.style(style_exp)
 
 
 class DiscStep:
@@ -112,10 +131,9 @@ class DiscStep:
         self.val_batch = val_batch
 
     def g_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        nets = self.generator
-        p = nets.sync(batch["sync_exp"], batch["sync_phones"])
+        p, logits = self.generator(batch["sync_exp"], batch["sync_phones"], batch["style_exp"])   # DDP's forward
         return {"sync_bce": sync_bce(p, batch["sync_label"]),
-                "style_ce": F.cross_entropy(nets.style(batch["style_exp"]), batch["style_label"])}
+                "style_ce": F.cross_entropy(logits, batch["style_label"])}
 
     @torch.no_grad()
     def evaluate(self, nets: nn.Module) -> dict[str, float]:
@@ -132,7 +150,15 @@ class DiscStep:
 
 
 class StyleTalkStep:
-    """The generator's step without D_tem (loss.tem = 0). With it: `StyleTalkGanStep`."""
+    """The generator's step without D_tem (loss.tem = 0). With it: `StyleTalkGanStep`.
+
+    The step calls the network's `style_code` and `decode` (not its forward, which would encode the
+    positive and negative styles apart); `forward_methods` has the harness route both through DDP's
+    forward, without which torchrun training stops at the first step (Fabric refuses a bare method call
+    on a DDP-wrapped network).
+    """
+
+    forward_methods = ("style_code", "decode")
 
     def __init__(self, net: StyleTalkNet, loss: LossParams, d_sync: SyncDiscriminator | None,
                  d_style: StyleDiscriminator | None, val_batch: dict | None = None):
