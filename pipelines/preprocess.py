@@ -25,10 +25,12 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.futures import as_completed  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 
 from headflow import params as P  # noqa: E402
 from headflow.catalog import CATALOG  # noqa: E402
+from pipelines.resume import RESUMABLE, ShardCache, stage_context  # noqa: E402
 
 SHARD_SIZE = 8  # clips per task: a few hundred tasks per flow run at most
 
@@ -39,15 +41,40 @@ def run_shard(fn: Callable, jobs: list) -> list:
     return [fn(job) for job in jobs]
 
 
-def sharded_map(label: str, shard_size: int = SHARD_SIZE) -> Callable[[Callable, Iterable], list]:
-    """A `map(fn, items)` that submits one Prefect task per shard (named `label-k`), keeping the order."""
+def sharded_map(label: str, shard_size: int = SHARD_SIZE,
+                cache: ShardCache | None = None) -> Callable[[Callable, Iterable], list]:
+    """A `map(fn, items)` that submits one Prefect task per shard (named `label-k`), keeping the order.
+
+    With a `cache` (`pipelines.resume.ShardCache`), a shard whose rows a previous, interrupted run of the
+    same stage stored is not submitted again, and each shard's rows are stored as it returns.
+    """
 
     def _map(fn: Callable, items: Iterable) -> list:
         items = list(items)
         shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
-        futures = [run_shard.with_options(name=f"{label}-{k}").submit(fn, s)
-                   for k, s in enumerate(shards)]
-        return [row for fut in futures for row in fut.result()]
+        keys = [cache.key(fn, s) if cache else None for s in shards]
+        done = [cache.get(k) if cache else None for k in keys]
+        futures = {k: run_shard.with_options(name=f"{label}-{k}").submit(fn, s)
+                   for k, s in enumerate(shards) if done[k] is None}
+        if cache and len(futures) < len(shards):
+            print(f"{label}: {len(shards) - len(futures)} of {len(shards)} shards finished in an interrupted "
+                  "run; not run again")
+        # Each shard's rows are stored as it finishes (not in order), and a failed shard is raised only
+        # once every other one has finished and been stored: the restart then redoes the failures only.
+        index = {id(fut): k for k, fut in futures.items()}
+        failures = []
+        for fut in as_completed(list(futures.values())):
+            k = index[id(fut)]
+            try:
+                done[k] = fut.result()
+            except Exception as err:  # noqa: BLE001 - re-raised below, after the others are stored
+                failures.append(err)
+                continue
+            if cache:
+                cache.put(keys[k], done[k])
+        if failures:
+            raise failures[0]
+        return [row for rows in done for row in rows]
 
     return _map
 
@@ -77,7 +104,12 @@ def stage_task(stage: str, params_path: str, shard_size: int | None = None) -> d
     of `shard_size` clips (default: the stage's own size in STAGES)."""
     module, label, size = STAGES[stage]
     run_stage = importlib.import_module(module).run_stage
-    return run_stage(P.load(stage, params_path), map_fn=sharded_map(label, shard_size or size), progress=False)
+    params = P.load(stage, params_path)
+    cache = ShardCache(stage, stage_context(stage, params)) if stage in RESUMABLE else None
+    metrics = run_stage(params, map_fn=sharded_map(label, shard_size or size, cache), progress=False)
+    if cache:
+        cache.clear()
+    return metrics
 
 
 def _report(metrics: dict[str, Any]) -> None:

@@ -28,7 +28,8 @@ REQUIRE_SHARED = os.environ.get("HEADFLOW_REQUIRE_SHARED") == "1"
 # last file handed out while the other worker idles.
 FIRST = ("tests/e2e/test_pipeline.py", "tests/align/test_accuracy.py", "tests/e2e/test_kill_rerun.py",
          "tests/fit3dmm/test_fit.py", "tests/e2e/test_cases.py", "tests/scaleout/test_dask_cluster.py",
-         "tests/demo/test_corpus.py", "tests/faces/test_gates.py", "tests/scaleout/test_torchrun.py")
+         "tests/demo/test_corpus.py", "tests/faces/test_gates.py", "tests/scaleout/test_torchrun.py",
+         "tests/scaleout/test_flow_resume.py")
 
 
 def pytest_collection_modifyitems(config, items):
