@@ -101,3 +101,14 @@ def differences(a: Path, b: Path) -> list[str]:
                 continue
         out.append(f"differ: {name}")
     return out
+
+
+def preprocessed_project(parent: Path) -> tuple[Path, Path]:
+    """(root, reference): a 3-clip demo project under `parent` with demo_corpus..shards run in this
+    process, and a copy of its data/interim in `reference` (what a cluster run must reproduce)."""
+    root = parent / "project"
+    copy_project(root)
+    run_stages(root, ["demo_corpus", *PREPROCESS])
+    reference = parent / "reference"
+    shutil.copytree(root / "data/interim", reference)
+    return root, reference

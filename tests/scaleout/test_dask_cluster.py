@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("prefect_dask", reason="prefect-dask is pinned in requirements.lock")
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
-from scaleout_project import PREPROCESS, copy_project, cwd, differences, run, run_stages  # noqa: E402
+from scaleout_project import PREPROCESS, cwd, differences, preprocessed_project, run  # noqa: E402
 
 from headflow.cluster import ProjectNotVisibleError, ProjectRoot, check_project_root, digest  # noqa: E402
 
@@ -28,12 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """(root, reference): a 3-clip demo project and, in `reference`, the single-process stage outputs."""
-    root = tmp_path_factory.mktemp("scaleout") / "project"
-    copy_project(root)
-    run_stages(root, ["demo_corpus", *PREPROCESS])
-    reference = root.parent / "reference"
-    shutil.copytree(root / "data/interim", reference)
-    return root, reference
+    return preprocessed_project(tmp_path_factory.mktemp("scaleout"))
 
 
 @pytest.fixture(scope="module")

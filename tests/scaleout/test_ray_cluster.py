@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("prefect_ray", reason="Ray is an optional extra: pip install -e '.[ray]' to run the Ray tests")
-from scaleout_project import PREPROCESS, copy_project, cwd, differences, run_stages  # noqa: E402
+from scaleout_project import PREPROCESS, cwd, differences, preprocessed_project  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,12 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """(root, reference): a 3-clip demo project and, in `reference`, the single-process stage outputs."""
-    root = tmp_path_factory.mktemp("ray") / "project"
-    copy_project(root)
-    run_stages(root, ["demo_corpus", *PREPROCESS])
-    reference = root.parent / "reference"
-    shutil.copytree(root / "data/interim", reference)
-    return root, reference
+    return preprocessed_project(tmp_path_factory.mktemp("ray"))
 
 
 @pytest.fixture(scope="module")
