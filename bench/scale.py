@@ -107,6 +107,17 @@ def fit_exponent(sizes: list[float], values: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
 
 
+def fit_linear(sizes: list[float], values: list[float]) -> tuple[float, float] | None:
+    """(a, c) of the least-squares line value = a + c size: a is the start-up (imports, models), c the
+    cost per clip; None with fewer than 2 distinct sizes. Read with the exponent: a stage with a
+    start-up of a few seconds has b < 1 at 100 clips although each clip costs the same."""
+    if len(set(sizes)) < 2:
+        return None
+    mx, my = sum(sizes) / len(sizes), sum(values) / len(values)
+    c = sum((x - mx) * (y - my) for x, y in zip(sizes, values)) / sum((x - mx) ** 2 for x in sizes)
+    return my - c * mx, c
+
+
 def summarise(records: list[dict]) -> str:
     """A text table: per stage and N the CPU time (wall for dvc), s/clip and peak MiB, then the exponent."""
     sizes = sorted({r["n_clips"] for r in records})
@@ -120,6 +131,12 @@ def summarise(records: list[dict]) -> str:
                         if n in rows else "|" + " " * 25 for n in sizes)
         b = fit_exponent(list(rows), [cost[n] for n in rows])
         lines.append(f"{stage:<15}{cells}| {'-' if b is None else f'{b:.2f}'}")
+    lines.append("linear fit (cost = start-up + per clip x N):")
+    for stage in STAGES:
+        rows = {r["n_clips"]: r for r in records if r["stage"] == stage}
+        line = fit_linear(list(rows), [r.get("cpu_s", r["wall_s"]) for r in rows.values()])
+        if line is not None:
+            lines.append(f"  {stage:<15}{line[0]:8.1f} s + {line[1]:.3f} s x N")
     return "\n".join(lines)
 
 
