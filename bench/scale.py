@@ -4,6 +4,8 @@ CPU seconds are the figure to fit on a shared machine (wall time there measures 
 
     PYTHONPATH=src:. python bench/scale.py --sizes 100 300 1000 --work /tmp/headflow-scale
     PYTHONPATH=src:. python bench/scale.py --fit reports/bench/scale.json     # refit saved runs only
+    PYTHONPATH=src:. python bench/scale.py --sizes 100 300 --stages faces shards --keep-project \
+        --work /tmp/headflow-scale --out /tmp/after.json     # rerun two stages with this checkout's code
 
 For each N: a copy of the tracked project files in `<work>/n<N>` (git, DVC), params.yaml with the demo
 corpus at N clips (3-6 s, as the demo's) at 256x256 (no deliberately bad inputs) and `workers: 1` everywhere; each
@@ -107,6 +109,17 @@ def fit_exponent(sizes: list[float], values: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
 
 
+def fit_linear(sizes: list[float], values: list[float]) -> tuple[float, float] | None:
+    """(a, c) of the least-squares line value = a + c size: a is the start-up (imports, models), c the
+    cost per clip; None with fewer than 2 distinct sizes. Read with the exponent: a stage with a
+    start-up of a few seconds has b < 1 at 100 clips although each clip costs the same."""
+    if len(set(sizes)) < 2:
+        return None
+    mx, my = sum(sizes) / len(sizes), sum(values) / len(values)
+    c = sum((x - mx) * (y - my) for x, y in zip(sizes, values)) / sum((x - mx) ** 2 for x in sizes)
+    return my - c * mx, c
+
+
 def summarise(records: list[dict]) -> str:
     """A text table: per stage and N the CPU time (wall for dvc), s/clip and peak MiB, then the exponent."""
     sizes = sorted({r["n_clips"] for r in records})
@@ -120,6 +133,12 @@ def summarise(records: list[dict]) -> str:
                         if n in rows else "|" + " " * 25 for n in sizes)
         b = fit_exponent(list(rows), [cost[n] for n in rows])
         lines.append(f"{stage:<15}{cells}| {'-' if b is None else f'{b:.2f}'}")
+    lines.append("linear fit (cost = start-up + per clip x N):")
+    for stage in STAGES:
+        rows = {r["n_clips"]: r for r in records if r["stage"] == stage}
+        line = fit_linear(list(rows), [r.get("cpu_s", r["wall_s"]) for r in rows.values()])
+        if line is not None:
+            lines.append(f"  {stage:<15}{line[0]:8.1f} s + {line[1]:.3f} s x N")
     return "\n".join(lines)
 
 
@@ -129,17 +148,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/headflow-scale"))
     ap.add_argument("--out", type=Path, default=ROOT / "reports/bench/scale.json")
     ap.add_argument("--fit", type=Path, help="only print the table and exponents of this results file")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES,
+                    help="run only these stages (with --keep-project: rerun them on an earlier run's inputs)")
+    ap.add_argument("--keep-project", action="store_true",
+                    help="reuse <work>/n<N> as an earlier run left it instead of making it anew (e.g. to measure "
+                         "a code change to one stage: the stages import headflow from this checkout)")
     args = ap.parse_args(argv)
     if args.fit:
         print(summarise(json.loads(args.fit.read_text())))
         return
     records = json.loads(args.out.read_text()) if args.out.is_file() else []
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    every = args.stages == STAGES
     for n in args.sizes:
-        records = [r for r in records if r["n_clips"] != n]
+        records = [r for r in records if r["n_clips"] != n or (not every and r["stage"] not in args.stages)]
         project = args.work / f"n{n}"
-        make_project(project, n)
-        for stage in STAGES:
+        if not (args.keep_project and (project / "dvc.yaml").is_file()):
+            make_project(project, n)
+        for stage in args.stages:
             rec = {"n_clips": n, "stage": stage, **run_stage(project, stage)}
             metrics = project / "reports/metrics" / f"{stage}.json"
             if metrics.is_file():
@@ -148,9 +174,10 @@ def main(argv: list[str] | None = None) -> None:
             records.append(rec)
             args.out.write_text(json.dumps(records, indent=1))
             print(json.dumps(rec), flush=True)
-        records.append({"n_clips": n, "stage": "noop_dvc_repro", "wall_s": noop_repro(project)})
-        args.out.write_text(json.dumps(records, indent=1))
-        print(json.dumps(records[-1]), flush=True)
+        if every:   # a no-op repro needs every stage's outputs from this run
+            records.append({"n_clips": n, "stage": "noop_dvc_repro", "wall_s": noop_repro(project)})
+            args.out.write_text(json.dumps(records, indent=1))
+            print(json.dumps(records[-1]), flush=True)
     print(summarise(records))
 
 

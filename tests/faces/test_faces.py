@@ -136,6 +136,10 @@ def test_stage_accounting_and_manifests(tmp_path, portrait, monkeypatch, clipkit
     assert not (tmp_path / "faces/crops/demo_two-abcdef0123.mp4").exists()
     row = lm.slice(0, 1).to_pylist()[0]
     assert len(row["landmarks"]) == 136 and len(row["crop_transform"]) == 6 and row["valid"]
+    # A caller's map (Prefect shard tasks return lists) writes the same landmarks.parquet rows
+    run_stage(params, tmp_path / "clips.parquet", tmp_path / "faces2", tmp_path / "faces2.json", progress=False,
+              map_fn=lambda fn, jobs: list(map(fn, jobs)))
+    assert pq.read_table(tmp_path / "faces2/landmarks.parquet").equals(lm)
 
 
 def test_frame_table_writes_null_landmarks_for_invalid_frames():

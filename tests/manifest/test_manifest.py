@@ -74,3 +74,39 @@ def test_quarantine_enforces_max_reject_fraction():
     q.enforce(n_in=10, max_reject_fraction=0.3)
     with pytest.raises(TooManyRejected, match="rejected 3 of 5 .*unreadable: 3"):
         q.enforce(n_in=5, max_reject_fraction=0.3)
+
+
+def _quarantine_rows(ids: list[str]) -> list[dict]:
+    return [{"clip_id": c, "stage": "faces", "reason_code": "no_face", "message": "m", "source_path": f"{c}.mp4"}
+            for c in ids]
+
+
+def test_manifest_writer_reads_back_as_the_one_shot_write(tmp_path):
+    import pyarrow.parquet as pq
+
+    from headflow.manifest import manifest_writer, schema_for
+
+    pieces = [_quarantine_rows(["a-0000000001", "a-0000000002"]), [], _quarantine_rows(["b-0000000003"])]
+    cols = schema_for("quarantine").names
+    with manifest_writer(tmp_path / "quarantine.parquet") as w:
+        for p in pieces:
+            w.write(pd.DataFrame(p, columns=cols))
+    write_manifest(pd.DataFrame([r for p in pieces for r in p], columns=cols), tmp_path / "one.parquet", "quarantine")
+    streamed, one = pq.ParquetFile(tmp_path / "quarantine.parquet"), pq.ParquetFile(tmp_path / "one.parquet")
+    assert streamed.metadata.num_row_groups == 2 and one.metadata.num_row_groups == 1   # empty piece: no group
+    assert streamed.read().equals(one.read()) and w.rows == 3
+
+
+def test_manifest_writer_is_atomic_and_writes_an_empty_file_with_its_schema(tmp_path):
+    from headflow.manifest import manifest_writer, schema_for
+
+    target = tmp_path / "quarantine.parquet"
+    with manifest_writer(target):
+        pass
+    assert len(read_manifest(target)) == 0 and list(read_manifest(target).columns) == schema_for("quarantine").names
+    before = target.read_bytes()
+    with pytest.raises(RuntimeError, match="mid-stream"):
+        with manifest_writer(target) as w:
+            w.write(pd.DataFrame(_quarantine_rows(["a-0000000001"])))
+            raise RuntimeError("mid-stream")
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["quarantine.parquet"]

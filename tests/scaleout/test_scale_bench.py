@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.scale import fit_exponent, summarise
+from bench.scale import fit_exponent, fit_linear, summarise
 
 
 @pytest.mark.parametrize("b", [0.5, 1.0, 2.0])
@@ -29,3 +29,12 @@ def test_summary_lists_each_stage_with_its_exponent():
     table = summarise(records)
     assert "ingest" in table and table.splitlines()[1].rstrip().endswith("| 1.00")
     assert "0.500" in table                      # seconds per clip
+
+
+def test_linear_fit_recovers_start_up_and_per_clip_cost():
+    # 5 s + 0.1 s x N at 100, 300, 1000 clips (15, 35, 105 s) lies on the line: a = 5, c = 0.1 exactly
+    a, c = fit_linear([100, 300, 1000], [15.0, 35.0, 105.0])
+    assert a == pytest.approx(5.0) and c == pytest.approx(0.1)
+    assert fit_linear([100, 100], [1.0, 2.0]) is None
+    records = [{"n_clips": n, "stage": "ingest", "cpu_s": 5.0 + 0.1 * n, "wall_s": 1.0} for n in (100, 300)]
+    assert "5.0 s + 0.100 s x N" in summarise(records)     # the CPU figure, not the wall time

@@ -116,3 +116,42 @@ def test_rerun_gives_the_same_bytes(project, tmp_path):
     run_stage(ShardsParams(workers=1), project_root=root, metrics_path=Path(tmp_path / "m.json"), progress=False)
     after = pd.read_parquet(root / "data/interim/shards/shards.parquet")
     assert before.sha256.tolist() == after.sha256.tolist()
+
+
+def _landmark_rows(clip_id: str, T: int, seed: int):
+    from headflow.faces.faces import ClipFaces
+    from headflow.faces.stage import frame_table
+
+    rng = np.random.default_rng(seed)
+    valid = np.arange(T) % 3 != 1
+    lm = rng.uniform(0, 100, (T, 68, 2)).astype(np.float32)
+    lm[~valid] = np.nan
+    boxes = rng.uniform(0, 100, (T, 4)).astype(np.float32)
+    transforms = rng.uniform(-1, 1, (T, 2, 3))
+    return frame_table(clip_id, ClipFaces({}, valid, valid, np.ones(T, np.float32), boxes, lm, lm, transforms)), \
+        (boxes.astype(np.float64), valid, lm, transforms)
+
+
+def test_streamed_landmarks_give_each_clips_arrays_sorted_or_not(tmp_path):
+    """Clips of 7, 3 and 5 frames read 4 rows at a time (clips span batches), from a sorted file (the
+    streamed path) and an unsorted one (read whole): the arrays the faces stage wrote, per clip."""
+    import pyarrow as pa
+
+    from headflow.manifest import write_manifest
+    from headflow.shards.stage import _frames_of, clip_frames, frame_arrays
+
+    made = {c: _landmark_rows(c, T, k) for k, (c, T) in enumerate([("a-000000000a", 7), ("b-000000000b", 3),
+                                                                     ("c-000000000c", 5)])}
+    write_manifest(pa.concat_tables([made[c][0] for c in sorted(made)]), tmp_path / "sorted.parquet", "landmarks")
+    write_manifest(pa.concat_tables([made[c][0] for c in ("c-000000000c", "a-000000000a", "b-000000000b")]),
+                   tmp_path / "unsorted.parquet", "landmarks")
+    for name in ("sorted", "unsorted"):
+        got = list(clip_frames(tmp_path / f"{name}.parquet", batch_size=4))
+        assert [c for c, _ in got] == sorted(made)
+        for clip_id, frames in got:
+            for have, want in zip(frame_arrays(frames), made[clip_id][1]):
+                np.testing.assert_array_equal(have, want)
+    subset = list(_frames_of(["b-000000000b"], tmp_path / "sorted.parquet"))
+    assert len(subset) == 1 and subset[0].num_rows == 3
+    with pytest.raises(ValueError, match="no rows for clip b-0000000000"):
+        list(_frames_of(["a-000000000a", "b-0000000000"], tmp_path / "sorted.parquet"))

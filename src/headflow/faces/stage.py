@@ -10,6 +10,7 @@ DVC (`stages/faces.py`) and Prefect (`pipelines/preprocess.py`) both call `run_s
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from headflow.faces.params import FacesParams
 from headflow.faces.worker import ClipJob, faces_for_clip, init_worker
 from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.manifest.schemas import schema_for
-from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
+from headflow.stage import Timer, finish_quarantine, log, validated_writer, write_metrics, write_validated
 
 STAGE = "faces"
 REASON_CODES = ("no_face", "face_too_small", "ambiguous_speaker", "shot_cut", "low_detection_rate",
@@ -38,7 +39,8 @@ REASON_CODES = ("no_face", "face_too_small", "ambiguous_speaker", "shot_cut", "l
 @dataclass(frozen=True)
 class FacesResult:
     faces: pd.DataFrame
-    landmarks: pa.Table
+    landmarks: pa.Table | None
+    """landmarks.parquet rows; None when `run_faces` wrote them to its `landmarks_path`."""
     quarantine: Quarantine
     n_inputs: int
     shot_cuts: dict[str, list[int]] | None = None
@@ -77,55 +79,69 @@ def frame_table(clip_id: str, r: ClipFaces) -> pa.Table:
 
 
 def run_faces(params: FacesParams, clips_path: Path, out_dir: Path, project_root: Path | None = None,
-              map_fn: Callable | None = None, progress: bool = True) -> FacesResult:
-    """Process every clip of `clips_path`; crop videos are written, manifests returned."""
+              map_fn: Callable | None = None, progress: bool = True,
+              landmarks_path: Path | None = None) -> FacesResult:
+    """Process every clip of `clips_path`; crop videos are written, manifests returned.
+
+    Clips are processed in clip_id order and each clip's result is dropped once its rows are taken,
+    so memory holds one clip's arrays (a few more with workers) plus, with `landmarks_path`, one
+    batch of landmarks rows (`headflow.stage.validated_writer`): landmarks.parquet is validated and
+    written batch by batch as clips finish, atomically at the end, and `FacesResult.landmarks` is
+    None. Without it the landmarks table is built in memory and returned (~1.3 KB per frame).
+    """
     project_root = project_root or Path.cwd()
     clips = read_manifest(clips_path, "clips")
     crops_dir, mouth_dir = out_dir / "crops", out_dir / "mouth"
     crops_dir.mkdir(parents=True, exist_ok=True)
     if params.crop.mouth_video:
         mouth_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [ClipJob(c.clip_id, c.source_path, str(project_root / c.video_path), str(crops_dir / f"{c.clip_id}.mp4"),
-                    str(mouth_dir / f"{c.clip_id}.mp4") if params.crop.mouth_video else None, float(c.fps), params)
-            for c in clips.itertuples()]
-    if map_fn is None and params.workers > 1 and len(jobs) > 1:
-        # forkserver, not fork: a parent that already ran OpenCV (its thread pool) deadlocks forked children.
-        ctx = multiprocessing.get_context("forkserver")
-        # The server would import __main__ by default (the stage entry point pulls in pandas and
-        # great-expectations, ~2.5 s, before any worker starts); workers need only this module.
-        ctx.set_forkserver_preload(["headflow.faces.worker"])
-        with ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=init_worker) as pool:
-            results = list(tqdm(pool.map(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
-    else:
-        results = list(tqdm((map_fn or map)(faces_for_clip, jobs), total=len(jobs), desc="faces", disable=not progress))
+    jobs = sorted((ClipJob(c.clip_id, c.source_path, str(project_root / c.video_path), str(crops_dir / f"{c.clip_id}.mp4"),
+                           str(mouth_dir / f"{c.clip_id}.mp4") if params.crop.mouth_video else None, float(c.fps), params)
+                   for c in clips.itertuples()), key=lambda j: j.clip_id)
     quarantine = Quarantine(STAGE)
     rows, tables = [], []
     cuts: dict[str, list[int]] = {}
     outside: dict[str, float] = {}
-    for job, (clip_id, res, rejection) in zip(jobs, results):
-        if res is None:
-            quarantine.add(clip_id, rejection[0], rejection[1], job.source_path)
-            continue
-        outside[clip_id] = float(res.summary.get("crop_outside_median", 0.0))
-        if res.summary.get("shot_cuts"):
-            cuts[clip_id] = list(res.summary["shot_cuts"])
-            log.info("faces: %s: shot cut(s) at frame(s) %s; the face re-found after each (%d track(s) joined)",
-                     job.source_path, cuts[clip_id], res.summary.get("speaker_tracks", 1))
-        rows.append({"clip_id": clip_id, "crop_path": os.path.relpath(job.crop, project_root),
-                     "mouth_path": os.path.relpath(job.mouth, project_root) if job.mouth else None, **res.summary})
-        tables.append(frame_table(clip_id, res))
-    keep = {r["clip_id"] for r in rows}
-    for folder in (crops_dir, mouth_dir):   # artifacts of clips rejected now must not linger from a past run
-        if folder.is_dir():
-            for f in folder.iterdir():
-                if f.stem not in keep or (folder == mouth_dir and not params.crop.mouth_video):
-                    f.unlink()
+    with contextlib.ExitStack() as stack:
+        if map_fn is None and params.workers > 1 and len(jobs) > 1:
+            # forkserver, not fork: a parent that already ran OpenCV (its thread pool) deadlocks forked children.
+            ctx = multiprocessing.get_context("forkserver")
+            # The server would import __main__ by default (the stage entry point pulls in pandas and
+            # great-expectations, ~2.5 s, before any worker starts); workers need only this module.
+            ctx.set_forkserver_preload(["headflow.faces.worker"])
+            pool = stack.enter_context(ProcessPoolExecutor(params.workers, mp_context=ctx, initializer=init_worker))
+            results = pool.map(faces_for_clip, jobs)
+        else:
+            results = (map_fn or map)(faces_for_clip, jobs)
+        sink = (stack.enter_context(validated_writer(landmarks_path, "landmarks", sorted_by="clip_id"))
+                if landmarks_path is not None else None)
+        for job, (clip_id, res, rejection) in tqdm(zip(jobs, results), total=len(jobs), desc="faces",
+                                                   disable=not progress):
+            if res is None:
+                quarantine.add(clip_id, rejection[0], rejection[1], job.source_path)
+                continue
+            outside[clip_id] = float(res.summary.get("crop_outside_median", 0.0))
+            if res.summary.get("shot_cuts"):
+                cuts[clip_id] = list(res.summary["shot_cuts"])
+                log.info("faces: %s: shot cut(s) at frame(s) %s; the face re-found after each (%d track(s) joined)",
+                         job.source_path, cuts[clip_id], res.summary.get("speaker_tracks", 1))
+            rows.append({"clip_id": clip_id, "crop_path": os.path.relpath(job.crop, project_root),
+                         "mouth_path": os.path.relpath(job.mouth, project_root) if job.mouth else None, **res.summary})
+            (sink.add if sink is not None else tables.append)(frame_table(clip_id, res))
+        keep = {r["clip_id"] for r in rows}
+        for folder in (crops_dir, mouth_dir):   # artifacts of clips rejected now must not linger from a past run
+            if folder.is_dir():
+                for f in folder.iterdir():
+                    if f.stem not in keep or (folder == mouth_dir and not params.crop.mouth_video):
+                        f.unlink()
+        # Inside the writer's block: a failed check leaves the previous landmarks.parquet in place.
+        check_accounting(list(clips.clip_id), [r["clip_id"] for r in rows], [q["clip_id"] for q in quarantine.rows],
+                         STAGE)
     cols = schema_for("faces").names
     faces = pd.DataFrame(rows, columns=cols).sort_values("clip_id", ignore_index=True)
-    landmarks = pa.concat_tables(tables) if tables else schema_for("landmarks").empty_table()
-    if len(landmarks):
-        landmarks = landmarks.sort_by([("clip_id", "ascending"), ("frame", "ascending")])
-    check_accounting(list(clips.clip_id), list(faces.clip_id), [q["clip_id"] for q in quarantine.rows], STAGE)
+    landmarks = None
+    if sink is None:   # jobs run in clip_id order and frames come in order: already sorted
+        landmarks = pa.concat_tables(tables) if tables else schema_for("landmarks").empty_table()
     return FacesResult(faces=faces, landmarks=landmarks, quarantine=quarantine, n_inputs=len(clips), shot_cuts=cuts,
                        crop_outside=outside)
 
@@ -159,9 +175,9 @@ def run_stage(params: FacesParams, clips_path: Path = CATALOG.manifest("ingest",
               map_fn: Callable | None = None, progress: bool = True) -> dict:
     """Run the faces stage and write its manifests and metrics; returns the metrics."""
     with Timer() as t:
-        result = run_faces(params, clips_path, out_dir, map_fn=map_fn, progress=progress)
+        result = run_faces(params, clips_path, out_dir, map_fn=map_fn, progress=progress,
+                           landmarks_path=out_dir / "landmarks.parquet")
     write_validated(result.faces, out_dir / "faces.parquet", "faces")
-    write_validated(result.landmarks, out_dir / "landmarks.parquet", "landmarks")
     metrics = stage_metrics(result, t.seconds)
     write_metrics(metrics_path, metrics)
     log.info("faces: %d clips -> %d tracked, %d quarantined (%.1f s, %s frames/s)", result.n_inputs,

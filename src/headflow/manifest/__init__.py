@@ -1,7 +1,14 @@
 """Parquet manifests: schemas, atomic writes, content hashing and the quarantine table."""
 
 from headflow.manifest.hashing import clip_id_for, file_sha256
-from headflow.manifest.io import atomic_output, read_manifest, write_json, write_manifest
+from headflow.manifest.io import (
+    ManifestWriter,
+    atomic_output,
+    manifest_writer,
+    read_manifest,
+    write_json,
+    write_manifest,
+)
 from headflow.manifest.quarantine import (
     AccountingError,
     Quarantine,
@@ -13,6 +20,7 @@ from headflow.manifest.schemas import SCHEMAS, schema_for
 
 __all__ = [
     "AccountingError",
+    "ManifestWriter",
     "Quarantine",
     "Rejected",
     "SCHEMAS",
@@ -21,6 +29,7 @@ __all__ = [
     "check_accounting",
     "clip_id_for",
     "file_sha256",
+    "manifest_writer",
     "read_manifest",
     "schema_for",
     "write_json",

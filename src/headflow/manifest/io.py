@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,62 @@ def write_manifest(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, path: s
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
     return table
+
+
+class ManifestWriter:
+    """Appends row groups to one Parquet manifest that `manifest_writer` opened (see there)."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, path: Path) -> None:
+        self._writer = writer
+        self.schema = schema
+        self.path = path
+        self.rows = 0
+        """Rows written so far."""
+        self.row_groups = 0
+        """Row groups written so far (one per non-empty `write`)."""
+
+    def write(self, rows: pd.DataFrame | list[dict[str, Any]] | pa.Table) -> pa.Table:
+        """Cast `rows` to the manifest schema (as `write_manifest` does) and append them as one row group.
+
+        Returns:
+            The table as written (empty tables are not written: a row group needs a row).
+
+        Raises:
+            ValueError: `rows` lack a column of the schema or carry one it does not have.
+        """
+        table = _to_table(rows, self.schema)
+        if table.num_rows:
+            self._writer.write_table(table, row_group_size=table.num_rows)
+            self.rows += table.num_rows
+            self.row_groups += 1
+        return table
+
+
+@contextlib.contextmanager
+def manifest_writer(path: str | Path, kind: str | None = None) -> Iterator[ManifestWriter]:
+    """Write a manifest piece by piece: each `write` appends a row group, so memory holds one piece.
+
+    The file is the one `write_manifest` would write from all pieces concatenated, up to row-group
+    boundaries: same schema, compression (zstd) and statistics, and `pq.read_table` returns equal
+    tables. It appears at `path` atomically when the block ends without error (`headflow.atomic`);
+    on an error nothing is left and an older `path` stays as it was. No row at all: a valid file with
+    the schema and no row groups.
+
+    Args:
+        path: the manifest to write.
+        kind: its schema in `headflow.manifest.schemas` (default: the file's stem).
+
+    Yields:
+        A `ManifestWriter`; call `write(rows)` for each piece.
+    """
+    path = Path(path)
+    schema = schema_for(kind or path.stem)
+    with atomic_output(path) as tmp:
+        writer = pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True)
+        try:
+            yield ManifestWriter(writer, schema, path)
+        finally:
+            writer.close()
 
 
 def read_manifest(path: str | Path, kind: str | None = None) -> pd.DataFrame:

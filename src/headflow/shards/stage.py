@@ -12,11 +12,14 @@ DVC (`stages/shards.py`) and Prefect (`pipelines/preprocess.py`) both call `run_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from headflow.manifest import Quarantine, check_accounting, read_manifest
 from headflow.parallel import map_jobs
@@ -61,42 +64,112 @@ def faces_crop_size(crop_video: Path) -> int:
     return int(frame.shape[0])
 
 
-def frame_arrays(frames: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+LANDMARK_COLUMNS = ["clip_id", "frame", "box", "valid", "landmarks", "crop_transform"]
+"""The landmarks.parquet columns a shard needs (landmarks_raw, score, ... are never read)."""
+
+
+def frame_arrays(frames: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """boxes (T, 4), valid (T,), landmarks (T, 68, 2) NaN where invalid, crop_transform (T, 2, 3) of one
-    clip's landmarks.parquet rows."""
-    frames = frames.sort_values("frame")
-    T = len(frames)
-    valid = frames["valid"].to_numpy(bool)
+    clip's landmarks.parquet rows (`LANDMARK_COLUMNS`, any row order)."""
+    frames = frames.sort_by("frame")
+    T = frames.num_rows
+    valid = frames.column("valid").to_numpy().astype(bool)
     lm = np.full((T, 68, 2), np.nan, np.float32)
-    if valid.any():
-        lm[valid] = np.stack(frames["landmarks"].to_numpy()[valid]).reshape(-1, 68, 2)
-    return (np.stack(frames["box"].to_numpy()).astype(np.float64), valid, lm,
-            np.stack(frames["crop_transform"].to_numpy()).reshape(T, 2, 3).astype(np.float64))
+    if valid.any():   # invalid frames are null lists: take the valid ones only
+        kept = frames.column("landmarks").filter(pa.array(valid)).combine_chunks().flatten()
+        lm[valid] = kept.to_numpy().reshape(-1, 68, 2)
+
+    def fixed(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return frames.column(name).combine_chunks().flatten().to_numpy().reshape(T, *shape).astype(np.float64)
+
+    return fixed("box", (4,)), valid, lm, fixed("crop_transform", (2, 3))
+
+
+def _sorted_by_clip(pf: pq.ParquetFile) -> bool:
+    """Whether the file's clip_id column never decreases (read alone, batch by batch)."""
+    last = None
+    for batch in pf.iter_batches(65536, columns=["clip_id"]):
+        ids = batch.column(0)
+        if not len(ids):
+            continue
+        if (last is not None and ids[0].as_py() < last) or (
+                len(ids) > 1 and not pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py()):
+            return False
+        last = ids[len(ids) - 1].as_py()
+    return True
+
+
+def clip_frames(landmarks_path: Path, batch_size: int = 8192) -> Iterator[tuple[str, pa.Table]]:
+    """(clip_id, its landmarks.parquet rows) per clip in clip_id order, `LANDMARK_COLUMNS` only.
+
+    The faces stage writes the file sorted by clip_id (`headflow.stage.validated_writer`), so it is
+    read `batch_size` rows at a time and memory holds about one batch (8192 rows ~ 5 MB) and one
+    clip; a file that is not sorted (written by other code) is read whole and sorted first.
+    """
+    pf = pq.ParquetFile(landmarks_path)
+    if _sorted_by_clip(pf):
+        batches: Iterable[pa.RecordBatch] = pf.iter_batches(batch_size, columns=LANDMARK_COLUMNS)
+    else:
+        log.info("shards: %s is not sorted by clip_id; reading it whole", landmarks_path)
+        batches = pf.read(columns=LANDMARK_COLUMNS).sort_by([("clip_id", "ascending"), ("frame", "ascending")]).to_batches(batch_size)
+    current, parts = None, []
+    for batch in batches:
+        ids = batch.column(0).to_pylist()
+        start = 0
+        for i in range(1, len(ids) + 1):
+            if i < len(ids) and ids[i] == ids[start]:
+                continue
+            if ids[start] != current:
+                if parts:
+                    yield current, pa.Table.from_batches(parts)
+                current, parts = ids[start], []
+            parts.append(batch.slice(start, i - start))
+            start = i
+    if parts:
+        yield current, pa.Table.from_batches(parts)
+
+
+def _frames_of(clip_ids: Iterable[str], landmarks_path: Path) -> Iterator[pa.Table]:
+    """The landmarks rows of each of `clip_ids` (sorted), merged against `clip_frames` (a subset of its clips)."""
+    frames = clip_frames(landmarks_path)
+    have = None
+    for clip_id in clip_ids:
+        while have is None or have[0] < clip_id:
+            have = next(frames, (chr(0x10FFFF), None))
+        if have[0] != clip_id:
+            raise ValueError(f"{landmarks_path}: no rows for clip {clip_id}, which faces.parquet lists; the faces "
+                             f"outputs are out of step: re-run `dvc repro faces`")
+        yield have[1]
 
 
 def run_shards(params: ShardsParams, clips_path: Path = CLIPS, faces_dir: Path = FACES, audio_path: Path = AUDIO,
                out_dir: Path = OUT, project_root: Path | None = None, map_fn: Callable | None = None,
                progress: bool = True) -> tuple[pd.DataFrame, Quarantine, dict]:
-    """Cut every clip; returns (shards.parquet rows, quarantine, run facts). Clip files are written."""
+    """Cut every clip; returns (shards.parquet rows, quarantine, run facts). Clip files are written.
+
+    Jobs are made as they are consumed, each from its clip's landmarks rows streamed out of
+    landmarks.parquet (`clip_frames`): in one process (or a pool, a few jobs ahead) memory holds a
+    few clips' arrays, not every clip's. A `map_fn` (Prefect shards) gets them all as a list.
+    """
     root = Path(project_root or Path.cwd())
     clips = shard_inputs(root / clips_path, root / faces_dir, root / audio_path)
-    landmarks = read_manifest(root / faces_dir / "landmarks.parquet", "landmarks")
-    by_clip = dict(tuple(landmarks[["clip_id", "frame", "box", "valid", "landmarks", "crop_transform"]]
-                         .groupby("clip_id")))
     clip_dir = out_dir / "clips"
     (root / clip_dir).mkdir(parents=True, exist_ok=True)
     source_size = faces_crop_size(root / clips.crop_path.iloc[0]) if len(clips) else CROP_SIZE
     regions = {"mouth": (params.mouth.height, params.mouth.width), "eyes": (params.eyes.height, params.eyes.width)}
-    jobs = []
-    for r in clips.itertuples():
-        boxes, valid, lm, transforms = frame_arrays(by_clip[r.clip_id])
-        meta = {"speaker_id": r.speaker_id, "split": r.split, "fps": float(r.fps), "video_path": r.video_path,
-                "mel_path": r.mel_path, "faces_crop_size": source_size}
-        jobs.append(ShardJob(r.clip_id, str(root / r.video_path), str(root / r.mel_path),
-                             str(root / clip_dir / f"{r.clip_id}.npz"), boxes, valid, lm, transforms, source_size,
-                             meta, regions, params.codec, params.level, params.temporal_delta))
+
+    def jobs() -> Iterator[ShardJob]:
+        for r, frames in zip(clips.itertuples(), _frames_of(clips.clip_id, root / faces_dir / "landmarks.parquet")):
+            boxes, valid, lm, transforms = frame_arrays(frames)
+            meta = {"speaker_id": r.speaker_id, "split": r.split, "fps": float(r.fps), "video_path": r.video_path,
+                    "mel_path": r.mel_path, "faces_crop_size": source_size}
+            yield ShardJob(r.clip_id, str(root / r.video_path), str(root / r.mel_path),
+                           str(root / clip_dir / f"{r.clip_id}.npz"), boxes, valid, lm, transforms, source_size,
+                           meta, regions, params.codec, params.level, params.temporal_delta)
+
     with Timer() as t:
-        results = map_jobs(shard_clip, jobs, params.workers, map_fn, desc="shards", progress=progress)
+        results = map_jobs(shard_clip, jobs(), params.workers, map_fn, desc="shards", progress=progress,
+                           total=len(clips))
     quarantine = Quarantine(STAGE)
     rows = []
     by_id = clips.set_index("clip_id")
