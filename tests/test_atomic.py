@@ -50,3 +50,20 @@ def test_suffix_lets_numpy_write_the_exact_name(tmp_path):
         np.savez(tmp, a=np.arange(3))
     assert os.listdir(tmp_path) == ["model.cache"]
     np.testing.assert_array_equal(np.load(target)["a"], [0, 1, 2])
+
+
+def test_stale_temporaries_of_a_killed_streaming_writer_are_removed(tmp_path):
+    # a stage killed while streaming landmarks.parquet leaves its open temporary behind (CI, 2026-11-30:
+    # tests/e2e/test_kill_rerun.py found '.landmarks.parquet.5c5641545e2e.tmp.parquet' after the rerun)
+    from headflow.atomic import remove_stale_temporaries
+    from headflow.manifest.io import manifest_writer
+
+    stale = tmp_path / ".landmarks.parquet.5c5641545e2e.tmp.parquet"
+    stale.write_bytes(b"half a parquet file")
+    other = tmp_path / ".faces.parquet.0123456789ab.tmp.parquet"      # another output's: left alone
+    other.write_bytes(b"x")
+    with manifest_writer(tmp_path / "landmarks.parquet"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "landmarks.parquet"]
+    assert remove_stale_temporaries(tmp_path / "faces.parquet") == [other]
+    assert remove_stale_temporaries(tmp_path / "missing" / "x.parquet") == []

@@ -51,4 +51,26 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
             os.remove(tmp)
 
 
-__all__ = ["atomic_output"]
+def remove_stale_temporaries(path: str | os.PathLike[str], suffix: str | None = None) -> list[Path]:
+    """Delete the temporary files `atomic_output` left beside `path` in runs that were killed.
+
+    For a writer that keeps its temporary open for a whole stage (a streamed manifest): a stage killed
+    mid-way (kill -9, a lost machine) cannot remove it, and a rerun would leave the orphan beside the
+    output. Call it before opening such a writer; every output has one writer (its stage), so an
+    existing `.<name>.<hex>.tmp<suffix>` of the same `path` belongs to a dead run.
+
+    Returns:
+        The paths removed.
+    """
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    removed = []
+    for tmp in final.parent.glob(f".{final.name}.*.tmp{suffix or final.suffix}"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+            removed.append(tmp)
+    return removed
+
+
+__all__ = ["atomic_output", "remove_stale_temporaries"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from headflow.atomic import atomic_output  # re-exported: `from headflow.manifest import atomic_output`
+from headflow.atomic import atomic_output, remove_stale_temporaries  # noqa: F401 (atomic_output re-exported)
 from headflow.manifest.schemas import schema_for
 
 
@@ -95,6 +95,8 @@ def manifest_writer(path: str | Path, kind: str | None = None) -> Iterator[Manif
     """
     path = Path(path)
     schema = schema_for(kind or path.stem)
+    # The temporary file stays open while the stage runs: one left by a killed run is removed first.
+    remove_stale_temporaries(path)
     with atomic_output(path) as tmp:
         writer = pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True)
         try:
