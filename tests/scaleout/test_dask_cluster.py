@@ -18,17 +18,11 @@ import pytest
 
 pytest.importorskip("prefect_dask", reason="prefect-dask is pinned in requirements.lock")
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
-from scaleout_project import PREPROCESS, cwd, differences, preprocessed_project, run  # noqa: E402
+from scaleout_project import PREPROCESS, cwd, differences, run  # noqa: E402
 
 from headflow.cluster import ProjectNotVisibleError, ProjectRoot, check_project_root, digest  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """(root, reference): a 3-clip demo project and, in `reference`, the single-process stage outputs."""
-    return preprocessed_project(tmp_path_factory.mktemp("scaleout"))
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +31,6 @@ def cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
             Client(lc.scheduler_address, set_as_default=False) as client:
         yield lc, client
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    """A temporary Prefect server (its start-up took ~10 s on an idle machine and > 5 min under a load of 20+
-    on 2 cores, 2026-11-29: hence the generous timeout)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=600):
-        yield
 
 
 def _flow(root: Path, address: str, *args: str) -> None:

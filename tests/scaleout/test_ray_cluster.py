@@ -16,15 +16,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("prefect_ray", reason="Ray is an optional extra: pip install -e '.[ray]' to run the Ray tests")
-from scaleout_project import PREPROCESS, cwd, differences, preprocessed_project  # noqa: E402
+from scaleout_project import PREPROCESS, cwd, differences  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """(root, reference): a 3-clip demo project and, in `reference`, the single-process stage outputs."""
-    return preprocessed_project(tmp_path_factory.mktemp("ray"))
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +36,6 @@ def ray_head(tmp_path_factory):
         yield f"127.0.0.1:{port}", tmp
     finally:
         subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=600):
-        yield
 
 
 def test_ray_flow_writes_what_the_single_process_run_writes(project, ray_head, prefect_server):
