@@ -171,14 +171,26 @@ def stage_function_target(stage: str) -> str | None:
     return None
 
 
+# The params blocks a family stage's function takes after its own, in the order `stages/<stage>.py` passes
+# them (Head2HeadFS's fine-tuning and generation rebuild the initialisation stage's networks).
+# tests/scaleout/test_flows.py checks this table against every stage's entry point.
+EXTRA_PARAM_BLOCKS: dict[str, tuple[str, ...]] = {
+    "finetune_head2headfs": ("train_head2headfs",),
+    "generate_head2headfs": ("train_head2headfs",),
+}
+
+
+def stage_param_blocks(stage: str) -> list[str]:
+    """The params.yaml blocks the flows pass to `stage`'s function, in order: its own, then EXTRA_PARAM_BLOCKS."""
+    return [stage, *EXTRA_PARAM_BLOCKS.get(stage, ())]
+
+
 def _call_family_stage(stage: str, params_path: str) -> dict:
-    """Call a family stage's function with its params block, as `python -m stages.<stage>` does
-    (Head2HeadFS's fine-tuning also gets its initialisation stage's block)."""
+    """Call a family stage's function with its params blocks (`stage_param_blocks`), as
+    `python -m stages.<stage>` does."""
     module, _, name = stage_function_target(stage).partition(":")
     fn = getattr(importlib.import_module(module), name)
-    if stage == "finetune_head2headfs":
-        return fn(P.load(stage, params_path), P.load("train_head2headfs", params_path), progress=False)
-    return fn(P.load(stage, params_path), progress=False)
+    return fn(*(P.load(block, params_path) for block in stage_param_blocks(stage)), progress=False)
 
 
 @task(cache_policy=NO_CACHE)

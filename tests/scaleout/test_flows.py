@@ -53,6 +53,30 @@ def test_each_flow_task_calls_the_dvc_stage_function(stage):
     assert callable(getattr(importlib.import_module(module), name))
 
 
+def _entry_param_blocks(stage: str) -> list[str]:
+    """The params blocks `stages/<stage>.py` passes to its run function: `params.load("<block>")` arguments, in order."""
+    tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("run"):
+            blocks = [a.args[0].value for a in node.args
+                      if isinstance(a, ast.Call) and isinstance(a.func, ast.Attribute) and a.func.attr == "load"
+                      and a.args and isinstance(a.args[0], ast.Constant)]
+            if blocks:
+                return blocks
+    raise AssertionError(f"stages/{stage}.py passes no params.load(...) block to a run... function")
+
+
+@pytest.mark.parametrize("stage", list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]))
+def test_each_flow_task_passes_the_params_blocks_the_dvc_stage_passes(stage):
+    """A flow task calls the stage function with the same params blocks, in the same order: a stage taking a
+    second block (Head2HeadFS's generate) once failed in the pipeline flow alone."""
+    from pipelines.flows import stage_param_blocks, stage_function_target
+
+    entry = _entry_param_blocks(stage)
+    ours = stage_param_blocks(stage) if stage_function_target(stage) else [stage]   # stage_task: its own block
+    assert entry == ours, f"{stage}: stages/{stage}.py passes {entry}, the flow {ours}"
+
+
 def test_unknown_names_are_errors():
     from pipelines.flows import pipeline, train_stage_of
 
