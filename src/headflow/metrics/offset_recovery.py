@@ -35,6 +35,17 @@ SHIFTS = (-10, -5, 5, 10)
 
 def prepare_clip(video: Path, work_dir: Path, faces_params=None) -> ClipArrays:
     """Canonical media, face track, mel and mouth crops of one video, as the pipeline makes them."""
+    return prepare_clip_and_aperture(video, work_dir, faces_params)[0]
+
+
+def prepare_clip_and_aperture(video: Path, work_dir: Path, faces_params=None) -> tuple[ClipArrays, np.ndarray]:
+    """`prepare_clip`, plus the clip's mouth aperture per video frame from the same face track.
+
+    Returns:
+        (clip, aperture): aperture (T,) float64 = inner-lip opening (points 62-66) / inter-ocular distance
+        of the smoothed landmarks (`headflow.landmarks68`), NaN on frames without a face.
+    """
+    from headflow.landmarks68 import inter_ocular, mouth_opening
     from headflow.audio.mel import mel_spectrogram
     from headflow.faces.faces import process_clip
     from headflow.faces.params import FacesParams
@@ -50,7 +61,76 @@ def prepare_clip(video: Path, work_dir: Path, faces_params=None) -> ClipArrays:
     if sr != 16000:
         raise ValueError(f"{wav}: {sr} Hz after normalisation, expected 16000")
     mouths = np.ascontiguousarray(cut_views(mp4, faces.boxes.astype(np.float64), faces.valid)["face96"][:, 48:])
-    return ClipArrays(video.stem, mouths, mel_spectrogram(audio), faces.valid)
+    lm = faces.landmarks.astype(np.float64)
+    aperture = mouth_opening(lm) / inter_ocular(lm)
+    aperture[~np.asarray(faces.valid, bool)] = np.nan
+    return ClipArrays(video.stem, mouths, mel_spectrogram(audio), faces.valid), aperture
+
+
+def mel_loudness(mel: np.ndarray, n_frames: int, fps: float = 25.0) -> np.ndarray:
+    """Loudness envelope per video frame: the mean over the 80 bands of the log-mel, averaged over the mel
+    frames (80 per second, `headflow.audio.mel.WAV2LIP`) that fall in each video frame.
+
+    Args:
+        mel: (T_mel, 80) the Wav2Lip log-mel (its normalised dB scale).
+        n_frames: video frames T.
+        fps: video frame rate.
+
+    Returns:
+        (T,) float64; NaN for video frames the mel does not cover.
+    """
+    per_mel = np.asarray(mel, np.float64).mean(axis=1)
+    out = np.full(n_frames, np.nan)
+    step = 80.0 / fps
+    for t in range(n_frames):
+        a, b = int(round(t * step)), int(round((t + 1) * step))
+        if b <= len(per_mel) and b > a:
+            out[t] = per_mel[a:b].mean()
+    return out
+
+
+def envelope_offset(aperture: np.ndarray, loudness: np.ndarray, max_offset: int = 4,
+                    min_pairs: int = 20, centre: int = 0) -> tuple[float, np.ndarray]:
+    """An offset estimate independent of the expert: the lag at which the mouth aperture best correlates with
+    the audio loudness envelope, refined to a fraction of a frame.
+
+    Lip aperture and the acoustic envelope are strongly correlated in natural speech (Chandrasekaran et
+    al. 2009, "The natural statistics of audiovisual speech", PLoS Comput Biol 5(7)); delaying the audio by
+    d frames moves the correlation peak by +d. Where the peak sits for an in-sync recording depends on the
+    speaker and material (the mouth opens before the sound starts at onsets), so the estimate's zero is not
+    exact: compare clips of one corpus with each other rather than with 0.
+
+    Args:
+        aperture: (T,) mouth opening per video frame (NaN where no face), `prepare_clip_and_aperture`.
+        loudness: (T,) loudness per video frame (NaN where no audio), `mel_loudness`.
+        max_offset: lags k = c-K..c+K video frames around `centre` c; k > 0 pairs video t with audio t + k
+            (audio lags), the sign convention of `headflow.metrics.lse`. Keep K small: speech is
+            quasi-periodic at the syllable rate (~4-5 Hz, 5-6 frames), so a wide scan on a 3 s clip can
+            lock onto a neighbouring syllable (on GRID, +-15 frames put two of six clips at +-12).
+        min_pairs: fewest finite (t, t + k) pairs a lag needs.
+        centre: c, the lag to scan around (an applied shift, when checking that the estimate follows it).
+
+    Returns:
+        (offset, corr): the sub-frame lag of the correlation peak (the vertex of the parabola through the
+        maximum and its neighbours, `headflow.metrics.lse.subframe_offset` on -corr), and the Pearson
+        correlation at every lag c-K..c+K (2K + 1,).
+
+    Raises:
+        ClipTooShort: a lag with fewer than `min_pairs` finite pairs.
+    """
+    from headflow.metrics.lse import subframe_offset
+
+    ap, lo = np.asarray(aperture, np.float64), np.asarray(loudness, np.float64)
+    corr = np.empty(2 * max_offset + 1)
+    for i, k in enumerate(range(centre - max_offset, centre + max_offset + 1)):
+        t0, t1 = max(0, -k), min(len(ap), len(lo) - k)
+        x, y = ap[t0:t1], lo[t0 + k:t1 + k]
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < min_pairs:
+            raise ClipTooShort(f"only {int(ok.sum())} frames with both a face and audio at lag {k:+d} "
+                               f"(need {min_pairs})")
+        corr[i] = np.corrcoef(x[ok], y[ok])[0, 1]
+    return centre + subframe_offset(-corr, max_offset), corr
 
 
 def offset_recovery(model, clip: ClipArrays, shifts=SHIFTS, max_offset: int = 15,

@@ -1,0 +1,24 @@
+"""bench/sync_grid.py's expert-vs-envelope table on made-up rows (the bench itself needs a trained expert)."""
+
+import pandas as pd
+import pytest
+
+from bench.sync_grid import format_independent, independent_check
+
+
+def test_independent_check_reads_both_offsets_relative_to_their_medians():
+    rows = pd.DataFrame({
+        "clip_id": ["a", "a", "b", "b", "c", "c"],
+        "applied_shift": [0, 5, 0, 5, 0, 5],
+        "recovered_subframe": [0.5, 5.5, 0.0, 5.0, -0.2, 4.8],
+        "envelope_offset": [1.4, 6.3, 1.0, 7.2, 0.8, 5.9],
+    })
+    ind = independent_check(rows)
+    # envelope: b's +5 copy moved by 6.2 (round 6 != 5); a (4.9) and c (5.1) follow the shift
+    assert ind["envelope_relative_recovery"] == {"k": 2, "n": 3}
+    by = {c["clip_id"]: c for c in ind["clips"]}
+    assert by["a"]["expert_rel"] == pytest.approx(0.5) and by["c"]["expert_rel"] == pytest.approx(-0.2)   # median 0.0
+    assert by["a"]["envelope_rel"] == pytest.approx(0.4) and by["c"]["envelope_rel"] == pytest.approx(-0.2)  # median 1.0
+    # expert (0.5, 0, -0.2) and envelope (0.4, 0, -0.2) minus medians are almost collinear
+    assert ind["pearson_r"] > 0.99
+    assert "2/3" in format_independent(ind)
