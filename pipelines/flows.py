@@ -69,7 +69,8 @@ _EPOCH = re.compile(r"^%s epoch %d/%d: train loss %.4f")
 
 class EpochProgress(logging.Handler):
     """Turns the training loop's per-epoch log line (`headflow.training.loop._log_epoch`) into a Prefect
-    progress artifact (epoch / epochs, 0-100) and a line in the task run's log.
+    progress artifact (epoch / epochs, 0-100, its description the last epoch and train loss) and a line in
+    the task run's log.
 
     Attach to the `headflow.training` logger around one training task (`with EpochProgress(key): ...`).
     """
@@ -83,12 +84,12 @@ class EpochProgress(logging.Handler):
             return
         name, epoch, epochs, loss = record.args[:4]
         percent = 100.0 * float(epoch) / max(float(epochs), 1.0)
+        text = f"{name}: epoch {epoch}/{epochs}, train loss {float(loss):.4f}"
         try:
             if self.artifact is None:
-                self.artifact = create_progress_artifact(percent, key=self.key,
-                                                         description=f"{name}: epochs done of {epochs}")
+                self.artifact = create_progress_artifact(percent, key=self.key, description=text)
             else:
-                update_progress_artifact(self.artifact, percent)
+                update_progress_artifact(self.artifact, percent, description=text)
             get_run_logger().info("%s: epoch %s/%s, train loss %.4f", name, epoch, epochs, loss)
         except Exception:      # noqa: BLE001 - progress display must never stop a training
             self.handleError(record)

@@ -93,17 +93,20 @@ def test_epoch_log_line_drives_the_progress_artifact(monkeypatch):
     from headflow.training.loop import _log_epoch
 
     calls = []
-    monkeypatch.setattr(flows, "create_progress_artifact", lambda p, key, description: calls.append(("new", p, key)) or 7)
-    monkeypatch.setattr(flows, "update_progress_artifact", lambda a, p: calls.append(("update", p, a)))
+    monkeypatch.setattr(flows, "create_progress_artifact",
+                        lambda p, key, description: calls.append(("new", p, key, description)) or 7)
+    monkeypatch.setattr(flows, "update_progress_artifact",
+                        lambda a, p, description: calls.append(("update", p, a, description)))
     monkeypatch.setattr(flows, "get_run_logger", lambda: logging.getLogger("test-flows"))
     cfg = LoopConfig(epochs=4, batch_size=2, lr=1e-3)
     row = {"epoch": 1, "train_loss": 0.5, "samples_per_s": 10.0, "data_wait_fraction": 0.0}
     with flows.EpochProgress("expert-progress"):
         _log_epoch("expert", cfg, row)
-        _log_epoch("expert", cfg, {**row, "epoch": 3})
+        _log_epoch("expert", cfg, {**row, "epoch": 3, "train_loss": 0.25})
     _log_epoch("expert", cfg, {**row, "epoch": 4})            # after the block: no longer observed
     # epoch 1 of 4 -> 25 %, epoch 3 of 4 -> 75 % (updating the artifact the first call created, id 7)
-    assert calls == [("new", 25.0, "expert-progress"), ("update", 75.0, 7)]
+    assert calls == [("new", 25.0, "expert-progress", "expert: epoch 1/4, train loss 0.5000"),
+                     ("update", 75.0, 7, "expert: epoch 3/4, train loss 0.2500")]
 
 
 def test_deployments_expose_the_run_parameters():
