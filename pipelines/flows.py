@@ -111,7 +111,7 @@ class EpochProgress(logging.Handler):
 # ---------------------------------------------------------------- artifacts
 
 def _table(rows: list[dict]) -> list[dict]:
-    return rows or [{"-": "none"}]
+    return rows or [{"rows": "none"}]
 
 
 def stage_artifacts(stage: str, metrics: dict | None) -> None:
@@ -144,10 +144,46 @@ def training_artifacts(model: str) -> None:
             rows.append({"run": path.parent.relative_to(folder).as_posix() or ".",
                          **{k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}})
     create_table_artifact(key=f"{key}-history", table=_table(rows), description=f"{stage}: one row per epoch")
-    samples = sorted(folder.rglob("samples/*.png"))
-    if samples:
-        links = "\n".join(f"- [{p.relative_to(folder).as_posix()}]({p.resolve().as_uri()})" for p in samples)
-        create_markdown_artifact(key=f"{key}-samples", markdown=links, description=f"{stage}: sample grids")
+    markdown = samples_markdown(folder)
+    if markdown:
+        create_markdown_artifact(key=f"{key}-samples", markdown=markdown,
+                                 description=f"{stage}: the last sample grid of each run, and where all of them are")
+
+
+INLINE_SAMPLES = 4          # sample grids shown inline per model (the last epoch of each run folder)
+INLINE_SIZE = 512           # their longer side in pixels, so the artifact stays ~100 KB per image
+
+
+def png_data_uri(path: Path, max_side: int = INLINE_SIZE) -> str:
+    """A PNG file as a `data:image/png;base64,...` URI, downscaled (aspect kept) so its longer side is at most
+    `max_side` pixels. The Prefect UI shows it inline in a markdown artifact; a `file://` link would not
+    open from the UI's http page, and the UI may run on another machine than the files."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        im.save(buf, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def samples_markdown(folder: Path, inline: int = INLINE_SAMPLES) -> str:
+    """Markdown for a model folder's sample grids (`**/samples/*.png`, DVCLive's copies skipped): the last
+    grid of each samples folder inline (at most `inline` of them), then every grid's path under the
+    project. Empty when there is none."""
+    grids = sorted(p for p in folder.rglob("samples/*.png") if "dvclive" not in p.relative_to(folder).parts)
+    if not grids:
+        return ""
+    last = {p.parent: p for p in grids}         # sorted, so the last one of each folder wins (epoch_NNN.png)
+    parts = [f"**{p.relative_to(folder).as_posix()}**\n\n![{p.stem}]({png_data_uri(p)})"
+             for p in list(last.values())[:inline]]
+    parts.append(f"All {len(grids)} sample grids, under `{folder.as_posix()}`: "
+                 + ", ".join(f"`{p.relative_to(folder).as_posix()}`" for p in grids))
+    return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------- tasks and flows

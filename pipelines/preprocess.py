@@ -115,11 +115,11 @@ def stage_task(stage: str, params_path: str, shard_size: int | None = None) -> d
 def _report(metrics: dict[str, Any]) -> None:
     ingest = metrics.get("ingest", {})
     rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
-    create_table_artifact(key="ingest-quarantine", table=rows or [{"reason_code": "-", "clips": 0}],
+    create_table_artifact(key="ingest-quarantine", table=rows or [{"reason_code": "none", "clips": 0}],
                           description="Inputs quarantined by ingest, by reason code")
     faces = metrics.get("faces", {})
     rows = [{"reason_code": k, "clips": v} for k, v in faces.get("quarantine_reasons", {}).items()]
-    create_table_artifact(key="faces-quarantine", table=rows or [{"reason_code": "-", "clips": 0}],
+    create_table_artifact(key="faces-quarantine", table=rows or [{"reason_code": "none", "clips": 0}],
                           description="Clips quarantined by faces, by reason code")
     lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
     for stage, m in metrics.items():
@@ -141,11 +141,14 @@ def _report_evaluation(m: dict[str, Any]) -> None:
         if len(parts) == 3 and parts[0] != "speed" and parts[2] in ("lse_c", "lse_d", "ssim", "psnr_masked", "cpbd",
                                                                     "csim", "m_lmd", "n_failed"):
             rows.setdefault(f"{parts[0]}/{parts[1]}", {"system": f"{parts[0]}/{parts[1]}"})[parts[2]] = value
-    create_table_artifact(key="evaluation", table=list(rows.values()) or [{"system": "-"}],
+    create_table_artifact(key="evaluation", table=list(rows.values()) or [{"system": "none"}],
                           description="headflow evaluate: means over the test clips (intervals in the report)")
     report = CATALOG.report("evaluate", "page").resolve()
-    create_markdown_artifact(key="evaluation-report", markdown=f"[evaluation report]({report.as_uri()}) "
-                             f"({m.get('clips')} clips, {m.get('quarantined')} quarantined outputs)",
+    # a path to copy, not a file:// link: browsers do not open those from the UI's http page
+    create_markdown_artifact(key="evaluation-report",
+                             markdown=f"The evaluation report ({m.get('clips')} clips, {m.get('quarantined')} "
+                                      f"quarantined outputs) is the self-contained page `{report}`: open it in a "
+                                      f"browser on a machine that sees the project folder.",
                              description="the self-contained report page")
 
 

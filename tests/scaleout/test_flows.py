@@ -129,3 +129,28 @@ def test_deployments_expose_the_run_parameters():
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         assert getattr(module, name).name == name          # the flow object of that name
         assert set(d.get("parameters", {})) <= schema[name]
+
+
+def test_sample_grids_are_inlined_in_the_samples_artifact(tmp_path):
+    """The UI cannot open file:// links: the last grid of each run folder is a downscaled data-URI PNG."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from pipelines.flows import samples_markdown
+
+    assert samples_markdown(tmp_path) == ""
+    for rel, value in [("stage1/samples/epoch_001.png", 10), ("stage1/samples/epoch_002.png", 200),
+                       ("stage2/samples/epoch_001.png", 90), ("stage1/dvclive/plots/images/samples/epoch_002.png", 50)]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((300, 1200, 3), value, np.uint8)).save(tmp_path / rel)
+    md = samples_markdown(tmp_path)
+    inline = [part.split("(data:image/png;base64,")[1].rstrip(")") for part in md.split("\n\n") if "base64," in part]
+    assert len(inline) == 2                                     # stage1's last epoch and stage2's; not DVCLive's copy
+    images = [np.asarray(Image.open(io.BytesIO(base64.b64decode(b)))) for b in inline]
+    assert [im.shape for im in images] == [(128, 512, 3)] * 2    # longer side 512, aspect kept (300 x 1200 -> 128 x 512)
+    assert [int(im[0, 0, 0]) for im in images] == [200, 90]     # epoch_002 of stage1, not epoch_001
+    assert "**stage1/samples/epoch_002.png**" in md and "All 3 sample grids" in md
+    assert "dvclive" not in md and "file://" not in md
