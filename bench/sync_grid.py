@@ -2,6 +2,7 @@
 
     PYTHONPATH=src:. python bench/sync_grid.py                       # the demo's expert (dvc repro train_expert)
     PYTHONPATH=src:. python bench/sync_grid.py --expert path/to/last.pt --grid ../shared/data/grid
+    PYTHONPATH=src:. python bench/sync_grid.py --expert baseline.pt candidate.pt   # both on the same clips, compared
 
 Each clip is normalised, face-tracked, cropped and turned into a mel with the project's own code
 (`headflow.metrics.offset_recovery.prepare_clip`), its audio is shifted by -10, -5, +5, +10 frames and scored
@@ -34,50 +35,79 @@ from headflow.sync.train import load_expert
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
-    ap.add_argument("--expert", default="data/models/expert/last.pt", help="a train_expert checkpoint")
+    ap.add_argument("--expert", nargs="+", default=["data/models/expert/last.pt"],
+                    help="train_expert checkpoint(s); several are scored on the same prepared clips in one run, "
+                         "the first as the baseline of the comparison table")
     ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS))
     ap.add_argument("--max-offset", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tolerance", type=int, default=1, help="frames: a clip as recorded is in sync when |offset| <= this")
     ap.add_argument("--envelope-window", type=int, default=4,
                     help="frames either side of the applied shift the expert-free envelope estimate scans")
-    ap.add_argument("--json", help="also write the overall figures here")
+    ap.add_argument("--json", help="also write the overall figures here (one record per expert)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     videos = sorted(Path(args.grid).glob("*.mpg"))
     if not videos:
         raise SystemExit(f"no .mpg clips in {args.grid}")
-    model = load_expert(Path(args.expert))
-    tables, independent = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for v in videos:
-            clip, aperture = prepare_clip_and_aperture(v, Path(tmp))
-            rows = offset_recovery(model, clip, args.shifts, args.max_offset)
-            # the expert-free estimate on the same copies: mouth aperture vs loudness envelope
-            env = {s: envelope_offset(aperture, mel_loudness((shift_audio(clip, s) if s else clip).mel,
-                                                             len(clip.mouths), clip.fps),
-                                     args.envelope_window, centre=s)[0]
-                   for s in [0, *args.shifts]}
-            rows["envelope_offset"] = rows.applied_shift.map(env)
-            independent.append(rows)
-            tables.append(rows)
-            got = "  ".join(f"{r.applied_shift:+d}->{r.recovered_offset:+d}" for r in rows.itertuples())
-            print(f"{v.stem}: {len(clip.mouths)} frames ({int(clip.valid.sum())} with a face)  applied->recovered "
-                  f"{got}  LSE-C {rows.lse_c.iloc[0]:.3f} unshifted / {rows.lse_c.iloc[1:].mean():.3f} shifted  "
-                  f"LSE-D {rows.lse_d.iloc[0]:.3f} / {rows.lse_d.iloc[1:].mean():.3f}  "
-                  f"distance at offset 0 {rows.dist_at_zero.iloc[0]:.3f} / {rows.dist_at_zero.iloc[1:].mean():.3f}")
+        prepared = [prepare_clip_and_aperture(v, Path(tmp)) for v in videos]
+    results = []
+    for expert in args.expert:
+        print(f"== expert {expert}")
+        results.append(score_expert(load_expert(Path(expert)), prepared, args))
+        results[-1]["expert"] = expert
+    if len(results) > 1:
+        print(format_comparison(results))
+    print("note: the expert was trained on the synthetic demo corpus only; GRID figures measure transfer to real faces.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2, sort_keys=True) + "\n")
+
+
+def score_expert(model, prepared: list, args) -> dict:
+    """One expert on the prepared clips: per-clip lines, the recovery tables and the expert-free check."""
+    tables = []
+    for clip, aperture in prepared:
+        rows = offset_recovery(model, clip, args.shifts, args.max_offset)
+        # the expert-free estimate on the same copies: mouth aperture vs loudness envelope
+        env = {s: envelope_offset(aperture, mel_loudness((shift_audio(clip, s) if s else clip).mel,
+                                                         len(clip.mouths), clip.fps),
+                                  args.envelope_window, centre=s)[0]
+               for s in [0, *args.shifts]}
+        rows["envelope_offset"] = rows.applied_shift.map(env)
+        tables.append(rows)
+        got = "  ".join(f"{r.applied_shift:+d}->{r.recovered_offset:+d}" for r in rows.itertuples())
+        print(f"{clip.clip_id}: {len(clip.mouths)} frames ({int(clip.valid.sum())} with a face)  applied->recovered "
+              f"{got}  LSE-C {rows.lse_c.iloc[0]:.3f} unshifted / {rows.lse_c.iloc[1:].mean():.3f} shifted  "
+              f"LSE-D {rows.lse_d.iloc[0]:.3f} / {rows.lse_d.iloc[1:].mean():.3f}  "
+              f"distance at offset 0 {rows.dist_at_zero.iloc[0]:.3f} / {rows.dist_at_zero.iloc[1:].mean():.3f}")
     rows = pd.concat(tables, ignore_index=True)
     overall = summarise(rows)
-    overall["expert"] = args.expert
     overall["tables"] = recovery_tables(rows, args.tolerance)
     print(json.dumps({k: v for k, v in overall.items() if k != "tables"}, indent=2))
     print(format_tables(overall["tables"]))
-    overall["independent"] = independent_check(pd.concat(independent, ignore_index=True))
+    overall["independent"] = independent_check(rows)
     print(format_independent(overall["independent"]))
-    print("note: the expert was trained on the synthetic demo corpus only; GRID figures measure transfer to real faces.")
-    if args.json:
-        Path(args.json).write_text(json.dumps(overall, indent=2, sort_keys=True) + "\n")
+    return overall
+
+
+def format_comparison(results: list[dict]) -> str:
+    """One line per expert (the first is the baseline): relative, exact and sub-frame relative recovery with
+    95% Wilson intervals, and the correlation of its clip offsets with the expert-free estimate."""
+    from headflow.metrics.offset_recovery import Proportion
+
+    def p(t: dict, col: str) -> str:
+        d = t[col]["overall"] if col in t else None
+        return str(Proportion(d["k"], d["n"])) if d else "-"
+
+    lines = ["Experts on the same clips (first = baseline):",
+             f"  {'expert':<48} {'relative':<28} {'exact':<28} {'relative (sub-frame)':<28} r(envelope)"]
+    for r in results:
+        t = r["tables"]
+        lines.append(f"  {r['expert'][-48:]:<48} {p(t, 'relative'):<28} {p(t, 'exact'):<28} "
+                     f"{p(t, 'relative_subframe'):<28} {r['independent']['pearson_r']}")
+    return "\n".join(lines)
 
 
 def independent_check(rows: pd.DataFrame) -> dict:

@@ -22,3 +22,16 @@ def test_independent_check_reads_both_offsets_relative_to_their_medians():
     # expert (0.5, 0, -0.2) and envelope (0.4, 0, -0.2) minus medians are almost collinear
     assert ind["pearson_r"] > 0.99
     assert "2/3" in format_independent(ind)
+
+
+def test_comparison_puts_the_baseline_first_with_each_experts_rates():
+    from bench.sync_grid import format_comparison
+
+    def result(name, rel, ex):
+        return {"expert": name, "independent": {"pearson_r": 0.5},
+                "tables": {"relative": {"overall": {"k": rel, "n": 24}}, "exact": {"overall": {"k": ex, "n": 24}}}}
+
+    text = format_comparison([result("base.pt", 22, 18), result("new.pt", 24, 20)]).splitlines()
+    assert "base.pt" in text[2] and "22/24" in text[2] and "18/24" in text[2]
+    assert "new.pt" in text[3] and "24/24 = 1.000" in text[3] and "20/24" in text[3]
+    assert text[3].split()[-2:] == ["-", "0.5"]                 # no sub-frame column in these tables; r last
