@@ -196,3 +196,24 @@ def test_stop_epoch_trains_the_first_epochs_of_the_longer_schedule(tmp_path):
     assert [r["lr"] for r in stopped] == [r["lr"] for r in full[:2]] != [r["lr"] for r in short]
     with pytest.raises(ValueError, match="stop_epoch"):
         loop(2, stop_epoch=3).validate()
+
+
+def test_sync_batchnorm_only_under_multi_process_cuda_and_the_conversion_keeps_the_state():
+    """SyncBatchNorm applies under DDP on CUDA only (no CPU kernel); converting keeps every BN state entry,
+    so checkpoints load either way, and a checkpoint from before the setting may still resume."""
+    from torch import nn
+
+    from headflow.training.loop import MAY_CHANGE, sync_batchnorm_applies
+
+    cfg = LoopConfig(epochs=1, batch_size=2, lr=1e-3)
+    assert cfg.sync_batchnorm is True
+    assert sync_batchnorm_applies(cfg, 2, "cuda")
+    assert not sync_batchnorm_applies(cfg, 1, "cuda") and not sync_batchnorm_applies(cfg, 2, "cpu")
+    assert not sync_batchnorm_applies(LoopConfig(epochs=1, batch_size=2, lr=1e-3, sync_batchnorm=False), 2, "cuda")
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.Conv3d(1, 2, 1), nn.BatchNorm3d(2)))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    nn.SyncBatchNorm.convert_sync_batchnorm(net)          # what fit does, in place
+    assert isinstance(net[1], nn.SyncBatchNorm) and isinstance(net[2][1], nn.SyncBatchNorm)
+    after = net.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert "loop.sync_batchnorm" in MAY_CHANGE

@@ -50,6 +50,11 @@ class LoopConfig:
     """DataLoader worker processes (0 = load in the training process)."""
     precision: Precision = "32-true"
     """Fabric precision: "32-true" (CPU), "bf16-mixed" or "16-mixed" on GPUs."""
+    sync_batchnorm: bool = True
+    """Under DDP on CUDA, convert every BatchNorm layer to `torch.nn.SyncBatchNorm` before Fabric wraps the
+    networks, so batch statistics are over the global batch as in one process (Style Mapping's
+    supplement trains with SynchronizedBatchNorm; Lightning's `Trainer(sync_batchnorm=True)`). PyTorch has
+    no CPU kernel for it, so on CPU (gloo) each rank keeps normalising its own share."""
     stall_steps: int = 200
     """Window (steps) of the stall watch (only for families that declare a stall value)."""
     stall_tolerance: float = 0.01

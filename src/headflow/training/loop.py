@@ -67,8 +67,9 @@ ROW_KEYS = ("epoch", "step", "train_loss", "d_loss", "lr", "samples_per_s", "dat
             "prepare_fraction", "seconds", "stalled")
 """History fields the harness writes itself; loss terms and evaluation metrics may not reuse them."""
 
-MAY_CHANGE = ("loop.epochs", "loop.num_workers", "loop.max_minutes", "loop.stop_epoch")
-"""Settings a resumed run may change: train longer, load data with more or fewer workers, another time budget."""
+MAY_CHANGE = ("loop.epochs", "loop.num_workers", "loop.max_minutes", "loop.stop_epoch", "loop.sync_batchnorm")
+"""Settings a resumed run may change: train longer, load data with more or fewer workers, another time budget,
+and SyncBatchNorm under multi-GPU DDP (which also lets checkpoints from before that setting resume)."""
 
 
 class TrainStep(Protocol):
@@ -82,6 +83,12 @@ class TrainStep(Protocol):
 def _optimizer(params, cfg: LoopConfig, lr: float) -> torch.optim.Optimizer:
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+def sync_batchnorm_applies(cfg: LoopConfig, world_size: int, device_type: str) -> bool:
+    """Whether `fit` converts BatchNorm to SyncBatchNorm: `cfg.sync_batchnorm`, more than one process, and
+    CUDA (PyTorch's SyncBatchNorm has no CPU kernel)."""
+    return bool(cfg.sync_batchnorm) and world_size > 1 and device_type == "cuda"
 
 
 class _Trainer:
@@ -98,6 +105,10 @@ class _Trainer:
         if self.use_r1 and (self.D is None or not hasattr(step, "d_real_logits")):
             raise ValueError(f"{name}: loss_weights has 'r1' but the step has no discriminator or no d_real_logits")
         self.prepare = getattr(step, "prepare", None)
+        if sync_batchnorm_applies(cfg, rt.world_size, rt.device.type):
+            for net in (self.G, self.D):
+                if net is not None and not isinstance(net, nn.modules.batchnorm._BatchNorm):
+                    nn.SyncBatchNorm.convert_sync_batchnorm(net)    # replaces the BN children in place
         self.G_run, self.g_opt = rt.fabric.setup(self.G, _optimizer(self.G.parameters(), cfg, cfg.lr))
         for method in getattr(step, "forward_methods", ()):
             self.G_run.mark_forward_method(method)      # through DDP's forward (module docstring)
@@ -200,7 +211,7 @@ def fit(rt: Runtime, step: TrainStep, train_data: Dataset, cfg: LoopConfig, out_
             stores {"loop": asdict(cfg), "family": settings}; a checkpoint resumes only if both
             match, except the dotted names in `may_change`.
         fingerprint: digest of the training data (`checkpoint.Fingerprint`).
-        may_change: settings that may differ on resume (default: "loop.epochs", "loop.num_workers").
+        may_change: settings that may differ on resume (default: MAY_CHANGE).
         select: (metric, "max" | "min"): write `best.pt` when `evaluate`'s metric improves.
         live_dir: DVCLive folder; "default" = `out_dir/dvclive`; None = no DVCLive.
         name: what is training, in progress bars and log lines ("expert").
