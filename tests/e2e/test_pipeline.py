@@ -326,3 +326,26 @@ def test_prefect_flow_writes_what_dvc_writes(project, monkeypatch, tmp_path):
     assert metrics["expressions"]["clips"] == metrics["fit3dmm"]["clips"]
     assert metrics["shards"]["clips"] == len(pd.read_parquet(dst / "data/interim/shards/shards.parquet")) >= 1
     assert metrics["shard_labels"]["inputs"] == metrics["shards"]["clips"]
+
+
+def test_family_flows_run_every_training_and_generate_stage(project, monkeypatch):
+    """The `train` and `generate` flows call every family stage as its DVC entry point does: Head2HeadFS's
+    generate stage, which takes two params blocks, once failed in the flow alone (TypeError)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from headflow.generators import FAMILIES
+
+    dst, _ = project
+    monkeypatch.chdir(dst)
+    from pipelines.flows import generate, train, training_stages_of
+
+    before = {f: (dst / f"data/interim/generate_{f}/generated.parquet").stat().st_mtime_ns for f in FAMILIES}
+    with prefect_test_harness():
+        trained = train(params_path="params.yaml", models=list(FAMILIES))
+        generated = generate(params_path="params.yaml")
+    assert list(trained) == [s for f in FAMILIES for s in training_stages_of(f)]
+    assert list(generated) == [f"generate_{f}" for f in FAMILIES]
+    for f in FAMILIES:
+        path = dst / f"data/interim/generate_{f}/generated.parquet"
+        assert path.stat().st_mtime_ns > before[f], f"generate_{f}: the flow did not rewrite {path.name}"
+        assert generated[f"generate_{f}"], f"generate_{f}: no metrics from the flow"
