@@ -13,13 +13,14 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from headflow.align.builtin import Alignment, UtteranceInput, train_and_align
+from headflow.align.builtin import Alignment, UtteranceInput, audio_frames, train_and_align
 from headflow.align.evaluate import boundary_errors
 from headflow.align.lexicon import SPN, Lexicon, is_marker, read_dictionary, words_of
 from headflow.align.params import AlignParams, BuiltinAlignerParams
 from headflow.align.phones import PHONE_INDEX, STYLETALK_INDEX, frame_phones
 from headflow.align.synth import variants_for
 from headflow.align.textgrid import alignment_textgrid, write_textgrid
+from headflow.align.types import AudioFrames
 from headflow.manifest import Quarantine, check_accounting, manifest_table
 from headflow.manifest.schemas import schema_for
 
@@ -48,20 +49,23 @@ class AlignResult:
     """Word-boundary errors (s) against the alignments the source ships (GRID .align: clips.words)."""
 
 
-def _prepare(job: tuple) -> tuple[str, np.ndarray | None, object, str | None]:
+def _prepare(job: tuple) -> tuple[str, AudioFrames | np.ndarray | None, object, str | None]:
     """Per clip, in a worker: read the audio and what the initial segmentation needs: the DTW state path
-    (espeak_dtw) or the labelled synthetic frames (espeak_hmm)."""
+    (espeak_dtw) or the labelled synthetic frames (espeak_hmm). With the builtin aligner's params in the
+    job, the audio comes back as its `AudioFrames` (features and the rest; the samples are dropped here,
+    so the stage never holds the corpus's audio); without (MFA), as the samples."""
     # imported here: importing headflow.media (PyAV) before cv2 breaks cv2's PNG decoding in this environment
     from headflow.media import MediaError, read_audio
 
-    clip_id, audio_path, init, prons, transcript, shift_ms, voice, variants = job
+    clip_id, audio_path, init, prons, transcript, shift_ms, voice, variants, builtin = job
     try:
         wav, sr = read_audio(audio_path)
     except MediaError as err:
         return clip_id, None, None, f"unreadable audio: {err.message}"
     if sr != 16000:
         return clip_id, None, None, f"{audio_path}: {sr} Hz, expected 16000 (re-run ingest)"
-    return clip_id, wav, initial(init, wav, transcript, prons, shift_ms, voice, variants), None
+    start = initial(init, wav, transcript, prons, shift_ms, voice, variants)
+    return clip_id, audio_frames(wav, builtin) if builtin is not None else wav, start, None
 
 
 def initial(init: str, wav: np.ndarray, transcript: str, prons: list, shift_ms: float, voice: str,
@@ -126,22 +130,28 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         voice = "en-us" if params.language.lower() == "en" else params.language
         spoken = " ".join(w for w in words if not is_marker(w))   # espeak must not read "[noise]" aloud
         jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, spoken, params.builtin.shift_ms,
-                     voice, variants_for(len(jobs), len(todo))))
+                     voice, variants_for(len(jobs), len(todo)), params.builtin if params.backend == "builtin" else None))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
             prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))
     else:
         prepared = list(tqdm((map_fn or map)(_prepare, jobs), total=len(jobs), desc="align-prepare",
                              disable=not progress))
-    utts, inits = [], []
-    for clip_id, wav, path, error in prepared:
+    utts, inits, samples = [], [], 0
+    for clip_id, audio, path, error in prepared:
         if error is not None:
             quarantine.add(clip_id, "align_failed", error, source[clip_id])
             continue
         r, words, prons, _ = meta[clip_id]
-        variants = [lookup[w][0] or [] for w in words] if params.backend == "builtin" else None
-        utts.append(UtteranceInput(clip_id, wav, words, prons, r.transcript, variants))
+        if isinstance(audio, AudioFrames):   # the builtin aligner: features, not samples
+            variants = [lookup[w][0] or [] for w in words]
+            utts.append(UtteranceInput(clip_id, np.zeros(0, np.float32), words, prons, r.transcript, variants, audio))
+            samples += audio.n_samples
+        else:
+            utts.append(UtteranceInput(clip_id, audio, words, prons, r.transcript, None))
+            samples += len(audio)
         inits.append(path)
+    del prepared
     if params.backend == "builtin":
         aligned = builtin_align(utts, params.builtin, inits) if utts else []
     else:
@@ -150,10 +160,9 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         speakers = {r.clip_id: str(r.speaker_id) for r, *_ in meta.values()}
         aligned = run_mfa(utts, speakers, params.mfa, out_dir / "mfa_work",
                           str(project_root / params.dictionary) if params.dictionary else None) if utts else []
-    audio_seconds = float(sum(len(u.wav) for u in utts) / 16000)
     reference = dict(zip(clips.clip_id, clips.words)) if "words" in clips else {}
     return _tables(aligned, meta, params, out_dir, project_root, quarantine, source, reference, sinks,
-                   list(clips.clip_id), audio_seconds)
+                   list(clips.clip_id), float(samples / 16000))
 
 
 def label_frames(n_video_frames: int, video_fps: float, label_fps: int) -> int:
