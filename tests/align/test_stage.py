@@ -240,3 +240,55 @@ def test_streamed_manifests_equal_the_in_memory_ones(tmp_path):
         assert table.equals(manifest_table(getattr(memory, name), name)), name
         assert pq.ParquetFile(tmp_path / f"{name}.parquet").num_row_groups > 1, name   # words: 2 + 3 rows, then 4
     assert streamed.alignments.equals(memory.alignments)
+
+
+def test_precomputed_audio_frames_align_as_the_samples_do():
+    """run_align's workers send `audio_frames` instead of the samples: the aligner must give the same
+    alignments from them as from the audio (the same features, weights, quiet spans for the espeak-ng
+    initial model, and speech region for the flat start)."""
+    from headflow.align.builtin import audio_frames, train_and_align
+    from headflow.align.lexicon import Lexicon, words_of
+    from headflow.align.params import BuiltinAlignerParams
+    from headflow.align.run import initial
+    from headflow.align.synth import variants_for
+    from headflow.align.types import UtteranceInput
+    from headflow.speech.espeak import synthesize
+
+    lexicon = Lexicon("en")
+    utts = []
+    for i, (text, voice) in enumerate(SENTENCES[:3]):
+        wav = synthesize(text, voice=voice, rate_wpm=160).audio.astype(np.float32)
+        words = words_of(text)
+        lookup = lexicon.lookup(words)
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in words]
+        utts.append(UtteranceInput(f"u{i}", wav, words, prons, text, [lookup[w][0] or [] for w in words]))
+    for cfg in (BuiltinAlignerParams(init="flat", iterations=2), BuiltinAlignerParams(iterations=2)):
+        synthetic = ([initial(cfg.init, u.wav, u.transcript, u.prons, cfg.shift_ms, "en-us", variants_for(i, 3))
+                      for i, u in enumerate(utts)] if cfg.init == "espeak_hmm" else None)
+        from_wav = train_and_align(utts, cfg, synthetic=synthetic)
+        frames = [UtteranceInput(u.clip_id, np.zeros(0, np.float32), u.words, u.prons, u.transcript, u.variants,
+                                 audio_frames(u.wav, cfg)) for u in utts]
+        from_frames = train_and_align(frames, cfg, synthetic=synthetic)
+        assert [a.phones for a in from_frames] == [a.phones for a in from_wav], cfg.init
+        assert [(a.duration, a.log_likelihood) for a in from_frames] == [(a.duration, a.log_likelihood)
+                                                                         for a in from_wav]
+        assert all(a.failed is None and len(a.phones) > 5 for a in from_wav)
+    # What the aligner computed from the samples before AudioFrames existed, by the features module's
+    # definitions: MFCCs with the configured dither seed, pause and loud weights with the configured
+    # thresholds, the speech region, and the quiet runs of >= 200 ms (else >= STATES frames).
+    from headflow.align.features import loud_frames, mfcc_features, pause_frames, quiet_frames, speech_region
+    from headflow.align.hmm import STATES
+
+    cfg = BuiltinAlignerParams()
+    wav = utts[0].wav
+    a = audio_frames(wav, cfg)
+    x = mfcc_features(wav, cfg.shift_ms, dither_seed=cfg.dither_seed)
+    assert np.array_equal(a.features, x) and a.n_samples == len(wav)
+    assert np.array_equal(a.pause, pause_frames(wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
+                                                cfg.long_pause_ms, cfg.long_pause_weight))
+    assert np.array_equal(a.loud, loud_frames(wav, len(x), cfg.shift_ms, cfg.loud_level))
+    assert a.region == speech_region(wav, cfg.shift_ms, len(x))
+    q = np.r_[False, quiet_frames(wav, len(x), cfg.shift_ms), False]
+    runs = [(int(s), int(e)) for s, e in np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)]
+    assert a.quiet == ([r for r in runs if (r[1] - r[0]) * cfg.shift_ms >= 200]
+                       or [r for r in runs if r[1] - r[0] >= STATES]) and a.quiet
