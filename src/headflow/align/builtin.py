@@ -158,7 +158,8 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     pauses = [a.pause for a in audio]
     louds = [a.loud for a in audio]
     if not any(ok):
-        return [Alignment(u.clip_id, a.duration, failed="audio too short for its transcript") for u, a in zip(utts, audio)]
+        return [Alignment(u.clip_id, a.duration, failed="audio too short for its transcript")
+                for u, a in zip(utts, audio)]
     everything = np.concatenate([x for x, good in zip(feats, ok) if good])
     model = _global_model(everything)
     floor = cfg.var_floor * everything.var(0)

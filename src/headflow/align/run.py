@@ -28,13 +28,13 @@ STAGE = "align"
 
 
 PER_CLIP_MANIFESTS = ("words", "phones", "frame_labels")
-"""The manifests of several rows per clip, which `run_align(manifests_dir=...)` writes batch by batch."""
+"""The manifests of several rows per clip, which `run_align(sinks=...)` hands over clip by clip."""
 
 
 @dataclass(frozen=True)
 class AlignResult:
-    """What `run_align` returns. With `manifests_dir` given, words, phones and frame_labels are None
-    (they were written there); the counts and source errors are filled either way."""
+    """What `run_align` returns. With `sinks` given, words, phones and frame_labels are None (their rows
+    went to the sinks); the counts and source errors are filled either way."""
 
     alignments: pd.DataFrame           # one row per clip
     words: pd.DataFrame | None         # one row per word
@@ -129,8 +129,9 @@ def run_align(clips: pd.DataFrame, params: AlignParams, out_dir: Path, project_r
         init = params.builtin.init if params.backend == "builtin" else "flat"
         voice = "en-us" if params.language.lower() == "en" else params.language
         spoken = " ".join(w for w in words if not is_marker(w))   # espeak must not read "[noise]" aloud
+        builtin = params.builtin if params.backend == "builtin" else None   # its AudioFrames, not samples
         jobs.append((r.clip_id, str(project_root / r.audio_path), init, prons, spoken, params.builtin.shift_ms,
-                     voice, variants_for(len(jobs), len(todo)), params.builtin if params.backend == "builtin" else None))
+                     voice, variants_for(len(jobs), len(todo)), builtin))
     if map_fn is None and params.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(params.workers) as pool:
             prepared = list(tqdm(pool.map(_prepare, jobs), total=len(jobs), desc="align-prepare", disable=not progress))
