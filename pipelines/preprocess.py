@@ -32,7 +32,14 @@ from headflow import params as P  # noqa: E402
 from headflow.catalog import CATALOG  # noqa: E402
 from pipelines.resume import RESUMABLE, ShardCache, stage_context  # noqa: E402
 
-SHARD_SIZE = 8  # clips per task: a few hundred tasks per flow run at most
+SHARD_SIZE = 32
+"""Clips per shard task of the per-clip stages. Measured (bench/flow_overhead.py, align on 1,000 demo clips,
+one Dask worker against the plain stage, 2026-11-30): a shard task costs ~0.2-0.5 s of wall time besides
+its clips' work, so 32 clips keep it under ~5 % for faces, ingest and shards (0.33-0.52 CPU s a clip; 8
+clips cost 11-17 %). README "Prefect and scale-out", "### Measured"."""
+SHARD_SIZE_LIGHT = 128
+"""Clips per shard task of the stages that cost ~0.1 CPU s a clip or less (align's map, audio_features):
+at 32 align's task overhead would be ~15 %, at 128 ~4 %."""
 
 
 @task(name="shard", cache_policy=NO_CACHE)
@@ -84,8 +91,8 @@ def sharded_map(label: str, shard_size: int = SHARD_SIZE,
 STAGES: dict[str, tuple[str, str, int]] = {
     "demo_corpus": ("headflow.demo.stage", "render-clips", 4),
     "ingest": ("headflow.ingest.stage", "ingest-clips", SHARD_SIZE),
-    "audio_features": ("headflow.audio.stage", "mel-clips", SHARD_SIZE),
-    "align": ("headflow.align.stage", "align-clips", SHARD_SIZE),
+    "audio_features": ("headflow.audio.stage", "mel-clips", SHARD_SIZE_LIGHT),
+    "align": ("headflow.align.stage", "align-clips", SHARD_SIZE_LIGHT),
     "faces": ("headflow.faces.stage", "faces-clips", SHARD_SIZE),
     "shards": ("headflow.shards.stage", "shard-clips", SHARD_SIZE),
     "train_expert": ("headflow.sync.train_expert", "expert-shards", SHARD_SIZE),

@@ -1,6 +1,7 @@
 """The align stage on a handful of espeak-spoken clips (exact timings known): manifests, TextGrids,
 frame labels, quarantine reasons and the accounting invariant."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from headflow.align.evaluate import boundary_errors, summarize
 from headflow.align.params import AlignParams
 from headflow.align.run import run_align
 from headflow.align.textgrid import read_textgrid
+from headflow.align.types import Alignment
 from headflow.validation import validate_manifest
 
 SENTENCES = [("The birch canoe slid on the smooth planks.", "en-us"), ("Glue the sheet to the dark blue background.", "en-gb"),
@@ -183,3 +185,110 @@ def test_frame_labels_cover_the_clip_at_the_requested_rate(tmp_path, fps, expect
             centre = (t + 0.5) / fps
             hit = ph[(ph.start <= centre) & (centre < ph.end)]
             assert labels.phone.iloc[t] == (hit.phone.iloc[0] if len(hit) else "SIL")
+
+
+def _fake_alignment(cid: str, n_words: int):
+    """An aligned clip of `n_words` words, each one phone 'AA' of 0.2 s after 0.2 s of silence."""
+    from types import SimpleNamespace
+
+    phones, words = [(0.0, 0.2, "SIL", -1)], []
+    for w in range(n_words):
+        a = 0.2 + 0.2 * w
+        phones.append((a, a + 0.2, "AA", w))
+        words.append((a, a + 0.2, f"w{w}"))
+    duration = 0.2 + 0.2 * n_words
+    r = SimpleNamespace(n_frames=int(round(duration * 25)), fps=25.0, transcript=" ".join(x for *_, x in words))
+    return Alignment(cid, duration, phones, words, log_likelihood=-1.0), (r, [x for *_, x in words],
+                                                                           [("AA",)] * n_words, [])
+
+
+def test_streamed_manifests_equal_the_in_memory_ones(tmp_path):
+    """`sinks` (the stage's validated writers): clips arrive out of clip_id order, batches of 4 rows split
+    the corpus; the files read back equal to the tables built in memory, sorted by clip_id."""
+    import pyarrow.parquet as pq
+
+    from headflow.align.run import PER_CLIP_MANIFESTS, _tables
+    from headflow.manifest import Quarantine, manifest_table
+    from headflow.stage import validated_writer
+
+    made = [_fake_alignment(cid, n) for cid, n in [("c-b", 3), ("c-a", 2), ("c-c", 4)]]
+    aligned, meta = [al for al, _ in made], {al.clip_id: m for al, m in made}
+    failed = Alignment("c-0", 0.5, failed="no alignment fits")
+    meta["c-0"] = meta["c-a"]
+
+    # c-b's source alignment (as GRID ships one): its 3 words 30 ms late, upper case
+    source = {"c-b": [{"start": 0.23 + 0.2 * w, "end": 0.43 + 0.2 * w, "word": f"W{w}"} for w in range(3)]}
+
+    def run(sinks):
+        return _tables([*aligned, failed], meta, AlignParams(), tmp_path / "out", tmp_path, Quarantine("align"),
+                       {"c-0": "x.mp4"}, source, sinks, ["c-0", "c-a", "c-b", "c-c"], 1.0)
+
+    memory = run(None)
+    with contextlib.ExitStack() as stack:
+        sinks = {n: stack.enter_context(validated_writer(tmp_path / f"{n}.parquet", n, rows_per_batch=4,
+                                                         sorted_by="clip_id")) for n in PER_CLIP_MANIFESTS}
+        streamed = run(sinks)
+    assert streamed.words is None and streamed.quarantine.frame().clip_id.tolist() == ["c-0"]
+    # 9 words, 9 non-silence phones (+3 SIL); 0.6, 0.8 and 1.0 s at 25 fps: 15 + 20 + 25 = 60 frame labels
+    assert (memory.n_words, memory.n_phones, len(memory.frame_labels)) == (9, 9, 60)
+    assert (streamed.n_words, streamed.n_phones) == (9, 9)
+    # 4 distinct boundaries (0.2, 0.4, 0.6, 0.8 s against 0.23 ... 0.83 s; a shared one counts once), 30 ms each
+    assert np.allclose(streamed.source_errors, [0.03] * 4) and np.allclose(memory.source_errors, [0.03] * 4)
+    assert memory.words.clip_id.tolist() == ["c-a"] * 2 + ["c-b"] * 3 + ["c-c"] * 4
+    for name in PER_CLIP_MANIFESTS:
+        table = pq.read_table(tmp_path / f"{name}.parquet")
+        assert table.equals(manifest_table(getattr(memory, name), name)), name
+        assert pq.ParquetFile(tmp_path / f"{name}.parquet").num_row_groups > 1, name   # words: 2 + 3 rows, then 4
+    assert streamed.alignments.equals(memory.alignments)
+
+
+def test_precomputed_audio_frames_align_as_the_samples_do():
+    """run_align's workers send `audio_frames` instead of the samples: the aligner must give the same
+    alignments from them as from the audio (the same features, weights, quiet spans for the espeak-ng
+    initial model, and speech region for the flat start)."""
+    from headflow.align.builtin import audio_frames, train_and_align
+    from headflow.align.lexicon import Lexicon, words_of
+    from headflow.align.params import BuiltinAlignerParams
+    from headflow.align.run import initial
+    from headflow.align.synth import variants_for
+    from headflow.align.types import UtteranceInput
+    from headflow.speech.espeak import synthesize
+
+    lexicon = Lexicon("en")
+    utts = []
+    for i, (text, voice) in enumerate(SENTENCES[:3]):
+        wav = synthesize(text, voice=voice, rate_wpm=160).audio.astype(np.float32)
+        words = words_of(text)
+        lookup = lexicon.lookup(words)
+        prons = [lookup[w][0][0] if lookup[w][0] else None for w in words]
+        utts.append(UtteranceInput(f"u{i}", wav, words, prons, text, [lookup[w][0] or [] for w in words]))
+    for cfg in (BuiltinAlignerParams(init="flat", iterations=2), BuiltinAlignerParams(iterations=2)):
+        synthetic = ([initial(cfg.init, u.wav, u.transcript, u.prons, cfg.shift_ms, "en-us", variants_for(i, 3))
+                      for i, u in enumerate(utts)] if cfg.init == "espeak_hmm" else None)
+        from_wav = train_and_align(utts, cfg, synthetic=synthetic)
+        frames = [UtteranceInput(u.clip_id, np.zeros(0, np.float32), u.words, u.prons, u.transcript, u.variants,
+                                 audio_frames(u.wav, cfg)) for u in utts]
+        from_frames = train_and_align(frames, cfg, synthetic=synthetic)
+        assert [a.phones for a in from_frames] == [a.phones for a in from_wav], cfg.init
+        assert [(a.duration, a.log_likelihood) for a in from_frames] == [(a.duration, a.log_likelihood)
+                                                                         for a in from_wav]
+        assert all(a.failed is None and len(a.phones) > 5 for a in from_wav)
+    # What the aligner computed from the samples before AudioFrames existed, by the features module's
+    # definitions: MFCCs with the configured dither seed, pause and loud weights with the configured
+    # thresholds, the speech region, and the quiet runs of >= 200 ms (else >= STATES frames).
+    from headflow.align.features import loud_frames, mfcc_features, pause_frames, quiet_frames, speech_region
+    from headflow.align.hmm import STATES
+
+    cfg = BuiltinAlignerParams()
+    wav = utts[0].wav
+    a = audio_frames(wav, cfg)
+    x = mfcc_features(wav, cfg.shift_ms, dither_seed=cfg.dither_seed)
+    assert np.array_equal(a.features, x) and a.n_samples == len(wav)
+    assert np.array_equal(a.pause, pause_frames(wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
+                                                cfg.long_pause_ms, cfg.long_pause_weight))
+    assert np.array_equal(a.loud, loud_frames(wav, len(x), cfg.shift_ms, cfg.loud_level))
+    assert a.region == speech_region(wav, cfg.shift_ms, len(x))
+    q = np.r_[False, quiet_frames(wav, len(x), cfg.shift_ms), False]
+    runs = [(int(s), int(e)) for s, e in np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)]
+    assert a.quiet == ([r for r in runs if (r[1] - r[0]) * cfg.shift_ms >= 200]
+                       or [r for r in runs if r[1] - r[0] >= STATES]) and a.quiet

@@ -40,7 +40,7 @@ from headflow.align.hmm import STATES, Accumulator, GaussianModel, Segment, buil
 from headflow.align.lexicon import SPN, Pronunciation
 from headflow.align.params import BuiltinAlignerParams
 from headflow.align.phones import PHONE_INDEX, PHONES, SIL
-from headflow.align.types import Alignment, UtteranceInput
+from headflow.align.types import Alignment, AudioFrames, UtteranceInput
 
 GARBAGE = len(PHONES)  # unit index after the phones
 N_UNITS = GARBAGE + 1
@@ -98,15 +98,28 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
     return Alignment(utt.clip_id, duration, phones, words)
 
 
-def quiet_runs(wav: np.ndarray, x: np.ndarray, shift_ms: float, min_ms: float = 200.0) -> list[np.ndarray]:
-    """The frames of `x` in each run of quiet frames (features.quiet_frames) lasting at least `min_ms` (real
-    pauses; shorter quiet stretches are often weak speech, in recordings with little dynamic range), or of
-    at least STATES frames when no run is that long."""
-
-    q = np.r_[False, quiet_frames(wav, len(x), shift_ms), False]
+def quiet_spans(wav: np.ndarray, n_frames: int, shift_ms: float, min_ms: float = 200.0) -> list[tuple[int, int]]:
+    """[first, last) frames of each run of quiet frames (features.quiet_frames) lasting at least `min_ms`
+    (real pauses; shorter quiet stretches are often weak speech, in recordings with little dynamic
+    range), or of at least STATES frames when no run is that long."""
+    q = np.r_[False, quiet_frames(wav, n_frames, shift_ms), False]
     edges = np.flatnonzero(q[1:] != q[:-1]).reshape(-1, 2)
-    long = [x[a:b] for a, b in edges if (b - a) * shift_ms >= min_ms]
-    return long or [x[a:b] for a, b in edges if b - a >= STATES]
+    long = [(int(a), int(b)) for a, b in edges if (b - a) * shift_ms >= min_ms]
+    return long or [(int(a), int(b)) for a, b in edges if b - a >= STATES]
+
+
+def audio_frames(wav: np.ndarray, cfg: BuiltinAlignerParams | None = None) -> AudioFrames:
+    """All `train_and_align` takes from one utterance's audio (float32 mono, 16 kHz), at `cfg.shift_ms`:
+    the features, the pause and loudness weights, the quiet spans, the speech region and the duration.
+    Computed per clip where the audio is read (`run.py`'s workers), so the aligner holds ~0.06 MB of
+    features a clip of ~4 s instead of its ~0.25 MB of samples."""
+    cfg = cfg or BuiltinAlignerParams()
+    x = mfcc_features(wav, cfg.shift_ms, dither_seed=cfg.dither_seed)
+    pause = (pause_frames(wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms, cfg.long_pause_ms,
+                          cfg.long_pause_weight) if cfg.pause_penalty > 0 else None)
+    loud = loud_frames(wav, len(x), cfg.shift_ms, cfg.loud_level) if cfg.speech_penalty > 0 else None
+    return AudioFrames(x, pause, loud, quiet_spans(wav, len(x), cfg.shift_ms),
+                       speech_region(wav, cfg.shift_ms, len(x)), len(wav))
 
 
 def emissions(model: GaussianModel, x: np.ndarray, graph, pause: np.ndarray | None, penalty: float,
@@ -132,21 +145,21 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
 
     `cfg` is the `align.builtin` params block itself (default: its defaults). Initial segmentation:
     with `synthetic` (per utterance, synth.synthetic_frames or None) holding any data, Viterbi with the
-    model estimated from it (synth.py); else `init_paths` (dtw.py) where given, else a flat start."""
+    model estimated from it (synth.py); else `init_paths` (dtw.py) where given, else a flat start.
+    An utterance's `frames` (`audio_frames`), where given, stands for its audio (`wav` is not read)."""
     cfg = cfg or BuiltinAlignerParams()
     shift = cfg.shift_ms / 1000
-    feats = [mfcc_features(u.wav, cfg.shift_ms, dither_seed=cfg.dither_seed) for u in utts]
+    audio = [u.frames or audio_frames(u.wav, cfg) for u in utts]
+    feats = [a.features for a in audio]
     graphs = [build_graph(segments_for(u.prons, [v[:cfg.max_pronunciations] for v in u.variants]
                                        if u.variants and cfg.max_pronunciations > 1 else None),
                           np.log(cfg.p_silence)) for u in utts]
     ok = [len(x) >= g.min_frames for x, g in zip(feats, graphs)]
-    pauses = [pause_frames(u.wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms,
-                           cfg.long_pause_ms, cfg.long_pause_weight) if cfg.pause_penalty > 0 else None
-              for u, x in zip(utts, feats)]
-    louds = [loud_frames(u.wav, len(x), cfg.shift_ms, cfg.loud_level) if cfg.speech_penalty > 0 else None
-             for u, x in zip(utts, feats)]
+    pauses = [a.pause for a in audio]
+    louds = [a.loud for a in audio]
     if not any(ok):
-        return [Alignment(u.clip_id, len(u.wav) / 16000, failed="audio too short for its transcript") for u in utts]
+        return [Alignment(u.clip_id, a.duration, failed="audio too short for its transcript")
+                for u, a in zip(utts, audio)]
     everything = np.concatenate([x for x, good in zip(feats, ok) if good])
     model = _global_model(everything)
     floor = cfg.var_floor * everything.var(0)
@@ -154,7 +167,7 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     if synthetic is not None and any(s is not None for s in synthetic):
         from headflow.align.synth import synthetic_model
 
-        silences = [r for u, x, good in zip(utts, feats, ok) if good for r in quiet_runs(u.wav, x, cfg.shift_ms)]
+        silences = [x[a:b] for au, x, good in zip(audio, feats, ok) if good for a, b in au.quiet]
         init_model = synthetic_model(model, [s for s in synthetic if s is not None], silences, floor, cfg.var_mix)
         init_paths = []
         for x, g, good, pz, ld in zip(feats, graphs, ok, pauses, louds):
@@ -166,7 +179,7 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
     for i, (u, x, g) in enumerate(zip(utts, feats, graphs)):
         given = init_paths[i] if init_paths is not None else None
         paths.append(None if not ok[i] else given if given is not None and len(given) == len(x)
-                     else uniform_path(g, len(x), speech_region(u.wav, cfg.shift_ms, len(x))))
+                     else uniform_path(g, len(x), audio[i].region))
     scores = [-np.inf] * len(utts)
     for it in range(cfg.iterations + 1):
         acc = Accumulator(model.n_states, model.weights.shape[1], everything.shape[1])
@@ -183,8 +196,8 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
                                                        cfg.speech_penalty), model)
                 paths[i] = path if np.isfinite(scores[i]) else paths[i]
     out = []
-    for u, x, g, p, s in zip(utts, feats, graphs, paths, scores):
-        duration = len(u.wav) / 16000
+    for u, x, g, p, s, a in zip(utts, feats, graphs, paths, scores, audio):
+        duration = a.duration
         if p is None or not np.isfinite(s):
             out.append(Alignment(u.clip_id, duration, failed=f"no alignment fits: {len(x)} frames for a graph "
                                                               f"needing at least {g.min_frames}"))

@@ -2,47 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from headflow.align.evaluate import boundary_errors, summarize
+from headflow.align.evaluate import summarize
 from headflow.align.params import AlignParams
-from headflow.align.run import run_align
+from headflow.align.run import PER_CLIP_MANIFESTS, run_align
 from headflow.catalog import CATALOG
 from headflow.manifest import read_manifest
-from headflow.stage import Timer, finish_quarantine, log, write_metrics, write_validated
-
-
-
-def source_word_errors(clips: pd.DataFrame, words: pd.DataFrame) -> np.ndarray:
-    """Word-boundary errors against the alignments some sources ship (GRID .align, in clips.words)."""
-    if "words" not in clips or not len(words):
-        return np.zeros(0)
-    ours = {cid: [(r.start, r.end, r.word) for r in g.itertuples()] for cid, g in words.groupby("clip_id")}
-    errs = [boundary_errors([(w["start"], w["end"], str(w["word"]).lower()) for w in ref], ours[cid], words=True)
-            for cid, ref in zip(clips.clip_id, clips.words) if ref is not None and len(ref) and cid in ours]
-    return np.concatenate(errs) if errs else np.zeros(0)
+from headflow.stage import Timer, finish_quarantine, log, validated_writer, write_metrics, write_validated
 
 
 def run_stage(params: AlignParams, clips_path: Path = CATALOG.manifest("ingest", "clips"),
               out_dir: Path = CATALOG.folder("align"), metrics_path: Path = CATALOG.metrics("align"),
               map_fn: Callable | None = None, progress: bool = True) -> dict:
-    """Align every clip of `clips_path` into `out_dir` (alignments, words, phones, frame_labels, textgrids/)."""
+    """Align every clip of `clips_path` into `out_dir` (alignments, words, phones, frame_labels, textgrids/).
+
+    words, phones and frame_labels (several rows a clip) are validated and appended in batches of
+    `headflow.stage.ROWS_PER_BATCH` rows as the clips' rows are made, in clip_id order
+    (`validated_writer`), so memory does not hold them for the whole corpus; alignments.parquet (a row
+    a clip) is written whole. Each file appears atomically at the end; a failure keeps the older ones.
+    """
     clips = read_manifest(clips_path, "clips")
-    with Timer() as t:
-        result = run_align(clips, params, out_dir, map_fn=map_fn, progress=progress)
-    for name, df in (("alignments", result.alignments), ("words", result.words), ("phones", result.phones),
-                     ("frame_labels", result.frame_labels)):
-        write_validated(df, out_dir / f"{name}.parquet", name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Timer() as t, contextlib.ExitStack() as stack:
+        sinks = {name: stack.enter_context(validated_writer(out_dir / f"{name}.parquet", name, sorted_by="clip_id"))
+                 for name in PER_CLIP_MANIFESTS}
+        result = run_align(clips, params, out_dir, map_fn=map_fn, progress=progress, sinks=sinks)
+    write_validated(result.alignments, out_dir / "alignments.parquet", "alignments")
     al = result.alignments
-    vs_source = summarize(source_word_errors(clips, result.words))
+    vs_source = summarize(result.source_errors)
     metrics = {
         "backend": params.backend, "clips": len(al), "quarantined": len(result.quarantine),
         "quarantine_reasons": dict(sorted(result.quarantine.reasons().items())),
-        "words": len(result.words), "phones": int((result.phones.phone != "SIL").sum()) if len(al) else 0,
+        "words": result.n_words, "phones": result.n_phones if len(al) else 0,
         "clips_with_unpronounceable": int(al.unpronounceable.map(len).gt(0).sum()) if len(al) else 0,
         "median_log_likelihood": round(float(al.log_likelihood.median()), 3) if len(al) else None,
         "audio_seconds": round(result.audio_seconds, 2), "seconds": round(t.seconds, 2),

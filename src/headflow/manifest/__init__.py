@@ -4,6 +4,7 @@ from headflow.manifest.hashing import clip_id_for, file_sha256
 from headflow.manifest.io import (
     ManifestWriter,
     atomic_output,
+    manifest_table,
     manifest_writer,
     read_manifest,
     write_json,
@@ -29,6 +30,7 @@ __all__ = [
     "check_accounting",
     "clip_id_for",
     "file_sha256",
+    "manifest_table",
     "manifest_writer",
     "read_manifest",
     "schema_for",

@@ -34,6 +34,16 @@ def _to_table(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, schema: pa.S
     return table.select(schema.names).cast(schema)
 
 
+def manifest_table(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, kind: str) -> pa.Table:
+    """`rows` as the Arrow table `write_manifest` writes for manifest `kind`: its schema's columns in its
+    order and types, no pandas metadata (e.g. one clip's rows, to append through `manifest_writer`).
+
+    Raises:
+        ValueError: `rows` lack a column of the schema or carry one it does not have.
+    """
+    return _to_table(rows, schema_for(kind))
+
+
 def write_manifest(rows: pd.DataFrame | list[dict[str, Any]] | pa.Table, path: str | Path,
                    kind: str | None = None) -> pa.Table:
     """Cast rows to the manifest schema `kind` (default: the file's stem) and write atomically.
