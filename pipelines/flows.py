@@ -46,7 +46,7 @@ from prefect.context import FlowRunContext  # noqa: E402
 from headflow import params as P  # noqa: E402
 from headflow.catalog import CATALOG  # noqa: E402
 from headflow.generators import FAMILIES  # noqa: E402
-from pipelines.preprocess import STAGES, _report_evaluation, preprocess, stage_task  # noqa: E402
+from pipelines.preprocess import STAGES, _report_evaluation, _table, preprocess, stage_artifacts, stage_task  # noqa: E402
 
 EXPERT_STAGES = ["demo_corpus", "ingest", "audio_features", "align", "faces", "shards"]
 """The preprocessing the expert needs; the rest of preprocessing (sync_check onwards) needs the expert."""
@@ -109,29 +109,6 @@ class EpochProgress(logging.Handler):
 
 
 # ---------------------------------------------------------------- artifacts
-
-def _table(rows: list[dict]) -> list[dict]:
-    return rows or [{"rows": "none"}]
-
-
-def stage_artifacts(stage: str, metrics: dict | None) -> None:
-    """The stage's quarantine table (by reason code) and metrics table as Prefect artifacts."""
-    import pandas as pd
-
-    key = stage.replace("_", "-")
-    outs = CATALOG.stage(stage)
-    if "quarantine" in getattr(outs, "manifests", ()):
-        path = CATALOG.quarantine(stage)
-        if path.is_file():
-            q = pd.read_parquet(path)
-            counts = q.groupby("reason_code").size() if "reason_code" in q and len(q) else pd.Series(dtype=int)
-            create_table_artifact(key=f"{key}-quarantine", description=f"{stage}: quarantined rows by reason code",
-                                  table=_table([{"reason_code": k, "rows": int(v)} for k, v in counts.items()]))
-    if metrics:
-        rows = [{"metric": k, "value": v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)}
-                for k, v in metrics.items()]
-        create_table_artifact(key=f"{key}-metrics", table=_table(rows), description=f"{stage}: metrics")
-
 
 def training_artifacts(model: str) -> None:
     """`<model>-history` (per-epoch rows of every history.json under the model folder) and `<model>-samples`."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -119,15 +120,34 @@ def stage_task(stage: str, params_path: str, shard_size: int | None = None) -> d
     return metrics
 
 
+def _table(rows: list[dict]) -> list[dict]:
+    return rows or [{"rows": "none"}]
+
+
+def stage_artifacts(stage: str, metrics: dict | None) -> None:
+    """The stage's quarantine table (by reason code) and metrics table as Prefect artifacts."""
+    import pandas as pd
+
+    key = stage.replace("_", "-")
+    outs = CATALOG.stage(stage)
+    if "quarantine" in getattr(outs, "manifests", ()):
+        path = CATALOG.quarantine(stage)
+        if path.is_file():
+            q = pd.read_parquet(path)
+            counts = q.groupby("reason_code").size() if "reason_code" in q and len(q) else pd.Series(dtype=int)
+            create_table_artifact(key=f"{key}-quarantine", description=f"{stage}: quarantined rows by reason code",
+                                  table=_table([{"reason_code": k, "rows": int(v)} for k, v in counts.items()]))
+    if metrics:
+        rows = [{"metric": k, "value": v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)}
+                for k, v in metrics.items()]
+        create_table_artifact(key=f"{key}-metrics", table=_table(rows), description=f"{stage}: metrics")
+
+
 def _report(metrics: dict[str, Any]) -> None:
-    ingest = metrics.get("ingest", {})
-    rows = [{"reason_code": k, "clips": v} for k, v in ingest.get("quarantine_reasons", {}).items()]
-    create_table_artifact(key="ingest-quarantine", table=rows or [{"reason_code": "none", "clips": 0}],
-                          description="Inputs quarantined by ingest, by reason code")
-    faces = metrics.get("faces", {})
-    rows = [{"reason_code": k, "clips": v} for k, v in faces.get("quarantine_reasons", {}).items()]
-    create_table_artifact(key="faces-quarantine", table=rows or [{"reason_code": "none", "clips": 0}],
-                          description="Clips quarantined by faces, by reason code")
+    """Per stage its `<stage>-quarantine` and `<stage>-metrics` tables (`stage_artifacts`, as the train and
+    generate flows make them), then the `preprocess-summary` markdown and the evaluation's tables."""
+    for stage, m in metrics.items():
+        stage_artifacts(stage, m)
     lines = [f"| stage | {' | '.join(['metric', 'value'])} |", "|---|---|---|"]
     for stage, m in metrics.items():
         lines.append(f"| {stage} | outputs | {', '.join(CATALOG.outs(stage))} |")

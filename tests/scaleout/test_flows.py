@@ -154,3 +154,25 @@ def test_sample_grids_are_inlined_in_the_samples_artifact(tmp_path):
     assert [int(im[0, 0, 0]) for im in images] == [200, 90]     # epoch_002 of stage1, not epoch_001
     assert "**stage1/samples/epoch_002.png**" in md and "All 3 sample grids" in md
     assert "dvclive" not in md and "file://" not in md
+
+
+def test_preprocess_report_makes_every_stages_tables_with_the_shared_function(tmp_path, monkeypatch):
+    """The preprocess flow's artifacts come from `stage_artifacts`, as the train/generate flows' do: a
+    `<stage>-quarantine` table from the stage's quarantine manifest and a `<stage>-metrics` table."""
+    import pandas as pd
+
+    import pipelines.preprocess as pre
+    from headflow.catalog import CATALOG
+
+    monkeypatch.chdir(tmp_path)
+    q = tmp_path / CATALOG.quarantine("faces")
+    q.parent.mkdir(parents=True)
+    pd.DataFrame({"clip_id": ["a", "b", "c"], "reason_code": ["no_face", "no_face", "too_short"]}).to_parquet(q)
+    tables = {}
+    monkeypatch.setattr(pre, "create_table_artifact", lambda key, table, description: tables.update({key: table}))
+    monkeypatch.setattr(pre, "create_markdown_artifact", lambda key, markdown, description: None)
+    pre._report({"ingest": {"accepted": 3}, "faces": {"accepted": 0, "quarantined": 3}})
+    assert tables["faces-quarantine"] == [{"reason_code": "no_face", "rows": 2}, {"reason_code": "too_short", "rows": 1}]
+    assert "ingest-quarantine" not in tables                     # no manifest written: no table, no made-up row
+    assert tables["faces-metrics"] == [{"metric": "accepted", "value": 0}, {"metric": "quarantined", "value": 3}]
+    assert tables["ingest-metrics"] == [{"metric": "accepted", "value": 3}]
