@@ -219,15 +219,16 @@ def _tables(aligned: list[Alignment], meta: dict, params: AlignParams, out_dir: 
         for name, table in clip_tables(al, r, words, n_labels, params.fps).items():
             if table is not None:
                 (sinks[name].add if sinks is not None else kept[name].append)(table)
+        spoken = sum(p != "SIL" for _, _, p, _ in al.phones)
         n_words += len(al.words)
-        n_phones += sum(p != "SIL" for _, _, p, _ in al.phones)
+        n_phones += spoken
         ref = reference.get(al.clip_id)
         if ref is not None and len(ref) and al.words:
             errors.append(boundary_errors([(w["start"], w["end"], str(w["word"]).lower()) for w in ref],
                                           [(a, b, w) for a, b, w in al.words], words=True))
         clip_rows.append({
             "clip_id": al.clip_id, "backend": params.backend, "transcript": r.transcript, "n_words": len(words),
-            "n_aligned_words": len(al.words), "n_phones": sum(p != "SIL" for _, _, p, _ in al.phones),
+            "n_aligned_words": len(al.words), "n_phones": spoken,
             "unpronounceable": unpronounceable, "duration_s": al.duration, "n_frames": n_labels,
             "fps": params.fps, "log_likelihood": al.log_likelihood,
             "textgrid_path": _relative(grid_path, project_root),
