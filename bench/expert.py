@@ -8,11 +8,19 @@
     PYTHONPATH=src:. python bench/expert.py --set face_centre=none audio_centre=none face_input=motion \
         audio_input=norm                                           # the window-normalised inputs of before
     PYTHONPATH=src:. python bench/expert.py --save /tmp/x         # keep the checkpoint(s)
+    PYTHONPATH=src:. python bench/expert.py --checkpoint A.pt B.pt C.pt   # score trained experts (no training):
+        # held-out balanced accuracy plain and mirror-averaged, on each run's own validation pairs and on
+        # one larger common set, with the seeds' mean and sample sd
 
 Trains into a temporary directory on the training speakers and prints, per epoch, the balanced
 accuracy / TPR / TNR of fixed pairs of the held-out speaker(s), then offset recovery of the last
 epoch's model on held-out clips whose audio is shifted by -10, -5, +5, +10 frames
 (`headflow.sync.train_expert.evaluate_offsets`). Never selects anything on the held-out speaker.
+
+Test-time averaging (issue 16): besides the plain balanced accuracy, every run prints it with the
+horizontal mirror averaged in (`headflow.sync.train.evaluate(mirror=True)`), on the same pairs. The
+mirror was chosen before measuring (training draws mirrored windows half of the time, so both views are
+in the training distribution); no other test-time variant was tried on the held-out speaker.
 """
 
 from __future__ import annotations
@@ -33,10 +41,14 @@ import yaml
 from headflow import params as P
 from headflow.config import from_dict
 from headflow.shards import read_clip
-from headflow.sync.data import clip_arrays
+from headflow.sync.data import SyncPairs, clip_arrays, prepare_clip
 from headflow.sync.params import TrainExpertParams
 from headflow.sync.train_expert import EXPERT_TRAIN_SPLITS, evaluate_offsets
-from headflow.sync.train import load_expert, train_expert
+from headflow.sync.train import evaluate, load_expert, train_expert
+from headflow.training.checkpoint import load_checkpoint
+
+COMMON_PAIRS, COMMON_SEED = 8192, 1000
+"""The larger pair set every checkpoint is also scored on (`--checkpoint`): the same pairs for all seeds."""
 
 
 def load(data: Path):
@@ -106,16 +118,46 @@ def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dic
               f"bacc {h['val_balanced_accuracy']:.3f} tpr {h['val_tpr']:.3f} tnr {h['val_tnr']:.3f} "
               f"{h['samples_per_s']:.0f} samples/s wait {h['data_wait_fraction']:.3f} "
               f"aug {h['prepare_fraction']:.3f}", flush=True)
+    mirrored = evaluate(model, SyncPairs([prepare_clip(model, c) for c in held], params.val_samples,
+                                         params.loop.seed + 1, params.min_shift, params.other_clip_fraction),
+                        params.loop.batch_size, mirror=True)["balanced_accuracy"]
+    print(f"  held-out bacc mirror-averaged {mirrored:.3f} (same pairs)", flush=True)
     ev, _ = evaluate_offsets(model, held, params)
     sh = ev[ev.applied_shift != 0]
     rec = float((sh.recovered_offset == sh.applied_shift).mean())
     zero = float((ev[ev.applied_shift == 0].recovered_offset == 0).mean())
-    out = {"bacc": hist[-1]["val_balanced_accuracy"], "offset_recovery": rec, "unshifted_zero": zero,
+    out = {"bacc": hist[-1]["val_balanced_accuracy"], "bacc_mirror": mirrored, "offset_recovery": rec, "unshifted_zero": zero,
            "train_s": secs, "samples_per_s": float(np.mean([h["samples_per_s"] for h in hist])),
            "data_wait_fraction": float(np.mean([h["data_wait_fraction"] for h in hist]))}
     print(f"  => bacc {out['bacc']:.3f} offset recovery {rec:.3f} unshifted@0 {zero:.3f} train {secs:.0f}s",
           flush=True)
     return out
+
+
+def score_checkpoints(paths: list[Path], held, batch_size: int = 256, common_pairs: int = COMMON_PAIRS) -> list[dict]:
+    """Held-out balanced accuracy of trained experts, plain and mirror-averaged, on (a) each run's own
+    validation pairs (SyncPairs with the run's seed + 1, as training scored them) and (b) `COMMON_PAIRS`
+    pairs drawn with `COMMON_SEED`, the same for every checkpoint. Prints a row per checkpoint and the
+    mean and sample sd over them."""
+    rows = []
+    for path in paths:
+        fam = load_checkpoint(path, "cpu")["settings"]
+        loop, settings = fam["loop"], fam["family"]
+        model = load_expert(path)
+        clips = [prepare_clip(model, c) for c in held]
+        row = {"checkpoint": str(path), "seed": loop["seed"]}
+        for name, n, seed in (("own", settings["val_samples"], loop["seed"] + 1), ("common", common_pairs, COMMON_SEED)):
+            pairs = SyncPairs(clips, n, seed, settings["min_shift"], settings["other_clip_fraction"])
+            for mirror in (False, True):
+                row[f"{name}{'_mirror' if mirror else ''}"] = evaluate(model, pairs, batch_size, mirror=mirror)["balanced_accuracy"]
+        rows.append(row)
+        print(f"  {path}: seed {row['seed']} own pairs {row['own']:.3f} -> mirror {row['own_mirror']:.3f}; "
+              f"{common_pairs} common pairs {row['common']:.3f} -> mirror {row['common_mirror']:.3f}", flush=True)
+    if len(rows) > 1:
+        for key in ("own", "own_mirror", "common", "common_mirror"):
+            v = np.array([r[key] for r in rows])
+            print(f"  {key:14s} mean {v.mean():.3f} sd {v.std(ddof=1):.3f} over {len(v)} checkpoints", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -126,6 +168,8 @@ def main() -> None:
                     help="override train_expert params (loop.epochs=4 or epochs=4; repeatable)")
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")
     ap.add_argument("--save", type=Path, default=None, help="keep the (last fold's) checkpoints in this folder")
+    ap.add_argument("--checkpoint", type=Path, nargs="+", default=None,
+                    help="score these trained experts on the held-out split instead of training")
     args = ap.parse_args()
     params = with_overrides(P.load("train_expert", args.params), parse_overrides(args.set))
     torch.set_num_threads(params.threads)
@@ -134,6 +178,10 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     clips, arrays = load(args.data)
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
+    if args.checkpoint:
+        split = dict(zip(clips.clip_id, clips.split))
+        score_checkpoints(args.checkpoint, [arrays[c] for c in arrays if split[c] not in EXPERT_TRAIN_SPLITS])
+        return
     print(params, flush=True)
     if args.loso is None:
         split = dict(zip(clips.clip_id, clips.split))

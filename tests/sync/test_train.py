@@ -186,6 +186,30 @@ def test_evaluate_balanced_accuracy_on_known_predictions():
     assert skewed_out["balanced_accuracy"] == pytest.approx(0.5)
 
 
+class _LeftColumn(torch.nn.Module):
+    """A stand-in expert whose P(sync) is the face window's first (leftmost) column value."""
+
+    def forward(self, face, mel):
+        p = face[:, 0, 0, 0]
+        return torch.stack([torch.ones_like(p), torch.zeros_like(p)], 1), torch.stack([p, (1 - p ** 2).sqrt()], 1)
+
+
+def test_evaluate_mirror_averages_the_window_and_its_mirror_image():
+    from headflow.sync.train import evaluate
+
+    # Faces of width 2: (left, right). Plain P = left: 0.9, 0.8 (both called in sync), 0.2 (called out).
+    # Mirrored P = right; averaged: (0.9 + 0.3) / 2 = 0.6 (in), (0.8 + 0.0) / 2 = 0.4 (out), (0.2 + 0.9) / 2
+    # = 0.55 (in). Labels 1, 1, 0: plain TPR 1, TNR 1; mirror TPR 1/2, TNR 0.
+    cols = [(0.9, 0.3), (0.8, 0.0), (0.2, 0.9)]
+    data = [(torch.tensor([[[l, r]]]), torch.zeros(1, 1, 1), torch.tensor(y)) for (l, r), y in zip(cols, [1.0, 1.0, 0.0])]
+    plain = evaluate(_LeftColumn(), data, batch_size=2, device="cpu")
+    assert plain["tpr"] == 1 and plain["tnr"] == 1
+    mirrored = evaluate(_LeftColumn(), data, batch_size=2, device="cpu", mirror=True)
+    assert mirrored["tpr"] == pytest.approx(0.5) and mirrored["tnr"] == 0
+    bce = -(math.log(0.6) + math.log(0.4) + math.log(1 - 0.55)) / 3
+    assert mirrored["loss"] == pytest.approx(bce, rel=1e-5)
+
+
 @pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (11, 4), (3, 4)])
 def test_rank_sampler_splits_one_permutation_across_ranks(n, world):
     from headflow.training.sampler import RankSampler
@@ -236,3 +260,22 @@ def test_stall_warning_fires_only_when_the_loss_sits_at_ln2(tmp_path, caplog):
     assert near[-1]["stalled"] and not far[-1]["stalled"]
     warnings = [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
     assert len(warnings) == 1 and "ln 2" in warnings[0] and "learning rate" in warnings[0]
+
+
+def test_bench_scores_a_checkpoint_on_the_pairs_training_scored(tmp_path):
+    """bench/expert.py --checkpoint: its "own pairs" figure is the run's last validation figure (same pairs,
+    same model), and the mirror-averaged figure is evaluate(mirror=True) on them."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_expert", Path(__file__).resolve().parents[2] / "bench/expert.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    clips = [synthetic_clip(f"t{i}", 30, i, speaker="s") for i in range(3)]
+    history = train_expert(clips, clips, tiny_config(samples_per_epoch=32, val_samples=16, seed=3), tmp_path,
+                           progress=False, live_dir=None)
+    rows = bench.score_checkpoints([tmp_path / "last.pt", tmp_path / "last.pt"], clips, batch_size=8, common_pairs=24)
+    assert rows[0]["seed"] == 3 and rows[0] == rows[1]
+    assert rows[0]["own"] == pytest.approx(history[-1]["val_balanced_accuracy"])
+    for key in ("own_mirror", "common", "common_mirror"):
+        assert 0 <= rows[0][key] <= 1

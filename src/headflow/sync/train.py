@@ -49,19 +49,32 @@ STALL = StallRule(
 
 
 @torch.no_grad()
-def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | torch.device | None = None) -> dict:
+def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | torch.device | None = None,
+             mirror: bool = False) -> dict:
     """Loss and balanced accuracy (threshold 0.5) of `model` on a fixed set of pairs.
+
+    Args:
+        model: the expert (left in eval mode).
+        data: fixed pairs (`SyncPairs`; faces uint8 (15, 48, 96), mels (1, 80, 16), labels 1 = in sync).
+        batch_size: pairs per forward pass.
+        device: default: the model's.
+        mirror: test-time averaging over the horizontal mirror: the sync probability is the mean of the
+            window's and its mirror image's (both with the same mel). Training draws mirrored windows
+            with probability 1/2 (`Augment.mirror`), so both views are in the training distribution.
 
     Returns:
         {"loss": BCE, "balanced_accuracy": (TPR + TNR) / 2, "tpr": ..., "tnr": ...}, each in [0, 1]
-        except the loss (>= 0). The model is left in eval mode.
+        except the loss (>= 0).
     """
     device = device or next(model.parameters()).device
     model.eval()
     probs, labels = [], []
     for face, mel, y in DataLoader(data, batch_size=batch_size):
-        fe, ae = model(to_float(face.to(device)), mel.to(device))
-        probs.append(sync_probability(fe, ae).cpu())
+        face, mel = to_float(face.to(device)), mel.to(device)
+        p = sync_probability(*model(face, mel))
+        if mirror:
+            p = 0.5 * (p + sync_probability(*model(face.flip(-1), mel)))
+        probs.append(p.cpu())
         labels.append(y)
     p, y = torch.cat(probs), torch.cat(labels)
     loss = torch.nn.functional.binary_cross_entropy(p, y.float()).item()
