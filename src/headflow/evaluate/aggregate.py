@@ -162,3 +162,39 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
                              "n_dropped": r.n_dropped, "n_failed": int((pair["n_failed"] > 0).sum()),
                              "winner": winner})
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- head2headfs (issue 17): a family's variant against its in-run baselines ---
+def compare_variants(per_clip: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap of every generated `<system>:<v>` against its in-run baseline variants `<system>:<v>+<b>`.
+
+    A family may write baselines computed in the same run as rows of variant `<v>+<name>` (DisCoHead's
+    `+source_warp`, Head2HeadFS's `+retrieval` and `+random_init`); this pairs them with `<v>` on the clips
+    both have, as `compare` pairs a system with the reference baselines (same columns; `opponent` is the
+    baseline's label `<system>:<v>+<name>`, `winner` "system" when `<v>` is better and the interval excludes 0).
+    """
+    clips = _clip_values(per_clip)
+    cols = ["system", "variant", "protocol", "opponent", "metric", "diff", "low", "high", "n", "n_dropped",
+            "n_failed", "winner"]
+    rows = []
+    clips = clips[clips.variant.fillna("") != ""]
+    for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=True):
+        if "+" in variant:
+            continue
+        for opp_variant in sorted(v for v in clips.variant.unique() if v.startswith(f"{variant}+")):
+            o = clips[(clips.system == system) & (clips.protocol == protocol) & (clips.variant == opp_variant)]
+            pair = g.merge(o, on="clip_id", suffixes=("", "_o"))
+            if pair.empty:
+                continue
+            for m in AGG_METRICS:
+                a, b = pair[m].to_numpy(np.float64), pair[f"{m}_o"].to_numpy(np.float64)
+                if np.isnan(a).all() or np.isnan(b).all():
+                    continue
+                r = paired_bootstrap(a, b, n_boot, seed, ci, HIGHER_IS_BETTER[m])
+                rows.append({"system": system, "variant": variant, "protocol": protocol,
+                             "opponent": f"{system}:{opp_variant}", "metric": m, "diff": r.diff, "low": r.low,
+                             "high": r.high, "n": r.n, "n_dropped": r.n_dropped,
+                             "n_failed": int((pair["n_failed"] > 0).sum()),
+                             "winner": {"a": "system", "b": "opponent", "none": "none"}[r.winner]})
+    return pd.DataFrame(rows, columns=cols)
+# --- end head2headfs ---

@@ -27,7 +27,8 @@ class EvaluateParams:
     """Protocols scored on every test clip with ground-truth and baseline rows. reconstruction: the clip
     with its own audio (baselines `static_frame`, `reference_fill`); dubbing: the clip with another test
     clip's audio (`unedited`, `reference_fill`). Generated outputs of other protocols (reenactment,
-    transfer) are scored too, without baselines (not implemented yet; the report says so)."""
+    transfer) are scored too, without reference baselines; a family's in-run baselines (variants
+    `<v>+<name>`, e.g. head2headfs's `+retrieval`, `+random_init`) are paired with `<v>` (`aggregate.compare_variants`)."""
     split: Literal["test", "val"] = "test"
     """Which speaker-disjoint split of ingest's clips is the evaluation set."""
     max_clips: int | None = None

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from headflow.evaluate.aggregate import aggregate, compare, set_metrics
+from headflow.evaluate.aggregate import aggregate, compare, compare_variants, set_metrics
 from headflow.evaluate.baselines import BASELINES, Task, canonical_tasks, reference_frames
 from headflow.catalog import CATALOG, expert_clips
 from headflow.evaluate.params import EvaluateParams
@@ -49,9 +49,9 @@ UNAVAILABLE = {
     "lpips": "no LPIPS weights are registered or provided; never computed from random weights",
 }
 """Metrics that need weights headflow does not have, with the reason the report prints."""
-NOT_YET = ("apd_masked", "mask_iou", "pose_err_deg", "style_acc")
-"""Per-clip columns that stay null until the family that needs them lands (3DMM landmarks, NMFC masks,
-head pose, style labels)."""
+NOT_YET = ("pose_err_deg", "style_acc")
+"""Per-clip columns that stay null until the family that needs them lands (head pose, style labels);
+`apd_masked` and `mask_iou` come from mask sidecars (`mask_scores`, head2headfs)."""
 PLOT_METRICS = ("lse_c", "lse_d", "lse_c_loss_expert", "ssim", "psnr_masked", "cpbd", "lap_var", "csim", "m_lmd")
 
 
@@ -157,6 +157,7 @@ def score_clip_job(job: ClipJob) -> dict:
                 metrics, notes, extras = scorer.score(real, task, frame_fn, geometry, identity,
                                                       p.min_face_fraction, job.preview)
                 metrics = {**metrics, "m_lmd_3d": landmarks3d_score(gen["output_path"], task, root)}   # styletalk
+                metrics.update(mask_scores(gen["output_path"], task, real, frame_fn, geometry, root))  # head2headfs
             except (OutputRejected, NoFace) as err:
                 code = getattr(err, "reason_code", "no_face")
                 msg = getattr(err, "message", str(err))
@@ -199,6 +200,68 @@ def landmarks3d_score(output_path: str, task: Task, root: Path = Path(".")) -> f
         keep = slice(task.frame_start - s, task.frame_end - s)
         return float(m_lmd(z["landmarks68"][keep], z["landmarks68_fit"][keep]))
 # --- end styletalk ---
+
+
+# --- head2headfs (issue 17): masked APD and mask IoU from the mask sidecars ---
+def mask_iou_frames(pred: np.ndarray, reference: np.ndarray) -> float | None:
+    """Mean per-frame intersection over union of two (T, H, W) bool foreground masks (Head2HeadFS fig. 6).
+
+    Frames where both masks are empty (IoU undefined) are left out; None when every frame is.
+    Value in [0, 1]; 1 for equal non-empty masks.
+    """
+    p, r = np.asarray(pred, bool), np.asarray(reference, bool)
+    inter = (p & r).sum(axis=(1, 2))
+    union = (p | r).sum(axis=(1, 2))
+    ok = union > 0
+    return float(np.mean(inter[ok] / union[ok])) if ok.any() else None
+
+
+def mask_scores(output_path: str, task: Task, real, frame_fn: Callable[[int], np.ndarray], geometry: str,
+                root: Path = Path(".")) -> dict:
+    """`mask_iou` and `apd_masked` of an output with a mask sidecar (`headflow.manifest.generated.masks_path`)
+    that carries the real frames' masks (`reference`), over the task's scored frames; {} otherwise (no
+    sidecar, no reference, or a task without ground truth).
+
+    mask_iou: `mask_iou_frames` of the output's predicted masks and the real frames' masks. apd_masked: the
+    average pixel distance of Head2HeadFS (`headflow.metrics.image.apd`: per-pixel RGB Euclidean distance,
+    0-255 units) between the output's and the real clip's 256x256 aligned crops over the real foreground
+    pixels (the paper's table 2 "masked average pixel distance"; the whole-crop `apd` column is computed on
+    the 96 face crop by `Scorer.score`).
+
+    Args:
+        output_path: the generated row's path (relative to `root` unless absolute).
+        task: its task; real: its frame clip (`scoring.RealClip`); frame_fn / geometry: as `Scorer.score`'s.
+
+    Raises:
+        ValueError: a sidecar that does not cover the task's frames or is not 256x256 (the message names it).
+    """
+    from headflow.evaluate.crops import ALIGNED_SIZE, cut
+    from headflow.manifest.generated import masks_path
+    from headflow.metrics.image import apd
+
+    path = Path(root) / masks_path(output_path)
+    if not task.has_target or not path.is_file():
+        return {}
+    with np.load(path) as z:
+        if "reference" not in z.files:
+            return {}
+        s, e = int(z["frame_start"]), int(z["frame_end"])
+        if s > task.frame_start or e < task.frame_end:
+            raise ValueError(f"{path}: masks of frames [{s}, {e}) do not cover the scored [{task.frame_start}, "
+                             f"{task.frame_end})")
+        keep = slice(task.frame_start - s, task.frame_end - s)
+        pred, ref = z["pred"][keep].astype(bool), z["reference"][keep].astype(bool)
+    if pred.shape[1:] != (ALIGNED_SIZE, ALIGNED_SIZE) or ref.shape != pred.shape:
+        raise ValueError(f"{path}: pred {pred.shape} and reference {ref.shape} must both be (T, {ALIGNED_SIZE}, "
+                         f"{ALIGNED_SIZE}) masks of the aligned crop")
+    frames = range(task.frame_start, task.frame_end)
+    to256 = (lambda f: np.eye(3)[:2]) if geometry == "aligned" else (lambda f: real.m256[f])
+    fake = np.stack([cut(frame_fn(f), to256(f), ALIGNED_SIZE) for f in frames])
+    gt = np.stack([cut(real.frames[f], real.m256[f], ALIGNED_SIZE) for f in frames])
+    out = {"mask_iou": mask_iou_frames(pred, ref)}
+    out["apd_masked"] = apd(fake, gt, ref) if ref.any() else None
+    return out
+# --- end head2headfs ---
 
 
 class _Row:
@@ -434,6 +497,9 @@ def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: 
     extra = fid_inception_rows(sorted(descriptors), params.ci)
     agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
     comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
+    in_run = compare_variants(per_clip, params.n_boot, params.ci, params.seed)     # head2headfs: in-run baselines
+    if len(in_run):
+        comparisons = pd.concat([comparisons, in_run], ignore_index=True) if len(comparisons) else in_run
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for res in results:

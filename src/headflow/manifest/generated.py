@@ -228,3 +228,17 @@ def landmarks3d_path(output_path: str | os.PathLike[str]) -> Path:
     p = Path(output_path)
     return p.parent.parent / "expressions" / f"{p.stem}.npz"
 # --- end styletalk ---
+# --- foreground-mask sidecars (head2headfs, issue 17) ---
+def masks_path(output_path: str | os.PathLike[str]) -> Path:
+    """Where a generate stage that predicts foreground masks puts an output's mask sidecar:
+    `<stage folder>/masks/<output file stem>.npz` beside its `videos/` folder.
+
+    The sidecar holds `pred` (N, 256, 256) bool: the output's foreground mask per frame in the 256x256
+    aligned crop (the output's geometry), for source frames [frame_start, frame_end) (keys `frame_start`,
+    `frame_end`), and, when the output has ground truth (self-reenactment), `reference` (N, 256, 256) bool:
+    the real frames' foreground masks. The evaluate stage scores `mask_iou` and `apd_masked` on outputs
+    that have one with a `reference`; other outputs leave them null.
+    """
+    p = Path(output_path)
+    return p.parent.parent / "masks" / f"{p.stem}.npz"
+# --- end head2headfs ---

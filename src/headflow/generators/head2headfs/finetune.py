@@ -12,6 +12,12 @@ For each target (a speaker of the held-out split, never seen by the initialisati
 
 Output per target: `<model_dir>/<speaker>/generator.pt` (`model.save_person`) and the harness's folder;
 `<model_dir>/targets.json` lists them (speaker, clip, frames, seconds, sha256) for the generate stage.
+
+Baseline (`params.baselines: [random_init]`, the paper's table 2 ablation): the same steps 1-4 on the same
+frames, from `random_initialised` networks (G, E_id and the discriminators built afresh with the same
+architecture and torch's default initialisers, seeded by `random_init_seed`) instead of the initialisation
+stage's; written to `<model_dir>/<speaker>/random_init/generator.pt`, its sha256 and seconds in the
+target's `targets.json` entry (`random_init_sha256`, `random_init_seconds`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,22 @@ def personalise(renderer: Renderer, discriminators: Discriminators, h_new: torch
     d = copy.deepcopy(discriminators)
     d.image.to_single_identity(h_new)
     return g, d
+
+
+def random_initialised(params: Head2HeadFSParams, n_identities: int, seed: int) -> tuple[Renderer, Discriminators]:
+    """Fresh G + E_id and discriminators of the initialisation stage's architecture (the table 2 ablation's start).
+
+    Args:
+        params: the initialisation stage's params (the saved ones: same resolution, widths, discriminators).
+        n_identities: rows of D^I's W (replaced by one vector in `personalise`; kept for the same layout).
+        seed: seed of torch's default initialisers (the global RNG is left as it was).
+
+    Returns:
+        (renderer, discriminators), in train mode, with the layout of `train.load_init`'s.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Renderer(params.model), Discriminators(params, n_identities)
 
 
 def finetune_target(clip: Head2HeadClip, init_params: Head2HeadFSParams, renderer: Renderer,
@@ -158,19 +180,29 @@ def run_stage(params: FinetuneHead2HeadFSParams, init_params: Head2HeadFSParams,
         t0 = time.perf_counter()
         result = finetune_target(clip, saved, renderer, discs, params, model_dir / speaker, perceptual, init_sha,
                                  accelerator, progress)
+        seconds = round(time.perf_counter() - t0, 1)
+        extra = {}
+        if "random_init" in params.baselines:
+            t1 = time.perf_counter()
+            r_renderer, r_discs = random_initialised(saved, discs.image.W.shape[0], params.random_init_seed)
+            base = finetune_target(clip, saved, r_renderer, r_discs, params, model_dir / speaker / "random_init",
+                                   perceptual, init_sha, accelerator, progress)
+            extra = {"random_init_sha256": base["generator_sha256"],
+                     "random_init_seconds": round(time.perf_counter() - t1, 1)}
         if result["generator_sha256"] is None:
             continue
         done.append({"speaker": speaker, "clip_id": clip_id, "frames": result["frames"],
-                     "seconds": round(time.perf_counter() - t0, 1), "steps": int(result["history"][-1]["step"]),
+                     "seconds": seconds, "steps": int(result["history"][-1]["step"]),
                      "generator_sha256": result["generator_sha256"],
-                     "samples_per_s": float(np.mean([h["samples_per_s"] for h in result["history"]]))})
+                     "samples_per_s": float(np.mean([h["samples_per_s"] for h in result["history"]])), **extra})
     metrics = {"targets": len(targets), "finetuned": len(done), "quarantined": len(quarantine),
-               "init_sha256": init_sha, "per_target": done,
-               "finetune_seconds": round(sum(d["seconds"] for d in done), 1)}
+               "init_sha256": init_sha, "per_target": done, "baselines": list(params.baselines),
+               "finetune_seconds": round(sum(d["seconds"] for d in done), 1),
+               "random_init_seconds": round(sum(d.get("random_init_seconds", 0.0) for d in done), 1)}
     write_metrics(metrics_path, metrics)
     write_json(done, model_dir / "targets.json")
     finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(targets), params.max_reject_fraction)
     return metrics
 
 
-__all__ = ["finetune_target", "identity_of", "personalise", "choose_targets", "run_stage"]
+__all__ = ["finetune_target", "identity_of", "personalise", "random_initialised", "choose_targets", "run_stage"]

@@ -16,7 +16,17 @@ G runs one frame after the other over the whole driver clip; the two frames befo
 target's first fine-tuning frame (background removed), NMFC frame 0 stands in for frames -2, -1. The
 output (upsampled to the 256x256 aligned crop) is composited over the background with the predicted
 mask and written as an mp4 in the aligned-crop geometry with the driver's audio; `generated.parquet`
-follows the generation contract (frame_start 0, frame_end T: every frame).
+follows the generation contract (frame_start 0, frame_end T: every frame). Each output's foreground mask
+(and, in self, the real frames' masks) goes to a sidecar (`headflow.manifest.generated.masks_path`) for
+the evaluation's `mask_iou` and `apd_masked`.
+
+Baselines in the same run (`params.baselines`; the issue's "Measured and reported"), each a row of variant
+`<variant>+<name>` with the same clip id, protocol, frame range, geometry, background and audio:
+
+* retrieval (self only): frame t is the target's fine-tuning frame nearest to the driver's NMFC frame t
+  (`retrieve_nearest`, L2 at G's resolution), with that frame's own foreground mask, composited like G's.
+* random_init (self and cross): the `finetune_head2headfs` random-initialisation generator
+  (`<speaker>/random_init/generator.pt`, table 2's ablation) rendered exactly as the system.
 """
 
 from __future__ import annotations
@@ -84,6 +94,91 @@ def composite(frames: np.ndarray, masks: np.ndarray, background: np.ndarray, siz
         bg = background[t] if background.ndim == 4 else background
         out[t] = np.clip(m * f + (1 - m) * bg.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+@torch.no_grad()
+def retrieve_nearest(query: np.ndarray, bank: np.ndarray, size: int | None = None, chunk: int = 256) -> np.ndarray:
+    """Index of the nearest bank NMFC image for every query NMFC image (L2 distance), vectorised.
+
+    The retrieval baseline of the issue: the training frame whose NMFC (pose and expression rendering) is
+    closest to the driving one. The distance is the Euclidean distance between the NMFC images as float
+    vectors in 0..255 at G's resolution S (the images as given; `size` downsamples both by area first),
+    computed with one `torch.cdist` per chunk of queries; ties go to the lowest bank index.
+
+    Args:
+        query: (T, S, S, 3) uint8 NMFC frames to match.
+        bank: (N, S, S, 3) uint8 NMFC frames to choose from (N >= 1).
+        size: side both are resized to before the distance (None: S, no resizing).
+        chunk: queries per `cdist` call.
+
+    Returns:
+        (T,) int64 indices into `bank`.
+
+    Raises:
+        ValueError: an empty bank, or query and bank of different image shapes.
+    """
+    if len(bank) == 0:
+        raise ValueError("retrieve_nearest: the bank of NMFC frames is empty; the target needs fine-tuning frames "
+                         "with a fit")
+    if query.shape[1:] != bank.shape[1:]:
+        raise ValueError(f"retrieve_nearest: query frames {query.shape[1:]} and bank frames {bank.shape[1:]} must "
+                         "have the same (S, S, 3) shape; resize both to G's resolution")
+
+    def flat(a: np.ndarray) -> torch.Tensor:
+        if size is not None and size != a.shape[1]:
+            a = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in a])
+        return torch.from_numpy(np.ascontiguousarray(a)).reshape(len(a), -1).double()
+
+    b = flat(bank)
+    q = flat(query)
+    # double precision: exact for uint8 images (sums of squares < 2^53), so an equal frame is at distance 0
+    return torch.cat([torch.cdist(q[i:i + chunk], b).argmin(1) for i in range(0, len(q), chunk)]).numpy()
+
+
+def retrieval_frames(query_nmfc: np.ndarray, bank_frames: np.ndarray, bank_nmfc: np.ndarray,
+                     bank_masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The retrieval baseline's frames and masks for a driving NMFC sequence (`retrieve_nearest` at G's size).
+
+    Args:
+        query_nmfc: (T, S, S, 3) uint8 driving NMFC.
+        bank_frames, bank_nmfc: (N, S, S, 3) uint8 fine-tuning frames of the target and their NMFC.
+        bank_masks: (N, S, S) bool foreground masks of those frames.
+
+    Returns:
+        frames (T, S, S, 3) uint8 and masks (T, S, S) float32 in {0, 1}, as `render_sequence` returns G's.
+    """
+    idx = retrieve_nearest(query_nmfc, bank_nmfc)
+    return bank_frames[idx], bank_masks[idx].astype(np.float32)
+
+
+def output_masks(masks: np.ndarray, size: int = OUTPUT_SIZE) -> np.ndarray:
+    """(T, S, S) float masks in [0, 1] -> (T, size, size) bool, upsampled as `composite` does, then > 0.5."""
+    return np.stack([cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR) > 0.5
+                     for m in masks])
+
+
+def write_masks(output_path: Path, pred: np.ndarray, reference: np.ndarray | None) -> Path:
+    """The mask sidecar of one output (`headflow.manifest.generated.masks_path`): pred (and reference) (T, 256, 256)
+    bool for frames [0, T)."""
+    from headflow.manifest.generated import masks_path
+
+    path = masks_path(output_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {} if reference is None else {"reference": reference.astype(bool)}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, pred=pred.astype(bool), frame_start=0, frame_end=len(pred), **extra)
+    tmp.replace(path)
+    return path
+
+
+def output_row(task: dict, variant: str, path: Path, n_frames: int, sha: str) -> dict:
+    """The `generated.parquet` row of one output (system or baseline) of a task (the generation contract)."""
+    source = task["driver"] if task["kind"] == "self" else task["target_clip"]
+    return {"clip_id": f"{task['driver']}.{task['speaker']}.{task['kind']}", "family": "head2headfs",
+            "variant": variant, "seed": 0, "protocol": "reenactment", "source_clip": source,
+            "audio_clip": task["driver"], "driver_clip": task["driver"], "style_clip": None, "references": [],
+            "output_kind": "video", "output_path": str(path), "fps": 25.0, "frame_start": 0, "frame_end": n_frames,
+            "checkpoint_sha256": sha}
 
 
 def plan_tasks(rows, targets: list[dict], protocols: list[str], max_clips: int | None) -> list[dict]:
@@ -154,9 +249,16 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
     split = clips[clips.split == _split_of(targets, shards_path)][["clip_id", "speaker_id"]]
     fits = pd.read_parquet(fits_path).set_index("clip_id")
     tasks = plan_tasks(split, targets, params.protocols, params.max_clips)
+    if "random_init" in params.baselines and any("random_init_sha256" not in t for t in targets):
+        raise ValueError(f"generate_head2headfs.baselines has random_init but {model_dir / 'targets.json'} lists no "
+                         "random-initialisation generator; add random_init to finetune_head2headfs.baselines (and "
+                         "re-run it) or remove it from generate_head2headfs.baselines")
     S = init_params.model.image_size
     quarantine = Quarantine(STAGE)
-    rows, n_frames, seconds = [], 0, 0.0
+    rows, system_rows, n_frames, seconds = [], [], 0, 0.0
+    from collections import defaultdict
+
+    baseline_seconds: dict[str, float] = defaultdict(float)
     video_dir = out_dir / "videos"
     video_dir.mkdir(parents=True, exist_ok=True)
     people: dict[str, tuple] = {}
@@ -171,8 +273,17 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                 start = np.repeat(remove_background(tclip.frames[first:first + 1], tclip.masks[first:first + 1]), 2, 0)
                 big = load_clip(task["target_clip"], OUTPUT_SIZE, init_params.masks, shards_path.parent,
                                 labels_path.parent, end=first + 1).frames[first]
-                people[task["speaker"]] = (g, start, big, file_sha256(model_dir / task["speaker"] / "generator.pt"))
-            g, start, target_bg, sha = people[task["speaker"]]
+                entry = next(t for t in targets if t["speaker"] == task["speaker"])
+                end = int(entry.get("frames", len(tclip.valid)))
+                keep = np.flatnonzero(tclip.valid[:end])
+                bank = (tclip.frames[keep], tclip.nmfc[keep], tclip.masks[keep])
+                rand = None
+                if "random_init" in params.baselines:
+                    rpath = model_dir / task["speaker"] / "random_init" / "generator.pt"
+                    rand = (load_person(rpath, init_params.model)[0], file_sha256(rpath))
+                people[task["speaker"]] = (g, start, big, file_sha256(model_dir / task["speaker"] / "generator.pt"),
+                                           bank, rand)
+            g, start, target_bg, sha, bank, rand = people[task["speaker"]]
             t0 = time.perf_counter()
             driver = load_clip(task["driver"], OUTPUT_SIZE, init_params.masks, shards_path.parent, labels_path.parent)
             if task["kind"] == "self":
@@ -196,39 +307,53 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                     raise ClipError("frame_count_mismatch", f"{task['driver']}: {len(nmfc)} fitted frames, "
                                     f"{len(driver.frames)} crop frames")
                 background = target_bg
-            frames, masks = render_sequence(g, nmfc, start)
-            video = composite(frames, masks, background)
+            reference = driver.masks.astype(bool) if task["kind"] == "self" else None
             wav, sr = read_audio(info.at[task["driver"], "audio_path"])
-            T = len(video)
+            T = len(nmfc)
             a1 = int(round(T * sr / 25))
             audio = np.zeros(a1, np.float32)
             audio[:min(a1, len(wav))] = wav[:a1]
-            path = video_dir / f"{out_id}.mp4"
-            encode_video(list(video), path, fps=25, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
-            mark_synthetic(path, "head2headfs", sha, [task["target_clip"], task["driver"]])
-            seconds += time.perf_counter() - t0
-            n_frames += T
+            outputs = [(params.variant, "", lambda: render_sequence(g, nmfc, start), sha)]
+            if "retrieval" in params.baselines and task["kind"] == "self":
+                outputs.append((f"{params.variant}+retrieval", ".retrieval",
+                                lambda: retrieval_frames(nmfc, *bank), sha))
+            if rand is not None:
+                outputs.append((f"{params.variant}+random_init", ".random_init",
+                                lambda: render_sequence(rand[0], nmfc, start), rand[1]))
+            written = []
+            for variant, suffix, make, vsha in outputs:
+                t1 = time.perf_counter()
+                frames, masks = make()
+                video = composite(frames, masks, background)
+                path = video_dir / f"{out_id}{suffix}.mp4"
+                encode_video(list(video), path, fps=25, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
+                mark_synthetic(path, "head2headfs", vsha, [task["target_clip"], task["driver"]])
+                write_masks(path, output_masks(masks), reference)
+                written.append(output_row(task, variant, path, T, vsha))
+                if variant == params.variant:
+                    seconds += time.perf_counter() - t0
+                    n_frames += T
+                else:
+                    baseline_seconds[variant.split("+", 1)[1]] += time.perf_counter() - t1
         except (ClipError, MediaError, FileNotFoundError) as err:
             if isinstance(err, FileNotFoundError) and "generator" in str(err):
                 raise
             quarantine.add(out_id, getattr(err, "reason_code", "missing_input"), str(err),
                            str(info.at[task["driver"], "source_path"]) if task["driver"] in info.index else "")
             continue
-        source = task["driver"] if task["kind"] == "self" else task["target_clip"]
-        rows.append({"clip_id": out_id, "family": "head2headfs", "variant": params.variant, "seed": 0,
-                     "protocol": "reenactment", "source_clip": source, "audio_clip": task["driver"],
-                     "driver_clip": task["driver"], "style_clip": None, "references": [], "output_kind": "video",
-                     "output_path": str(path), "fps": 25.0, "frame_start": 0, "frame_end": T,
-                     "checkpoint_sha256": sha})
+        system_rows.append(written[0])
+        rows.extend(written)
     from headflow.manifest.quarantine import check_accounting
     from headflow.manifest.schemas import GENERATED
 
-    check_accounting([f"{t['driver']}.{t['speaker']}.{t['kind']}" for t in tasks], [r["clip_id"] for r in rows],
-                     [q["clip_id"] for q in quarantine.rows], STAGE)
+    check_accounting([f"{t['driver']}.{t['speaker']}.{t['kind']}" for t in tasks],
+                     [r["clip_id"] for r in system_rows], [q["clip_id"] for q in quarantine.rows], STAGE)
     write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
-    metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
+    metrics = {"outputs": len(system_rows), "quarantined": len(quarantine), "frames": n_frames,
                "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "resolution": S,
-               "self": sum(t["kind"] == "self" for t in tasks), "cross": sum(t["kind"] == "cross" for t in tasks)}
+               "self": sum(t["kind"] == "self" for t in tasks), "cross": sum(t["kind"] == "cross" for t in tasks),
+               "baselines": list(params.baselines), "baseline_outputs": len(rows) - len(system_rows),
+               **{f"{b}_seconds": round(v, 2) for b, v in sorted(baseline_seconds.items())}}
     write_metrics(metrics_path, metrics)
     finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(tasks), params.max_reject_fraction)
     return metrics

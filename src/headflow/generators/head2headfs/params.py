@@ -25,6 +25,8 @@ from headflow.training.config import LoopConfig
 PerceptualBackend = Literal["auto", "vgg19", "weight_free"]
 FlowMethod = Literal["dis", "farneback"]
 MaskBackend = Literal["grabcut", "nmfc"]
+FinetuneBaseline = Literal["random_init"]
+GenerateBaseline = Literal["retrieval", "random_init"]
 
 
 @dataclass
@@ -221,9 +223,18 @@ class FinetuneHead2HeadFSParams:
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of the targets cannot be fine-tuned."""
+    baselines: list[FinetuneBaseline] = field(default_factory=list)
+    """Baseline fine-tunings run beside each target's (the issue's reenactment baselines). "random_init": the
+    same fine-tuning (same frames, loop, losses) started from randomly initialised G, E_id and discriminators
+    of the same architecture instead of the initialisation stage's (table 2's ablation), written to
+    `<speaker>/random_init/generator.pt`; `generate_head2headfs` renders it as variant `<variant>+random_init`."""
+    random_init_seed: int = 1
+    """Seed of the random initialisation of the "random_init" baseline (torch's default initialisers)."""
 
     def validate(self) -> None:
         self.loop.validate()
+        require(len(set(self.baselines)) == len(self.baselines) and set(self.baselines) <= {"random_init"},
+                "baselines", self.baselines, "a list of distinct names among: random_init")
         require(self.min_frames >= 1 and self.frames >= self.min_frames, "frames/min_frames",
                 (self.frames, self.min_frames), "frames >= min_frames >= 1")
         require(self.samples_per_epoch >= 0 and self.threads >= 1, "samples_per_epoch/threads",
@@ -254,8 +265,16 @@ class GenerateHead2HeadFSParams:
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of the outputs cannot be generated."""
+    baselines: list[GenerateBaseline] = field(default_factory=lambda: ["retrieval", "random_init"])
+    """Reenactment baselines written in the same run as rows of variant `<variant>+<name>` (the issue's
+    "Measured and reported"): "retrieval" = for each self-reenactment frame, the target's fine-tuning frame
+    nearest by NMFC distance (`generate.retrieve_nearest`), composited like the system's; "random_init" =
+    the `finetune_head2headfs.baselines` random-initialisation generator rendered exactly as the system
+    (self and cross; needs `random_init` in finetune_head2headfs.baselines)."""
 
     def validate(self) -> None:
+        require(len(set(self.baselines)) == len(self.baselines) and set(self.baselines) <= {"retrieval", "random_init"},
+                "baselines", self.baselines, "a list of distinct names among: retrieval, random_init")
         require(len(self.protocols) >= 1 and set(self.protocols) <= {"self", "cross"}, "protocols", self.protocols,
                 "one or both of self, cross")
         require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1 or null")
@@ -306,7 +325,8 @@ def tiny_params() -> Head2HeadFSParams:
 
 
 def demo_finetune_params() -> FinetuneHead2HeadFSParams:
-    """50 frames, 2 epochs of 25 windows (the paper: 15 epochs of every frame)."""
-    p = FinetuneHead2HeadFSParams(samples_per_epoch=25, loop=dataclasses.replace(finetune_loop(), epochs=2))
+    """50 frames, 2 epochs of 25 windows (the paper: 15 epochs of every frame), with the random-init baseline."""
+    p = FinetuneHead2HeadFSParams(samples_per_epoch=25, loop=dataclasses.replace(finetune_loop(), epochs=2),
+                                  baselines=["random_init"])
     p.validate()
     return p
