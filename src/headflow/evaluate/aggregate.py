@@ -131,7 +131,9 @@ def set_metrics(descriptors: dict[tuple[str, str, str], np.ndarray], reference: 
 
 def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boot: int = 1000, ci: float = 0.95,
             seed: int = 0) -> pd.DataFrame:
-    """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips.
+    """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips,
+    and against its same-run variant baselines (`same_run_baselines`: variant "<v>+<name>" of the same
+    family, e.g. StyleTalk's "default+replay"; opponent labelled "<family>:<v>+<name>").
 
     A win is claimed (`winner` "system" or "opponent") only when the interval of mean(system -
     opponent) excludes 0 (`headflow.metrics.paired_bootstrap`). `n_failed` counts the paired clips on
@@ -146,8 +148,13 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
     for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=False):
         if system in reference:
             continue
-        for opponent in [b for b in baselines.get(protocol, ()) if b.startswith("baseline_")]:
-            o = clips[(clips.system == opponent) & (clips.protocol == protocol)]
+        opponents = [(b, clips[(clips.system == b) & (clips.protocol == protocol)])
+                     for b in baselines.get(protocol, ()) if b.startswith("baseline_")]
+        opponents += [(f"{system}:{v}", clips[(clips.system == system) & (clips.variant == v)
+                                                & (clips.protocol == protocol)])
+                      for v in same_run_baselines(variant, clips.variant[(clips.system == system)
+                                                                         & (clips.protocol == protocol)])]
+        for opponent, o in opponents:
             pair = g.merge(o, on="clip_id", suffixes=("", "_o"))
             if pair.empty:
                 continue
@@ -162,3 +169,15 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
                              "n_dropped": r.n_dropped, "n_failed": int((pair["n_failed"] > 0).sum()),
                              "winner": winner})
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- same-run variant baselines (styletalk, issue 18) ---
+def same_run_baselines(variant: str, variants) -> list[str]:
+    """The variants of one family that are same-run baselines of `variant`: those named "<variant>+<name>"
+    (DisCoHead's "<v>+source_warp", StyleTalk's "<v>+replay" and "<v>+neutral"), sorted. A baseline variant
+    (one containing "+") has none of its own; an empty variant has none.
+    """
+    if not variant or "+" in variant:
+        return []
+    return sorted({str(v) for v in variants if isinstance(v, str) and v.startswith(f"{variant}+")})
+# --- end styletalk ---
