@@ -133,7 +133,8 @@ def neutral_style_code(net: StyleTalkNet, style_exps, style_len: int) -> torch.T
     codes = [style_code(net, np.asarray(e, np.float32), style_len) for e in style_exps]
     if not codes:
         raise ValueError("neutral_style_code: no training clip to average the style codes of; the neutral baseline "
-                         "needs the train split's phones and expressions (dvc repro shard_labels)")
+                         "needs the train split's phones and expressions (dvc repro shard_labels), or drop neutral from "
+                         "generate_styletalk.baselines")
     return torch.cat(codes).mean(0, keepdim=True)
 
 
