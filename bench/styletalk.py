@@ -13,12 +13,16 @@ Measured, on the same data:
   style clip as generate_styletalk picks it): `m_lmd_3d` / `f_lmd_3d` = M-LMD / F-LMD (metrics.landmarks,
   pixels of the 256 aligned crop) between the 68 landmarks projected from the generated expressions and
   those projected from the clip's fitted expressions (same identity, same camera: only the expressions
-  differ), and the style accuracy of D_style (trained on real sequences only) on each clip's middle
-  L-frame window. Systems: `styletalk`, `replay` (the style clip's own expressions replayed from its frame
-  0, looped when shorter), `neutral` (the decoder with the mean style code of the training clips). Wins
-  by a paired bootstrap 95% interval (metrics.stats.paired_bootstrap) over clips.
-D_style is also the frozen discriminator the generator trained against, so its accuracy on generated
-sequences favours StyleTalk; an independent classifier is not built yet.
+  differ), `style_acc` = the style accuracy of the independent classifier trained on the train split's real
+  sequences only (`styletalk.style_classifier`; generated sequences centred on their speaker's real `--split`
+  clips), and `dstyle_acc` = that of D_style on each clip's middle L-frame window. Systems: `styletalk`,
+  `replay` and `neutral`: the baselines generate_styletalk writes as variants `<v>+replay` / `<v>+neutral`
+  (`generate.replay_expressions`, `generate.neutral_style_code`). Wins by a paired bootstrap 95% interval
+  (metrics.stats.paired_bootstrap) over clips.
+- the classifier on real sequences: its accuracy on the real `--split` clips and on the real val clips
+  (held-out speakers), against chance (1 / number of styles) and the majority style of the training clips.
+D_style is also the frozen discriminator the generator trained against, so `dstyle_acc` on generated
+sequences favours StyleTalk; `style_acc` does not.
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from headflow import params as P
 from headflow.catalog import CATALOG, expert_clips
 from headflow.generators.styletalk.data import StyleTalkSamples
 from headflow.generators.styletalk.discriminators import SequencePatchDiscriminator
-from headflow.generators.styletalk.generate import choose_style_clip, landmarks_of, predict, render, style_code
+from headflow.generators.styletalk.generate import (choose_style_clip, landmarks_of, neutral_style_code, predict,
+                                                    render, replay_expressions, style_code)
 from headflow.generators.styletalk.geometry import mode_subsets, read_fit
 from headflow.generators.styletalk.losses import StyleTalkGanStep
+from headflow.generators.styletalk.style_classifier import StyleClassifier
 from headflow.generators.styletalk.model import StyleTalkNet, load_model
 from headflow.generators.styletalk.train import _split_rows, load_discriminators, stage_rows
 from headflow.manifest import read_manifest
@@ -46,11 +52,6 @@ from headflow.media.normalize import encode_video
 from headflow.metrics.landmarks import f_lmd, m_lmd
 from headflow.metrics.stats import paired_bootstrap
 from headflow.morphable.registry import load_model as load_morphable
-
-
-def replayed(exp: np.ndarray, n: int) -> np.ndarray:
-    """The first n frames of a sequence, looped when it is shorter."""
-    return exp[np.arange(n) % len(exp)]
 
 
 def main() -> None:
@@ -100,9 +101,21 @@ def main() -> None:
     ev, _ = _split_rows(rows[rows.split == args.split].assign(split="val"), shards_path, labels_path, tp.data.style_rule)
     ev = {c.clip_id: c for c in ev["val"]}
     fits = read_manifest(CATALOG.manifest("fit3dmm", "fits"), "fits").set_index("clip_id")
-    with torch.no_grad():
-        mean_s = torch.cat([style_code(net, c.exp, style_len) for c in by_split["train"]]).mean(0, keepdim=True)
-    scores: dict[str, dict[str, list[float]]] = {s: {"m_lmd_3d": [], "f_lmd_3d": [], "style_acc": []}
+    mean_s = neutral_style_code(net, [c.exp for c in by_split["train"]], style_len)
+    # the style classifier: real training clips only; centres of the evaluation speakers from their real clips
+    real = by_split["train"]
+    clf = StyleClassifier(tuple(lower)).fit([c.exp for c in real], [c.style for c in real], [c.speaker for c in real],
+                                            [c.valid for c in real])
+    ev_real = [ev[k] for k in sorted(ev)]
+    centres = clf.speaker_centres([c.exp for c in ev_real], [c.speaker for c in ev_real], [c.valid for c in ev_real])
+    styles = [c.style for c in real]
+    majority = max(sorted(set(styles)), key=styles.count)
+    real_acc = {}
+    for name, cs in ((args.split, ev_real), ("val", by_split["val"])):
+        acc = clf.accuracy([c.exp for c in cs], [c.style for c in cs], [c.speaker for c in cs],
+                           valids=[c.valid for c in cs])
+        real_acc[name] = (acc, len(cs), float(np.mean([c.style == majority for c in cs])) if cs else float("nan"))
+    scores: dict[str, dict[str, list[float]]] = {s: {"m_lmd_3d": [], "f_lmd_3d": [], "style_acc": [], "dstyle_acc": []}
                                                  for s in ("styletalk", "replay", "neutral")}
     net_s, net_frames, e2e_s, e2e_frames = 0.0, 0, 0.0, 0
     L = tp.data.clip_len
@@ -123,7 +136,7 @@ def main() -> None:
             encode_video(out["shaded"], Path(tempfile.gettempdir()) / "bench_styletalk.mp4", fps=25, threads=1)
             e2e_s += t_net + time.perf_counter() - t1
             e2e_frames += len(frames)
-        systems = {"styletalk": pred, "replay": replayed(style.exp, c.n_frames)[frames],
+        systems = {"styletalk": pred, "replay": replay_expressions(style.exp, frames),
                    "neutral": predict(net, c.phones, frames, mean_s, edge)}
         gt = landmarks_of(model, fit, fit["exp_coeffs"][frames], frames)
         mid = max(0, (len(frames) - L) // 2)
@@ -133,16 +146,21 @@ def main() -> None:
             scores[name]["f_lmd_3d"].append(f_lmd(lm, gt))
             with torch.no_grad():
                 logits = d_style(torch.from_numpy(np.ascontiguousarray(exp[mid:mid + L], np.float32))[None])
-            scores[name]["style_acc"].append(float(d_style.classes[int(logits.argmax())] == c.style))
+            scores[name]["dstyle_acc"].append(float(d_style.classes[int(logits.argmax())] == c.style))
+            scores[name]["style_acc"].append(float(clf.predict([exp], [c.speaker], centres)[0] == c.style))
     print(f"training: {train_sps:.2f} sequences/s ({tp.loop.batch_size} x {L} frames per step, {args.steps} steps, "
           f"{args.threads} thread(s))")
     print(f"generation: network {net_frames / net_s:.1f} frames/s; network + mesh + NMFC + shaded render + encode "
           f"{e2e_frames / e2e_s:.1f} frames/s ({args.clips} clips)")
+    print(f"style classifier (fitted on {len(real)} real train clips, {len(clf.classes)} styles, chance "
+          f"{1 / len(clf.classes):.3f}, majority style '{majority}'):")
+    for name, (acc, n, maj) in real_acc.items():
+        print(f"  real {name} clips: accuracy {acc:.3f} on {n} clips (always '{majority}': {maj:.3f})")
     print(f"quality on {len(ev)} {args.split} clips (reconstruction; mean, lower is better for LMD):")
     for name, s in scores.items():
         print(f"  {name:10s} " + "  ".join(f"{m} {np.nanmean(v):.3f}" for m, v in s.items()))
     for base in ("replay", "neutral"):
-        for metric, higher in (("m_lmd_3d", False), ("f_lmd_3d", False), ("style_acc", True)):
+        for metric, higher in (("m_lmd_3d", False), ("f_lmd_3d", False), ("style_acc", True), ("dstyle_acc", True)):
             r = paired_bootstrap(np.array(scores["styletalk"][metric]), np.array(scores[base][metric]), args.n_boot,
                                  higher_is_better=higher)
             print(f"  styletalk - {base:8s} {metric:9s} diff {r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}] winner {r.winner}")

@@ -146,7 +146,7 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
                     "shard_labels.clips", "train_styletalk_disc.discriminators")),
     _interim("generate_styletalk", ("generated", "quarantine"), ("videos", "nmfc", "expressions"),
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
-                    "shards.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
+                    "shards.clips", "sync_check.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
                     "fit3dmm.fits/", "train_styletalk.generator")),
     # --- end styletalk ---
     # head2headfs: initialisation -> per-target fine-tuning -> reenactment

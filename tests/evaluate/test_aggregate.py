@@ -101,3 +101,39 @@ def test_fid_inception_rows_keep_each_variant_apart():
     assert rows.variant.tolist()[:2] == ["affine-DM", "affine-DM+source_warp"] and pd.isna(rows.variant.iloc[2])
     assert rows["mean"].isna().all() and (rows.metric == "fid_inception").all()
     assert not rows.duplicated(["system", "variant", "protocol", "metric"]).any()
+
+
+# --- same-run variant baselines (styletalk, issue 18) ---
+def _variant_rows(variant, values, metric="m_lmd_3d"):
+    rows = _rows("styletalk", values, metric, family="styletalk", seed=0)
+    for r in rows:
+        r["variant"] = variant
+    return rows
+
+
+def test_a_family_variant_is_compared_with_its_same_run_baseline_variants():
+    # styletalk:default vs its replay rows: every clip 1.0 lower (m_lmd_3d, lower is better) -> diff -1, a
+    # win; vs neutral: +-0.1 alternating over 6 clips -> mean diff 0, no winner. The baseline variants are
+    # not compared with each other or with their parent as the system.
+    sys_vals = [1.0 + 0.01 * i for i in range(6)]
+    df = _frame(_rows("ground_truth", [0.0] * 6, "m_lmd_3d"),
+                _variant_rows("default", sys_vals),
+                _variant_rows("default+replay", [v + 1.0 for v in sys_vals]),
+                _variant_rows("default+neutral", [v + (0.1 if i % 2 else -0.1) for i, v in enumerate(sys_vals)]))
+    c = compare(df, BASELINES, n_boot=500)
+    pairs = set(zip(c.variant, c.opponent))
+    assert pairs == {("default", "styletalk:default+neutral"), ("default", "styletalk:default+replay")}
+    c = c.set_index(["variant", "opponent", "metric"])
+    win = c.loc[("default", "styletalk:default+replay", "m_lmd_3d")]
+    assert np.isclose(win["diff"], -1.0) and win.winner == "system" and win.n == 6
+    tie = c.loc[("default", "styletalk:default+neutral", "m_lmd_3d")]
+    assert np.isclose(tie["diff"], 0.0, atol=1e-12) and tie.winner == "none"
+
+
+def test_same_run_baselines_are_the_plus_named_variants_of_that_variant():
+    from headflow.evaluate.aggregate import same_run_baselines
+
+    names = ["a", "a+replay", "a+neutral", "ab+replay", "b", None]
+    assert same_run_baselines("a", names) == ["a+neutral", "a+replay"]     # not "ab+replay"
+    assert same_run_baselines("a+replay", names) == [] and same_run_baselines("", names) == []
+# --- end styletalk ---

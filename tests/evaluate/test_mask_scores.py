@@ -61,8 +61,8 @@ def test_mask_scores_reads_the_sidecar_over_the_scored_frames(tmp_path):
         mask_scores(out, _task(end=7), real, lambda f: fake[f], "aligned", tmp_path)
 
 
-def test_compare_variants_pairs_a_variant_with_its_in_run_baselines():
-    from headflow.evaluate.aggregate import compare_variants
+def test_compare_pairs_a_variant_with_its_in_run_baselines():
+    from headflow.evaluate.aggregate import compare
     from headflow.manifest.schemas import EVAL_METRICS, PER_CLIP
 
     rows = []
@@ -73,7 +73,7 @@ def test_compare_variants_pairs_a_variant_with_its_in_run_baselines():
             row.update(system="head2headfs", family="head2headfs", variant=variant, protocol="reenactment",
                        clip_id=f"c{i}", seed=0, apd=apd, status="ok")
             rows.append(row)
-    out = compare_variants(pd.DataFrame(rows, columns=PER_CLIP.names), n_boot=200)
+    out = compare(pd.DataFrame(rows, columns=PER_CLIP.names), {}, n_boot=200)
     apd = out[out.metric == "apd"].set_index("opponent")
     assert sorted(apd.index) == ["head2headfs:default+random_init", "head2headfs:default+retrieval"]
     assert apd.loc["head2headfs:default+retrieval", "diff"] == pytest.approx(-4.0)   # 4 lower on every clip

@@ -131,7 +131,9 @@ def set_metrics(descriptors: dict[tuple[str, str, str], np.ndarray], reference: 
 
 def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boot: int = 1000, ci: float = 0.95,
             seed: int = 0) -> pd.DataFrame:
-    """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips.
+    """Paired bootstrap of every generated system against every baseline of its protocol, on shared clips,
+    and against its same-run variant baselines (`same_run_baselines`: variant "<v>+<name>" of the same
+    family, e.g. StyleTalk's "default+replay"; opponent labelled "<family>:<v>+<name>").
 
     A win is claimed (`winner` "system" or "opponent") only when the interval of mean(system -
     opponent) excludes 0 (`headflow.metrics.paired_bootstrap`). `n_failed` counts the paired clips on
@@ -146,8 +148,13 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
     for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=False):
         if system in reference:
             continue
-        for opponent in [b for b in baselines.get(protocol, ()) if b.startswith("baseline_")]:
-            o = clips[(clips.system == opponent) & (clips.protocol == protocol)]
+        opponents = [(b, clips[(clips.system == b) & (clips.protocol == protocol)])
+                     for b in baselines.get(protocol, ()) if b.startswith("baseline_")]
+        opponents += [(f"{system}:{v}", clips[(clips.system == system) & (clips.variant == v)
+                                                & (clips.protocol == protocol)])
+                      for v in same_run_baselines(variant, clips.variant[(clips.system == system)
+                                                                         & (clips.protocol == protocol)])]
+        for opponent, o in opponents:
             pair = g.merge(o, on="clip_id", suffixes=("", "_o"))
             if pair.empty:
                 continue
@@ -164,37 +171,13 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
     return pd.DataFrame(rows, columns=cols)
 
 
-# --- head2headfs (issue 17): a family's variant against its in-run baselines ---
-def compare_variants(per_clip: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Paired bootstrap of every generated `<system>:<v>` against its in-run baseline variants `<system>:<v>+<b>`.
-
-    A family may write baselines computed in the same run as rows of variant `<v>+<name>` (DisCoHead's
-    `+source_warp`, Head2HeadFS's `+retrieval` and `+random_init`); this pairs them with `<v>` on the clips
-    both have, as `compare` pairs a system with the reference baselines (same columns; `opponent` is the
-    baseline's label `<system>:<v>+<name>`, `winner` "system" when `<v>` is better and the interval excludes 0).
+# --- same-run variant baselines (styletalk, issue 18) ---
+def same_run_baselines(variant: str, variants) -> list[str]:
+    """The variants of one family that are same-run baselines of `variant`: those named "<variant>+<name>"
+    (DisCoHead's "<v>+source_warp", StyleTalk's "<v>+replay" and "<v>+neutral"), sorted. A baseline variant
+    (one containing "+") has none of its own; an empty variant has none.
     """
-    clips = _clip_values(per_clip)
-    cols = ["system", "variant", "protocol", "opponent", "metric", "diff", "low", "high", "n", "n_dropped",
-            "n_failed", "winner"]
-    rows = []
-    clips = clips[clips.variant.fillna("") != ""]
-    for (system, variant, protocol), g in clips.groupby(KEY, dropna=False, sort=True):
-        if "+" in variant:
-            continue
-        for opp_variant in sorted(v for v in clips.variant.unique() if v.startswith(f"{variant}+")):
-            o = clips[(clips.system == system) & (clips.protocol == protocol) & (clips.variant == opp_variant)]
-            pair = g.merge(o, on="clip_id", suffixes=("", "_o"))
-            if pair.empty:
-                continue
-            for m in AGG_METRICS:
-                a, b = pair[m].to_numpy(np.float64), pair[f"{m}_o"].to_numpy(np.float64)
-                if np.isnan(a).all() or np.isnan(b).all():
-                    continue
-                r = paired_bootstrap(a, b, n_boot, seed, ci, HIGHER_IS_BETTER[m])
-                rows.append({"system": system, "variant": variant, "protocol": protocol,
-                             "opponent": f"{system}:{opp_variant}", "metric": m, "diff": r.diff, "low": r.low,
-                             "high": r.high, "n": r.n, "n_dropped": r.n_dropped,
-                             "n_failed": int((pair["n_failed"] > 0).sum()),
-                             "winner": {"a": "system", "b": "opponent", "none": "none"}[r.winner]})
-    return pd.DataFrame(rows, columns=cols)
-# --- end head2headfs ---
+    if not variant or "+" in variant:
+        return []
+    return sorted({str(v) for v in variants if isinstance(v, str) and v.startswith(f"{variant}+")})
+# --- end styletalk ---

@@ -28,7 +28,7 @@ class EvaluateParams:
     with its own audio (baselines `static_frame`, `reference_fill`); dubbing: the clip with another test
     clip's audio (`unedited`, `reference_fill`). Generated outputs of other protocols (reenactment,
     transfer) are scored too, without reference baselines; a family's in-run baselines (variants
-    `<v>+<name>`, e.g. head2headfs's `+retrieval`, `+random_init`) are paired with `<v>` (`aggregate.compare_variants`)."""
+    `<v>+<name>`, e.g. head2headfs's `+retrieval`, `+random_init`) are paired with `<v>` (`aggregate.compare`, `same_run_baselines`)."""
     split: Literal["test", "val"] = "test"
     """Which speaker-disjoint split of ingest's clips is the evaluation set."""
     max_clips: int | None = None

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from headflow.evaluate.aggregate import aggregate, compare, compare_variants, set_metrics
+from headflow.evaluate.aggregate import aggregate, compare, set_metrics
 from headflow.evaluate.baselines import BASELINES, Task, canonical_tasks, reference_frames
 from headflow.catalog import CATALOG, expert_clips
 from headflow.evaluate.params import EvaluateParams
@@ -497,9 +497,6 @@ def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: 
     extra = fid_inception_rows(sorted(descriptors), params.ci)
     agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
     comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
-    in_run = compare_variants(per_clip, params.n_boot, params.ci, params.seed)     # head2headfs: in-run baselines
-    if len(in_run):
-        comparisons = pd.concat([comparisons, in_run], ignore_index=True) if len(comparisons) else in_run
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for res in results:

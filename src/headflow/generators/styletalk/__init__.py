@@ -5,5 +5,6 @@ params (sizes, ablation switches) -> geometry (lower/upper-face mode split per m
 projection with the fit's identity and camera) -> data (clips, bad-input checks, phoneme windows, samples) ->
 model (E_a, E_s, E_d, the exported model) -> discriminators (D_sync, D_style, D_tem) -> losses (terms, the
 harness's steps) -> train (train_styletalk_disc, train_styletalk) -> generate (expressions -> NMFC and a shaded
-render; generate_styletalk).
+render, with the replay and neutral-style baselines; generate_styletalk). style_classifier: style accuracy by a
+classifier fitted on real sequences only (bench/styletalk.py).
 """

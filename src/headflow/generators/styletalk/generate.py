@@ -13,6 +13,19 @@ coefficients and the projected 68 landmarks in crop pixels (`exp` (N, K), `landm
 Inference follows the released `inference_for_demo.py`: each frame's 2w + 1 phoneme window (SIL beyond the
 utterance, `data.edge`), the style clip's expressions (its middle `style_len` frames; shorter clips are
 masked, never padded with frames), one decoder pass per frame window.
+
+Baselines of the issue, written beside the system's outputs in the same run, on the same tasks and frames, with
+the same sidecars and render path (`params.baselines`, on `params.baseline_protocols`):
+
+- `replay` (variant `<variant>+replay`): the style clip's own fitted expressions replayed on the utterance's
+  frames (`replay_expressions`: frame f shows the style clip's frame f mod T_s: looped, or cut);
+- `neutral` (variant `<variant>+neutral`): the decoder with the neutral style code, the mean style code of the
+  training clips (`neutral_style_code`; training clips = the train split's shards that sync_check accepted
+  without shifting their audio, as `train_styletalk` reads them).
+
+The paper compares against other methods (Table 1), not these two; they isolate what the style clip and the
+style code each contribute. The evaluate stage compares the system's variant against them
+(`headflow.evaluate.aggregate.compare`, same-run variant baselines).
 """
 
 from __future__ import annotations
@@ -62,6 +75,69 @@ def predict(net: StyleTalkNet, phones: np.ndarray, frames: np.ndarray, s: torch.
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, net.n_exp), np.float32)
 
 
+BASELINES = ("replay", "neutral")
+"""StyleTalk's same-run baselines (issue 18): see the module docstring."""
+
+
+def baseline_variant(variant: str, baseline: str) -> str:
+    """The generated.parquet variant of baseline `baseline` of system variant `variant`: "<variant>+<baseline>"
+    (the DisCoHead "+source_warp" convention the evaluate stage compares against).
+
+    Raises:
+        ValueError: a baseline other than those of `BASELINES`.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline {baseline!r}: expected one of {BASELINES}")
+    return f"{variant}+{baseline}"
+
+
+def replay_expressions(style_exp: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The replay baseline: the style clip's expressions shown on an utterance's `frames`.
+
+    Args:
+        style_exp: (T_s, K) the style clip's fitted expression coefficients, T_s >= 1.
+        frames: (N,) int frame indices of the utterance, >= 0.
+
+    Returns:
+        (N, K) float32; row i = style_exp[frames[i] mod T_s] (the style clip from its frame 0, looped when the
+        utterance is longer, cut when it is shorter). Frames the fit marked invalid are replayed as stored.
+
+    Raises:
+        ValueError: an empty style clip or a negative frame index.
+    """
+    style_exp = np.asarray(style_exp)
+    frames = np.asarray(frames, np.int64)
+    if style_exp.ndim != 2 or len(style_exp) == 0:
+        raise ValueError(f"style expressions of shape {style_exp.shape}: expected (T_s >= 1, K)")
+    if frames.size and frames.min() < 0:
+        raise ValueError(f"frame indices must be >= 0, got {int(frames.min())}")
+    return np.ascontiguousarray(style_exp[frames % len(style_exp)], np.float32)
+
+
+@torch.no_grad()
+def neutral_style_code(net: StyleTalkNet, style_exps, style_len: int) -> torch.Tensor:
+    """The neutral style code: the mean over clips of s = E_s(the clip's middle `style_len` frames), each clip
+    encoded as a style clip is at generation (`style_code`).
+
+    Args:
+        net: the trained generator.
+        style_exps: iterable of the training clips' expressions, each (T_i, K).
+        style_len: style-clip frames of the checkpoint (`data.style_len`).
+
+    Returns:
+        (1, d) float32.
+
+    Raises:
+        ValueError: no clip (the message says which stage provides them).
+    """
+    codes = [style_code(net, np.asarray(e, np.float32), style_len) for e in style_exps]
+    if not codes:
+        raise ValueError("neutral_style_code: no training clip to average the style codes of; the neutral baseline "
+                         "needs the train split's phones and expressions (dvc repro shard_labels), or drop neutral from "
+                         "generate_styletalk.baselines")
+    return torch.cat(codes).mean(0, keepdim=True)
+
+
 def render(model, fit: dict, exp: np.ndarray, frames: np.ndarray) -> dict[str, np.ndarray]:
     """Meshes of `exp` (N, K) with the fit's identity and the head pose of `frames` (N,) of its clip.
 
@@ -107,12 +183,14 @@ STAGE = "generate_styletalk"
 def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
               audio_path: Path | None = None, shards_path: Path | None = None, labels_path: Path | None = None,
               fits_path: Path | None = None, model_dir: Path | None = None, out_dir: Path | None = None,
-              metrics_path: Path | None = None) -> dict:
+              metrics_path: Path | None = None, decisions_path: Path | None = None) -> dict:
     """The `generate_styletalk` stage: an expression sequence, its NMFC and a shaded render per evaluation task.
 
     Writes `out_dir/videos/<clip>.<protocol>.mp4` (256x256 aligned-crop geometry, driving audio muxed, marked
     synthetic), `out_dir/nmfc/<...>.nmfc.zip`, `out_dir/expressions/<...>.npz`, `generated.parquet`,
-    `quarantine.parquet` and the metrics (frames/s including rendering and encoding).
+    `quarantine.parquet` and the metrics (frames/s including rendering and encoding). On
+    `params.baseline_protocols`, each baseline of `params.baselines` is written the same way as
+    `<clip>.<protocol>.<baseline>.*`, variant `<variant>+<baseline>` (module docstring).
 
     Raises:
         FileNotFoundError: no model checkpoint.
@@ -132,7 +210,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     from headflow.media.normalize import encode_video, read_audio
     from headflow.morphable.registry import load_model as load_morphable
     from headflow.nmfc.io import write_nmfc
-    from headflow.shards import read_clip
+    from headflow.shards import accepted_clips, read_clip
     from headflow.stage import finish_quarantine, write_metrics
     from headflow.generators.styletalk.geometry import read_fit
 
@@ -145,6 +223,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     model_dir = Path(model_dir or CATALOG.model("train_styletalk", "generator"))
     out_dir = Path(out_dir or CATALOG.folder(STAGE))
     metrics_path = Path(metrics_path or CATALOG.metrics(STAGE))
+    decisions_path = Path(decisions_path or CATALOG.manifest("sync_check", "clips"))
     torch.set_num_threads(params.threads)
 
     ckpt = model_dir / "styletalk.pt" if params.checkpoint == "trained" else Path(params.checkpoint)
@@ -196,7 +275,20 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
                                        s.speaker)
         return cache[cid]
 
-    rows, n_frames, seconds = [], 0, 0.0
+    neutral = None
+    if "neutral" in params.baselines:
+        # the training clips as train_styletalk reads them: train split, accepted by sync_check, audio not shifted
+        accepted = accepted_clips(decisions_path, shards_path)
+        train_ids = sorted(accepted.clip_id[(accepted.split == "train") & (accepted.action != "shift")])
+        train_exps = []
+        for cid in train_ids:
+            try:
+                train_exps.append(clip(cid).exp)
+            except ClipRejected:        # no phones / expressions: train_styletalk quarantined it too
+                continue
+        neutral = neutral_style_code(net, train_exps, style_len)
+    variant_names = {None: params.variant, **{b: baseline_variant(params.variant, b) for b in params.baselines}}
+    rows, n_frames, seconds, baseline_seconds = [], 0, 0.0, 0.0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -228,45 +320,64 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
             if str(fit["model"]) != model.name:
                 raise ClipRejected("wrong_expression_model", f"{out_id}: the fit of {c} uses {fit['model']!r}, the "
                                    f"model generates {model.name!r}")
-            out = render(model, fit, exp, frames)
-            write_nmfc(out_dir / "nmfc" / f"{out_id}.nmfc.zip", out["nmfc"], out["mask"])
             fitted = landmarks_of(model, fit, fit["exp_coeffs"][frames], frames)     # the clip's own fit
-            np.savez(out_dir / "expressions" / f"{out_id}.npz", exp=exp, landmarks68=out["landmarks68"],
-                     landmarks68_fit=fitted, frame_start=start, frame_end=end, style_clip=style_id, audio_clip=audio)
             wav, sr = read_audio(info.at[audio, "audio_path"])
             fps = int(round(float(info.at[c, "fps"])))
             a0, a1 = int(round(start * sr / fps)), int(round(end * sr / fps))
             track = np.zeros(a1 - a0, np.float32)
             part = np.asarray(wav, np.float32)[a0:a1]
             track[:len(part)] = part
-            path = out_dir / "videos" / f"{out_id}.mp4"
-            encode_video(out["shaded"], path, fps=fps, crf=params.crf, audio=track, sample_rate=sr, threads=1)
-            mark_synthetic(path, "styletalk", sha, [c, audio, style_id])
+            paths: dict[str | None, Path] = {}
+            t_base = None
+            todo = [None, *(params.baselines if protocol in params.baseline_protocols else ())]
+            for b in todo:                            # the system, then its baselines: the same render path
+                if b is None:
+                    exp_b = exp
+                else:
+                    t_base = t_base or time.perf_counter()
+                    exp_b = (replay_expressions(style.exp, frames) if b == "replay" else
+                             predict(net, driving.phones, frames, neutral, edge, params.batch_frames))
+                name = out_id if b is None else f"{out_id}.{b}"
+                out = render(model, fit, exp_b, frames)
+                write_nmfc(out_dir / "nmfc" / f"{name}.nmfc.zip", out["nmfc"], out["mask"])
+                np.savez(out_dir / "expressions" / f"{name}.npz", exp=exp_b, landmarks68=out["landmarks68"],
+                         landmarks68_fit=fitted, frame_start=start, frame_end=end, style_clip=style_id,
+                         audio_clip=audio)
+                path = out_dir / "videos" / f"{name}.mp4"
+                encode_video(out["shaded"], path, fps=fps, crf=params.crf, audio=track, sample_rate=sr, threads=1)
+                mark_synthetic(path, "styletalk", sha, [c, audio, style_id])
+                paths[b] = path
         except (ClipRejected, MediaError) as err:
             quarantine.add(out_id, err.reason_code, str(err), info.at[c, "source_path"])
             continue
         finally:
             if bar is not None:
                 bar.update(1)
-        seconds += time.perf_counter() - t0
+        t_end = time.perf_counter()
+        seconds += (t_base or t_end) - t0
+        baseline_seconds += t_end - t_base if t_base else 0.0
         n_frames += end - start
-        rows.append({"clip_id": out_id, "family": "styletalk", "variant": params.variant, "seed": params.seed,
-                     "protocol": protocol, "source_clip": c, "audio_clip": audio, "driver_clip": None,
-                     "style_clip": style_id, "references": [], "output_kind": "video", "output_path": path.as_posix(),
-                     "fps": float(info.at[c, "fps"]), "frame_start": int(start), "frame_end": int(end),
-                     "checkpoint_sha256": sha})
+        for b, path in paths.items():
+            rows.append({"clip_id": out_id, "family": "styletalk", "variant": variant_names[b], "seed": params.seed,
+                         "protocol": protocol, "source_clip": c, "audio_clip": audio, "driver_clip": None,
+                         "style_clip": style_id, "references": [], "output_kind": "video",
+                         "output_path": path.as_posix(), "fps": float(info.at[c, "fps"]), "frame_start": int(start),
+                         "frame_end": int(end), "checkpoint_sha256": sha})
     if bar is not None:
         bar.close()
     write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
-    metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
-               "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
+    n_system = sum(r["variant"] == params.variant for r in rows)
+    metrics = {"outputs": n_system, "baseline_outputs": len(rows) - n_system, "quarantined": len(quarantine),
+               "frames": n_frames, "frames_per_s": round(n_frames / seconds, 2) if seconds else None,
+               "seconds": round(seconds, 1), "baseline_seconds": round(baseline_seconds, 1),
                "checkpoint_sha256": sha, "variant": params.variant, "renderer": "shaded_mesh"}
     write_metrics(metrics_path, metrics)
-    check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], [r["clip_id"] for r in rows],
+    check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], sorted({r["clip_id"] for r in rows}),
                      [q["clip_id"] for q in quarantine.rows], STAGE)
     finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(clips) * len(params.protocols),
                       params.max_reject_fraction)
     return metrics
 
 
-__all__ = ["choose_style_clip", "landmarks_of", "middle_style", "predict", "render", "run_stage", "style_code"]
+__all__ = ["BASELINES", "baseline_variant", "choose_style_clip", "landmarks_of", "middle_style", "neutral_style_code",
+           "predict", "render", "replay_expressions", "run_stage", "style_code"]

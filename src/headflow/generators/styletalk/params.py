@@ -25,6 +25,7 @@ EdgeRule = Literal["silence", "inside"]
 StyleRule = Literal["style", "speaker"]
 StyleSource = Literal["same_style", "self"]
 Protocol = Literal["reconstruction", "dubbing"]
+Baseline = Literal["replay", "neutral"]
 
 N_PHONEMES = 41
 """StyleTalk's phoneme vocabulary (phindex.json: 41 symbols; `headflow.align.phones`' mapping)."""
@@ -355,6 +356,13 @@ class GenerateStyleTalkParams:
     """"trained" = train_styletalk's styletalk.pt, or the path of another exported model."""
     variant: str = "default"
     """Name of this params variant in generated.parquet (ablations: "no_dyffn", "k4", "no_sync", ...)."""
+    baselines: list[Baseline] = field(default_factory=lambda: ["replay", "neutral"])
+    """Same-run baselines written beside the outputs as variants "<variant>+<baseline>" (issue 18; `generate`
+    module docstring): "replay" = the style clip's expressions replayed, "neutral" = the decoder with the mean
+    style code of the training clips. [] writes none."""
+    baseline_protocols: list[Protocol] = field(default_factory=lambda: ["reconstruction"])
+    """Protocols that get the baselines: reconstruction (where `m_lmd_3d` has a ground truth) by default;
+    each baseline costs as much rendering as the system (NMFC, shaded render, encode)."""
     seed: int = 0
     """Recorded in generated.parquet (inference is deterministic: no sampling)."""
     batch_frames: int = 256
@@ -370,6 +378,10 @@ class GenerateStyleTalkParams:
         require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1, or null")
         require(len(self.protocols) >= 1 and len(set(self.protocols)) == len(self.protocols), "protocols",
                 self.protocols, "one or both of reconstruction, dubbing, each once")
+        require(len(set(self.baselines)) == len(self.baselines), "baselines", self.baselines,
+                "replay and/or neutral, each once")
+        require(set(self.baseline_protocols) <= set(self.protocols), "baseline_protocols", self.baseline_protocols,
+                f"a subset of protocols {self.protocols}")
         for name in ("batch_frames", "threads"):
             require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
         require(0 <= self.crf <= 51, "crf", self.crf, "0..51")
