@@ -13,11 +13,15 @@
 Training variants (the same steps, batch, width and seed): plain (the default of
 `train_styletalk_disc.recognizer`), per-utterance CMVN of the mel (`recognizer.cmvn_mel`, the sync
 expert's), SpecAugment-style masking (`recognizer.spec_augment`: one band of <= 16 mels and one span of
-<= 4 mel frames per window), and both. Choices are made on cold_corpus only (TUNED_ON); acoustic_corpus
-is held out of them and reported apart.
+<= 4 mel frames per window), both, and a background noise floor (`recognizer.add_noise_floor`: two
+noisy copies of every training clip, floor level ~ U[-3, -1.5] normalised units, i.e. -87.5 .. -69 dB on
+the mel's 100 dB scale, random spectral tilt; espeak's silence is digital, -4) with and without CMVN.
+And CMVN with fewer steps (100, 200, 400: longer training fits espeak's voices more closely). Choices are made
+on cold_corpus only (TUNED_ON); acoustic_corpus is held out of them and reported apart. Each variant is
+trained with --seeds seeds (mean and range).
 
     PYTHONPATH=src:. python bench/styletalk_recognizer.py            # the demo corpus from data/
-    PYTHONPATH=src:. python bench/styletalk_recognizer.py --steps 200 --variants plain   # a quick look
+    PYTHONPATH=src:. python bench/styletalk_recognizer.py --steps 200 --seeds 1 --variants plain   # a quick look
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ NAMES = ("acoustic_corpus", "cold_corpus")
 TUNED_ON = "cold_corpus"
 """The recording the variant choice may look at; acoustic_corpus is held out of it."""
 VARIANTS = {"plain": {}, "cmvn": {"cmvn": True}, "specaug": {"freq_mask": 16, "time_mask": 4},
-            "cmvn+specaug": {"cmvn": True, "freq_mask": 16, "time_mask": 4}}
+            "cmvn+specaug": {"cmvn": True, "freq_mask": 16, "time_mask": 4},
+            "noise": {"noise_copies": 2}, "cmvn+noise": {"cmvn": True, "noise_copies": 2}}
 FPS = 25.0
 
 
@@ -95,8 +100,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {list(VARIANTS)}")
+    ap.add_argument("--seed", type=int, default=0, help="first seed")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per variant (mean and range reported)")
+    ap.add_argument("--variants", default=",".join([*VARIANTS, "cmvn@100", "cmvn@200", "cmvn@400"]),
+                    help=f"comma-separated, of {list(VARIANTS)}, each optionally @<steps> (default --steps)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     by = demo_clips()
@@ -127,24 +134,48 @@ def main() -> None:
     both_ref = np.concatenate([r["ref"][r["keep"]] for r in real])
     print(f"  {'both':28s} forced aligner {np.mean(both_al == both_ref):.3f} "
           f"[{np.mean((both_al == both_ref)[both_ref != SILENCE]):.3f}]")
-    for name in args.variants.split(","):
-        t = time.perf_counter()
-        net = train_recognizer(by["train"], steps=args.steps, batch=args.batch, width=args.width, seed=args.seed,
-                               **VARIANTS[name])
-        secs = time.perf_counter() - t
-        demo = " ".join(f"{k} {frame_accuracy(net, by[k]):.3f}" for k in ("train", "val", "test"))
-        line = []
-        hits, sp_hits, n, n_sp = 0, 0, 0, 0
+    seeds = range(args.seed, args.seed + args.seeds)
+    print(f"recogniser variants, {args.steps} steps of {args.batch} frames, width {args.width}, seeds {list(seeds)}: "
+          "frame accuracy [without SIL frames]" + (", mean (min-max) over the seeds" if args.seeds > 1 else "")
+          + f"; SIL recall = share of MFA's SIL frames labelled SIL; choice by {TUNED_ON}'s figures")
+    keys = ["demo val", "demo test", *[f"{r['name'].split('_')[0]}{x}" for r in real for x in ("", " speech", " SIL recall")],
+            "both", "both speech"]
+    for spec in args.variants.split(","):
+        name, _, at = spec.partition("@")
+        steps = int(at) if at else args.steps
+        figs: dict[str, list[float]] = {k: [] for k in keys}
+        secs = []
+        for seed in seeds:
+            t = time.perf_counter()
+            net = train_recognizer(by["train"], steps=steps, batch=args.batch, width=args.width, seed=seed,
+                                   **VARIANTS[name])
+            secs.append(time.perf_counter() - t)
+            figs["demo val"].append(frame_accuracy(net, by["val"]))
+            figs["demo test"].append(frame_accuracy(net, by["test"]))
+            hit, hit_sp, n, n_sp = 0, 0, 0, 0
+            for r in real:
+                pred, valid = recognise(net, r["mel"], r["n"])
+                assert np.array_equal(valid, r["keep"])
+                sp, sil = r["keep"] & (r["ref"] != SILENCE), r["keep"] & (r["ref"] == SILENCE)
+                key = r["name"].split("_")[0]
+                figs[key].append(_acc(pred, r["ref"], r["keep"]))
+                figs[f"{key} speech"].append(_acc(pred, r["ref"], sp))
+                figs[f"{key} SIL recall"].append(float(np.mean(pred[sil] == SILENCE)))
+                hit, hit_sp = hit + int((pred == r["ref"])[r["keep"]].sum()), hit_sp + int((pred == r["ref"])[sp].sum())
+                n, n_sp = n + int(r["keep"].sum()), n_sp + int(sp.sum())
+            figs["both"].append(hit / n)
+            figs["both speech"].append(hit_sp / n_sp)
+
+        def f(k: str) -> str:
+            v = np.array(figs[k])
+            return f"{v.mean():.3f}" + (f" ({v.min():.3f}-{v.max():.3f})" if len(v) > 1 else "")
+
+        print(f"  {spec:13s} ({steps} steps, {np.mean(secs):4.1f} s per training): demo val {f('demo val')}, test {f('demo test')}")
         for r in real:
-            pred, valid = recognise(net, r["mel"], r["n"])
-            assert np.array_equal(valid, r["keep"])
-            sp = r["keep"] & (r["ref"] != SILENCE)
-            line.append(f"{r['name'].split('_')[0]} {_acc(pred, r['ref'], r['keep']):.3f} [{_acc(pred, r['ref'], sp):.3f}]")
-            hits += int((pred == r["ref"])[r["keep"]].sum())
-            sp_hits += int((pred == r["ref"])[sp].sum())
-            n, n_sp = n + int(r["keep"].sum()), n_sp + int(sp.sum())
-        print(f"  recogniser {name:13s} ({args.steps} steps, {secs:5.1f} s): demo {demo} | real: {', '.join(line)}, "
-              f"both {hits / n:.3f} [{sp_hits / n_sp:.3f}]", flush=True)
+            key = r["name"].split("_")[0]
+            role = "tuned on" if r["name"] == TUNED_ON else "held out"
+            print(f"      {r['name']} ({role}): {f(key)} [{f(key + ' speech')}], SIL recall {f(key + ' SIL recall')}")
+        print(f"      both: {f('both')} [{f('both speech')}]", flush=True)
 
 
 def recognise_frames(r: dict) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from headflow.generators.styletalk.recognizer import LabelledAudio, frame_accuracy, mel_windows, recognise, \
     train_recognizer
@@ -97,3 +98,22 @@ def test_exported_recogniser_loads_and_labels_the_same(tmp_path):
         load_recognizer(tmp_path / "x.pt")
     with pytest.raises(FileNotFoundError, match="train_styletalk_disc"):
         load_recognizer(tmp_path / "missing.pt")
+
+
+def test_noise_floor_adds_in_power_known_answers():
+    from headflow.generators.styletalk.recognizer import add_noise_floor, noisy_copies
+
+    rng = np.random.default_rng(0)
+    mel = np.array([[-4.0, -2.0, 4.0]] * 2, np.float32)
+    out = add_noise_floor(mel, level=-2.0, tilt=0.0, rng=rng, jitter=0.0)
+    # digital silence (-4 = -100 dB) under a -2 floor (-75 dB) reads the floor: 10 log10(10^-10 + 10^-7.5) dB
+    np.testing.assert_allclose(out[:, 0], -2.0 + 10 * np.log10(1 + 10 ** -2.5) / 12.5, atol=1e-5)
+    # equal amplitudes add to +3.01 dB (power doubles): -2 + 10 log10(2) / 12.5 = -1.7592
+    np.testing.assert_allclose(out[:, 1], -2.0 + 10 * np.log10(2) / 12.5, atol=1e-5)
+    np.testing.assert_allclose(out[:, 2], 4.0, atol=1e-6)        # 75 dB above the floor: unchanged (clipped at 4)
+    tilted = add_noise_floor(np.full((1, 80), -4.0, np.float32), -2.0, 1.0, rng, jitter=0.0)[0]
+    # tilt 1: the floor runs from -2.5 (band 0) to -1.5 (band 79); -4 beneath adds 10 log10(1 + 10^(-12.5 d / 10)) dB
+    floor = lambda f: f + 10 * np.log10(1 + 10 ** (-12.5 * (f + 4) / 10)) / 12.5  # noqa: E731
+    assert tilted[0] == pytest.approx(floor(-2.5), abs=1e-5) and tilted[-1] == pytest.approx(floor(-1.5), abs=1e-5)
+    clips = noisy_copies([_clip(0)], 2, (-3.0, -1.5), np.random.default_rng(1))
+    assert len(clips) == 2 and all(c.mel.min() >= -3.6 for c in clips) and clips[0].phones is not None

@@ -133,22 +133,65 @@ def spec_augment(x: torch.Tensor, freq_mask: int, time_mask: int, rng: np.random
     return out
 
 
+DB_PER_UNIT = 12.5
+"""dB per unit of the Wav2Lip-normalised mel: 100 dB (min_level_db) spread over [-4, 4] (`audio.mel`)."""
+
+
+def add_noise_floor(mel: np.ndarray, level: float, tilt: float, rng: np.random.Generator, jitter: float = 0.1
+                    ) -> np.ndarray:
+    """The Wav2Lip-normalised mel (T, 80) of the same audio with stationary background noise added.
+
+    Each value v is an amplitude 10^(12.5 v / 20) (up to a constant: `audio.mel` maps 100 dB onto [-4, 4]); the
+    noise's amplitude per band b and frame t is that of the normalised level level + tilt * (b / 79 - 0.5) +
+    N(0, jitter); the two add in power (uncorrelated signals): a' = sqrt(a^2 + n^2), mapped back and clipped to
+    [-4, 4]. Silence then sits at the noise floor, as in a real room, not at the -4 of digital silence.
+
+    Args:
+        level: the noise floor in normalised units (-4: none audible; real recordings measure about -2.5 .. -1.8).
+        tilt: spectral slope of the noise, normalised units from the lowest to the highest band.
+    """
+    mel = np.asarray(mel, np.float64)
+    bands = level + tilt * (np.arange(mel.shape[1]) / max(mel.shape[1] - 1, 1) - 0.5)
+    noise = bands[None] + rng.normal(0, jitter, mel.shape)
+    k = DB_PER_UNIT / 20 * np.log(10)
+    # log(e^(2ka) + e^(2kn)) / (2k), computed stably
+    out = np.logaddexp(2 * k * mel, 2 * k * noise) / (2 * k)
+    return np.clip(out, -4.0, 4.0).astype(np.float32)
+
+
+def noisy_copies(clips: list[LabelledAudio], copies: int, floor: tuple[float, float], rng: np.random.Generator
+                 ) -> list[LabelledAudio]:
+    """`copies` noisy versions of each clip (`add_noise_floor`, level ~ U[floor], tilt ~ U[-1, 1] per copy)."""
+    out = []
+    for c in clips:
+        for _ in range(copies):
+            mel = add_noise_floor(c.mel, float(rng.uniform(*floor)), float(rng.uniform(-1, 1)), rng)
+            out.append(LabelledAudio(mel, c.phones, c.valid, c.fps))
+    return out
+
+
 def train_recognizer(clips: list[LabelledAudio], steps: int = 500, batch: int = 64, lr: float = 1e-3, width: int = 64,
-                     seed: int = 0, cmvn: bool = False, freq_mask: int = 0, time_mask: int = 0) -> PhoneRecognizer:
+                     seed: int = 0, cmvn: bool = False, freq_mask: int = 0, time_mask: int = 0, noise_copies: int = 0,
+                     noise_floor: tuple[float, float] = (-3.0, -1.5)) -> PhoneRecognizer:
     """Train on the clips' labelled frames (Adam, cross-entropy, batches drawn with `seed`).
 
     Args:
         cmvn: train (and later recognise) on `cmvn_mel` of each clip's mel.
         freq_mask, time_mask: SpecAugment widths (`spec_augment`; 0 = off).
+        noise_copies: add this many copies of each clip with a background noise floor (`noisy_copies`; the
+            noise is added before CMVN, as a recording's would be).
+        noise_floor: the range of the copies' noise levels (normalised mel units).
 
     Raises:
         ValueError: no labelled frame with a full mel window.
     """
+    rng = np.random.default_rng(seed)
+    if noise_copies:
+        clips = list(clips) + noisy_copies(clips, noise_copies, noise_floor, rng)
     x, y = _dataset(clips, cmvn)
     if len(x) == 0:
         raise ValueError("train_recognizer: no labelled frame has a full mel window")
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     net = PhoneRecognizer(width, cmvn=cmvn)
     opt = torch.optim.Adam(net.parameters(), lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
