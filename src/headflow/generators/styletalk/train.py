@@ -119,7 +119,9 @@ def train_discriminators(train_clips: list[StyleTalkClip], val_clips: list[Style
     val_ds = DiscSamples(val, classes, params.window, params.sync.frames, params.clip_len, params.min_shift,
                          params.edge, 64, params.seed + 7919) if val else None
     step = DiscStep(nets, _fixed_batch(val_ds, 64, rt.device) if val_ds else None)
-    family = {k: v for k, v in to_dict(params).items() if k not in ("loop", "threads")}
+    # the recogniser (trained after, from its own block) is no part of the discriminators: changing it must not
+    # restart their run
+    family = {k: v for k, v in to_dict(params).items() if k not in ("loop", "threads", "recognizer")}
     settings = {"params": family, "classes": classes, "expression_model": expression_model}
     history = fit(rt, step, data, params.loop, out_dir / "run", loss_weights={"sync_bce": 1.0, "style_ce": 1.0},
                   settings=settings, fingerprint=data_fingerprint(train + val), name="styletalk discriminators",
@@ -364,7 +366,7 @@ def fit_recognizer(train: list[StyleTalkClip], val: list[StyleTalkClip], params:
 
     train_audio, val_audio = audio(train), audio(val)
     net = train_recognizer(train_audio, rp.steps, rp.batch, rp.lr, rp.width, rp.seed, rp.cmvn, rp.freq_mask,
-                           rp.time_mask)
+                           rp.time_mask, rp.noise_copies)
     val_acc = round(frame_accuracy(net, val_audio), 4) if val_audio else None
     n_train = int(sum(c.valid.sum() for c in train_audio))
     sha = save_recognizer(net, Path(model_dir) / "recognizer.pt",
