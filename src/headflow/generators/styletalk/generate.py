@@ -326,7 +326,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
                "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
                "checkpoint_sha256": sha, "variant": params.variant, "renderer": "shaded_mesh",
-               "recognised_phone_clips": sorted(recognised), "recognizer_sha256": recognizer_state.get("sha256")}
+               "recognised_phone_clips": len(recognised), "recognizer_sha256": recognizer_state.get("sha256")}
     write_metrics(metrics_path, metrics)
     check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], [r["clip_id"] for r in rows],
                      [q["clip_id"] for q in quarantine.rows], STAGE)
