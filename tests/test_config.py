@@ -117,6 +117,7 @@ FREE_TEXT = {
     "generate_styletalk.morphable_model",
     "train_styletalk.discriminators",        # "trained", "none" or a checkpoint path
     "generate_styletalk.checkpoint",         # "trained" or the path of an exported model
+    "generate_styletalk.recognizer_checkpoint",  # "trained" or the path of an exported phone recogniser
     "generate_styletalk.variant",            # a name for generated.parquet's variant column
     # --- end styletalk ---
     "finetune_head2headfs.targets",          # speaker ids, checked against the split at run time

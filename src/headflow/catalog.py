@@ -147,7 +147,7 @@ _PIPELINE: dict[str, StageOutputs] = {s.name: s for s in (
     _interim("generate_styletalk", ("generated", "quarantine"), ("videos", "nmfc", "expressions"),
              reads=("ingest.clips", "ingest.media", "faces.faces", "audio_features.audio_features", "shards.shards",
                     "shards.clips", "sync_check.clips", "shard_labels.shard_labels", "shard_labels.clips", "fit3dmm.fits",
-                    "fit3dmm.fits/", "train_styletalk.generator")),
+                    "fit3dmm.fits/", "train_styletalk.generator", "train_styletalk_disc.discriminators")),
     # --- end styletalk ---
     # head2headfs: initialisation -> per-target fine-tuning -> reenactment
     _interim("train_head2headfs", ("quarantine",), models={"generator": "data/models/head2headfs/init"},

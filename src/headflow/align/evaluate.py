@@ -116,3 +116,44 @@ def word_boundaries(ref_words: list[tuple[float, float, str]], hyp_words: list[t
                                 (r[i + 1][0] if i + 1 < len(r) else tier_end) - b,
                                 inside[0] if inside else "", inside[-1] if inside else ""))
     return out
+
+
+def tier_phones(intervals: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """A reference phone tier (ARPAbet with or without stress, MFA 2.x IPA, or silence marks) -> intervals of
+    normalised ARPAbet phones and SIL.
+
+    Each label is read as ARPAbet (`phones.normalize_phone`: `IH0` -> IH, "" / sil / sp / spn -> SIL) or else
+    through `lexicon.IPA_TO_ARPABET` (`lexicon.to_arpabet`: `ɪ` -> IH, `tʃ` -> CH, `ɾ` -> T, `ɫ̩` -> AH L,
+    diacritics dropped). An IPA label that maps to two ARPAbet phones (syllabic consonants: `n̩` -> AH N)
+    splits its interval into equal halves.
+
+    Raises:
+        ValueError: a label that is neither (names it and its time).
+    """
+    from headflow.align.lexicon import SPN, to_arpabet
+
+    out = []
+    for a, b, label in intervals:
+        try:
+            out.append((a, b, normalize_phone(label)))
+            continue
+        except KeyError:
+            pass
+        mapped = to_arpabet(label.strip())
+        if mapped is None:
+            raise ValueError(f"phone tier: label {label!r} at {a:.3f}-{b:.3f} s is neither ARPAbet nor an IPA phone "
+                             "of lexicon.IPA_TO_ARPABET; add it to that table")
+        mapped = tuple(SIL if p == SPN else p for p in mapped)
+        step = (b - a) / len(mapped)
+        out += [(a + k * step, a + (k + 1) * step, p) for k, p in enumerate(mapped)]
+    return out
+
+
+def tier_frame_labels(intervals: list[tuple[float, float, str]], n_frames: int, fps: float = 25.0) -> np.ndarray:
+    """Per-video-frame StyleTalk phoneme indices (n_frames,) int64 of a phone tier (`tier_phones`'s labels):
+    frame t takes the phone at its centre (t + 0.5) / fps, SIL (31) where no interval covers it
+    (`phones.frame_phones`, the rule the align stage's frame labels follow), mapped by `phones.STYLETALK_PHINDEX`.
+    """
+    from headflow.align.phones import STYLETALK_PHINDEX, frame_phones
+
+    return np.array([STYLETALK_PHINDEX[p] for p in frame_phones(tier_phones(intervals), n_frames, fps)], np.int64)

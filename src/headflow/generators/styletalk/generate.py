@@ -26,10 +26,16 @@ the same sidecars and render path (`params.baselines`, on `params.baseline_proto
 The paper compares against other methods (Table 1), not these two; they isolate what the style clip and the
 style code each contribute. The evaluate stage compares the system's variant against them
 (`headflow.evaluate.aggregate.compare`, same-run variant baselines).
+
+Phone labels come from the forced aligner (`align` -> `shard_labels`). A clip without them (no transcript) is
+labelled by the phone recogniser (`recognizer.py`, trained by `train_styletalk_disc`) when
+`generate_styletalk.recognizer` is "auto" (`read_styletalk_clip`); the outputs it drives are marked with the
+variant "<variant>_recognised_phones" in generated.parquet (not "+": that names a same-run baseline) and `phones_source` in their expressions npz.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -178,12 +184,63 @@ def choose_style_clip(clip_id: str, table, rule: str) -> str:
 
 
 STAGE = "generate_styletalk"
+RECOGNISED = "recognised_phones"
+"""Suffix of the generated.parquet variant of outputs driven by recognised phones ("default_recognised_phones";
+its baselines are "default_recognised_phones+replay", ...: "+" is reserved for same-run baselines)."""
+
+
+def read_styletalk_clip(clip_id: str, shard_root: Path, labels_root: Path, style: str = "",
+                        recognizer: Callable[[], object] | None = None) -> tuple[StyleTalkClip, bool]:
+    """One clip's phone labels and expressions: the forced aligner's labels from its shard_labels sidecar, or,
+    when the sidecar has none (no transcript) and `recognizer` is given, the recogniser's labels of the
+    shard's mel (`recognizer.recognise`: one label per video frame of the shard; frames without a full mel
+    window are invalid, never padded).
+
+    Args:
+        shard_root, labels_root: the shards and shard_labels folders.
+        recognizer: None ("off"), or a callable returning the `PhoneRecognizer` (called only when needed, so
+            a run whose clips all have labels never loads it).
+
+    Returns:
+        (the clip, whether its phones were recognised).
+
+    Raises:
+        ClipRejected: "no_phones" (no labels and no recogniser), "no_expressions", or "frame_count_mismatch"
+            (the shard's frames and the expressions disagree).
+    """
+    from headflow.generators.styletalk.recognizer import recognise
+    from headflow.shards import read_clip
+
+    def reject(err: Exception) -> ClipRejected:
+        return ClipRejected("no_expressions" if "no expressions" in str(err) else "no_phones", f"clip {clip_id}: {err}")
+
+    try:
+        s = read_clip(clip_id, ("phones", "expressions"), root=shard_root, labels_root=labels_root)
+        phones, phone_valid, recognised = s.phones.styletalk_index, s.phones.valid, False
+    except (ValueError, FileNotFoundError) as err:   # no sidecar, or one without phones / expressions
+        if recognizer is None or "no phones" not in str(err):
+            raise reject(err) from None
+        try:
+            s = read_clip(clip_id, ("mel", "expressions"), root=shard_root, labels_root=labels_root)
+        except (ValueError, FileNotFoundError) as err2:
+            raise reject(err2) from None
+        n = len(s.valid)
+        if len(s.expressions.exp) != n:
+            raise ClipRejected("frame_count_mismatch", f"clip {clip_id}: {n} shard frames but "
+                               f"{len(s.expressions.exp)} expression frames")
+        phones, phone_valid = recognise(recognizer(), np.asarray(s.mel, np.float32), n, s.fps)
+        recognised = True
+    clip = StyleTalkClip(clip_id, np.asarray(phones, np.int64), np.asarray(s.expressions.exp, np.float32),
+                         np.asarray(phone_valid, bool) & np.asarray(s.expressions.valid, bool), s.expressions.model,
+                         style, s.speaker)
+    return clip, recognised
 
 
 def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
               audio_path: Path | None = None, shards_path: Path | None = None, labels_path: Path | None = None,
               fits_path: Path | None = None, model_dir: Path | None = None, out_dir: Path | None = None,
-              metrics_path: Path | None = None, decisions_path: Path | None = None) -> dict:
+              metrics_path: Path | None = None, decisions_path: Path | None = None,
+              recognizer_dir: Path | None = None) -> dict:
     """The `generate_styletalk` stage: an expression sequence, its NMFC and a shaded render per evaluation task.
 
     Writes `out_dir/videos/<clip>.<protocol>.mp4` (256x256 aligned-crop geometry, driving audio muxed, marked
@@ -191,9 +248,12 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     `quarantine.parquet` and the metrics (frames/s including rendering and encoding). On
     `params.baseline_protocols`, each baseline of `params.baselines` is written the same way as
     `<clip>.<protocol>.<baseline>.*`, variant `<variant>+<baseline>` (module docstring).
+    `quarantine.parquet` and the metrics (frames/s including rendering and encoding). A driving clip without
+    phone labels is labelled by the phone recogniser (`recognizer_dir/recognizer.pt`, default
+    train_styletalk_disc's model folder) when `params.recognizer` is "auto" (`read_styletalk_clip`).
 
     Raises:
-        FileNotFoundError: no model checkpoint.
+        FileNotFoundError: no model checkpoint (or no recogniser when a clip needs one).
         headflow.manifest.quarantine.TooManyRejected: too many outputs failed.
     """
     import time
@@ -210,7 +270,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     from headflow.media.normalize import encode_video, read_audio
     from headflow.morphable.registry import load_model as load_morphable
     from headflow.nmfc.io import write_nmfc
-    from headflow.shards import accepted_clips, read_clip
+    from headflow.shards import accepted_clips
     from headflow.stage import finish_quarantine, write_metrics
     from headflow.generators.styletalk.geometry import read_fit
 
@@ -260,19 +320,26 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         for stale in (out_dir / sub).iterdir():
             stale.unlink()
     cache: dict[str, StyleTalkClip] = {}
+    recognised: set[str] = set()
+    recognizer_state: dict = {}
+
+    def load_recognizer_once():
+        if "net" not in recognizer_state:
+            from headflow.generators.styletalk.recognizer import load_recognizer
+
+            path = Path(recognizer_dir or CATALOG.model("train_styletalk_disc", "discriminators")) / "recognizer.pt" \
+                if params.recognizer_checkpoint == "trained" else Path(params.recognizer_checkpoint)
+            recognizer_state["net"] = load_recognizer(path)[0]
+            recognizer_state["sha256"] = file_sha256(path)
+        return recognizer_state["net"]
 
     def clip(cid: str) -> StyleTalkClip:
         if cid not in cache:
-            try:
-                s = read_clip(cid, ("phones", "expressions"), root=shard_root, labels_root=labels_root)
-            except (ValueError, FileNotFoundError) as err:   # no sidecar, or one without phones / expressions
-                raise ClipRejected("no_expressions" if "no expressions" in str(err) else "no_phones",
-                                   f"clip {cid}: {err}") from None
-            cache[cid] = StyleTalkClip(cid, np.asarray(s.phones.styletalk_index, np.int64),
-                                       np.asarray(s.expressions.exp, np.float32),
-                                       np.asarray(s.phones.valid, bool) & np.asarray(s.expressions.valid, bool),
-                                       s.expressions.model, str(info.at[cid, "style"] or "") if cid in info.index else "",
-                                       s.speaker)
+            cache[cid], was_recognised = read_styletalk_clip(
+                cid, shard_root, labels_root, str(info.at[cid, "style"] or "") if cid in info.index else "",
+                load_recognizer_once if params.recognizer == "auto" else None)
+            if was_recognised:
+                recognised.add(cid)
         return cache[cid]
 
     neutral = None
@@ -287,7 +354,6 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
             except ClipRejected:        # no phones / expressions: train_styletalk quarantined it too
                 continue
         neutral = neutral_style_code(net, train_exps, style_len)
-    variant_names = {None: params.variant, **{b: baseline_variant(params.variant, b) for b in params.baselines}}
     rows, n_frames, seconds, baseline_seconds = [], 0, 0.0, 0.0
     bar = None
     if progress:
@@ -342,7 +408,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
                 write_nmfc(out_dir / "nmfc" / f"{name}.nmfc.zip", out["nmfc"], out["mask"])
                 np.savez(out_dir / "expressions" / f"{name}.npz", exp=exp_b, landmarks68=out["landmarks68"],
                          landmarks68_fit=fitted, frame_start=start, frame_end=end, style_clip=style_id,
-                         audio_clip=audio)
+                         audio_clip=audio, phones_source="recognizer" if audio in recognised else "aligner")
                 path = out_dir / "videos" / f"{name}.mp4"
                 encode_video(out["shaded"], path, fps=fps, crf=params.crf, audio=track, sample_rate=sr, threads=1)
                 mark_synthetic(path, "styletalk", sha, [c, audio, style_id])
@@ -357,8 +423,10 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         seconds += (t_base or t_end) - t0
         baseline_seconds += t_end - t_base if t_base else 0.0
         n_frames += end - start
+        system_variant = f"{params.variant}_{RECOGNISED}" if audio in recognised else params.variant
         for b, path in paths.items():
-            rows.append({"clip_id": out_id, "family": "styletalk", "variant": variant_names[b], "seed": params.seed,
+            variant = system_variant if b is None else baseline_variant(system_variant, b)
+            rows.append({"clip_id": out_id, "family": "styletalk", "variant": variant, "seed": params.seed,
                          "protocol": protocol, "source_clip": c, "audio_clip": audio, "driver_clip": None,
                          "style_clip": style_id, "references": [], "output_kind": "video",
                          "output_path": path.as_posix(), "fps": float(info.at[c, "fps"]), "frame_start": int(start),
@@ -366,11 +434,12 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     if bar is not None:
         bar.close()
     write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
-    n_system = sum(r["variant"] == params.variant for r in rows)
+    n_system = sum("+" not in r["variant"] for r in rows)
     metrics = {"outputs": n_system, "baseline_outputs": len(rows) - n_system, "quarantined": len(quarantine),
                "frames": n_frames, "frames_per_s": round(n_frames / seconds, 2) if seconds else None,
                "seconds": round(seconds, 1), "baseline_seconds": round(baseline_seconds, 1),
-               "checkpoint_sha256": sha, "variant": params.variant, "renderer": "shaded_mesh"}
+               "checkpoint_sha256": sha, "variant": params.variant, "renderer": "shaded_mesh",
+               "recognised_phone_clips": len(recognised), "recognizer_sha256": recognizer_state.get("sha256")}
     write_metrics(metrics_path, metrics)
     check_accounting([f"{c}.{p}" for c in clips.clip_id for p in params.protocols], sorted({r["clip_id"] for r in rows}),
                      [q["clip_id"] for q in quarantine.rows], STAGE)

@@ -196,6 +196,47 @@ def disc_loop() -> LoopConfig:
 
 
 @dataclass
+class RecognizerParams:
+    """The frame-level phone recogniser (`recognizer.py`) the `train_styletalk_disc` stage trains beside the
+    discriminators, for driving clips without a transcript (issue 18, "Inference without a transcript").
+    Sizes and options are ours; bench/styletalk_recognizer.py measures them on held-out speakers and on
+    real speech."""
+
+    steps: int = 100
+    """Adam steps (0: no recogniser is trained; generate_styletalk then needs recognizer: off or a path). Chosen
+    on real speech (bench/styletalk_recognizer.py, cold_corpus, 3 seeds, with CMVN): 100 steps 0.370 frame
+    accuracy, 200: 0.355, 400: 0.275, 800: 0.197 (longer training fits espeak's voices; on the demo's held-out
+    speakers 800 steps reach 0.69, 100 steps 0.40)."""
+    batch: int = 64
+    """Frames per step."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    width: int = 64
+    """Channels of the three conv layers."""
+    cmvn: bool = True
+    """Per-utterance CMVN of the mel (`recognizer.cmvn_mel`) before the windows (chosen on real speech,
+    bench/styletalk_recognizer.py: cold_corpus frame accuracy 0.197 with it, 0.035 without, 800 steps)."""
+    freq_mask: int = 0
+    """SpecAugment: at most this many mel bands masked per training window (0: off)."""
+    time_mask: int = 0
+    """SpecAugment: at most this many mel frames masked per training window (0: off)."""
+    noise_copies: int = 0
+    """Noisy copies of each training clip (`recognizer.add_noise_floor`, floor ~ U[-3, -1.5]; 0: off; it did not
+    help on cold_corpus with CMVN: 0.224 vs 0.197 at 800 steps, speech frames 0.137 vs 0.169)."""
+    seed: int = 0
+    """Initialisation and batch draws."""
+
+    def validate(self) -> None:
+        require(self.steps >= 0, "steps", self.steps, ">= 0 (0: no recogniser)")
+        for name in ("batch", "width"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(0 <= self.freq_mask <= 80, "freq_mask", self.freq_mask, "in [0, 80] mel bands")
+        require(0 <= self.time_mask <= 16, "time_mask", self.time_mask, "in [0, 16] mel frames")
+        require(self.noise_copies >= 0, "noise_copies", self.noise_copies, ">= 0")
+
+
+@dataclass
 class DiscParams:
     """The `train_styletalk_disc` block: D_sync and D_style, trained on real sequences, then frozen."""
 
@@ -222,9 +263,11 @@ class DiscParams:
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of the train and val clips is unusable."""
+    recognizer: RecognizerParams = field(default_factory=RecognizerParams)
+    """The phone recogniser for clips without a transcript (`recognizer.pt` beside `discriminators.pt`)."""
 
     def validate(self) -> None:
-        for part in (self.sync, self.style, self.loop):
+        for part in (self.sync, self.style, self.loop, self.recognizer):
             part.validate()
         for name in ("window", "clip_len", "min_shift", "samples_per_epoch", "threads"):
             require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
@@ -331,7 +374,8 @@ def demo_disc_params() -> DiscParams:
 def tiny_disc_params() -> DiscParams:
     """Discriminators for tests."""
     return _with(DiscParams(), window=2, clip_len=16, sync={"n_points": 16, "frames": 3, "width": 8, "embed_dim": 8},
-                 style={"channels": 8, "n_layers": 2}, loop={"epochs": 1, "batch_size": 2}, samples_per_epoch=4)
+                 style={"channels": 8, "n_layers": 2}, loop={"epochs": 1, "batch_size": 2}, samples_per_epoch=4,
+                 recognizer={"steps": 2, "batch": 8, "width": 8})
 
 
 @dataclass
@@ -373,8 +417,16 @@ class GenerateStyleTalkParams:
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of the outputs cannot be generated."""
+    recognizer: Literal["auto", "off"] = "auto"
+    """A clip without phone labels (no transcript, so `align` made none): "auto" = its frames are labelled by the
+    phone recogniser (`recognizer.py`) and outputs it drives get the variant "<variant>_recognised_phones";
+    "off" = it is quarantined (no_phones). Clips with the forced aligner's labels always use those."""
+    recognizer_checkpoint: str = "trained"
+    """"trained" = train_styletalk_disc's recognizer.pt, or the path of another exported recogniser (read only
+    when a clip needs it)."""
 
     def validate(self) -> None:
+        require(self.recognizer in ("auto", "off"), "recognizer", self.recognizer, "auto or off")
         require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1, or null")
         require(len(self.protocols) >= 1 and len(set(self.protocols)) == len(self.protocols), "protocols",
                 self.protocols, "one or both of reconstruction, dubbing, each once")

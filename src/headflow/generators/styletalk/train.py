@@ -119,7 +119,9 @@ def train_discriminators(train_clips: list[StyleTalkClip], val_clips: list[Style
     val_ds = DiscSamples(val, classes, params.window, params.sync.frames, params.clip_len, params.min_shift,
                          params.edge, 64, params.seed + 7919) if val else None
     step = DiscStep(nets, _fixed_batch(val_ds, 64, rt.device) if val_ds else None)
-    family = {k: v for k, v in to_dict(params).items() if k not in ("loop", "threads")}
+    # the recogniser (trained after, from its own block) is no part of the discriminators: changing it must not
+    # restart their run
+    family = {k: v for k, v in to_dict(params).items() if k not in ("loop", "threads", "recognizer")}
     settings = {"params": family, "classes": classes, "expression_model": expression_model}
     history = fit(rt, step, data, params.loop, out_dir / "run", loss_weights={"sync_bce": 1.0, "style_ce": 1.0},
                   settings=settings, fingerprint=data_fingerprint(train + val), name="styletalk discriminators",
@@ -321,17 +323,57 @@ def run_disc_stage(params: DiscParams, progress: bool = True, accelerator: str =
                                       model.name, accelerator, progress)
     if result["sha256"] is None:
         return {}
+    recognizer = fit_recognizer(by_split["train"], by_split["val"], params, model_dir, shards_path, labels_path) \
+        if params.recognizer.steps > 0 else {}
     last = result["history"][-1]
     metrics = {"n_train_clips": result["n_train_clips"], "n_val_clips": result["n_val_clips"],
                "classes": result["classes"], "val_sync_acc": last.get("val_sync_acc"),
                "val_style_acc": last.get("val_style_acc"), "sync_bce": last.get("sync_bce"),
                "style_ce": last.get("style_ce"), "train_seconds": round(timer.seconds, 1),
                "samples_per_s": float(np.mean([h["samples_per_s"] for h in result["history"]])),
-               "sha256": result["sha256"]}
+               "sha256": result["sha256"], **recognizer}
     write_metrics(metrics_path, metrics)
     _finish(STAGE_DISC, rows, result, [dict(q, stage=STAGE_DISC) for q in rejected], out_dir,
             params.max_reject_fraction)
     return metrics
+
+
+def fit_recognizer(train: list[StyleTalkClip], val: list[StyleTalkClip], params: DiscParams, model_dir: Path,
+                   shards_path: Path, labels_path: Path) -> dict[str, Any]:
+    """Train the phone recogniser (`recognizer.py`, `params.recognizer`) on the training clips' aligned frame
+    labels (`phone_valid` frames) and the shards' mel (the audio's own, unshifted: the labels follow the audio);
+    export `model_dir/recognizer.pt`.
+
+    Returns:
+        Metrics: recognizer_seconds (reading included), recognizer_train_frames, recognizer_val_frame_acc
+        (held-out speakers; None without val clips), recognizer_sha256.
+    """
+    import time
+
+    from headflow.generators.styletalk.recognizer import LabelledAudio, frame_accuracy, save_recognizer, train_recognizer
+    from headflow.shards import read_clip
+
+    rp = params.recognizer
+    t0 = time.perf_counter()
+
+    def audio(clips: list[StyleTalkClip]) -> list[LabelledAudio]:
+        out = []
+        for c in clips:
+            s = read_clip(c.clip_id, ("mel", "phones"), root=shards_path.parent, labels_root=labels_path.parent)
+            out.append(LabelledAudio(np.asarray(s.mel, np.float32), np.asarray(s.phones.styletalk_index, np.int64),
+                                     np.asarray(s.phones.valid, bool), s.fps))
+        return out
+
+    train_audio, val_audio = audio(train), audio(val)
+    net = train_recognizer(train_audio, rp.steps, rp.batch, rp.lr, rp.width, rp.seed, rp.cmvn, rp.freq_mask,
+                           rp.time_mask, rp.noise_copies)
+    val_acc = round(frame_accuracy(net, val_audio), 4) if val_audio else None
+    n_train = int(sum(c.valid.sum() for c in train_audio))
+    sha = save_recognizer(net, Path(model_dir) / "recognizer.pt",
+                          {"params": to_dict(rp), "train_clips": [c.clip_id for c in train], "train_frames": n_train,
+                           "val_frame_acc": val_acc})
+    return {"recognizer_seconds": round(time.perf_counter() - t0, 1), "recognizer_train_frames": n_train,
+            "recognizer_val_frame_acc": val_acc, "recognizer_sha256": sha}
 
 
 def resolve_discriminators(setting: str, disc_dir: Path) -> Path | None:
