@@ -77,6 +77,40 @@ def test_cpbd_real_photo_drops_with_blur(gray_face):
     assert 0.2 < out[0] <= 1.0 and out[1] < 0.5 * out[0]
 
 
+def _cpbd_frames(gray_face) -> list[np.ndarray]:
+    """Frames for the vectorised-vs-package check: a real photo sharp and blurred at two scales, crops whose
+    sizes are not multiples of the 64 block, noise, a flat frame, and edges that only rise left to right
+    (no non-zero gradient angle: the package measures no width at all)."""
+    rng = np.random.default_rng(3)
+    frames = [gray_face, cv2.GaussianBlur(gray_face, (0, 0), 1.0), cv2.GaussianBlur(gray_face, (0, 0), 2.5),
+              np.ascontiguousarray(gray_face[:100, :77]), np.ascontiguousarray(gray_face[5:128, 3:128]),
+              rng.integers(0, 256, (64, 128)).astype(np.uint8), np.full((64, 64), 90, np.uint8),
+              np.tile(np.arange(64, dtype=np.uint8) * 3, (64, 1))]
+    shaded = cv2.GaussianBlur(rng.integers(0, 2, (16, 16)).astype(np.float64) * 200, (0, 0), 0.8)
+    frames.append(np.clip(cv2.resize(shaded, (96, 96), interpolation=cv2.INTER_NEAREST), 0, 255).astype(np.uint8))
+    return frames
+
+
+def test_cpbd_vectorised_equals_the_package(gray_face):
+    # The default backend must give the package's value exactly (same Canny / Sobel calls, same rounding
+    # into the 101 buckets), not approximately: a different edge count changes the figure in a report.
+    for i, frame in enumerate(_cpbd_frames(gray_face)):
+        assert cpbd(frame) == cpbd(frame, backend="package"), f"frame {i} {frame.shape}"
+
+
+def test_marziliano_widths_equal_the_package(gray_face):
+    sharpness._load_cpbd()
+    from cpbd.compute import marziliano_method
+    from cpbd.octave import sobel
+
+    for frame in _cpbd_frames(gray_face)[:6]:
+        img = frame.astype(np.float64)
+        edges = sobel(img)
+        np.testing.assert_array_equal(sharpness.marziliano_widths(edges, img), marziliano_method(edges, img))
+    with pytest.raises(ValueError, match="backend"):
+        cpbd(gray_face, backend="fast")
+
+
 def test_cpbd_input_checks():
     with pytest.raises(ValueError, match="64x64"):
         cpbd(np.zeros((32, 80), np.uint8))
