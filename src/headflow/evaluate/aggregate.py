@@ -161,4 +161,43 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
                              "metric": m, "diff": r.diff, "low": r.low, "high": r.high, "n": r.n,
                              "n_dropped": r.n_dropped, "n_failed": int((pair["n_failed"] > 0).sum()),
                              "winner": winner})
+    rows += variant_baseline_rows(clips, reference, n_boot, ci, seed)      # stylemap (issue 20)
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- stylemap (issue 20): a family's own baseline variants ---
+def variant_baseline_rows(clips: pd.DataFrame, reference: set[str], n_boot: int = 1000, ci: float = 0.95,
+                          seed: int = 0) -> list[dict]:
+    """Paired bootstrap of each generated variant V against the same system's variants "V+<baseline>".
+
+    A family may write a baseline beside its outputs as a variant named after the model's ("<variant>+<name>":
+    DisCoHead's "+source_warp", Style Mapping's "+landmark_similarity"), on the same tasks and frames; the
+    comparison's `opponent` is that baseline's label "<system>:<variant>+<name>". Same pairing, failure
+    imputation and win rule as the comparisons against the reference baselines (`compare`).
+
+    Args:
+        clips: `_clip_values` rows.
+        reference: the reference systems (never compared here).
+
+    Returns:
+        Comparison rows (the `comparisons` schema's columns).
+    """
+    rows = []
+    generated = clips[~clips.system.isin(reference)]
+    for (system, protocol), g in generated.groupby(["system", "protocol"], dropna=False, sort=False):
+        variants = sorted(set(g.variant))
+        for variant in variants:
+            for opp in [v for v in variants if v.startswith(f"{variant}+") and "+" not in v[len(variant) + 1:]]:
+                pair = g[g.variant == variant].merge(g[g.variant == opp], on="clip_id", suffixes=("", "_o"))
+                for m in AGG_METRICS:
+                    a, b = pair[m].to_numpy(np.float64), pair[f"{m}_o"].to_numpy(np.float64)
+                    if pair.empty or np.isnan(a).all() or np.isnan(b).all():
+                        continue
+                    r = paired_bootstrap(a, b, n_boot, seed, ci, HIGHER_IS_BETTER[m])
+                    rows.append({"system": system, "variant": variant or None, "protocol": protocol,
+                                 "opponent": f"{system}:{opp}", "metric": m, "diff": r.diff, "low": r.low,
+                                 "high": r.high, "n": r.n, "n_dropped": r.n_dropped,
+                                 "n_failed": int((pair["n_failed"] > 0).sum()),
+                                 "winner": {"a": "system", "b": "opponent", "none": "none"}[r.winner]})
+    return rows
+# --- end stylemap ---
