@@ -1,14 +1,17 @@
 """Style moved? A clip-level style classifier trained on real frames only, applied to generate_stylemap's videos.
 
-    PYTHONPATH=src:. python bench/stylemap_style.py [--features landmarks|pixels] [--data data]
+    PYTHONPATH=src:. python bench/stylemap_style.py [--features landmarks|pixels] [--landmarks refit|faces] [--data data]
 
 Two classifiers (scikit-learn logistic regression on standardised features), trained on the real
 train-split clips with ingest's `style` labels:
 
 * `landmarks` (default): the 21 geometric style features of `headflow.metrics.style` (mouth opening, width,
-  corner lift, jaw drop, brow raise over the clip, in inter-ocular distances) from the faces stage's 68
-  landmarks, z-scored per speaker against that speaker's own clips (`speaker_normalise`, no labels used),
-  so it can judge an unseen speaker.
+  corner lift, jaw drop, brow raise over the clip, in inter-ocular distances) from 68 landmarks, z-scored
+  per speaker against that speaker's own clips (`speaker_normalise`, no labels used), so it can judge an
+  unseen speaker. `--landmarks refit` (default): dlib's 68 landmarks re-fitted on every 256 crop inside the
+  box of the shards' landmarks of that frame, the pipe the generated outputs go through too (a classifier
+  trained on other landmarks does not transfer: the faces stage's landmarks are smoothed); `faces`: the
+  faces stage's landmarks (real clips only; outputs are then measured through the re-fit pipe all the same).
 * `pixels`: the per-pixel mean and temporal standard deviation of 32x32 grey lower-face crops (rows 128-255
   of the 256 aligned crop): it learns the training speakers' faces.
 
@@ -16,10 +19,9 @@ Printed first, before any generated output: accuracy on the real val (t1_3) and 
 unseen in training, leave-one-speaker-out accuracy over all real clips, and the majority-class rate (chance
 is not 1 / styles: half the clips are neutral). Then on the outputs: transfer outputs against the style
 reference's label (style moved) and against the source clip's label (style kept, which transfer should
-not), reconstruction outputs against their own clip's label. For the landmark classifier, output and real
-frames go through the same pipe: dlib's 68 landmarks re-fitted in the driving frame's landmark box on the
-256 crop, each output normalised by its source speaker's real clips measured the same way; the real test
-clips through that pipe are printed as its own check.
+not), reconstruction outputs against their own clip's label. For the landmark classifier, outputs go through the re-fit
+pipe in the driving frame's landmark box, each output normalised by its source speaker's real clips
+measured the same way; with `--landmarks faces` the real test clips through that pipe are printed as a check.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data")
     ap.add_argument("--features", choices=("landmarks", "pixels"), default="landmarks")
+    ap.add_argument("--landmarks", choices=("refit", "faces"), default="refit")
     a = ap.parse_args()
     data = Path(a.data)
     shards_root, labels_root = data / "interim/shards", data / "interim/shard_labels"
@@ -76,7 +79,20 @@ def main() -> None:
     style = clips.set_index("clip_id")["style"].to_dict()
     speaker = clips.set_index("clip_id")["speaker_id"].to_dict()
 
-    if a.features == "landmarks":
+    crops: dict[str, object] = {}
+
+    def crop(c: str):
+        if c not in crops:
+            crops[c] = read_clip(c, ("crop256",), root=shards_root, labels_root=labels_root).crop256
+        return crops[c]
+
+    refit: dict[str, np.ndarray] = {}
+    if a.features == "landmarks" and a.landmarks == "refit":
+        for c in clips.clip_id:
+            refit[c] = refit_features(crop(c).pixels, crop(c).landmarks)
+            crops.pop(c)
+        x_all = speaker_normalise(np.stack([refit[c] for c in clips.clip_id]), clips.speaker_id.to_numpy())
+    elif a.features == "landmarks":
         lms = pd.read_parquet(data / "interim/faces/landmarks.parquet")
         feats = {}
         for cid, g in lms[lms.clip_id.isin(style)].groupby("clip_id"):
@@ -93,7 +109,7 @@ def main() -> None:
     train = split == "train"
     clf = classifier().fit(x_all[train], y_all[train])
     styles = sorted(set(y_all[train]))
-    print(f"{a.features} classifier: {train.sum()} real train clips of {len(set(spk_all[train]))} speakers, "
+    print(f"{a.features}{' (' + a.landmarks + ')' if a.features == 'landmarks' else ''} classifier: {train.sum()} real train clips of {len(set(spk_all[train]))} speakers, "
           f"{len(styles)} styles")
     for s in ("val", "test"):
         m = split == s
@@ -114,12 +130,6 @@ def main() -> None:
         print(f"no {gen_path}: run generate_stylemap to score its outputs")
         return
     gen = pd.read_parquet(gen_path)
-    crops: dict[str, object] = {}
-
-    def crop(c: str):
-        if c not in crops:
-            crops[c] = read_clip(c, ("crop256",), root=shards_root, labels_root=labels_root).crop256
-        return crops[c]
 
     def held(c: str, start: int, end: int) -> np.ndarray:
         """Frame indices [start, end) of clip c, frames without landmarks replaced by the last with them."""
@@ -134,11 +144,12 @@ def main() -> None:
         # the real clips of every source speaker through the outputs' pipe (dlib re-fit on the 256 crop)
         people = sorted({speaker[c] for c in gen.source_clip})
         real_ids = [c for c in clips.clip_id if speaker[c] in people]
-        ref_x = np.stack([refit_features(crop(c).pixels, crop(c).landmarks) for c in real_ids])
+        ref_x = np.stack([refit[c] if c in refit else refit_features(crop(c).pixels, crop(c).landmarks)
+                          for c in real_ids])
         ref_spk = np.array([speaker[c] for c in real_ids])
         z = speaker_normalise(ref_x, ref_spk)
         m = np.array([split[clips.clip_id.tolist().index(c)] != "train" for c in real_ids])
-        if m.any():
+        if m.any() and a.landmarks == "faces":
             print(f"  real {', '.join(people)} clips through the outputs' pipe (dlib re-fit on crop256): accuracy "
                   f"{np.mean(clf.predict(z[m]) == np.array([style[c] for c in real_ids])[m]):.2f} ({m.sum()} clips)")
     for variant in sorted(set(gen.variant)):
