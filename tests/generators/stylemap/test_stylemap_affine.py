@@ -59,6 +59,18 @@ def test_least_squares_fits_agree_with_opencv_on_noise_free_points():
     assert np.allclose(fit_transform(p, q2, "affine"), cv_aff, atol=1e-3)
 
 
+def test_affine_fit_is_kornias_least_squares_affine_on_noisy_points():
+    # with noise neither fit is exact; both minimise the same sum of squares, so they agree
+    import torch
+    from kornia.geometry.solvers import find_affine
+
+    p = _landmarks(4)
+    q = _apply(np.array([[0.9, 0.2, 5.0], [-0.1, 1.1, -3.0]]), p) + np.random.default_rng(5).normal(0, 2.0, p.shape)
+    ours = fit_transform(p, q, "affine")
+    theirs = find_affine(torch.from_numpy(p)[None], torch.from_numpy(q)[None])[0, :2].numpy()
+    assert np.allclose(ours, theirs, atol=1e-6)
+
+
 def test_the_warp_moves_a_marked_point_to_where_the_transform_sends_it():
     # a bright Gaussian blob at (100, 90) in the source; landmarks moved by a known similarity;
     # the warped image's blob centroid lies at known @ (100, 90, 1) = expected (within a fraction of a pixel)

@@ -21,7 +21,9 @@ robust ones (RANSAC or LMedS, then Levenberg-Marquardt on the inliers), so which
 speaking mouth's are the first to be called outliers) changes from frame to frame; the issue asks for the
 least-squares transform of all 68 points, which the closed forms give exactly and deterministically
 (`tests/generators/stylemap/test_stylemap_affine.py` checks they agree with OpenCV's on noise-free points).
-kornia 0.9 has no least-squares similarity fit of point sets. The warp itself is `cv2.warpAffine`.
+kornia 0.9's `kornia.geometry.solvers.find_affine` is the same least-squares affine (the test checks it gives
+our "affine" on noisy points) but has no similarity fit, and would bring torch into a per-frame numpy loop.
+The warp itself is `cv2.warpAffine`.
 """
 
 from __future__ import annotations
