@@ -286,15 +286,16 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
             audio = np.zeros(a1 - a0, np.float32)
             part = wav[a0:a1]
             audio[:len(part)] = part
-            path = videos / f"{out_id}.mp4"
-            encode_video(list(result.frames), path, fps=fps, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
-            mark_synthetic(path, "stylemap", sha, [c, driver])
             base_path = None
-            if protocol == "reconstruction" and kind != "none":
+            if protocol == "reconstruction" and kind != "none":      # before any file: a failure leaves none
                 try:
                     base = warp_source(s_crop[src_index], s_lm[src_index], d_lm[show], kind)
                 except ValueError as err:
                     raise PairError("bad_landmarks", f"{out_id}: landmark baseline: {err}") from None
+            path = videos / f"{out_id}.mp4"
+            encode_video(list(result.frames), path, fps=fps, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
+            mark_synthetic(path, "stylemap", sha, [c, driver])
+            if protocol == "reconstruction" and kind != "none":
                 base_path = videos / f"{out_id}.landmark_{kind}.mp4"
                 encode_video(list(base), base_path, fps=fps, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
                 mark_synthetic(base_path, "stylemap", sha, [c, driver])
