@@ -19,7 +19,8 @@ Printed first, before any generated output: accuracy on the real val (t1_3) and 
 unseen in training, leave-one-speaker-out accuracy over all real clips, and the majority-class rate (chance
 is not 1 / styles: half the clips are neutral). Then on the outputs: transfer outputs against the style
 reference's label (style moved) and against the source clip's label (style kept, which transfer should
-not), reconstruction outputs against their own clip's label. For the landmark classifier, outputs go through the re-fit
+not), with the paired bootstrap interval of the difference over the outputs, and reconstruction outputs
+against their own clip's label. For the landmark classifier, outputs go through the re-fit
 pipe in the driving frame's landmark box, each output normalised by its source speaker's real clips
 measured the same way; with `--landmarks faces` the real test clips through that pipe are printed as a check.
 """
@@ -38,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 from headflow.faces.dlib_backend import landmarks68
 from headflow.media.normalize import read_frames
+from headflow.metrics.stats import paired_bootstrap
 from headflow.metrics.style import clip_style_features, speaker_normalise
 from headflow.metrics.transfer import landmark_box
 from headflow.shards import read_clip
@@ -153,8 +155,7 @@ def main() -> None:
             print(f"  real {', '.join(people)} clips through the outputs' pipe (dlib re-fit on crop256): accuracy "
                   f"{np.mean(clf.predict(z[m]) == np.array([style[c] for c in real_ids])[m]):.2f} ({m.sum()} clips)")
     for variant in sorted(set(gen.variant)):
-        for protocol, label_of in (("transfer", "style_clip"), ("transfer", "source_clip"),
-                                   ("reconstruction", "source_clip")):
+        for protocol in ("transfer", "reconstruction"):
             rows = gen[(gen.protocol == protocol) & (gen.variant == variant)]
             if rows.empty:
                 continue
@@ -170,10 +171,16 @@ def main() -> None:
             x = np.stack(xs)
             if a.features == "landmarks":
                 x = speaker_normalise(x, np.array([speaker[c] for c in rows.source_clip]), ref_x, ref_spk)
-            truth = np.array([style[c] for c in rows[label_of]])
-            acc = np.mean(clf.predict(x) == truth)
-            print(f"{variant} {protocol} outputs vs the {label_of.replace('_clip', '')}'s style: accuracy {acc:.2f} "
-                  f"({len(rows)} videos)")
+            pred = clf.predict(x)
+            hits = {who: pred == np.array([style[c] for c in rows[f"{who}_clip"]])
+                    for who in (("style", "source") if protocol == "transfer" else ("source",))}
+            for who, h in hits.items():
+                print(f"{variant} {protocol} outputs vs the {who}'s style: accuracy {h.mean():.2f} ({len(rows)} videos)")
+            if protocol == "transfer":
+                # style moved: classified as the reference's style more often than as the source's, paired by output
+                r = paired_bootstrap(hits["style"].astype(float), hits["source"].astype(float), 1000, 0)
+                print(f"{variant} transfer: reference - source style rate {r.diff:+.2f} [{r.low:+.2f}, {r.high:+.2f}] "
+                      f"(paired bootstrap over {r.n} outputs; moved: {r.winner == 'a'})")
 
 
 if __name__ == "__main__":
