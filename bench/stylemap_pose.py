@@ -87,13 +87,14 @@ def main() -> None:
         print(f"{name:16s} vs exact pose: median {np.median(e):.2f} deg, p90 {np.percentile(e, 90):.2f} deg "
               f"({len(e) // 3} frames of {len(ids)} {a.split} clips)")
     print("paired by clip, MAE (deg), series - baseline with its bootstrap 95% interval:")
+    better = {"network": "series", "mean_pose": "baseline", "none": "neither (interval contains 0)"}
     for name, clips in paired.items():
         base = np.zeros(3) if "centred" in name else np.asarray(meta["mean_pose"], np.float64)
         r = pose_intervals(clips, base, a.n_boot)
         if r:
             print(f"  {name:36s} {r['pose_mae_deg']:.2f} vs {r['baseline_pose_mae_deg']:.2f}: diff "
                   f"{r['pose_mae_diff_deg']:+.2f} [{r['pose_mae_diff_low']:+.2f}, {r['pose_mae_diff_high']:+.2f}] "
-                  f"over {r['pose_clips']} clips; better: {r['pose_winner'].replace('network', 'series').replace('mean_pose', 'baseline')}")
+                  f"over {r['pose_clips']} clips; better: {better[r['pose_winner']]}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Style moved? A clip-level style classifier trained on real frames only, applied to generate_stylemap's videos.
 
-    PYTHONPATH=src:. python bench/stylemap_style.py [--features landmarks|pixels] [--landmarks refit|faces] [--data data]
+    PYTHONPATH=src:. python bench/stylemap_style.py [--features landmarks|pixels] [--landmarks refit|faces]
+        [--data data]
 
 Two classifiers (scikit-learn logistic regression on standardised features), trained on the real
 train-split clips with ingest's `style` labels:
@@ -111,7 +112,8 @@ def main() -> None:
     train = split == "train"
     clf = classifier().fit(x_all[train], y_all[train])
     styles = sorted(set(y_all[train]))
-    print(f"{a.features}{' (' + a.landmarks + ')' if a.features == 'landmarks' else ''} classifier: {train.sum()} real train clips of {len(set(spk_all[train]))} speakers, "
+    name = f"{a.features} ({a.landmarks})" if a.features == "landmarks" else a.features
+    print(f"{name} classifier: {train.sum()} real train clips of {len(set(spk_all[train]))} speakers, "
           f"{len(styles)} styles")
     for s in ("val", "test"):
         m = split == s
@@ -175,7 +177,8 @@ def main() -> None:
             hits = {who: pred == np.array([style[c] for c in rows[f"{who}_clip"]])
                     for who in (("style", "source") if protocol == "transfer" else ("source",))}
             for who, h in hits.items():
-                print(f"{variant} {protocol} outputs vs the {who}'s style: accuracy {h.mean():.2f} ({len(rows)} videos)")
+                print(f"{variant} {protocol} outputs vs the {who}'s style: accuracy {h.mean():.2f} "
+                      f"({len(rows)} videos)")
             if protocol == "transfer":
                 # style moved: classified as the reference's style more often than as the source's, paired by output
                 r = paired_bootstrap(hits["style"].astype(float), hits["source"].astype(float), 1000, 0)

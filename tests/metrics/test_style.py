@@ -48,7 +48,8 @@ def test_clip_features_summarise_the_mouth_motion():
     clip = np.stack([_face(o) for o in opens])
     f = dict(zip(FEATURES, clip_style_features(clip)))
     assert len(f) == 21
-    assert f["mouth_open_mean"] == pytest.approx(0.2) and f["mouth_open_std"] == pytest.approx(np.std([0, .5, 0, .5, 0]))
+    assert f["mouth_open_mean"] == pytest.approx(0.2)
+    assert f["mouth_open_std"] == pytest.approx(np.std([0, 0.5, 0, 0.5, 0]))
     assert f["mouth_open_speed"] == pytest.approx(0.5)    # every step changes the opening by 0.5
     assert f["mouth_width_std"] == pytest.approx(0.0)
     # leaving out frames 1 and 3 leaves a closed mouth (the speed skips the gaps: no finite step)

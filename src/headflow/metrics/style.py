@@ -120,7 +120,8 @@ def speaker_normalise(features: np.ndarray, speakers: np.ndarray, reference: np.
     for s in np.unique(spk):
         r = ref[ref_spk == s]
         if not len(r):
-            raise ValueError(f"speaker_normalise: speaker {str(s)!r} has no reference clip; pass its real clips as reference")
+            raise ValueError(f"speaker_normalise: speaker {str(s)!r} has no reference clip; pass its real clips as "
+                             "reference")
         out[spk == s] = (x[spk == s] - np.nanmean(r, 0)) / np.maximum(np.nanstd(r, 0), eps)
     return out
 

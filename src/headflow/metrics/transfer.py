@@ -66,7 +66,8 @@ def pose_intervals(clips: list[tuple[np.ndarray, np.ndarray, np.ndarray]], mean_
         return {}
     net, base = np.array(per).T
     r = paired_bootstrap(net, base, n_boot, seed, ci, higher_is_better=False)
-    return {f"{prefix}_mae_deg": round(float(net.mean()), 3), f"baseline_{prefix}_mae_deg": round(float(base.mean()), 3),
+    return {f"{prefix}_mae_deg": round(float(net.mean()), 3),
+            f"baseline_{prefix}_mae_deg": round(float(base.mean()), 3),
             f"{prefix}_mae_diff_deg": round(r.diff, 3), f"{prefix}_mae_diff_low": round(r.low, 3),
             f"{prefix}_mae_diff_high": round(r.high, 3), f"{prefix}_clips": r.n,
             f"{prefix}_winner": {"a": "network", "b": "mean_pose", "none": "none"}[r.winner]}

@@ -328,8 +328,8 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         bar.close()
     write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
     n_base = sum(r["variant"] == base_variant for r in rows) if kind != "none" else 0
-    pd.DataFrame(identity_rows, columns=["clip_id", "source_clip", "style_clip", "frames", "csim_source",
-                                         "csim_reference"]).to_parquet(out_dir / "transfer_identity.parquet", index=False)
+    identity_cols = ["clip_id", "source_clip", "style_clip", "frames", "csim_source", "csim_reference"]
+    pd.DataFrame(identity_rows, columns=identity_cols).to_parquet(out_dir / "transfer_identity.parquet", index=False)
     metrics = {"outputs": len(rows) - n_base, "baseline_outputs": n_base, "quarantined": len(quarantine),
                "frames": n_frames,
                "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
