@@ -137,3 +137,23 @@ def test_same_run_baselines_are_the_plus_named_variants_of_that_variant():
     assert same_run_baselines("a", names) == ["a+neutral", "a+replay"]     # not "ab+replay"
     assert same_run_baselines("a+replay", names) == [] and same_run_baselines("", names) == []
 # --- end styletalk ---
+
+
+# --- stylemap (issue 20) ---
+def test_a_variant_is_compared_with_its_own_baseline_variant():
+    # stylemap writes "v+landmark_similarity" beside "v" on the same clips: v is 0.05 better on every clip,
+    # so the paired interval of v - baseline is [0.05, 0.05] and v wins; the baseline variant itself is only
+    # compared with the reference baselines, never with v (one direction, one row per metric)
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.4, 0.8, 12)
+    model = _rows("gen", base + 0.05, family="gen", seed=0)
+    warp = _rows("gen", base, family="gen", seed=0)
+    for r in warp:
+        r["variant"] = "v+landmark_similarity"
+    df = _frame(_rows("baseline_static_frame", base - 0.1), _rows("ground_truth", np.ones(12)), model, warp)
+    c = compare(df, BASELINES, n_boot=500)
+    own = c[c.opponent == "gen:v+landmark_similarity"]
+    assert len(own) == 1 and own.iloc[0].variant == "v" and own.iloc[0].winner == "system"
+    assert np.isclose(own.iloc[0]["diff"], 0.05) and own.iloc[0].n == 12
+    assert set(c[c.variant == "v+landmark_similarity"].opponent) == {"baseline_static_frame"}
+# --- end stylemap ---

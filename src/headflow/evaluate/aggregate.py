@@ -174,7 +174,8 @@ def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boo
 # --- same-run variant baselines (styletalk, issue 18) ---
 def same_run_baselines(variant: str, variants) -> list[str]:
     """The variants of one family that are same-run baselines of `variant`: those named "<variant>+<name>"
-    (DisCoHead's "<v>+source_warp", StyleTalk's "<v>+replay" and "<v>+neutral"), sorted. A baseline variant
+    (DisCoHead's "<v>+source_warp", StyleTalk's "<v>+replay" and "<v>+neutral", Head2HeadFS's
+    "<v>+retrieval" and "<v>+random_init", Style Mapping's "<v>+landmark_similarity"), sorted. A baseline variant
     (one containing "+") has none of its own; an empty variant has none.
     """
     if not variant or "+" in variant:

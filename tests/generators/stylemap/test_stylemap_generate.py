@@ -52,3 +52,4 @@ def test_animate_gives_one_256_frame_per_driving_frame_and_refuses_other_sizes()
     assert out.angles.shape == (5, 3)
     with pytest.raises(ValueError, match=f"{p.image_size}, {p.image_size}"):
         animate(g, clip.frames[0], synthetic_clip(2, "e", p.image_size * 2).frames)
+

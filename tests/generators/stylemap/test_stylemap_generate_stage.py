@@ -19,7 +19,8 @@ def _shard(face: bool, fitted: bool, seed: int):
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 255, (N, 256, 256, 3), dtype=np.uint8)
     transform = np.tile(np.eye(2, 3), (N, 1, 1)) if face else np.full((N, 2, 3), np.nan)
-    landmarks = np.zeros((N, 68, 2), np.float32) if face else np.full((N, 68, 2), np.nan, np.float32)
+    points = rng.uniform(60, 200, (68, 2)).astype(np.float32)       # not degenerate: the landmark baseline fits them
+    landmarks = np.tile(points, (N, 1, 1)) if face else np.full((N, 68, 2), np.nan, np.float32)
     expr = SimpleNamespace(angles=np.zeros((N, 3), np.float32), valid=np.full(N, fitted))
     return SimpleNamespace(crop256=SimpleNamespace(pixels=pixels, transform=transform, landmarks=landmarks),
                            expressions=expr, valid=np.full(N, face))
@@ -28,7 +29,8 @@ def _shard(face: bool, fitted: bool, seed: int):
 @pytest.mark.slow
 def test_outputs_and_reason_codes(tmp_path, monkeypatch):
     import headflow.catalog as catalog
-    from headflow.generators.stylemap.generate import run_stage
+    from headflow.generators.stylemap.generate import Measures, run_stage
+    from headflow.metrics.transfer import identity_interval, pose_intervals, transfer_identity
     from headflow.manifest import read_manifest
     from headflow.manifest.generated import read_synthetic_tag
 
@@ -50,9 +52,26 @@ def test_outputs_and_reason_codes(tmp_path, monkeypatch):
     out = tmp_path / "out"
     metrics = run_stage(
         GenerateStylemapParams(max_reject_fraction=0.9), progress=False, model_dir=tmp_path / "model", out_dir=out,
-        metrics_path=tmp_path / "metrics.json", read_shard=lambda c: shards[c])
-    gen = read_manifest(out / "generated.parquet", "generated")
+        metrics_path=tmp_path / "metrics.json", read_shard=lambda c: shards[c],
+        measures=Measures(pose_intervals, transfer_identity, identity_interval))
+    everything = read_manifest(out / "generated.parquet", "generated")
+    gen = everything[everything.variant == "default"]
     assert sorted(gen.clip_id) == ["a.reconstruction", "a.transfer", "b.reconstruction", "d.transfer"]
+    # the landmark baseline: one row per reconstruction output, same task and range, its own video; the
+    # landmarks do not move, so every warped frame is the source crop (frame 0) itself, up to the codec
+    base = everything[everything.variant == "default+landmark_similarity"].set_index("clip_id")
+    assert sorted(base.index) == ["a.reconstruction", "b.reconstruction"]
+    assert (base.frame_start == 1).all() and (base.frame_end == N).all() and (base.protocol == "reconstruction").all()
+    from headflow.media.normalize import read_frames
+
+    warped = np.stack(list(read_frames(base.at["a.reconstruction", "output_path"])))
+    assert warped.shape == (N - 1, 256, 256, 3)
+    # noise frames lose much to x264's 4:2:0 chroma (~45 grey levels), independent noise frames differ by ~85
+    to_source = np.abs(warped.astype(float) - shards["a"].crop256.pixels[0]).mean()
+    assert to_source < 0.7 * np.abs(warped.astype(float) - shards["a"].crop256.pixels[3]).mean()
+    ident = pd.read_parquet(out / "transfer_identity.parquet")
+    assert sorted(ident.clip_id) == ["a.transfer", "d.transfer"] and (ident.frames == 7).all()
+    assert metrics["baseline_outputs"] == 2 and metrics["identity_outputs"] == 2 and metrics["pose_clips"] == 2
     tr = gen.set_index("clip_id")
     assert tr.at["a.transfer", "driver_clip"] == "b" and tr.at["a.transfer", "style_clip"] == "b"
     assert tr.at["a.reconstruction", "driver_clip"] == "a" and (gen.frame_start == 1).all() and (gen.frame_end == N).all()

@@ -10,6 +10,12 @@ Protocols (the issue's (a) and (b)):
   `style` label, the speaker where a clip has none), of another speaker when the split has one. Scored
   without ground truth (CSIM with the source identity).
 
+Beside every reconstruction output the run writes the issue's baseline "the source warped by a single global
+affine from landmarks" (`affine.warp_source`: the same source frame warped onto each driving frame by the
+least-squares similarity, or affine, of their 68 crop landmarks), as variant "<variant>+landmark_<kind>" with
+the same frames, range and geometry, so the evaluate stage scores it and compares the network against it by
+paired bootstrap (`headflow.evaluate.aggregate.compare`).
+
 Outputs are 25-fps videos of the 256x256 aligned crop (the evaluate stage's "aligned" geometry) with the
 driving clip's audio muxed; output frame i shows driving frame frame_start + i over the driving clip's
 scored range (`headflow.manifest.generated.scored_range`). A driving frame without a face crop repeats
@@ -120,18 +126,37 @@ def pose_errors(predicted: np.ndarray, fitted: np.ndarray, valid: np.ndarray,
     return {k: round(float(v), 3) for k, v in out.items()}
 
 
+@dataclass
+class Measures:
+    """Measurements of the outputs that need `headflow.metrics` (bootstrap, face descriptors), which a family
+    may not import (DESIGN: families compose through data): `stages/generate_stylemap.py` passes
+    `headflow.metrics.transfer`'s functions. None: the metric is not computed (its keys are absent)."""
+
+    pose: Callable[..., dict] | None = None
+    """`(clips [(predicted, fitted, valid)], mean_pose, n_boot, seed) -> dict`: `metrics.transfer.pose_intervals`."""
+    identity: Callable[..., tuple[float, float, int]] | None = None
+    """`(outputs, source, source_landmarks, references, reference_landmarks, k) -> (csim source, csim reference,
+    frames)`: `metrics.transfer.transfer_identity`."""
+    identity_summary: Callable[..., dict] | None = None
+    """`([(csim source, csim reference)], n_boot, seed) -> dict`: `metrics.transfer.identity_interval`."""
+
+
 def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, faces_path: Path | None = None,
               audio_path: Path | None = None, shards_path: Path | None = None, labels_path: Path | None = None,
               model_dir: Path | None = None, out_dir: Path | None = None, metrics_path: Path | None = None,
-              read_shard: Callable | None = None) -> dict:
+              read_shard: Callable | None = None, measures: Measures | None = None) -> dict:
     """The `generate_stylemap` stage: reconstruction and style-transfer videos of the evaluation clips.
 
     Writes `out_dir/videos/<clip_id>.<protocol>.mp4` (256x256, driving audio muxed, marked synthetic),
-    `out_dir/generated.parquet` (the generation contract), `quarantine.parquet` (reason codes: no_face (a
-    source or style reference without a face crop), no_fitted_pose (a driver clip without fitted poses),
-    no_style_reference (no clip of another style), empty_range, MediaError codes) and the metrics (frames/s
-    end to end, the pose errors of the reconstruction drivers vs fit3dmm's poses and vs the mean-pose
-    baseline).
+    `out_dir/generated.parquet` (the generation contract; the landmark baseline of each reconstruction output
+    as variant "<variant>+landmark_<kind>", `videos/<clip_id>.reconstruction.landmark_<kind>.mp4`),
+    `quarantine.parquet` (reason codes: no_face (a source or style reference without a face crop),
+    no_fitted_pose (a driver clip without fitted poses), no_style_reference (no clip of another style),
+    empty_range, bad_landmarks, MediaError codes), `transfer_identity.parquet` (per transfer output: CSIM
+    with the source and with the reference) and the metrics (frames/s end to end; the pose errors of the
+    reconstruction drivers vs fit3dmm's poses and vs the mean-pose baseline, median / p90 over frames and the
+    MAE difference with its interval paired by clip; the transfer identity interval: the keys of `measures`'
+    functions, `headflow.metrics.transfer`).
 
     Raises:
         FileNotFoundError: no generator checkpoint.
@@ -142,6 +167,7 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     import pandas as pd
 
     from headflow.catalog import CATALOG, expert_clips
+    from headflow.generators.stylemap.affine import warp_source
     from headflow.generators.stylemap.model import file_sha256, load_generator
     from headflow.manifest import Quarantine
     from headflow.manifest.generated import mark_synthetic, scored_range, write_generated
@@ -182,7 +208,8 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     loaded: dict[str, object] = {}
 
     def clip(c: str):
-        """(frames at the model size, valid, crop angles, fitted-valid) of clip c; PairError when unusable."""
+        """(frames at the model size, valid, crop angles, fitted-valid, crop256 pixels, crop256 landmarks) of
+        clip c; PairError when unusable."""
         if c not in loaded:
             try:
                 shard = read_shard(c)
@@ -202,7 +229,8 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
                     angles[:n] = crop_angles(np.where(fit[:n, None], np.nan_to_num(expr.angles[:n]), 0.0), m)
                 except (AttributeError, ValueError):
                     fit, angles = np.zeros(len(face), bool), np.zeros((len(face), 3), np.float32)
-                loaded[c] = (resize_frames(crop.pixels, size), face, angles, fit)
+                loaded[c] = (resize_frames(crop.pixels, size), face, angles, fit, crop.pixels,
+                             np.asarray(crop.landmarks, np.float64))
             except (FileNotFoundError, ValueError) as err:
                 loaded[c] = PairError("no_fitted_pose" if "label" in str(err) or "expression" in str(err)
                                       else "unreadable_shard", f"clip {c}: {err}")
@@ -224,7 +252,9 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
     videos.mkdir(parents=True, exist_ok=True)
     for stale in videos.glob("*.mp4"):
         stale.unlink()
-    rows, n_frames, seconds, pose_rows = [], 0, 0.0, []
+    rows, n_frames, seconds, pose_rows, identity_rows, identity_s = [], 0, 0.0, [], [], 0.0
+    kind = params.landmark_baseline
+    base_variant = f"{params.variant}+landmark_{kind}"
     bar = None
     if progress:
         from tqdm import tqdm
@@ -234,12 +264,12 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         out_id = f"{c}.{protocol}"
         t0 = time.perf_counter()
         try:
-            frames, face, _, _ = clip(c)
+            frames, face, _, _, s_crop, s_lm = clip(c)
             try:
                 src_index = int(np.flatnonzero(face)[0])
             except IndexError:
                 raise PairError("no_face", f"{out_id}: source clip {c} has no frame with a face crop") from None
-            d_frames, d_face, d_angles, d_fit = clip(driver)
+            d_frames, d_face, d_angles, d_fit, d_crop, d_lm = clip(driver)
             if not d_face.any():
                 raise PairError("no_face", f"{out_id}: style reference / driver {driver} has no frame with a face crop")
             if not d_fit.any():
@@ -256,9 +286,19 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
             audio = np.zeros(a1 - a0, np.float32)
             part = wav[a0:a1]
             audio[:len(part)] = part
+            base_path = None
+            if protocol == "reconstruction" and kind != "none":      # before any file: a failure leaves none
+                try:
+                    base = warp_source(s_crop[src_index], s_lm[src_index], d_lm[show], kind)
+                except ValueError as err:
+                    raise PairError("bad_landmarks", f"{out_id}: landmark baseline: {err}") from None
             path = videos / f"{out_id}.mp4"
             encode_video(list(result.frames), path, fps=fps, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
             mark_synthetic(path, "stylemap", sha, [c, driver])
+            if protocol == "reconstruction" and kind != "none":
+                base_path = videos / f"{out_id}.landmark_{kind}.mp4"
+                encode_video(list(base), base_path, fps=fps, crf=params.crf, audio=audio, sample_rate=sr, threads=1)
+                mark_synthetic(base_path, "stylemap", sha, [c, driver])
         except (PairError, MediaError) as err:
             quarantine.add(out_id, err.reason_code, str(err), info.at[c, "source_path"])
             continue
@@ -269,26 +309,46 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         n_frames += end - start
         if protocol == "reconstruction":
             pose_rows.append((result.angles, d_angles[start:end], d_fit[start:end]))
-        rows.append({"clip_id": out_id, "family": "stylemap", "variant": params.variant, "seed": params.seed,
-                     "protocol": protocol, "source_clip": c, "audio_clip": driver, "driver_clip": driver,
-                     "style_clip": driver if protocol == "transfer" else None, "references": [src_index],
-                     "output_kind": "video", "output_path": path.as_posix(), "fps": float(info.at[driver, "fps"]),
-                     "frame_start": start, "frame_end": end, "checkpoint_sha256": sha})
+        if protocol == "transfer" and params.identity_frames > 0 and measures and measures.identity:
+            t1 = time.perf_counter()
+            cs, cr, k = measures.identity(result.frames, s_crop[src_index], s_lm[src_index], d_crop[show], d_lm[show],
+                                          params.identity_frames)
+            identity_rows.append({"clip_id": out_id, "source_clip": c, "style_clip": driver, "frames": k,
+                                  "csim_source": cs, "csim_reference": cr})
+            identity_s += time.perf_counter() - t1
+        row = {"clip_id": out_id, "family": "stylemap", "variant": params.variant, "seed": params.seed,
+               "protocol": protocol, "source_clip": c, "audio_clip": driver, "driver_clip": driver,
+               "style_clip": driver if protocol == "transfer" else None, "references": [src_index],
+               "output_kind": "video", "output_path": path.as_posix(), "fps": float(info.at[driver, "fps"]),
+               "frame_start": start, "frame_end": end, "checkpoint_sha256": sha}
+        rows.append(row)
+        if base_path is not None:
+            rows.append({**row, "variant": base_variant, "output_path": base_path.as_posix()})
     if bar is not None:
         bar.close()
     write_generated(pd.DataFrame(rows, columns=GENERATED.names), out_dir / "generated.parquet")
-    metrics = {"outputs": len(rows), "quarantined": len(quarantine), "frames": n_frames,
+    n_base = sum(r["variant"] == base_variant for r in rows) if kind != "none" else 0
+    identity_cols = ["clip_id", "source_clip", "style_clip", "frames", "csim_source", "csim_reference"]
+    pd.DataFrame(identity_rows, columns=identity_cols).to_parquet(out_dir / "transfer_identity.parquet", index=False)
+    metrics = {"outputs": len(rows) - n_base, "baseline_outputs": n_base, "quarantined": len(quarantine),
+               "frames": n_frames,
                "frames_per_s": round(n_frames / seconds, 2) if seconds else None, "seconds": round(seconds, 1),
                "checkpoint_sha256": sha, "variant": params.variant, "image_size": size}
     if pose_rows:
         metrics.update(pose_errors(np.concatenate([p[0] for p in pose_rows]), np.concatenate([p[1] for p in pose_rows]),
                                    np.concatenate([p[2] for p in pose_rows]), mean_pose))
+        if measures and measures.pose:
+            metrics.update(measures.pose(pose_rows, mean_pose, params.n_boot, params.seed))
+    if identity_rows and measures and measures.identity_summary:
+        metrics.update(measures.identity_summary([(r["csim_source"], r["csim_reference"]) for r in identity_rows],
+                                                 params.n_boot, params.seed))
+        metrics["identity_seconds"] = round(identity_s, 1)
     write_metrics(metrics_path, metrics)
-    check_accounting([f"{c}.{p}" for c in ids for p in params.protocols], [r["clip_id"] for r in rows],
+    check_accounting([f"{c}.{p}" for c in ids for p in params.protocols], sorted({r["clip_id"] for r in rows}),
                      [q["clip_id"] for q in quarantine.rows], STAGE)
     finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(ids) * len(params.protocols),
                       params.max_reject_fraction)
     return metrics
 
 
-__all__ = ["Animated", "STAGE", "animate", "hold_invalid", "pose_errors", "run_stage", "style_pairs"]
+__all__ = ["Animated", "Measures", "STAGE", "animate", "hold_invalid", "pose_errors", "run_stage", "style_pairs"]

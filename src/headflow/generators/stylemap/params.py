@@ -267,9 +267,20 @@ class GenerateStylemapParams:
     """torch CPU threads."""
     max_reject_fraction: float = 0.5
     """Fail when more than this fraction of the outputs cannot be generated."""
+    landmark_baseline: Literal["similarity", "affine", "none"] = "similarity"
+    """Beside every reconstruction output, the issue's baseline "the source warped by a single global affine
+    from landmarks" (`affine.warp_source`), written as variant "<variant>+landmark_<kind>" so the evaluate
+    stage scores and compares it; "none": not written."""
+    identity_frames: int = 8
+    """Transfer outputs: frames sampled per output (`metrics.sampling.frame_sample`) for CSIM of I_o with the
+    neutral source image vs with the style reference's frame (`transfer_identity`); 0: not measured."""
+    n_boot: int = 1000
+    """Bootstrap resamples of the pose and identity intervals (95 %, `metrics.stats`)."""
 
     def validate(self) -> None:
         require(self.max_clips is None or self.max_clips >= 1, "max_clips", self.max_clips, ">= 1, or null (all)")
+        require(self.identity_frames >= 0, "identity_frames", self.identity_frames, ">= 0 (0: not measured)")
+        require(self.n_boot >= 1, "n_boot", self.n_boot, ">= 1")
         require(len(self.protocols) >= 1 and len(set(self.protocols)) == len(self.protocols), "protocols",
                 self.protocols, "one or both of reconstruction, transfer, each once")
         for name in ("frames_per_batch", "threads"):
