@@ -32,6 +32,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -194,17 +195,34 @@ EXTRA_PARAM_BLOCKS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _stylemap_measures() -> dict:
+    """generate_stylemap's measurements, which the family may not import itself (stages/generate_stylemap.py)."""
+    from headflow.generators.stylemap.generate import Measures
+    from headflow.metrics.transfer import identity_interval, pose_intervals, transfer_identity
+
+    return {"measures": Measures(pose_intervals, transfer_identity, identity_interval)}
+
+
+# The keyword arguments a family stage's function takes from its `stages/<stage>.py` besides the params
+# blocks (functions of headflow areas the family may not import): stage -> a factory of those keywords.
+# tests/scaleout/test_flows.py checks the keyword names against every stage's entry point.
+EXTRA_KWARGS: dict[str, Callable[[], dict]] = {
+    "generate_stylemap": _stylemap_measures,
+}
+
+
 def stage_param_blocks(stage: str) -> list[str]:
     """The params.yaml blocks the flows pass to `stage`'s function, in order: its own, then EXTRA_PARAM_BLOCKS."""
     return [stage, *EXTRA_PARAM_BLOCKS.get(stage, ())]
 
 
 def _call_family_stage(stage: str, params_path: str) -> dict:
-    """Call a family stage's function with its params blocks (`stage_param_blocks`), as
-    `python -m stages.<stage>` does."""
+    """Call a family stage's function with its params blocks (`stage_param_blocks`) and keywords
+    (`EXTRA_KWARGS`), as `python -m stages.<stage>` does."""
     module, _, name = stage_function_target(stage).partition(":")
     fn = getattr(importlib.import_module(module), name)
-    return fn(*(P.load(block, params_path) for block in stage_param_blocks(stage)), progress=False)
+    extra = EXTRA_KWARGS[stage]() if stage in EXTRA_KWARGS else {}
+    return fn(*(P.load(block, params_path) for block in stage_param_blocks(stage)), progress=False, **extra)
 
 
 @task(cache_policy=NO_CACHE)

@@ -176,3 +176,24 @@ def test_preprocess_report_makes_every_stages_tables_with_the_shared_function(tm
     assert "ingest-quarantine" not in tables                     # no manifest written: no table, no made-up row
     assert tables["faces-metrics"] == [{"metric": "accepted", "value": 0}, {"metric": "quarantined", "value": 3}]
     assert tables["ingest-metrics"] == [{"metric": "accepted", "value": 3}]
+
+
+def _entry_keywords(stage: str) -> set[str]:
+    """The keyword names `stages/<stage>.py` passes to its run function besides `progress`."""
+    tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("run"):
+            return {k.arg for k in node.keywords if k.arg not in (None, "progress")}
+    return set()
+
+
+@pytest.mark.parametrize("stage", list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]))
+def test_each_flow_task_passes_the_keywords_the_dvc_stage_passes(stage):
+    """generate_stylemap's pose and identity measurements come in as a keyword from its stages/ entry point;
+    a flow that called the family's function without it wrote metrics without those intervals."""
+    from pipelines.flows import EXTRA_KWARGS, stage_function_target
+
+    ours = set(EXTRA_KWARGS[stage]()) if stage in EXTRA_KWARGS else set()
+    entry = _entry_keywords(stage)
+    assert not ours or stage_function_target(stage), f"{stage}: EXTRA_KWARGS only applies to family stages"
+    assert entry == ours, f"{stage}: stages/{stage}.py passes keywords {sorted(entry)}, the flow {sorted(ours)}"
