@@ -73,6 +73,32 @@ def save_export(state: dict[str, Any], path: Path) -> str:
     return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
+def load_export(path: Path, fmt: str, what: str, missing: str) -> dict[str, Any]:
+    """Read an exported model file (`save_export`'s) and check its layout tag.
+
+    Args:
+        path: the file.
+        fmt: the `state["format"]` it must carry (e.g. "headflow.lipsync.generator/1").
+        what: what the file is, for messages ("lip-sync generator").
+        missing: how to make one, appended to the not-found message ("train one with `dvc repro train_lipsync`").
+
+    Returns:
+        The saved dict (tensors on the CPU; `torch.load(weights_only=True)`).
+
+    Raises:
+        FileNotFoundError: no file (the message names it and says `missing`).
+        ValueError: not a dict with `format == fmt` (the message names the format found and the one expected).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found; {missing}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} is not a {what} file (format {found!r}, expected {fmt!r})")
+    return state
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, or written in another layout."""
 

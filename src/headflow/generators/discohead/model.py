@@ -33,7 +33,7 @@ from headflow.generators.discohead.params import AUDIO_WINDOW_MEL, DisCoHeadPara
 from headflow.nn.blocks import ConvNormAct, DownBlock
 from headflow.nn.modconv import ModulatedConv2d
 from headflow.nn.warp import make_coordinate_grid
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 ENCODER_DOWNSAMPLES = 3
@@ -260,14 +260,8 @@ def load_generator(path: Path, model: ModelParams | None = None,
     """
     from headflow.config import from_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"DisCoHead generator {path} not found; train one with `dvc repro train_discohead` "
-                                "(or `python -m stages.train_discohead`) or set generate_discohead.checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != GENERATOR_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a DisCoHead generator file (format {found!r}, expected {GENERATOR_FORMAT!r})")
+    state = load_export(path, GENERATOR_FORMAT, "DisCoHead generator", "train one with `dvc repro train_discohead` "
+                        "(or `python -m stages.train_discohead`) or set generate_discohead.checkpoint")
     saved = from_dict(DisCoHeadParams, state["params"], "generator.params")
     check_architecture(state["architecture"], saved.model, str(path))
     if model is not None:

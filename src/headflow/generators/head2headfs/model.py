@@ -38,7 +38,7 @@ from headflow.generators.head2headfs.params import DiscriminatorParams, Head2Hea
 from headflow.nn.blocks import ConvNormAct, ResBlock, adain_to_instance_norm
 from headflow.nn.discriminators import PatchDiscriminator, RegionDiscriminator
 from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 
 MOUTH = slice(48, 68)
 """iBUG 68 mouth landmarks (outer 48-59, inner 60-67)."""
@@ -399,12 +399,8 @@ def load_person(path: Path, expect: ModelParams | None = None) -> tuple[Head2Hea
         FileNotFoundError: no file (run `dvc repro finetune_head2headfs`).
         ValueError: another layout, or (with `expect`) another resolution or width: the message names both.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no person-specific Head2HeadFS generator; run `dvc repro finetune_head2headfs`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != "head2headfs.person/1":
-        raise ValueError(f"{path} is not a head2headfs person-specific generator (format head2headfs.person/1)")
+    state = load_export(path, "head2headfs.person/1", "person-specific Head2HeadFS generator",
+                        "run `dvc repro finetune_head2headfs`")
     mp = ModelParams(**state["model"])
     if expect is not None:
         check_same_size(mp, expect, str(path), "the params")

@@ -24,6 +24,7 @@ from headflow.generators.head2headfs.data import ClipError, Head2HeadClip, Head2
 from headflow.generators.head2headfs.masks import clip_masks
 from headflow.generators.head2headfs.model import Discriminators, Renderer, file_sha256, state_sha256
 from headflow.generators.head2headfs.params import Head2HeadFSParams, MaskParams
+from headflow.training.checkpoint import load_export
 
 STAGE = "train_head2headfs"
 INIT_FORMAT = "head2headfs.init/1"
@@ -111,12 +112,7 @@ def load_init(path: Path, params: Head2HeadFSParams | None = None) -> tuple[Head
     from headflow.config import from_dict
     from headflow.generators.head2headfs.model import check_same_size
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no Head2HeadFS initialisation checkpoint; run `dvc repro train_head2headfs`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != INIT_FORMAT:
-        raise ValueError(f"{path} is not a Head2HeadFS initialisation checkpoint (format {INIT_FORMAT})")
+    state = load_export(path, INIT_FORMAT, "Head2HeadFS initialisation checkpoint", "run `dvc repro train_head2headfs`")
     saved = from_dict(Head2HeadFSParams, state["params"], "train_head2headfs")
     if params is not None:
         check_same_size(saved.model, params.model, str(path), "the train_head2headfs params")

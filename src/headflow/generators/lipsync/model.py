@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from headflow.config import to_dict
 from headflow.generators.lipsync.params import IMAGE_SIZE, LipsyncParams, ModelParams
 from headflow.nn.blocks import ConvNormAct
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 IMAGE_CHANNELS = (16, 32, 64, 128, 256, 512, 512)
@@ -371,14 +371,8 @@ def load_generator(path: Path, model: ModelParams | None = None,
     """
     from headflow.config import from_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"lip-sync generator {path} not found; train one with `dvc repro train_lipsync` "
-                                "(or `python -m stages.train_lipsync`) or pass --checkpoint PATH")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != GENERATOR_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a lip-sync generator file (format {found!r}, expected {GENERATOR_FORMAT!r})")
+    state = load_export(path, GENERATOR_FORMAT, "lip-sync generator", "train one with `dvc repro train_lipsync` "
+                        "(or `python -m stages.train_lipsync`) or pass --checkpoint PATH")
     saved = from_dict(LipsyncParams, state["params"], "generator.params")
     check_architecture(state["architecture"], saved.model, str(path))
     if model is not None:

@@ -36,7 +36,7 @@ from headflow.generators.stylemap.keypoints import (HeadPose, KeypointExtractor,
 from headflow.generators.stylemap.params import ModelParams, StylemapParams
 from headflow.nn.blocks import DownBlock, ResBlock, SameBlock, UpBlock
 from headflow.nn.warp import keypoint_warp_grids, make_coordinate_grid, warp_volume
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 KP_VARIANCE = 0.01
@@ -314,14 +314,8 @@ def load_generator(path: Path, model: ModelParams | None = None,
     """
     from headflow.config import from_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"stylemap generator {path} not found; train one with `dvc repro train_stylemap` "
-                                "(or `python -m stages.train_stylemap`)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != GENERATOR_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a stylemap generator file (format {found!r}, expected {GENERATOR_FORMAT!r})")
+    state = load_export(path, GENERATOR_FORMAT, "stylemap generator", "train one with `dvc repro train_stylemap` "
+                        "(or `python -m stages.train_stylemap`)")
     saved = from_dict(StylemapParams, state["params"], "generator.params")
     check_architecture(state["architecture"], saved.model, str(path))
     if model is not None:

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from headflow.generators.styletalk.params import N_PHONEMES, ModelParams
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 from headflow.manifest.hashing import file_sha256  # noqa: F401  (re-exported: callers import it from here)
 
 
@@ -370,14 +370,8 @@ def load_model(path: Path, expected: dict | None = None, device: str | torch.dev
         FileNotFoundError: no file (the message says how to make one).
         ValueError: not a StyleTalk file, or another architecture than `expected` (both named).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"StyleTalk model {path} not found; train it with `dvc repro train_styletalk` "
-                                "(or python -m stages.train_styletalk) or set generate_styletalk.checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a StyleTalk model file (format {found!r}, expected {MODEL_FORMAT!r})")
+    state = load_export(path, MODEL_FORMAT, "StyleTalk model", "train it with `dvc repro train_styletalk` "
+                        "(or python -m stages.train_styletalk) or set generate_styletalk.checkpoint")
     arch = state["architecture"]
     if expected is not None and arch != expected:
         diff = {k: (arch.get(k), expected.get(k)) for k in sorted(set(arch) | set(expected)) if arch.get(k) != expected.get(k)}

@@ -244,14 +244,10 @@ def load_recognizer(path: Path) -> tuple[PhoneRecognizer, dict[str, Any]]:
         FileNotFoundError: no file (the message says which stage writes it).
         ValueError: a file of another format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"phone recogniser {path} not found; `dvc repro train_styletalk_disc` writes it "
-                                "(train_styletalk_disc.recognizer.steps > 0), or set generate_styletalk.recognizer: off")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != RECOGNIZER_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a phone recogniser file (format {found!r}, expected {RECOGNIZER_FORMAT!r})")
+    from headflow.training.checkpoint import load_export
+
+    state = load_export(path, RECOGNIZER_FORMAT, "phone recogniser", "`dvc repro train_styletalk_disc` writes it "
+                        "(train_styletalk_disc.recognizer.steps > 0), or set generate_styletalk.recognizer: off")
     net = PhoneRecognizer(int(state["width"]), int(state["n_mels"]), int(state["n_classes"]), bool(state["cmvn"]))
     net.load_state_dict(state["state_dict"])
     return net.eval(), dict(state["meta"])

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import default_collate
 
 from headflow.config import to_dict
-from headflow.training.checkpoint import save_export
+from headflow.training.checkpoint import load_export, save_export
 from headflow.generators.styletalk.data import ClipRejected, DiscSamples, StyleTalkClip, StyleTalkSamples, check_clip
 from headflow.generators.styletalk.discriminators import SequencePatchDiscriminator, StyleDiscriminator, SyncDiscriminator
 from headflow.generators.styletalk.losses import DiscNets, DiscStep, StyleTalkGanStep, StyleTalkStep
@@ -144,13 +144,8 @@ def load_discriminators(path: Path) -> tuple[SyncDiscriminator, StyleDiscriminat
     """
     from headflow.config import from_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"StyleTalk discriminators {path} not found; train them with `dvc repro "
-                                "train_styletalk_disc` or set train_styletalk.discriminators")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != DISC_FORMAT:
-        raise ValueError(f"{path} is not a StyleTalk discriminators file (expected format {DISC_FORMAT!r})")
+    state = load_export(path, DISC_FORMAT, "StyleTalk discriminators",
+                        "train them with `dvc repro train_styletalk_disc` or set train_styletalk.discriminators")
     params = from_dict(DiscParams, state["params"], "discriminators.params")
     nets = build_discriminators(params, state["n_exp"], state["classes"])
     nets.sync.load_state_dict(state["sync"])
