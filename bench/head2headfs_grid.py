@@ -28,7 +28,9 @@
    NMFC re-rendered at S (`reenact.reenacted_nmfc_at`, as `generate_head2headfs`), G over the driver's
    whole clip, composited over the target's first fine-tuning frame. No ground truth: shown, not scored.
 5. Scores, per held-out frame, in the 256x256 aligned crop: APD (`metrics.image.apd`, RGB Euclidean
-   distance in 0-255 units) over the whole crop and over the real foreground mask (`apd_masked`), and the
+   distance in 0-255 units) over the whole crop (`apd_whole`; not the evaluation stage's `apd` column, which
+   is a per-channel mean absolute difference on the 96 face crop) and over the real foreground mask
+   (`apd_masked`), and the
    IoU of the predicted mask (`generate.output_masks`) with the real frame's (`mask_iou`). Means with
    bootstrap intervals over the frames and paired bootstraps (system - baseline, frames resampled with
    their pairs kept) with params.yaml's `evaluate` block (n_boot, ci, seed). One clip's consecutive
@@ -63,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
 GRID_FRAMES = 75
 """Frames of a GRID clip (3 s at 25 fps)."""
-METRICS = {"apd": False, "apd_masked": False, "mask_iou": True}
+METRICS = {"apd_whole": False, "apd_masked": False, "mask_iou": True}
 """Scored metrics -> higher is better."""
 
 
@@ -169,9 +171,10 @@ def frame_scores(fake: np.ndarray, real: np.ndarray, pred_masks: np.ndarray, rea
         pred_masks, real_masks: (T, H, W) bool foreground masks.
 
     Returns:
-        {"apd": (T,), "apd_masked": (T,) (NaN where the real mask is empty), "mask_iou": (T,) (NaN where
-        both masks are empty)} float64; APD in 0-255 RGB Euclidean units (`metrics.image.apd`), IoU in [0, 1]
-        (`evaluate.stage.mask_iou_frames` of one frame).
+        {"apd_whole": (T,) (every pixel), "apd_masked": (T,) (the real foreground; NaN where it is empty),
+        "mask_iou": (T,) (NaN where both masks are empty)} float64; APD is Head2HeadFS's (`metrics.image.apd`:
+        RGB Euclidean distance in 0-255 units; not the evaluation stage's `apd` column, a per-channel mean
+        absolute difference on the 96 face crop), IoU in [0, 1] (`evaluate.stage.mask_iou_frames`, one frame).
 
     Raises:
         ValueError: shapes that disagree.
@@ -184,7 +187,7 @@ def frame_scores(fake: np.ndarray, real: np.ndarray, pred_masks: np.ndarray, rea
                          f"{real_masks.shape} must agree (T, H, W[, 3])")
     out = {k: np.full(len(fake), np.nan) for k in METRICS}
     for t in range(len(fake)):
-        out["apd"][t] = apd(fake[t], real[t])
+        out["apd_whole"][t] = apd(fake[t], real[t])
         if real_masks[t].any():
             out["apd_masked"][t] = apd(fake[t], real[t], real_masks[t])
         iou = mask_iou_frames(pred_masks[t:t + 1], real_masks[t:t + 1])

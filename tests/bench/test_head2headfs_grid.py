@@ -22,7 +22,7 @@ def test_frame_scores_known_answers():
     pred = mask.copy()
     pred[1, 4:6] = True                 # frame 1 predicts 48 pixels where 32 are real: IoU 32/48
     s = frame_scores(fake, real, pred, mask)
-    assert np.allclose(s["apd"], [0.0, 2.5])                   # 5 over half of the pixels
+    assert np.allclose(s["apd_whole"], [0.0, 2.5])                   # 5 over half of the pixels
     assert np.allclose(s["apd_masked"], [0.0, 5.0])            # 5 over every masked pixel
     assert np.allclose(s["mask_iou"], [1.0, 32 / 48])
     empty = np.zeros_like(mask)
@@ -34,17 +34,17 @@ def test_frame_scores_known_answers():
 
 def test_summarise_pairs_frames_and_names_the_winner():
     # the system is 1.0 worse (higher APD) than the baseline on every frame: the paired difference is exactly 1
-    base = {"apd": np.arange(10.0), "apd_masked": np.arange(10.0), "mask_iou": np.full(10, 0.5)}
-    sys_ = {"apd": base["apd"] + 1, "apd_masked": base["apd_masked"] - 1, "mask_iou": np.full(10, 0.5)}
+    base = {"apd_whole": np.arange(10.0), "apd_masked": np.arange(10.0), "mask_iou": np.full(10, 0.5)}
+    sys_ = {"apd_whole": base["apd_whole"] + 1, "apd_masked": base["apd_masked"] - 1, "mask_iou": np.full(10, 0.5)}
     aggs, comps = summarise({"head2headfs": sys_, "retrieval": base}, "head2headfs", 200, 0.95, 0)
-    assert [(a["system"], a["metric"]) for a in aggs][:3] == [("head2headfs", "apd"), ("head2headfs", "apd_masked"),
+    assert [(a["system"], a["metric"]) for a in aggs][:3] == [("head2headfs", "apd_whole"), ("head2headfs", "apd_masked"),
                                                                 ("head2headfs", "mask_iou")]
     by = {c["metric"]: c for c in comps}
-    assert by["apd"]["diff"] == pytest.approx(1.0) and by["apd"]["low"] == pytest.approx(1.0)
-    assert by["apd"]["winner"] == "opponent" and by["apd_masked"]["winner"] == "system"   # lower APD wins
-    assert by["mask_iou"]["winner"] == "none" and by["apd"]["n"] == 10
+    assert by["apd_whole"]["diff"] == pytest.approx(1.0) and by["apd_whole"]["low"] == pytest.approx(1.0)
+    assert by["apd_whole"]["winner"] == "opponent" and by["apd_masked"]["winner"] == "system"   # lower APD wins
+    assert by["mask_iou"]["winner"] == "none" and by["apd_whole"]["n"] == 10
     text = markdown(aggs, comps, digits=1)
-    assert "| head2headfs | 5.5 [" in text and "| head2headfs - retrieval | apd | 1.0 [1.0, 1.0] | 10 | opponent |" in text
+    assert "| head2headfs | 5.5 [" in text and "| head2headfs - retrieval | apd_whole | 1.0 [1.0, 1.0] | 10 | opponent |" in text
 
 
 def test_frames_figure_layout(tmp_path):
@@ -103,12 +103,12 @@ def test_bench_runs_on_two_grid_clips(grid_dir, tmp_path):
     assert r["split"] == {"clip_frames": 75, "finetune_frames": [0, 20], "held_out_frames": [20, 75],
                           "held_out_scored": 55, "finetune_frames_with_fit": 20}
     assert r["finetune"]["head2headfs"]["steps"] == 2 and r["init"]["image_size"] == 32
-    assert r["per_frame"]["frames"][0] == 20 and len(r["per_frame"]["retrieval"]["apd"]) == 55
+    assert r["per_frame"]["frames"][0] == 20 and len(r["per_frame"]["retrieval"]["apd_whole"]) == 55
     systems = {a["system"] for a in r["aggregates"]}
     assert systems == {"head2headfs", "retrieval"}
     assert all(math.isfinite(a["mean"]) for a in r["aggregates"])
     assert {(c["opponent"], c["metric"]) for c in r["comparisons"]} == {("retrieval", m) for m in
-                                                                         ("apd", "apd_masked", "mask_iou")}
+                                                                         ("apd_whole", "apd_masked", "mask_iou")}
     assert r["inference"]["cross_nmfc_frames"] == 75 and r["inference"]["frames"] == 55 + 75
     img = cv2.imread(r["figure"])
     assert img.shape == (22 + 6 * 128, 150 + 3 * 128, 3)   # six rows (no random init), three columns
