@@ -14,7 +14,8 @@
    `train.load_clip` (crop256 + NMFC + weight-free foreground masks), at G's resolution S and at 256.
 2. Fine-tuning (`finetune.finetune_target`, the `finetune_head2headfs` code) from the initialisation
    checkpoint (`--init`, `init.pt` of `train_head2headfs`) on the target's first `--frames` frames of its
-   clip (GRID clips have 75 frames at 25 fps; default 50 = the paper's smallest T'), with params.yaml's
+   clip (GRID clips have 75 frames at 25 fps; default 50 = the paper's smallest T'), loaded as that stage
+   loads them (those frames alone, so their masks are seeded from them), with params.yaml's
    `finetune_head2headfs` loop unless `--epochs` / `--samples` say otherwise.
 3. Self-reenactment of the held-out frames [`--frames`, 75) of the same clip (never trained on; the paper
    holds out the last 100 frames of the fine-tuning video, GRID's clips are 3 s): G over the real NMFC of
@@ -341,10 +342,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     prep_s = time.perf_counter() - t0
     tid, did = prep.clip_ids[target], prep.clip_ids[driver]
 
-    def clip(cid: str, size: int):
+    def clip(cid: str, size: int, end: int | None = None):
         with contextlib.chdir(prep.project):    # the sidecars name the NMFC files relative to the project root
-            return load_clip(cid, size, saved.masks, prep.shards, prep.labels)
+            return load_clip(cid, size, saved.masks, prep.shards, prep.labels, end=end)
 
+    # as the stages load them: finetune_head2headfs its first T' frames alone (their masks seeded from those
+    # frames only), generate_head2headfs whole clips (start frame, retrieval bank, real frames and masks)
     tS, t256, d256 = clip(tid, S), clip(tid, OUTPUT_SIZE), clip(did, OUTPUT_SIZE)
     T = len(tS.frames)
     N = args.frames
@@ -357,6 +360,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
                          f"{ft.min_frames})")
     held = np.arange(N, T)
     held = held[tS.valid[held]]
+    tFT = clip(tid, S, end=N)
     perceptual = perceptual_from_params(saved.loss.perceptual_backend, input_range="[-1,1]")
 
     # --- fine-tuning (the finetune_head2headfs code) ---
@@ -366,7 +370,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         runs.append(("random_init", *random_initialised(saved, discs.image.W.shape[0], ft.random_init_seed)))
     for name, r, d in runs:
         t0 = time.perf_counter()
-        res = finetune_target(tS, saved, r, d, ft, work / "finetune" / name, perceptual, init_sha, "cpu",
+        res = finetune_target(tFT, saved, r, d, ft, work / "finetune" / name, perceptual, init_sha, "cpu",
                               progress=args.progress)
         secs = time.perf_counter() - t0
         systems[name] = {"seconds": round(secs, 1), "steps": int(res["history"][-1]["step"]),
@@ -446,7 +450,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=_plain, allow_nan=True) + "\n")
+    out.write_text(json.dumps(_strict(report), indent=1, default=_plain, allow_nan=False) + "\n")
     fin = report["finetune"]["head2headfs"]
     header = (f"Head2HeadFS on GRID: fine-tuned on {target} frames [0, {N}) of {T}, self-reenactment of the held-out "
               f"[{N}, {T}) ({len(held)} frames), cross-reenactment driven by {driver}. Init {init.name} (sha256 "
@@ -461,6 +465,17 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     if tmp is not None:
         tmp.cleanup()
     return report
+
+
+def _strict(v):
+    """`v` with every NaN float replaced by None (strict JSON; a NaN score is an undefined one)."""
+    if isinstance(v, dict):
+        return {k: _strict(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if isinstance(v, (float, np.floating)) and math.isnan(v):
+        return None
+    return v
 
 
 def _plain(v):
