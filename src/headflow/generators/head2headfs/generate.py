@@ -223,7 +223,7 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
     from headflow.catalog import CATALOG, expert_clips
     from headflow.generators.head2headfs.data import ClipError
     from headflow.generators.head2headfs.model import file_sha256, load_person
-    from headflow.generators.head2headfs.reenact import read_fit, reenacted_nmfc
+    from headflow.generators.head2headfs.reenact import read_fit, reenacted_nmfc_at
     from headflow.generators.head2headfs.train import load_clip
     from headflow.manifest import Quarantine
     from headflow.manifest.generated import mark_synthetic, write_generated
@@ -297,12 +297,8 @@ def run_stage(params, init_params, progress: bool = True, *, clips_path: Path | 
                         raise ClipError("no_fit", f"{c}: no fit3dmm fit (fits.parquet)")
                 target_fit = read_fit(fits.at[task["target_clip"], "fit_path"])
                 driver_fit = read_fit(fits.at[task["driver"], "fit_path"])
-                # rendered at G's resolution straight away (the crop transform scaled from the fit's crop size
-                # to S about pixel centres); numpy rasteriser: no numba compilation for a few small frames
-                k = S / float(driver_fit.get("crop_size", OUTPUT_SIZE))
-                M = np.asarray(driver_fit["crop_transforms"], np.float64) * k
-                M[:, :, 2] += 0.5 * k - 0.5
-                nmfc, _ = reenacted_nmfc(model, target_fit, dict(driver_fit, crop_transforms=M), S, backend="numpy")
+                # rendered at G's resolution straight away (numpy rasteriser: no numba compilation)
+                nmfc, _ = reenacted_nmfc_at(model, target_fit, driver_fit, S)
                 if len(nmfc) != len(driver.frames):
                     raise ClipError("frame_count_mismatch", f"{task['driver']}: {len(nmfc)} fitted frames, "
                                     f"{len(driver.frames)} crop frames")

@@ -74,3 +74,26 @@ def reenacted_nmfc(model: MorphableModel, target_fit: dict[str, np.ndarray], dri
     nmfc[bad] = 0
     mask[bad] = False
     return nmfc, mask
+
+
+def reenacted_nmfc_at(model: MorphableModel, target_fit: dict[str, np.ndarray], driver_fit: dict[str, np.ndarray],
+                      size: int, backend: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
+    """`reenacted_nmfc` rendered straight at G's resolution `size` (what `generate_head2headfs` feeds G).
+
+    The driver's crop transforms (source -> the fit's `crop_size` crop, 256 when the file does not say) are
+    rescaled to a `size` crop about pixel centres (x' = (x + 0.5) k - 0.5, k = size / crop_size, the rule of
+    `cv2.resize` and `headflow.shards.geometry.resize_transform`), so no 256-pixel image is rendered and
+    downsampled. The numpy rasteriser is the default: no numba compilation for a few small frames.
+
+    Args:
+        model, target_fit, driver_fit: as `reenacted_nmfc`.
+        size: G's resolution S in pixels.
+        backend: the rasteriser.
+
+    Returns:
+        nmfc (T, size, size, 3) uint8 and head mask (T, size, size) bool, T = the driver's frames.
+    """
+    k = size / float(driver_fit.get("crop_size", 256))
+    M = np.asarray(driver_fit["crop_transforms"], np.float64) * k
+    M[:, :, 2] += 0.5 * k - 0.5
+    return reenacted_nmfc(model, target_fit, dict(driver_fit, crop_transforms=M), size, backend=backend)
