@@ -319,9 +319,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['scoring_seconds']} s ({res['evaluate_params']['sample_frames']} sampled frames per clip for AKD/AED/FID); "
               f"wall {wall:.0f} s. PSNR/SSIM: the 96x96 face crop; means over clips "
               f"[{params.ci:.0%} bootstrap interval]; FID face: one number per set (no interval).\n\n")
+    agg = res["aggregates"]
+    failed = agg[(agg.system == FAMILY) & (agg.metric == "psnr")]
+    fails = [f"{FAMILY}:{r.variant}: {int(r.n_failed)} of {len(res['clips'])} outputs failed and count at their clip's "
+             "worst value among the systems (the evaluation stage's rule)" for r in failed.itertuples() if r.n_failed]
     footer = ""
-    if nulls or res["quarantine"]:
-        footer = "\n" + "\n".join([*(f"- {n}" for n in nulls),
+    if nulls or fails or res["quarantine"]:
+        footer = "\n" + "\n".join([*(f"- {n}" for n in fails), *(f"- {n}" for n in nulls),
                                    *(f"- quarantined {q['clip_id']}: {q['reason_code']} ({q['message'][:200]})"
                                      for q in res["quarantine"])]) + "\n"
     report = {
