@@ -97,6 +97,43 @@ def grid_clip(prepared: PreparedClip, image_size: int, crop_size: int = 256):
                             inside=views["crop256_inside"])
 
 
+def motion_stats(generator, clip, frame_start: int, frame_end: int, batch_frames: int = 32) -> dict:
+    """How far the head-motion predictor's transformation is from identity on one reconstruction, and whether it
+    follows the mouth.
+
+    In the aligned crop (the faces stage's per-frame similarity alignment) the head's scale, roll and shift are
+    already normalised, so between source frame 0 and driver frame f of one clip the true transformation is
+    close to the identity; what the predictor adds there is mostly error. Per frame f of [frame_start,
+    frame_end): the scale sqrt|det A| of A_{S<-D} (the affine variant's `theta`, driver -> source sampling grid;
+    TPS: not computed, None) and the mouth opening (mean inner-lip gap 61-67, 62-66, 63-65 over the inter-ocular
+    distance, from the clip's landmarks).
+
+    Returns:
+        {"scale_min", "scale_max", "scale_abs_dev" (mean |scale - 1|), "shift_abs" (mean |t|, grid units of
+        [-1, 1]), "r_scale_mouth" (Pearson r over frames; None when either is constant)}; all None for TPS.
+    """
+    import torch
+
+    if generator.params.head_motion != "affine":
+        return dict.fromkeys(("scale_min", "scale_max", "scale_abs_dev", "shift_abs", "r_scale_mouth"))
+    frames = np.arange(frame_start, frame_end)
+    src = torch.from_numpy(clip.frames[0]).permute(2, 0, 1).float().div(255)
+    thetas = []
+    with torch.no_grad():
+        for i in range(0, len(frames), batch_frames):
+            drv = torch.from_numpy(clip.frames[frames[i:i + batch_frames]]).permute(0, 3, 1, 2).float().div(255)
+            thetas.append(generator.head_motion(src.expand(len(drv), -1, -1, -1), drv)["theta"].numpy())
+    theta = np.concatenate(thetas).astype(np.float64)
+    scale = np.sqrt(np.abs(np.linalg.det(theta[:, :, :2])))
+    lm = clip.landmarks[frames].astype(np.float64)
+    ocular = np.linalg.norm(lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1), axis=1)
+    mouth = np.mean([np.linalg.norm(lm[:, a] - lm[:, b], axis=1) for a, b in ((61, 67), (62, 66), (63, 65))], 0) / ocular
+    r = float(np.corrcoef(scale, mouth)[0, 1]) if scale.std() > 0 and mouth.std() > 0 else None
+    return {"scale_min": float(scale.min()), "scale_max": float(scale.max()),
+            "scale_abs_dev": float(np.mean(np.abs(scale - 1))), "shift_abs": float(np.mean(np.abs(theta[:, :, 2]))),
+            "r_scale_mouth": r}
+
+
 def output_rows(clip_id: str, variant: str, paths: dict[str, Path], frame_start: int, frame_end: int,
                 sha: str, seed: int = 0) -> list[dict]:
     """The generated.parquet-style rows of one reconstruction output and its same-run source warp.
@@ -126,7 +163,7 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
 
     Returns:
         {"per_clip", "aggregates", "comparisons" (DataFrames), "quarantine" (rows), "accounting", "clips",
-         "generation", "variant", "train_params", "sha256", "skipped", "scoring_seconds", "timings"}.
+         "generation", "motion" (clip -> `motion_stats`), "variant", "train_params", "sha256", "skipped", "scoring_seconds", "timings"}.
 
     Raises:
         FileNotFoundError / ValueError: no or not a DisCoHead generator checkpoint (`load_generator`).
@@ -180,7 +217,7 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
     for c, why in skipped:
         quarantine.add(c, "too_short", f"{c}: {why}", real[c].video_path)
 
-    outputs, failed, gen_frames, gen_s = {}, [], 0, 0.0
+    outputs, failed, gen_frames, gen_s, motion = {}, [], 0, 0.0, {}
     for t in tasks:
         c = t.source_clip
         paths = {variant: work / "videos" / f"{c}.{PROTOCOL}.mp4",
@@ -202,6 +239,7 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
             continue
         gen_s += time.perf_counter() - t0
         gen_frames += result.frame_end - result.frame_start
+        motion[c] = motion_stats(generator, clip, result.frame_start, result.frame_end)
         outputs[(PROTOCOL, c)] = output_rows(c, variant, paths, result.frame_start, result.frame_end, sha)
 
     check_accounting(names, sorted(c for _, c in outputs), [q["clip_id"] for q in quarantine.rows], BENCH)
@@ -243,7 +281,7 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
                       for c, r in real.items()},
             "generation": {"outputs": len(outputs), "frames": gen_frames, "seconds": round(gen_s, 2),
                            "frames_per_s": round(gen_frames / gen_s, 2) if gen_s else None},
-            "variant": variant, "train_params": saved, "sha256": sha, "skipped": [list(s) for s in skipped],
+            "motion": motion, "variant": variant, "train_params": saved, "sha256": sha, "skipped": [list(s) for s in skipped],
             "scoring_seconds": round(score_s, 1), "evaluate_params": dataclasses.asdict(params),
             "timings": {g: {"frames": n, "seconds": round(s, 2)} for g, (n, s) in sorted(timings.items())}}
 
@@ -323,6 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = agg[(agg.system == FAMILY) & (agg.metric == "psnr")]
     fails = [f"{FAMILY}:{r.variant}: {int(r.n_failed)} of {len(res['clips'])} outputs failed and count at their clip's "
              "worst value among the systems (the evaluation stage's rule)" for r in failed.itertuples() if r.n_failed]
+    mo = [m for m in res["motion"].values() if m["scale_min"] is not None]
+    if mo:
+        rs = [m["r_scale_mouth"] for m in mo if m["r_scale_mouth"] is not None]
+        fails.append(f"head motion (A_S<-D in the aligned crop, where the true one is near identity): scale "
+                     f"{min(m['scale_min'] for m in mo):.3f}..{max(m['scale_max'] for m in mo):.3f}, mean |scale - 1| "
+                     f"{np.mean([m['scale_abs_dev'] for m in mo]):.3f}, mean |shift| {np.mean([m['shift_abs'] for m in mo]):.3f}; "
+                     f"r(scale, mouth opening) per clip {', '.join(f'{r:+.2f}' for r in rs)}")
     footer = ""
     if nulls or fails or res["quarantine"]:
         footer = "\n" + "\n".join([*(f"- {n}" for n in fails), *(f"- {n}" for n in nulls),
@@ -333,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": {"path": str(args.checkpoint), "sha256": res["sha256"], "variant": res["variant"],
                        "training": train},
         "judge": {"path": str(judge) if judge else None, "sha256": file_sha256(judge) if judge else None},
-        "clips": res["clips"], "skipped_tasks": res["skipped"], "accounting": acc, "generation": gen,
+        "clips": res["clips"], "motion": res["motion"], "skipped_tasks": res["skipped"], "accounting": acc, "generation": gen,
         "scoring_seconds": res["scoring_seconds"], "evaluate_params": res["evaluate_params"], "speed": res["timings"],
         "quarantine": res["quarantine"], "aggregates": external.records(res["aggregates"]),
         "comparisons": external.records(res["comparisons"]), "per_clip": external.records(res["per_clip"]),
