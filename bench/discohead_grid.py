@@ -44,7 +44,6 @@ import dataclasses
 import json
 import logging
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -264,14 +263,11 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
     check_accounting(generated, scored_out, q_out, BENCH)
 
     notes = dict(_nets(checkpoints, params.syncnet, "/").missing)
+    if not judge:
+        notes.update(dict.fromkeys(("lse_d", "lse_c", "offset"), "no sync judge given (--judge: a train_judge "
+                                   "checkpoint, e.g. data/models/judge/best.pt after `dvc repro train_judge`)"))
     notes["lse_c_loss_expert"] = "not used by this bench (DisCoHead trains against no sync expert)"
     per_clip, aggregates, comparisons = external.summarise(results, failed, params, notes)
-    timings: dict[str, list[float]] = {}
-    for res in results:
-        for g, (n, s) in res["timings"].items():
-            acc = timings.setdefault(g, [0.0, 0.0])
-            acc[0] += n
-            acc[1] += s
     accounting = {"clips_in": len(names), "clips_generated": len(outputs),
                   "clips_quarantined": len([q for q in quarantine.rows if "/" not in q["clip_id"]]),
                   "outputs_in": len(generated), "outputs_scored": len(scored_out), "outputs_quarantined": len(q_out)}
@@ -283,7 +279,7 @@ def run(videos: Sequence[Path], checkpoint: Path, work: Path, params, faces_para
                            "frames_per_s": round(gen_frames / gen_s, 2) if gen_s else None},
             "motion": motion, "variant": variant, "train_params": saved, "sha256": sha, "skipped": [list(s) for s in skipped],
             "scoring_seconds": round(score_s, 1), "evaluate_params": dataclasses.asdict(params),
-            "timings": {g: {"frames": n, "seconds": round(s, 2)} for g, (n, s) in sorted(timings.items())}}
+            "timings": external.speed(results)}
 
 
 def training_summary(checkpoint: Path, saved: dict) -> dict:
@@ -336,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         params = dataclasses.replace(params, sample_frames=args.sample_frames)
     faces_params = load_block("faces", args.params) if have_params else FacesParams()
     judge = Path(args.judge) if Path(args.judge).is_file() else None
+    if judge is None:
+        print(f"--judge {args.judge}: not found; LSE-C/D are null", file=sys.stderr)
 
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="headflow-discohead-grid-")
     work = Path(args.work or tmp.name)
@@ -344,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train = training_summary(Path(args.checkpoint), res["train_params"])
     m = train["model"]
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = external.command_line(argv)
     tables = external.markdown_tables(res["aggregates"], res["comparisons"], TABLE_METRICS)
     nulls = external.null_notes(res["aggregates"], ("lpips", "fid_inception", "lse_c"))
     acc = res["accounting"]
@@ -383,12 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "quarantine": res["quarantine"], "aggregates": external.records(res["aggregates"]),
         "comparisons": external.records(res["comparisons"]), "per_clip": external.records(res["per_clip"]),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=external.plain, allow_nan=False) + "\n")
-    out.with_suffix(".md").write_text(header + tables + footer)
-    print(header + tables + footer)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    external.write_outputs(Path(args.out), report, header + tables + footer)
     if tmp is not None:
         tmp.cleanup()
     return 0

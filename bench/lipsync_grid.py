@@ -33,10 +33,8 @@ same path with `.md` (the tables printed at the end). Preparation, jobs, summary
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -47,7 +45,7 @@ import pandas as pd
 
 from headflow.evaluate import external
 from headflow.evaluate.baselines import canonical_tasks
-from headflow.evaluate.external import clip_items, plain as _plain, records as _records  # noqa: F401 - tests import them here
+from headflow.evaluate.external import clip_items, records as _records  # noqa: F401 - tests import them here
 from headflow.evaluate.stage import _row, score_clip_job
 
 FAMILY = "lipsync"
@@ -153,13 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     per_clip, aggregates, comparisons = external.summarise(results, failed, params, notes)
     wall = time.perf_counter() - t_start
 
-    timings: dict[str, list[float]] = {}
-    for res in results:
-        for g, (n, s) in res["timings"].items():
-            acc = timings.setdefault(g, [0.0, 0.0])
-            acc[0] += n
-            acc[1] += s
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = external.command_line(argv)
     tables = markdown_tables(aggregates, comparisons)
     header = (f"GRID lip-sync transfer: {len(real)} clips ({', '.join(real)}), generator {Path(args.generator).name} "
               f"(sha256 {sha[:12]}), judge {Path(args.judge).name}; {len(outputs)} outputs, {len(failed)} failed; "
@@ -176,15 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                         "judge": {"path": args.judge, "sha256": file_sha256(Path(args.judge))},
                         "loss_expert": {"path": loss_expert, "sha256": file_sha256(Path(loss_expert)) if loss_expert else None}},
         "evaluate_params": asdict(params),
-        "speed": {g: {"frames": n, "seconds": round(s, 2)} for g, (n, s) in sorted(timings.items())},
+        "speed": external.speed(results),
         "aggregates": _records(aggregates), "comparisons": _records(comparisons), "per_clip": _records(per_clip),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=_plain, allow_nan=False) + "\n")
-    out.with_suffix(".md").write_text(header + tables)
-    print(header + tables)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    external.write_outputs(Path(args.out), report, header + tables)
     if tmp is not None:
         tmp.cleanup()
     return 0

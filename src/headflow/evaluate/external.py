@@ -283,3 +283,33 @@ def records(df: pd.DataFrame) -> list[dict]:
             return None if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else v
         return v
     return [{k: value(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def speed(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Group -> {"frames", "seconds"} summed over `score_clip_job` results' timings (the stage's speed groups)."""
+    acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for res in results:
+        for g, (n, s) in res["timings"].items():
+            acc[g][0] += n
+            acc[g][1] += s
+    return {g: {"frames": n, "seconds": round(s, 2)} for g, (n, s) in sorted(acc.items())}
+
+
+def command_line(argv: Sequence[str] | None) -> str:
+    """The command a bench was run with, shell-quoted ("python <script> <args>")."""
+    import shlex
+    import sys
+
+    return "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+
+
+def write_outputs(out: Path, report: dict, text: str) -> None:
+    """Write `report` as strict JSON to `out` and `text` (the tables) beside it as `.md`; print the text."""
+    import json
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=plain, allow_nan=False) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
