@@ -195,13 +195,31 @@ def resize_clip(pixels: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[n
 def clip_from_shard(shard, image_size: int) -> DisCoHeadClip:
     """A `DisCoHeadClip` from a `headflow.shards.ClipShard` read with views ("crop256", "mel"), with crop256's
     validity mask (`resize_inside`: area + threshold) when the shard has one."""
+    view = shard.crop256
+    return clip_from_arrays(shard.clip_id, view.pixels, view.landmarks, shard.valid, shard.mel, image_size,
+                            float(shard.fps), shard.speaker, view.mask)
+
+
+def clip_from_arrays(clip_id: str, crop256: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, mel: np.ndarray,
+                     image_size: int, fps: float = 25.0, speaker: str = "", inside: np.ndarray | None = None
+                     ) -> DisCoHeadClip:
+    """A `DisCoHeadClip` from aligned crops cut outside the shards (e.g. `headflow.shards.cut.cut_views` on a
+    video the faces stage tracked: the GRID bench), with the same rules as `clip_from_shard`.
+
+    Args:
+        crop256: (T, S0, S0, 3) uint8 aligned crops.
+        landmarks: (T, 68, 2) in crop pixels (NaN where unknown).
+        valid: (T,) bool frames with a tracked face; a frame with a non-finite landmark is made invalid.
+        mel: (T_mel, 80) Wav2Lip mel of the clip's audio.
+        image_size: the model's side (crops and landmarks resized by `resize_clip`).
+        inside: (T, S0, S0) crop pixels sampled inside the source frame (`resize_inside`), or None (all valid).
+    """
     from headflow.shards.geometry import resize_inside
 
-    view = shard.crop256
-    frames, lm = resize_clip(view.pixels, view.landmarks, image_size)
-    valid = np.asarray(shard.valid, bool) & np.isfinite(view.landmarks).all(axis=(1, 2))
-    return DisCoHeadClip(shard.clip_id, frames, lm, valid, np.asarray(shard.mel, np.float32), float(shard.fps),
-                         shard.speaker, resize_inside(view.mask, image_size))
+    frames, lm = resize_clip(np.asarray(crop256), np.asarray(landmarks), image_size)
+    valid = np.asarray(valid, bool) & np.isfinite(landmarks).all(axis=(1, 2))
+    return DisCoHeadClip(clip_id, frames, lm, valid, np.asarray(mel, np.float32), float(fps), speaker,
+                         resize_inside(None if inside is None else np.asarray(inside, bool), image_size))
 
 
 def usable_frames(clip: DisCoHeadClip) -> np.ndarray:
