@@ -167,25 +167,13 @@ def summarise(results: list[dict], extra_rows: list[dict], params, notes: dict[s
         params: the `evaluate` block.
         notes: metric -> why it is null (added to `UNAVAILABLE`'s; e.g. a missing judge).
     """
-    from headflow.evaluate.aggregate import aggregate, compare, set_metrics
-    from headflow.evaluate.stage import UNAVAILABLE, fid_inception_rows
-    from headflow.manifest.schemas import EVAL_METRICS, PER_CLIP
+    from headflow.evaluate.stage import UNAVAILABLE, summarise_scores
+    from headflow.manifest.schemas import PER_CLIP
 
     rows = [r for res in results for r in res["rows"]] + list(extra_rows)
     per_clip = pd.DataFrame(rows, columns=PER_CLIP.names).sort_values(
         ["protocol", "system", "variant", "seed", "clip_id"], ignore_index=True, na_position="first")
-    why = {**UNAVAILABLE, **(notes or {})}
-    agg = aggregate(per_clip, params.n_boot, params.ci, params.seed,
-                    {("abs_offset" if m == "offset" else m): n for m, n in why.items() if m in EVAL_METRICS})
-    descriptors: dict = defaultdict(list)
-    for res in results:
-        for k, v in res["descriptors"].items():
-            descriptors[k].append(v)
-    fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()},
-                      {"reconstruction": "ground_truth", "dubbing": "baseline_unedited"}, params.ci)
-    extra = fid_inception_rows(sorted(descriptors), params.ci)
-    agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
-    comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
+    agg, comparisons = summarise_scores(per_clip, results, params, {**UNAVAILABLE, **(notes or {})})
     return per_clip, agg, comparisons
 
 

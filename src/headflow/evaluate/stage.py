@@ -19,7 +19,6 @@ Writes `data/interim/evaluate/{per_clip,aggregates,comparisons,quarantine}.parqu
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -424,6 +423,34 @@ def fid_inception_rows(keys: list[tuple[str, str | None, str]], ci: float) -> pd
                           "ci": ci, "higher_is_better": False, "note": UNAVAILABLE["fid_inception"]}
                          for (s, v, p) in keys])
 
+FID_REFERENCE = {"reconstruction": "ground_truth", "dubbing": "baseline_unedited"}
+"""Per protocol, the system whose face descriptors are the real set the others' `fid_face` is measured against."""
+
+
+def summarise_scores(per_clip: pd.DataFrame, results: list[dict], params, notes: dict[str, str]):
+    """The stage's aggregates and comparisons from its per-clip rows and `score_clip_job` results.
+
+    Aggregates: bootstrap intervals per (system, variant, protocol, metric) (`aggregate`; a metric null for a
+    reason in `notes` carries it), `fid_face` of every descriptor set against its protocol's `FID_REFERENCE`
+    (`set_metrics`), the `fid_inception` rows (`fid_inception_rows`). Comparisons: `compare` (paired bootstrap
+    against the protocol's baselines and a family's same-run `<v>+<name>` variants). Used by `run_stage` and
+    by the benches that score outside the stage (`headflow.evaluate.external.summarise`).
+
+    Returns:
+        (aggregates, comparisons) DataFrames.
+    """
+    agg = aggregate(per_clip, params.n_boot, params.ci, params.seed,
+                    {("abs_offset" if m == "offset" else m): n for m, n in notes.items() if m in EVAL_METRICS})
+    descriptors: dict = defaultdict(list)
+    for res in results:
+        for k, v in res["descriptors"].items():
+            descriptors[k].append(v)
+    fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()}, FID_REFERENCE, params.ci)
+    extra = fid_inception_rows(sorted(descriptors), params.ci)
+    agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
+    return agg, compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
+
+
 def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: bool = True,
               clips_path: Path = CATALOG.manifest("ingest", "clips"),
               faces_path: Path = CATALOG.manifest("faces", "faces"),
@@ -486,17 +513,7 @@ def run_stage(params: EvaluateParams, map_fn: Callable | None = None, progress: 
     notes = dict(UNAVAILABLE)
     nets_missing = _nets(checkpoints, params.syncnet, str(root)).missing
     notes.update(nets_missing)
-    agg = aggregate(per_clip, params.n_boot, params.ci, params.seed,
-                    {("abs_offset" if m == "offset" else m): n for m, n in notes.items() if m in EVAL_METRICS})
-    descriptors: dict = defaultdict(list)
-    for res in results:
-        for k, v in res["descriptors"].items():
-            descriptors[k].append(v)
-    fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()},
-                      {"reconstruction": "ground_truth", "dubbing": "baseline_unedited"}, params.ci)
-    extra = fid_inception_rows(sorted(descriptors), params.ci)
-    agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
-    comparisons = compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
+    agg, comparisons = summarise_scores(per_clip, results, params, notes)
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for res in results:
