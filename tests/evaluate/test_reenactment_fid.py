@@ -81,3 +81,56 @@ def test_pool_targets_keeps_fake_and_real_rows_paired_across_jobs():
     assert set(pooled) == {SYS, ("x", "v", "reenactment")}
     fake, real = pooled[SYS]
     assert fake[:, 0].tolist() == [1, 1, 3, 3] and real[:, 0].tolist() == [2, 2, 4, 4]
+
+
+def test_score_clip_job_pairs_self_reenactment_outputs_with_their_real_frames(monkeypatch):
+    # score_clip_job with the real Scorer.score, on synthetic frames; only the decoding, the output reader and the
+    # costly per-crop networks (dlib landmarks and descriptor) are replaced. The stand-in descriptor is a
+    # subsample of the 256 crop's red channel, so a descriptor tells which frame it came from.
+    from headflow.evaluate import outputs, stage
+    from headflow.evaluate.baselines import Task
+    from headflow.evaluate.params import EvaluateParams
+    from headflow.evaluate.scoring import NoFace, RealClip, Scorer, SyncNets
+
+    rng = np.random.default_rng(0)
+    n = 10
+    m256 = np.tile(np.array([[2.0, 0, 0], [0, 2.0, 0]]), (n, 1, 1))           # 128x128 frame -> 256 crop
+    boxes = np.tile(np.array([32.0, 32, 96, 96]), (n, 1))
+    frames = {c: [rng.integers(0, 200, (128, 128, 3), dtype=np.uint8) for _ in range(n)] for c in ("c", "d")}
+    monkeypatch.setattr(stage, "_real", lambda spec, root: RealClip(spec.clip_id, frames[spec.clip_id], boxes,
+                                                                    np.ones(n, bool), m256, None))
+    monkeypatch.setattr(stage, "_nets", lambda *a: SyncNets())
+    monkeypatch.setattr(Scorer, "heavy", lambda self, crop, box, need_landmarks=True: {
+        "cpbd": 0.0, "landmarks": np.zeros((68, 2)), "descriptor": crop[::16, ::16, 0].ravel()[:128].astype(float)})
+
+    def fake_output(row, task, hw, root, tol):
+        if row.variant == "default+retrieval":
+            raise NoFace("no face")                    # a failed output: no descriptors at all
+        return (lambda f: frames["c"][f] + np.uint8(40)), "frame"   # the real frame, 40 grey levels brighter
+
+    monkeypatch.setattr(outputs, "load_output", fake_output)
+    self_task = Task("reenactment", "c.self", "c", None, "c", True, 1, n)
+    cross_task = Task("reenactment", "c.cross", "d", None, "c", False, 1, n)
+    rec_task = Task("reconstruction", "c", "c", None, "c", True, 1, n)
+
+    def gen(variant, cid):
+        return {"family": "head2headfs", "variant": variant, "seed": 0, "output_path": f"none/{cid}.mp4"}
+
+    spec = stage.ClipSpec("c", "c.mp4", boxes, np.ones(n, bool), m256, n)
+    items = [(rec_task, "ground_truth", None), (self_task, "head2headfs", gen("default", "c.self")),
+             (cross_task, "head2headfs", gen("default", "c.cross")),
+             (self_task, "head2headfs", gen("default+retrieval", "c.self"))]
+    job = stage.ClipJob(spec, items, {"d": stage.ClipSpec("d", "d.mp4", boxes, np.ones(n, bool), m256, n)},
+                        params=EvaluateParams(sample_frames=4, min_face_fraction=0.0, workers=1))
+    res = stage.score_clip_job(job)
+
+    assert set(res["targets"]) == {SYS}                 # not the reference rows, not the failed variant
+    fake, real = res["targets"][SYS]
+    assert fake.shape == real.shape == (4, 128)
+    assert np.allclose(fake - real, 40, atol=1)         # row i of both: the same frame, shifted by 40
+    assert len(res["descriptors"][SYS]) == 8            # the pooled set also has the 4 cross-reenactment frames
+    sampled = [frames["c"][f][::8, ::8, 0].ravel()[:128] for f in range(1, n)]   # the crop is the frame x2
+    assert all(any(np.allclose(r, s, atol=1) for s in sampled) for r in real)     # real frames of the clip
+    fid = set_metrics(res["descriptors"], REFERENCE, 0.95, pool_targets([res]))
+    assert np.isfinite(_row(fid, "head2headfs", "reenactment", "default")["mean"])
+    assert abs(_row(fid, "ground_truth", "reconstruction")["mean"]) < 1e-6
