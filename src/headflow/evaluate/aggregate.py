@@ -95,7 +95,8 @@ def aggregate(per_clip: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed
 
 
 def set_metrics(descriptors: dict[tuple[str, str, str], np.ndarray], reference: dict[str, str],
-                ci: float = 0.95) -> pd.DataFrame:
+                ci: float = 0.95,
+                targets: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
     """`fid_face`: Fréchet distance of each system's pooled face descriptors to the real clips'.
 
     Args:
@@ -103,30 +104,47 @@ def set_metrics(descriptors: dict[tuple[str, str, str], np.ndarray], reference: 
             over clips (rows with NaN, frames without a face, are dropped).
         reference: protocol -> the system whose descriptors are the real set ("ground_truth", or
             "baseline_unedited" in dubbing, whose frames are the real source frames).
+        targets: (system, variant, protocol) -> (fake (N, 128), real (N, 128)) for a protocol without a
+            reference system (reenactment, head2headfs issue 17): the system's descriptors of its tasks with
+            ground truth (self-reenactment) and the real frames' at the same tasks and sampled frames
+            (`evaluate.stage.pool_targets`). For such a key the distance is between these two sets only
+            (its tasks without ground truth are left out); keys of other protocols are unaffected.
 
     Returns:
         Aggregate rows (no interval: one number per set; `n` = descriptors used).
     """
+    targets = targets or {}
     rows = []
     for (system, variant, protocol), feats in descriptors.items():
         ref_key = next((k for k in descriptors if k[0] == reference.get(protocol) and k[2] == protocol), None)
         value, note, n = np.nan, None, 0
-        if ref_key is None:
+        if (system, variant, protocol) in targets:             # head2headfs: self-reenactment's real frames
+            feats, real = targets[(system, variant, protocol)]
+            value, note, n = _fid_face(feats, real)
+            if np.isfinite(value):
+                note += ("; real set: the ground-truth frames of its self-reenactment tasks at the same sampled "
+                         "frames (cross-reenactment tasks have none and are left out)")
+        elif ref_key is None:
             note = f"no real reference set in protocol {protocol}"
+            if protocol == "reenactment":
+                note += " (only self-reenactment tasks have ground truth; this system has none scored)"
         else:
-            a = feats[np.isfinite(feats).all(axis=1)]
-            b = descriptors[ref_key][np.isfinite(descriptors[ref_key]).all(axis=1)]
-            n = len(a)
-            if len(a) < 2 or len(b) < 2:
-                note = "fewer than 2 face descriptors"
-            else:
-                value = frechet_distance(a, b)
-                note = (f"Frechet distance of dlib descriptors, {len(a)} vs {len(b)} frames (N < 128 dims: "
-                        "biased upward, compare only at equal N)")
+            value, note, n = _fid_face(feats, descriptors[ref_key])
         rows.append({"system": system, "family": None, "variant": variant or None, "protocol": protocol,
                      "metric": "fid_face", "mean": value, "low": np.nan, "high": np.nan, "n": n, "n_dropped": 0,
                      "n_failed": 0, "ci": ci, "higher_is_better": False, "note": note})
     return pd.DataFrame(rows)
+
+
+def _fid_face(feats: np.ndarray, real: np.ndarray) -> tuple[float, str, int]:
+    """(Fréchet distance, note, descriptors used) of a system's descriptors to a real set, frames without a
+    face (NaN rows) dropped from each; NaN with a note when either keeps fewer than 2."""
+    a = feats[np.isfinite(feats).all(axis=1)]
+    b = real[np.isfinite(real).all(axis=1)]
+    if len(a) < 2 or len(b) < 2:
+        return np.nan, "fewer than 2 face descriptors", len(a)
+    return frechet_distance(a, b), (f"Frechet distance of dlib descriptors, {len(a)} vs {len(b)} frames (N < 128 "
+                                    "dims: biased upward, compare only at equal N)"), len(a)
 
 
 def compare(per_clip: pd.DataFrame, baselines: dict[str, tuple[str, ...]], n_boot: int = 1000, ci: float = 0.95,

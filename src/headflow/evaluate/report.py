@@ -288,7 +288,8 @@ def how_section(meta: dict) -> str:
          "Euclidean, in pixels of the 256 crop, no normalisation; AKD (FOMM: per-coordinate absolute error). dlib "
          "ResNet descriptors of the same crops: CSIM (cosine, per frame) and AED (Euclidean), both against the "
          "source clip's real frames (same pose in reconstruction and dubbing); fid_face: Frechet distance of the "
-         "pooled descriptors to the real ones."),
+         "pooled descriptors to the real ones (reenactment: self-reenactment outputs only, against the real "
+         "frames of the same tasks and sampled frames; cross-reenactment has no ground truth and no FID)."),
         ("Sync", f"LSE-D, LSE-C and offset over +-{p.get('max_offset', 15)} frames (syncnet_python's definitions "
          "without zero padding: each offset averages only the window pairs that exist) from the <b>judge</b>, an "
          f"expert trained by <code>train_judge</code> with another seed and face input, which no generator trains "

@@ -257,7 +257,8 @@ class Scorer:
             preview: also return the 256 crop of the middle sampled frame.
 
         Returns:
-            (metrics {column: float or None}, notes, extras {"descriptors": (k, 128), "preview": crop}).
+            (metrics {column: float or None}, notes, extras {"descriptors": (k, 128), "preview": crop,
+            "real_descriptors": (k, 128) of the real frames at the same sampled frames, when `task.has_target`}).
 
         Raises:
             NoFace: fewer sampled crops than `require_face` show a face.
@@ -339,6 +340,8 @@ class Scorer:
                 metrics[key] = None
                 notes.append(f"{key}: no sampled frame had a face descriptor / landmarks on both sides")
         extras = {"descriptors": descs}
+        if task.has_target:   # head2headfs (issue 17): the real set of a self-reenactment fid_face
+            extras["real_descriptors"] = np.stack([h["descriptor"] for h in ref])
         if preview:
             extras["preview"] = crops256[len(crops256) // 2]
         return metrics, notes, extras

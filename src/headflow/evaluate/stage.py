@@ -144,6 +144,7 @@ def score_clip_job(job: ClipJob) -> dict:
                     p.max_offset, p.min_pairs)
     scorer.timings["decode"] = [float(sum(len(r.frames) for r in [real, *identities.values()])), decode_s]
     rows, quarantine, previews, descriptors = [], [], {}, defaultdict(list)
+    targets = defaultdict(list)   # head2headfs: self-reenactment (fake, real) descriptors
     for task, system, gen in job.items:
         identity = identities.get(task.source_clip) if task.source_clip != task.frame_clip else None
         label = system if gen is None else f"{system}:{gen['variant']}"
@@ -170,10 +171,14 @@ def score_clip_job(job: ClipJob) -> dict:
                 continue
         rows.append(_row(task, system, gen, metrics, note="; ".join(notes) or None))
         descriptors[(system, gen["variant"] if gen else "", task.protocol)].append(extras["descriptors"])
+        if gen is not None and task.protocol == "reenactment" and "real_descriptors" in extras:   # head2headfs
+            targets[(system, gen["variant"], task.protocol)].append((extras["descriptors"], extras["real_descriptors"]))
         if job.preview and "preview" in extras:
             previews[f"{task.clip_id}|{task.protocol}|{label}"] = extras["preview"]
     return {"rows": rows, "quarantine": quarantine, "timings": dict(scorer.timings), "previews": previews,
-            "descriptors": {k: np.concatenate(v) for k, v in descriptors.items()}}
+            "descriptors": {k: np.concatenate(v) for k, v in descriptors.items()},
+            "targets": {k: (np.concatenate([f for f, _ in v]), np.concatenate([r for _, r in v]))
+                        for k, v in targets.items()}}
 
 
 # --- styletalk (issue 18) ---
@@ -260,6 +265,19 @@ def mask_scores(output_path: str, task: Task, real, frame_fn: Callable[[int], np
     out = {"mask_iou": mask_iou_frames(pred, ref)}
     out["apd_masked"] = apd(fake, gt, ref) if ref.any() else None
     return out
+
+
+def pool_targets(results: Sequence[dict]) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    """The self-reenactment descriptor pairs of every clip job's result (`score_clip_job`'s "targets"),
+    pooled per (system, variant, protocol): (fake (N, 128), real (N, 128)), row i of both from the same
+    task and sampled frame (the real frame is the ground truth `apd` is computed against). Cross-reenactment
+    tasks (no ground truth) are not in it; a job result without "targets" contributes nothing.
+    """
+    pooled: dict = defaultdict(list)
+    for res in results:
+        for k, pair in res.get("targets", {}).items():
+            pooled[k].append(pair)
+    return {k: (np.concatenate([f for f, _ in v]), np.concatenate([r for _, r in v])) for k, v in pooled.items()}
 # --- end head2headfs ---
 
 
@@ -432,7 +450,7 @@ def summarise_scores(per_clip: pd.DataFrame, results: list[dict], params, notes:
 
     Aggregates: bootstrap intervals per (system, variant, protocol, metric) (`aggregate`; a metric null for a
     reason in `notes` carries it), `fid_face` of every descriptor set against its protocol's `FID_REFERENCE`
-    (`set_metrics`), the `fid_inception` rows (`fid_inception_rows`). Comparisons: `compare` (paired bootstrap
+    or, for self-reenactment outputs, against the real frames of the same tasks (`set_metrics`, `pool_targets`), the `fid_inception` rows (`fid_inception_rows`). Comparisons: `compare` (paired bootstrap
     against the protocol's baselines and a family's same-run `<v>+<name>` variants). Used by `run_stage` and
     by the benches that score outside the stage (`headflow.evaluate.external.summarise`).
 
@@ -445,7 +463,8 @@ def summarise_scores(per_clip: pd.DataFrame, results: list[dict], params, notes:
     for res in results:
         for k, v in res["descriptors"].items():
             descriptors[k].append(v)
-    fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()}, FID_REFERENCE, params.ci)
+    fid = set_metrics({k: np.concatenate(v) for k, v in descriptors.items()}, FID_REFERENCE, params.ci,
+                      pool_targets(results))   # self-reenactment: against the real frames of the same tasks
     extra = fid_inception_rows(sorted(descriptors), params.ci)
     agg = pd.concat([df for df in (agg, fid, extra) if len(df)] or [agg], ignore_index=True)
     return agg, compare(per_clip, BASELINES, params.n_boot, params.ci, params.seed)
