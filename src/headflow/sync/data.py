@@ -233,7 +233,8 @@ def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augme
     (borders replicated), so augmentation costs a few milliseconds per batch instead of dominating
     the data path. Draws come from `gen` only (on the CPU), so a seeded generator makes it reproducible.
     With `colour=False` (for an expert that only looks at grey frames) each frame is first averaged to
-    grey, which makes the resampling three times cheaper, and gain / bias are one per window.
+    grey, which makes the resampling three times cheaper, and gain / bias are one per window. When any of
+    `aug`'s real-footage ranges (blur, JPEG, gamma, lighting ramp) is set, `transfer_batch` follows.
     """
     b, ch, h, w = face.shape
     if not colour:
