@@ -77,13 +77,16 @@ def score_expert(model, prepared: list, args) -> dict:
                for s in [0, *args.shifts]}
         rows["envelope_offset"] = rows.applied_shift.map(env)
         tables.append(rows)
+        own = rows.recovered_subframe - rows.applied_shift      # the clip's own offset as each copy reads it
         got = "  ".join(f"{r.applied_shift:+d}->{r.recovered_offset:+d}" for r in rows.itertuples())
         print(f"{clip.clip_id}: {len(clip.mouths)} frames ({int(clip.valid.sum())} with a face)  applied->recovered "
               f"{got}  LSE-C {rows.lse_c.iloc[0]:.3f} unshifted / {rows.lse_c.iloc[1:].mean():.3f} shifted  "
               f"LSE-D {rows.lse_d.iloc[0]:.3f} / {rows.lse_d.iloc[1:].mean():.3f}  "
-              f"distance at offset 0 {rows.dist_at_zero.iloc[0]:.3f} / {rows.dist_at_zero.iloc[1:].mean():.3f}")
+              f"distance at offset 0 {rows.dist_at_zero.iloc[0]:.3f} / {rows.dist_at_zero.iloc[1:].mean():.3f}  "
+              f"own sub-frame offset {own.mean():+.2f} sd {own.std(ddof=1):.3f} over the {len(rows)} copies")
     rows = pd.concat(tables, ignore_index=True)
     overall = summarise(rows)
+    overall["per_clip"] = clip_consistency(rows)
     overall["tables"] = recovery_tables(rows, args.tolerance)
     print(json.dumps({k: v for k, v in overall.items() if k != "tables"}, indent=2))
     print(format_tables(overall["tables"]))
@@ -107,7 +110,41 @@ def format_comparison(results: list[dict]) -> str:
         t = r["tables"]
         lines.append(f"  {r['expert'][-48:]:<48} {p(t, 'relative'):<28} {p(t, 'exact'):<28} "
                      f"{p(t, 'relative_subframe'):<28} {r['independent']['pearson_r']}")
+    if not all("per_clip" in r for r in results):
+        return "\n".join(lines)
+    lines.append("Per clip (continuous; higher LSE-C = more confident, lower sd = the shifted copies agree on the "
+                 "clip's own sub-frame offset): LSE-C mean over its copies / own-offset sd in frames")
+    clips = list(results[0]["per_clip"])
+    lines.append(f"  {'clip':<10} " + " ".join(f"{r['expert'][-30:]:>30}" for r in results))
+    for c in [*clips, "mean"]:
+        cells = []
+        for r in results:
+            pc = r["per_clip"]
+            lse = np.mean([pc[k]["lse_c_mean"] for k in clips]) if c == "mean" else pc[c]["lse_c_mean"]
+            sd = np.mean([pc[k]["own_offset_sd"] for k in clips]) if c == "mean" else pc[c]["own_offset_sd"]
+            cells.append(f"{lse:>7.3f} / {sd:.3f}")
+        lines.append(f"  {c:<10} " + " ".join(f"{x:>30}" for x in cells))
+    base = results[0]["per_clip"]
+    for r in results[1:]:
+        up = sum(r["per_clip"][c]["lse_c_mean"] > base[c]["lse_c_mean"] for c in clips)
+        tighter = sum(r["per_clip"][c]["own_offset_sd"] < base[c]["own_offset_sd"] for c in clips)
+        lines.append(f"  {r['expert'][-48:]} vs baseline: LSE-C higher on {up}/{len(clips)} clips, "
+                     f"own-offset sd lower on {tighter}/{len(clips)}")
     return "\n".join(lines)
+
+
+def clip_consistency(rows: pd.DataFrame) -> dict:
+    """Per clip: LSE-C at the recovered offset (unshifted, and the mean over all its copies) and how well
+    the copies agree on the clip's own offset: the sample sd over copies of (sub-frame recovered offset
+    minus applied shift), in frames (0 = every shifted copy reads the same own offset)."""
+    out = {}
+    for clip_id, g in rows.groupby("clip_id", sort=True):
+        own = g.recovered_subframe - g.applied_shift
+        out[clip_id] = {"lse_c_unshifted": round(float(g[g.applied_shift == 0].lse_c.mean()), 4),
+                        "lse_c_mean": round(float(g.lse_c.mean()), 4),
+                        "own_offset_mean": round(float(own.mean()), 3),
+                        "own_offset_sd": round(float(own.std(ddof=1)), 4)}
+    return out
 
 
 def independent_check(rows: pd.DataFrame) -> dict:

@@ -57,6 +57,15 @@ class TrainConfig:
     augment_mel_warp: float = 0.15
     """Random frequency warp of training mel windows by a factor 1 +- this (VTLP: unseen voices;
     held-out t1_2 bacc 0.66-0.73 over seeds/threads: within noise of 0.66 without)."""
+    augment_blur_sigma: float = 0.0
+    """Real-footage transfer (issue 16; all four off by default): Gaussian blur of training windows,
+    sigma uniform in [0, this] pixels of the 48x96 mouth crop (`headflow.sync.data.transfer_batch`)."""
+    augment_jpeg_quality: float = 0.0
+    """JPEG compression of training windows, quality uniform in [this, 95]; 0 = off, else in [1, 95]."""
+    augment_gamma: float = 0.0
+    """Random gamma x ** g of training windows, log g uniform in +- this."""
+    augment_light_gradient: float = 0.0
+    """Brightness ramp across the crop in a random direction, gain 1 +- a at the edges, a in [0, this]."""
 
     def validate(self) -> None:
         """Checks through `require` (the loader names the dotted key); nested configs validate themselves."""
@@ -67,6 +76,10 @@ class TrainConfig:
         require(0 <= self.other_clip_fraction <= 1, "other_clip_fraction", self.other_clip_fraction, "a fraction in [0, 1]")
         for name in ("augment_rotate_deg", "augment_shift"):
             require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        for name in ("augment_scale", "augment_mel_warp"):
+        for name in ("augment_blur_sigma", "augment_gamma"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0 (0 = off)")
+        require(self.augment_jpeg_quality == 0 or 1 <= self.augment_jpeg_quality <= 95, "augment_jpeg_quality",
+                self.augment_jpeg_quality, "0 (off) or a JPEG quality in [1, 95]")
+        for name in ("augment_scale", "augment_mel_warp", "augment_light_gradient"):
             require(0 <= getattr(self, name) < 1, name, getattr(self, name),
                     "in [0, 1) (a zoom or warp factor 1 +- x must stay > 0)")

@@ -214,6 +214,16 @@ class Augment:
     gain: float = 0.3             # per-colour gain in [1 - gain, 1 + gain]
     bias: float = 0.1             # per-colour offset +-
     contrast: float = 0.3         # contrast around the window mean in [1 - contrast, 1 + contrast]
+    # Transfer to real footage (`transfer_batch`; 0 = off, the default, which draws nothing):
+    blur_sigma: float = 0.0       # Gaussian blur, sigma uniform in [0, blur_sigma] pixels of the crop
+    jpeg_quality: float = 0.0     # JPEG compression, quality uniform in [jpeg_quality, JPEG_QUALITY_MAX]
+    gamma: float = 0.0            # gamma exp(+-gamma): x ** g, log g uniform in [-gamma, gamma]
+    light_gradient: float = 0.0   # brightness ramp across the crop: gain 1 +- a at its edges, a in [0, this]
+
+    @property
+    def transfer(self) -> bool:
+        """Whether any of the real-footage transfer changes is on."""
+        return self.blur_sigma > 0 or self.jpeg_quality > 0 or self.gamma > 0 or self.light_gradient > 0
 
 
 def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augment(), colour: bool = True) -> torch.Tensor:
@@ -223,7 +233,8 @@ def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augme
     (borders replicated), so augmentation costs a few milliseconds per batch instead of dominating
     the data path. Draws come from `gen` only (on the CPU), so a seeded generator makes it reproducible.
     With `colour=False` (for an expert that only looks at grey frames) each frame is first averaged to
-    grey, which makes the resampling three times cheaper, and gain / bias are one per window.
+    grey, which makes the resampling three times cheaper, and gain / bias are one per window. When any of
+    `aug`'s real-footage ranges (blur, JPEG, gamma, lighting ramp) is set, `transfer_batch` follows.
     """
     b, ch, h, w = face.shape
     if not colour:
@@ -246,6 +257,8 @@ def augment_batch(face: torch.Tensor, gen: torch.Generator, aug: Augment = Augme
     gain = 1 + u(b, 1, c, 1, 1) * aug.gain
     bias = u(b, 1, c, 1, 1) * aug.bias
     x = (((x - mean) * contrast + mean).clamp_(0, 1) * gain + bias).clamp_(0, 1)
+    if aug.transfer:
+        x = transfer_batch(x, gen, aug)
     return x.view(b, ch, h, w) if colour else x.expand(b, N_FRAMES, 3, h, w).reshape(b, ch, h, w)
 
 
@@ -264,3 +277,114 @@ def warp_mel(mel: torch.Tensor, gen: torch.Generator, warp: float) -> torch.Tens
     theta = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, alpha, alpha - 1], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta, tuple(mel.shape), align_corners=True)
     return torch.nn.functional.grid_sample(mel, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+JPEG_QUALITY_MAX = 95.0
+"""Highest JPEG quality `transfer_batch` draws (libjpeg's usual top setting; near lossless)."""
+
+JPEG_LUMA_TABLE = torch.tensor([
+    [16, 11, 10, 16, 24, 40, 51, 61],
+    [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56],
+    [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77],
+    [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101],
+    [72, 92, 95, 98, 112, 100, 103, 99]], dtype=torch.float32)
+"""The JPEG standard's example luminance quantisation table at quality 50 (ITU-T T.81, Annex K.1)."""
+
+
+def _dct_matrix(n: int = 8) -> torch.Tensor:
+    """Orthonormal DCT-II matrix D (n, n): coefficients = D @ block @ D.T, block = D.T @ coefficients @ D."""
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None]
+    d = torch.cos((2 * i + 1) * k * math.pi / (2 * n)) * math.sqrt(2 / n)
+    d[0] /= math.sqrt(2)
+    return d.float()
+
+
+_DCT8 = _dct_matrix()
+
+
+def jpeg_quant_table(quality: torch.Tensor) -> torch.Tensor:
+    """Luminance quantisation tables (N, 8, 8) of JPEG qualities (N,) in [1, 100], as libjpeg scales them.
+
+    IJG libjpeg `jpeg_quality_scaling` / `jpeg_add_quant_table`: scale = 5000 / q below 50, else
+    200 - 2 q (both floored to integers), table = floor((K.1 table * scale + 50) / 100) clipped to [1, 255].
+    Raises ValueError for a quality outside [1, 100].
+    """
+    if quality.numel() and not bool(((quality >= 1) & (quality <= 100)).all()):
+        raise ValueError(f"JPEG quality must lie in [1, 100], got {quality.min().item()}..{quality.max().item()}")
+    q = quality.float()
+    scale = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q).floor()
+    table = JPEG_LUMA_TABLE.to(q.device)
+    return ((table * scale[:, None, None] + 50) / 100).floor().clamp(1, 255)
+
+
+def jpeg_luma(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Baseline JPEG encode + decode of grey images: 8x8 DCT, quantisation, inverse DCT, 8-bit rounding.
+
+    x: (N, 1, H, W) float in [0, 1] (H, W multiples of 8; the 48x96 mouth crop is), quality: (N,) in
+    [1, 100] -> (N, 1, H, W) float in [0, 1] on the 1/255 grid. What a JPEG encoder does to a grey image
+    (its chroma is zero, so only the luminance path acts; ITU-T T.81 baseline, libjpeg's table scaling,
+    `jpeg_quant_table`), written as batched matrix products: ~25x faster on one thread than the colour
+    `kornia.enhance.jpeg_codec_differentiable`, which it matches on grey images up to that codec's
+    differentiable rounding. Rounding here is hard (this is an augmentation, not a training target).
+    Raises ValueError for a shape that is not (N, 1, H, W) with H, W multiples of 8.
+    """
+    n, c, h, w = x.shape
+    if c != 1 or h % 8 or w % 8:
+        raise ValueError(f"jpeg_luma: x must be (N, 1, H, W) with H, W multiples of 8, got {tuple(x.shape)}")
+    if quality.shape != (n,):
+        raise ValueError(f"jpeg_luma: quality must be ({n},), one per image, got {tuple(quality.shape)}")
+    d = _DCT8.to(x.device)
+    blocks = (x.reshape(n, h // 8, 8, w // 8, 8).transpose(2, 3) * 255.0 - 128.0)   # (N, h/8, w/8, 8, 8)
+    coef = d @ blocks @ d.T
+    table = jpeg_quant_table(quality.to(x.device))[:, None, None]
+    coef = torch.round(coef / table) * table
+    out = (d.T @ coef @ d + 128.0).round_().clamp_(0, 255) / 255.0
+    return out.transpose(2, 3).reshape(n, 1, h, w)
+
+
+def transfer_batch(x: torch.Tensor, gen: torch.Generator, aug: Augment) -> torch.Tensor:
+    """Photometric changes that make clean synthetic mouth crops look like real recorded ones.
+
+    x: (B, 5, C, H, W) float in [0, 1], C = 3 (RGB) or 1 (grey), the frames of B windows -> same shape
+    and dtype, in [0, 1]. One draw per window, the same for its 5 frames, in the order a camera and a
+    codec apply them: lighting (gamma x ** g with log g uniform in +-`aug.gamma`; a linear brightness
+    ramp across the crop in a uniform random direction, gain 1 +- a at the crop's edges, a uniform in
+    [0, `aug.light_gradient`]), optical / resampling blur (Gaussian, sigma uniform in
+    [0, `aug.blur_sigma`] pixels, `kornia.filters.gaussian_blur2d`), then JPEG compression (quality
+    uniform in [`aug.jpeg_quality`, JPEG_QUALITY_MAX]: `jpeg_luma` for grey frames,
+    `kornia.enhance.jpeg_codec_differentiable` for colour). A change whose range is 0 is skipped and
+    draws nothing from `gen`, so a run with all of them off draws exactly what it drew before they
+    existed. Batched: no per-window Python loop.
+    """
+    b, t, c, h, w = x.shape
+    if aug.jpeg_quality and not 1 <= aug.jpeg_quality <= JPEG_QUALITY_MAX:
+        raise ValueError(f"Augment.jpeg_quality must be 0 (off) or in [1, {JPEG_QUALITY_MAX}], got {aug.jpeg_quality}")
+    rand = lambda *shape: torch.rand(*shape, generator=gen).to(x.device)        # uniform in [0, 1)
+    if aug.gamma > 0:
+        g = torch.exp((rand(b) * 2 - 1) * aug.gamma).view(b, 1, 1, 1, 1)
+        x = x.clamp(min=0) ** g
+    if aug.light_gradient > 0:
+        phi = rand(b) * 2 * math.pi
+        amp = rand(b) * aug.light_gradient
+        xs = torch.linspace(-1, 1, w, device=x.device)
+        ys = torch.linspace(-1, 1, h, device=x.device) * (h / w)      # pixel-isotropic: same slope per pixel
+        ramp = torch.cos(phi)[:, None, None] * xs[None, None] + torch.sin(phi)[:, None, None] * ys[None, :, None]
+        x = (x * (1 + amp[:, None, None] * ramp).view(b, 1, 1, h, w)).clamp(0, 1)
+    if aug.blur_sigma > 0:
+        from kornia.filters import gaussian_blur2d
+        sigma = (rand(b) * aug.blur_sigma).clamp(min=1e-3).repeat_interleave(t)
+        k = 2 * math.ceil(3 * aug.blur_sigma) + 1
+        x = gaussian_blur2d(x.reshape(b * t, c, h, w), (k, k), torch.stack([sigma, sigma], 1),
+                            border_type="replicate").view(b, t, c, h, w)
+    if aug.jpeg_quality > 0:
+        quality = (aug.jpeg_quality + rand(b) * (JPEG_QUALITY_MAX - aug.jpeg_quality)).repeat_interleave(t)
+        if c == 1:
+            x = jpeg_luma(x.reshape(b * t, 1, h, w), quality).view(b, t, c, h, w)
+        else:
+            from kornia.enhance import jpeg_codec_differentiable
+            x = jpeg_codec_differentiable(x.reshape(b * t, c, h, w).clamp(0, 1), quality).clamp(0, 1).view(b, t, c, h, w)
+    return x.to(torch.float32) if x.dtype != torch.float32 else x

@@ -96,7 +96,9 @@ class ExpertStep:
     def __init__(self, model: SyncExpert, cfg: TrainConfig, val_data: SyncPairs):
         self.generator = model
         self.cfg, self.val_data = cfg, val_data
-        self.aug = Augment(rotate_deg=cfg.augment_rotate_deg, scale=cfg.augment_scale, shift=cfg.augment_shift)
+        self.aug = Augment(rotate_deg=cfg.augment_rotate_deg, scale=cfg.augment_scale, shift=cfg.augment_shift,
+                           blur_sigma=cfg.augment_blur_sigma, jpeg_quality=cfg.augment_jpeg_quality,
+                           gamma=cfg.augment_gamma, light_gradient=cfg.augment_light_gradient)
         self.colour = cfg.model.face_input not in GREY_INPUTS
 
     def prepare(self, batch, generator: torch.Generator):
