@@ -276,8 +276,11 @@ def frames_figure(rows: list[tuple[str, np.ndarray]], columns: list[str], path: 
                 f, (tile, tile), interpolation=cv2.INTER_AREA if f.shape[0] > tile else cv2.INTER_NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"frames_figure: could not write {path}")
+    # Pillow, not cv2.imwrite: OpenCV's libpng can fail ("bad parameters to zlib") once PyAV has handled
+    # media in the same process (tests/evaluate/test_report_browser.py), and this bench decodes video.
+    from PIL import Image
+
+    Image.fromarray(img).save(path, format="PNG")
     return path
 
 

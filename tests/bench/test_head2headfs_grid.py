@@ -47,10 +47,17 @@ def test_summarise_pairs_frames_and_names_the_winner():
     assert "| head2headfs | 5.5 [" in text and "| head2headfs - retrieval | apd_whole | 1.0 [1.0, 1.0] | 10 | opponent |" in text
 
 
+def _read_png(path) -> np.ndarray:
+    """The figure as an RGB array, read with Pillow (the bench writes it with Pillow; see frames_figure)."""
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
 def test_frames_figure_layout(tmp_path):
     rows = [("a", np.full((3, 16, 16, 3), 255, np.uint8)), ("b\nsecond line", np.zeros((3, 300, 300, 3), np.uint8))]
     path = frames_figure(rows, ["f0", "f1", "f2"], tmp_path / "fig.png", tile=32)
-    img = cv2.imread(str(path))
+    img = _read_png(path)
     assert img.shape == (22 + 2 * 32, 150 + 3 * 32, 3)
     assert (img[22 + 32:, 150:] == 0).all() and (img[22:22 + 32, 150:] == 255).all()   # tiles in their rows
     with pytest.raises(ValueError, match="do not have 3 frames"):
@@ -111,6 +118,6 @@ def test_bench_runs_on_two_grid_clips(grid_dir, tmp_path):
     assert {(c["opponent"], c["metric"]) for c in r["comparisons"]} == {("retrieval", m) for m in
                                                                          ("apd_whole", "apd_masked", "mask_iou")}
     assert r["inference"]["cross_nmfc_frames"] == 75 and r["inference"]["frames"] == 55 + 75
-    img = cv2.imread(r["figure"])
+    img = _read_png(r["figure"])
     assert img.shape == (22 + 6 * 128, 150 + 3 * 128, 3)   # six rows (no random init), three columns
     assert out.with_suffix(".md").read_text().count("| head2headfs - retrieval |") == 3
