@@ -1,7 +1,7 @@
 """DisCoHead's disentanglement on the demo (which knows every frame's head pose and mouth opening).
 
     cd <worktree> && OMP_NUM_THREADS=1 nice -n 10 env PYTHONPATH=src:. \\
-        python bench/discohead_disentangle.py --root /work/demo2      # a project root with generate_discohead's outputs
+        python bench/discohead_disentangle.py --root ../demo2      # a project root with generate_discohead's outputs
 
 Issue 19 ("Disentanglement, measured on the demo"), on the `transfer` rows of
 `data/interim/generate_discohead/generated.parquet` (identity and source frame of clip i, head pose from

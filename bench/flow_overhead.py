@@ -3,11 +3,11 @@ DVC stage (`python -m stages.<stage>`) on the same project, and the shard size t
 
     # a 1,000-clip project with the inputs of align (bench/scale.py builds it; ~25 CPU-min)
     PYTHONPATH=src:. python bench/scale.py --sizes 1000 --stages demo_corpus ingest audio_features align \
-        --keep-project --work /work/scale3proj --out /work/scale3proj/scale.json
+        --keep-project --work ../scale3proj --out ../scale3proj/scale.json
     # the timings: plain stage, then the flow at each shard size and worker count, each `--repeats` times
-    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project /work/scale3proj/n1000 --stage align \
-        --shard-sizes 8 32 128 --workers 1 2 --repeats 2 --out /work/scale3proj/overhead.json
-    PYTHONPATH=src:. python bench/flow_overhead.py --report /work/scale3proj/overhead.json   # the table again
+    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project ../scale3proj/n1000 --stage align \
+        --shard-sizes 8 32 128 --workers 1 2 --repeats 2 --out ../scale3proj/overhead.json
+    PYTHONPATH=src:. python bench/flow_overhead.py --report ../scale3proj/overhead.json   # the table again
 
 What runs. One Prefect server (`prefect server start` on loopback, its own PREFECT_HOME under `--work`)
 serves every flow run; its start-up is not timed. Each plain run is `bench.scale.run_stage` (a fresh
@@ -48,7 +48,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 

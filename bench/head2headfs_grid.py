@@ -1,7 +1,7 @@
 """Real footage: Head2HeadFS fine-tuned on one GRID speaker, self- and cross-reenacted (issue 17, "Real footage").
 
     PYTHONPATH=src:. python bench/head2headfs_grid.py                        # data/models/head2headfs/init, ../shared/data/grid
-    PYTHONPATH=src:. python bench/head2headfs_grid.py --init /work/demo2/data/models/head2headfs/init
+    PYTHONPATH=src:. python bench/head2headfs_grid.py --init ../demo2/data/models/head2headfs/init
     HEADFLOW_SHARED=/path/to/shared PYTHONPATH=src:. python bench/head2headfs_grid.py   # a worktree: ../shared is elsewhere
 
 1. Preprocessing, the project's own stage functions on a temporary project (as tests/e2e/test_cases.py):
@@ -312,7 +312,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     init = init / "init.pt" if init.is_dir() else init
     if not init.is_file():
         raise SystemExit(f"--init {args.init}: no init.pt (train it with `dvc repro train_head2headfs`, or pass the "
-                         "folder of one, e.g. /work/demo2/data/models/head2headfs/init)")
+                         "folder of one, e.g. ../demo2/data/models/head2headfs/init)")
     videos = sorted(Path(args.grid).glob("*.mpg"))
     if args.clips:
         videos = [v for v in videos if v.stem in set(args.clips)]
