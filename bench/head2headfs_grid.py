@@ -295,6 +295,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     import torch
 
     from headflow import params as params_mod
+    from headflow.evaluate.external import plain
     from headflow.evaluate.params import EvaluateParams
     from headflow.generators.head2headfs.data import remove_background
     from headflow.generators.head2headfs.finetune import finetune_target, random_initialised
@@ -453,7 +454,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_strict(report), indent=1, default=_plain, allow_nan=False) + "\n")
+    out.write_text(json.dumps(_strict(report), indent=1, default=plain, allow_nan=False) + "\n")
     fin = report["finetune"]["head2headfs"]
     header = (f"Head2HeadFS on GRID: fine-tuned on {target} frames [0, {N}) of {T}, self-reenactment of the held-out "
               f"[{N}, {T}) ({len(held)} frames), cross-reenactment driven by {driver}. Init {init.name} (sha256 "
@@ -479,14 +480,6 @@ def _strict(v):
     if isinstance(v, (float, np.floating)) and math.isnan(v):
         return None
     return v
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -348,9 +348,9 @@ def run_stage(params, progress: bool = True, *, clips_path: Path | None = None, 
         accepted = accepted_clips(decisions_path, shards_path)
         train_ids = sorted(accepted.clip_id[(accepted.split == "train") & (accepted.action != "shift")])
         train_exps = []
-        for cid in train_ids:
+        for cid in train_ids:           # read as train_styletalk reads them: no recogniser, not cached
             try:
-                train_exps.append(clip(cid).exp)
+                train_exps.append(read_styletalk_clip(cid, shard_root, labels_root, "", None)[0].exp)
             except ClipRejected:        # no phones / expressions: train_styletalk quarantined it too
                 continue
         neutral = neutral_style_code(net, train_exps, style_len)
