@@ -10,7 +10,8 @@
     PYTHONPATH=src:. python bench/expert.py --save /tmp/x         # keep the checkpoint(s)
     PYTHONPATH=src:. python bench/expert.py --checkpoint A.pt B.pt C.pt   # score trained experts (no training):
         # held-out balanced accuracy plain and mirror-averaged, on each run's own validation pairs and on
-        # one larger common set, with the seeds' mean and sample sd
+        # one larger common set, with the seeds' mean and sample sd; on a corpus with styles (the demo),
+        # the common pairs also by the speaking style of the pair's face clip
 
 Trains into a temporary directory on the training speakers and prints, per epoch, the balanced
 accuracy / TPR / TNR of fixed pairs of the held-out speaker(s), then offset recovery of the last
@@ -62,6 +63,32 @@ def load(data: Path):
     return clips, arrays
 
 
+def clip_styles(data: Path) -> dict[str, str]:
+    """Each clip's speaking style from ingest's clips.parquet (the demo corpus's ground-truth styles;
+    {} for a corpus without a `style` column)."""
+    path = data / "interim/ingest/clips.parquet"
+    if not path.exists():
+        return {}
+    clips = pd.read_parquet(path)
+    if "style" not in clips.columns:
+        return {}
+    return {c: s for c, s in zip(clips.clip_id, clips["style"]) if isinstance(s, str) and s}
+
+
+def pair_styles(pairs: SyncPairs, styles: dict[str, str]) -> list[str | None] | None:
+    """The style of each pair's face clip (`SyncPairs.face_clip`), None where unknown; None without styles."""
+    if not styles:
+        return None
+    return [styles.get(pairs.clips[pairs.face_clip(i)].clip_id) for i in range(len(pairs))]
+
+
+def print_styles(result: dict, indent: str = "    ") -> None:
+    """One line per style of `evaluate(..., groups=...)`'s breakdown."""
+    for style, r in result.get("by_group", {}).items():
+        print(f"{indent}{style:12s} bacc {r['balanced_accuracy']:.3f} tpr {r['tpr']:.3f} tnr {r['tnr']:.3f} "
+              f"({r['n_pos']} + {r['n_neg']} pairs)", flush=True)
+
+
 def leaf_paths(cls: type, prefix: str = "") -> list[str]:
     """Dotted names of every setting of a params dataclass (nested dataclasses expanded)."""
     hints = get_type_hints(cls)
@@ -106,7 +133,7 @@ def with_overrides(params: TrainExpertParams, overrides: dict) -> TrainExpertPar
     return from_dict(TrainExpertParams, data, "train_expert")
 
 
-def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dict:
+def run(train, held, params: TrainExpertParams, save: Path | None = None, styles: dict[str, str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = save or Path(tmp)
         t = time.perf_counter()
@@ -118,10 +145,16 @@ def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dic
               f"bacc {h['val_balanced_accuracy']:.3f} tpr {h['val_tpr']:.3f} tnr {h['val_tnr']:.3f} "
               f"{h['samples_per_s']:.0f} samples/s wait {h['data_wait_fraction']:.3f} "
               f"aug {h['prepare_fraction']:.3f}", flush=True)
-    mirrored = evaluate(model, SyncPairs([prepare_clip(model, c) for c in held], params.val_samples,
-                                         params.loop.seed + 1, params.min_shift, params.other_clip_fraction),
-                        params.loop.batch_size, mirror=True)["balanced_accuracy"]
-    print(f"  held-out bacc mirror-averaged {mirrored:.3f} (same pairs)", flush=True)
+    pairs = SyncPairs([prepare_clip(model, c) for c in held], params.val_samples, params.loop.seed + 1,
+                      params.min_shift, params.other_clip_fraction)
+    groups = pair_styles(pairs, styles or {})
+    for mirror in (False, True):
+        res = evaluate(model, pairs, params.loop.batch_size, mirror=mirror, groups=groups)
+        tail = ", by the style of the pair's face clip:" if groups else ""
+        print(f"  held-out bacc{' mirror-averaged' if mirror else ''} {res['balanced_accuracy']:.3f} "
+              f"(the validation pairs){tail}", flush=True)
+        print_styles(res)
+    mirrored = res["balanced_accuracy"]
     ev, _ = evaluate_offsets(model, held, params)
     sh = ev[ev.applied_shift != 0]
     rec = float((sh.recovered_offset == sh.applied_shift).mean())
@@ -134,11 +167,13 @@ def run(train, held, params: TrainExpertParams, save: Path | None = None) -> dic
     return out
 
 
-def score_checkpoints(paths: list[Path], held, batch_size: int = 256, common_pairs: int = COMMON_PAIRS) -> list[dict]:
+def score_checkpoints(paths: list[Path], held, batch_size: int = 256, common_pairs: int = COMMON_PAIRS,
+                      styles: dict[str, str] | None = None) -> list[dict]:
     """Held-out balanced accuracy of trained experts, plain and mirror-averaged, on (a) each run's own
     validation pairs (SyncPairs with the run's seed + 1, as training scored them) and (b) `COMMON_PAIRS`
     pairs drawn with `COMMON_SEED`, the same for every checkpoint. Prints a row per checkpoint and the
-    mean and sample sd over them."""
+    mean and sample sd over them; with `styles` (clip id -> speaking style), the common pairs broken
+    down by the style of the pair's face clip as well."""
     rows = []
     for path in paths:
         fam = load_checkpoint(path, "cpu")["settings"]
@@ -146,17 +181,30 @@ def score_checkpoints(paths: list[Path], held, batch_size: int = 256, common_pai
         model = load_expert(path)
         clips = [prepare_clip(model, c) for c in held]
         row = {"checkpoint": str(path), "seed": loop["seed"]}
+        by_style = {}
         for name, n, seed in (("own", settings["val_samples"], loop["seed"] + 1), ("common", common_pairs, COMMON_SEED)):
             pairs = SyncPairs(clips, n, seed, settings["min_shift"], settings["other_clip_fraction"])
+            groups = pair_styles(pairs, styles or {}) if name == "common" else None
             for mirror in (False, True):
-                row[f"{name}{'_mirror' if mirror else ''}"] = evaluate(model, pairs, batch_size, mirror=mirror)["balanced_accuracy"]
+                key = f"{name}{'_mirror' if mirror else ''}"
+                res = evaluate(model, pairs, batch_size, mirror=mirror, groups=groups)
+                row[key] = res["balanced_accuracy"]
+                for style, r in res.get("by_group", {}).items():
+                    row[f"{key}:{style}"] = r["balanced_accuracy"]
+                    by_style.setdefault(style, {})[mirror] = r
         rows.append(row)
         print(f"  {path}: seed {row['seed']} own pairs {row['own']:.3f} -> mirror {row['own_mirror']:.3f}; "
               f"{common_pairs} common pairs {row['common']:.3f} -> mirror {row['common_mirror']:.3f}", flush=True)
+        for style, r in by_style.items():
+            print(f"    {style:12s} common pairs {r[False]['balanced_accuracy']:.3f} -> mirror "
+                  f"{r[True]['balanced_accuracy']:.3f} ({r[True]['n_pos']} + {r[True]['n_neg']} pairs)", flush=True)
     if len(rows) > 1:
-        for key in ("own", "own_mirror", "common", "common_mirror"):
-            v = np.array([r[key] for r in rows])
-            print(f"  {key:14s} mean {v.mean():.3f} sd {v.std(ddof=1):.3f} over {len(v)} checkpoints", flush=True)
+        keys = ["own", "own_mirror", "common", "common_mirror"]
+        keys += sorted({k for r in rows for k in r if ":" in k}, key=lambda k: (k.split(":")[1], k))
+        for key in keys:
+            v = np.array([r.get(key, np.nan) for r in rows])
+            print(f"  {key:26s} mean {np.nanmean(v):.3f} sd {np.nanstd(v, ddof=1):.3f} over {len(v)} checkpoints",
+                  flush=True)
     return rows
 
 
@@ -180,7 +228,8 @@ def main() -> None:
     speaker = dict(zip(clips.clip_id, clips.speaker_id))
     if args.checkpoint:
         split = dict(zip(clips.clip_id, clips.split))
-        score_checkpoints(args.checkpoint, [arrays[c] for c in arrays if split[c] not in EXPERT_TRAIN_SPLITS])
+        score_checkpoints(args.checkpoint, [arrays[c] for c in arrays if split[c] not in EXPERT_TRAIN_SPLITS],
+                          styles=clip_styles(args.data))
         return
     print(params, flush=True)
     if args.loso is None:
@@ -195,7 +244,7 @@ def main() -> None:
         train = [a for c, a in arrays.items() if c not in held_ids]
         print(f"held out: {sorted(set(speaker[c] for c in held_ids))} ({len(held)} clips, {len(train)} train)")
         save = args.save / "_".join(sorted(set(speaker[c] for c in held_ids))) if args.save else None
-        results.append(run(train, held, params, save))
+        results.append(run(train, held, params, save, styles=clip_styles(args.data)))
     if len(results) > 1:
         b = [r["bacc"] for r in results]
         print(f"LOSO over {len(results)} speakers: bacc mean {np.mean(b):.3f} min {np.min(b):.3f} max {np.max(b):.3f}; "

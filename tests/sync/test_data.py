@@ -48,6 +48,7 @@ def test_pairs_are_balanced_deterministic_and_shifted():
     for k in range(len(data)):
         face, mel, label = data[k]
         c, f = int(face[0, 0, 0]), int(face[1, 0, 0])          # frame f's R and G channels
+        assert data.face_clip(k) == c, k                       # the breakdown's clip is the face's clip
         ac, af = audio_of[mel.numpy().tobytes()]
         assert float(label) == (1.0 if k % 2 == 0 else 0.0)    # even indices in sync, odd out of sync
         if label:

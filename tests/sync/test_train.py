@@ -144,6 +144,26 @@ def test_checkpoint_of_the_old_layout_is_refused_with_a_message(tmp_path, caplog
     load_expert(tmp_path / "last.pt")                  # overwritten in the current layout
 
 
+def test_an_ema_run_exports_the_network_its_history_scored(tmp_path):
+    """With ema_decay > 0 the harness evaluates the EMA copy; load_expert must return that copy, not the raw
+    weights (which differ after any step with decay > 0), so its held-out figure equals the history's."""
+    from headflow.sync.data import SyncPairs, prepare_clip
+    from headflow.sync.train import evaluate
+
+    clips = [synthetic_clip(f"t{i}", 40, i) for i in range(3)]
+    cfg = tiny_config(samples_per_epoch=64, val_samples=64, ema_decay=0.9)
+    history = train_expert(clips, clips, cfg, tmp_path, progress=False, live_dir=None)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    raw, ema = state["networks"]["generator"], state["ema"]
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
+    loaded = load_expert(tmp_path / "last.pt").state_dict()
+    assert all(torch.equal(loaded[k], ema[k]) for k in ema)
+    model = load_expert(tmp_path / "last.pt")
+    pairs = SyncPairs([prepare_clip(model, c) for c in clips], 64, cfg.loop.seed + 1, cfg.min_shift,
+                      cfg.other_clip_fraction)                # the validation pairs, as train_expert draws them
+    assert evaluate(model, pairs, 16)["loss"] == pytest.approx(history[-1]["val_loss"], rel=1e-5)
+
+
 def test_history_rows_and_dvclive_series(tmp_path):
     clips = [synthetic_clip(f"t{i}", 30, i) for i in range(2)]
     history = train_expert(clips, clips, tiny_config(samples_per_epoch=32, val_samples=16), tmp_path, progress=False)
@@ -184,6 +204,27 @@ def test_evaluate_balanced_accuracy_on_known_predictions():
     skewed = [(torch.zeros(1), torch.full((1, 1, 1), 0.9), torch.tensor(1.0 if i else 0.0)) for i in range(10)]
     skewed_out = evaluate(_FixedProbabilities(), skewed, batch_size=4, device="cpu")
     assert skewed_out["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_evaluate_breaks_balanced_accuracy_down_by_group():
+    from headflow.sync.train import evaluate
+
+    # Group "a": in-sync 0.9, 0.3 (TPR 1/2), out 0.1 (TNR 1) -> 0.75. Group "b": in-sync 0.8 (TPR 1), out
+    # 0.6, 0.2 (TNR 1/2) -> 0.75. The pair labelled None counts overall only. Overall: in-sync 0.9, 0.3,
+    # 0.8, 0.7 (TPR 3/4), out 0.1, 0.6, 0.2 (TNR 2/3).
+    probs = [0.9, 0.3, 0.1, 0.8, 0.6, 0.2, 0.7]
+    labels = [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    groups = ["a", "a", "a", "b", "b", "b", None]
+    data = [(torch.zeros(1), torch.full((1, 1, 1), p), torch.tensor(y)) for p, y in zip(probs, labels)]
+    out = evaluate(_FixedProbabilities(), data, batch_size=3, device="cpu", groups=groups)
+    assert out["balanced_accuracy"] == pytest.approx((3 / 4 + 2 / 3) / 2)
+    assert set(out["by_group"]) == {"a", "b"}
+    a, b = out["by_group"]["a"], out["by_group"]["b"]
+    assert (a["tpr"], a["tnr"], a["n_pos"], a["n_neg"]) == (pytest.approx(0.5), 1, 2, 1)
+    assert (b["tpr"], b["tnr"], b["n_pos"], b["n_neg"]) == (1, pytest.approx(0.5), 1, 2)
+    assert a["balanced_accuracy"] == pytest.approx(0.75) and b["balanced_accuracy"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="one label per pair"):
+        evaluate(_FixedProbabilities(), data, batch_size=3, device="cpu", groups=groups[:-1])
 
 
 class _LeftColumn(torch.nn.Module):

@@ -184,6 +184,12 @@ class SyncPairs(Dataset):
                              "and no other clip of its speaker to draw a negative from")
         return c, int(rng.choice(far))
 
+    def face_clip(self, index: int) -> int:
+        """Index into `clips` of the clip whose face window sample `index` shows (the first draw of
+        `__getitem__`, repeated): to break an evaluation down by a property of the clip (its style)."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return int(rng.choice(len(self.clips), p=self.weights))
+
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         c = int(rng.choice(len(self.clips), p=self.weights))

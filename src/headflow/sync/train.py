@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -50,7 +52,7 @@ STALL = StallRule(
 
 @torch.no_grad()
 def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | torch.device | None = None,
-             mirror: bool = False) -> dict:
+             mirror: bool = False, groups: Sequence[str | None] | None = None) -> dict:
     """Loss and balanced accuracy (threshold 0.5) of `model` on a fixed set of pairs.
 
     Args:
@@ -61,11 +63,19 @@ def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | 
         mirror: test-time averaging over the horizontal mirror: the sync probability is the mean of the
             window's and its mirror image's (both with the same mel). Training draws mirrored windows
             with probability 1/2 (`Augment.mirror`), so both views are in the training distribution.
+        groups: optional label per pair (len(data) of them, e.g. the speaking style of the pair's face clip,
+            `SyncPairs.face_clip`); None labels are left out of the breakdown.
 
     Returns:
         {"loss": BCE, "balanced_accuracy": (TPR + TNR) / 2, "tpr": ..., "tnr": ...}, each in [0, 1]
-        except the loss (>= 0).
+        except the loss (>= 0); with `groups`, also "by_group": {label: {"balanced_accuracy", "tpr",
+        "tnr", "n_pos", "n_neg"}} over the pairs with that label, at the same 0.5 threshold.
+
+    Raises:
+        ValueError: `groups` of another length than `data`.
     """
+    if groups is not None and len(groups) != len(data):
+        raise ValueError(f"groups: one label per pair expected ({len(data)}), got {len(groups)}")
     device = device or next(model.parameters()).device
     model.eval()
     probs, labels = [], []
@@ -78,10 +88,21 @@ def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | 
         labels.append(y)
     p, y = torch.cat(probs), torch.cat(labels)
     loss = torch.nn.functional.binary_cross_entropy(p, y.float()).item()
-    pred = p > 0.5
-    tpr = (pred & (y > 0.5)).sum().item() / max((y > 0.5).sum().item(), 1)
-    tnr = (~pred & (y < 0.5)).sum().item() / max((y < 0.5).sum().item(), 1)
-    return {"loss": loss, "balanced_accuracy": 0.5 * (tpr + tnr), "tpr": tpr, "tnr": tnr}
+    out = {"loss": loss, **_rates(p > 0.5, y > 0.5)}
+    if groups is not None:
+        label = np.array(groups, dtype=object)
+        out["by_group"] = {g: _rates(p[torch.from_numpy(label == g)] > 0.5, y[torch.from_numpy(label == g)] > 0.5)
+                           for g in sorted({g for g in groups if g is not None})}
+    return out
+
+
+def _rates(pred: torch.Tensor, pos: torch.Tensor) -> dict:
+    """Balanced accuracy, TPR, TNR (each in [0, 1]; a rate over no pairs counts as 0) and the class counts
+    of boolean predictions `pred` against boolean labels `pos` (True = in sync)."""
+    n_pos, n_neg = int(pos.sum().item()), int((~pos).sum().item())
+    tpr = (pred & pos).sum().item() / max(n_pos, 1)
+    tnr = (~pred & ~pos).sum().item() / max(n_neg, 1)
+    return {"balanced_accuracy": 0.5 * (tpr + tnr), "tpr": tpr, "tnr": tnr, "n_pos": n_pos, "n_neg": n_neg}
 
 
 class ExpertStep:
@@ -182,6 +203,9 @@ def data_fingerprint(train_clips: list[ClipArrays], val_clips: list[ClipArrays])
 def load_expert(path: Path, device: str = "cpu") -> SyncExpert:
     """A trained expert (eval mode) from a checkpoint written by `train_expert` or `save_expert`.
 
+    A run with `loop.ema_decay` > 0 loads the EMA copy of the weights: the network the harness evaluated
+    each epoch and selected `best.pt` on, so the loaded expert is the one the history's figures describe.
+
     Raises:
         FileNotFoundError: no file at `path` (the message says how to train one).
         ValueError: a checkpoint of another layout (e.g. written before the training harness) or
@@ -193,7 +217,9 @@ def load_expert(path: Path, device: str = "cpu") -> SyncExpert:
     try:
         state = load_checkpoint(path, device)
         cfg = ExpertConfig(**state["settings"]["family"]["model"])
-        weights = state["networks"]["generator"]
+        # With `loop.ema_decay` > 0 the harness evaluated (and selected best.pt on) the EMA copy: that is
+        # the expert the figures describe, so it is the one loaded.
+        weights = state["ema"] if state.get("ema") is not None else state["networks"]["generator"]
     except (CheckpointError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is not a lip-sync expert checkpoint this version can load ({err}); retrain it "
                          "with `dvc repro train_expert` (or `python -m stages.train_expert`)") from err
