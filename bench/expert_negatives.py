@@ -102,7 +102,7 @@ def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("data"))
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",

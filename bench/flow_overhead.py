@@ -2,10 +2,10 @@
 DVC stage (`python -m stages.<stage>`) on the same project, and the shard size that keeps it small.
 
     # a 1,000-clip project with the inputs of align (bench/scale.py builds it; ~25 CPU-min)
-    PYTHONPATH=src:. python bench/scale.py --sizes 1000 --stages demo_corpus ingest audio_features align \
+    PYTHONPATH=src:. python bench/scale.py --sizes 1000 --stages demo_corpus ingest audio_features align \\
         --keep-project --work ../scale3proj --out ../scale3proj/scale.json
     # the timings: plain stage, then the flow at each shard size and worker count, each `--repeats` times
-    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project ../scale3proj/n1000 --stage align \
+    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project ../scale3proj/n1000 --stage align \\
         --shard-sizes 8 32 128 --workers 1 2 --repeats 2 --out ../scale3proj/overhead.json
     PYTHONPATH=src:. python bench/flow_overhead.py --report ../scale3proj/overhead.json   # the table again
 

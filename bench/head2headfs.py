@@ -56,7 +56,7 @@ def _steps(step, data, n: int, weights: dict) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int)
     ap.add_argument("--ngf", type=int)
     ap.add_argument("--steps", type=int, default=10)

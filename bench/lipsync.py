@@ -41,7 +41,7 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="a project's data/ folder with the shards stage's outputs")
     ap.add_argument("--width", type=float, help="model.width (default: params.yaml)")
     ap.add_argument("--refs", type=int, help="data.n_references (default: params.yaml)")

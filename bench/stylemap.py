@@ -41,7 +41,7 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="project data folder (interim/shards, interim/shard_labels)")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--clips", type=int, default=2)

@@ -31,7 +31,7 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test")
     ap.add_argument("--corpus", default="data/raw/demo")
     ap.add_argument("--data", default="data")

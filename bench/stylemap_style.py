@@ -68,7 +68,7 @@ def classifier() -> object:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data")
     ap.add_argument("--features", choices=("landmarks", "pixels"), default="landmarks")
     ap.add_argument("--landmarks", choices=("refit", "faces"), default="refit")

@@ -55,7 +55,7 @@ from headflow.morphable.registry import load_model as load_morphable
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--clips", type=int, default=2, help="clips for the generation speed")
     ap.add_argument("--split", default="test")

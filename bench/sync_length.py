@@ -1,6 +1,6 @@
 """Offset reliability of the lip-sync expert against clip length, on real GRID clips cut short.
 
-    PYTHONPATH=src:. nice -n 10 python bench/sync_length.py --expert data/models/expert/last.pt \
+    PYTHONPATH=src:. nice -n 10 python bench/sync_length.py --expert data/models/expert/last.pt \\
         --grid ../shared/data/grid --json reports/bench/sync_length.json
 
 Each GRID clip (3 s) goes through the pipeline's own steps once (`offset_recovery.prepare_clip`:
