@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +37,11 @@ from headflow.manifest.schemas import schema_for
 from headflow.media import read_frames
 
 STEPS = ("decode", "detect", "landmarks", "smooth", "warp", "encode")
+
+
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def decode_only(videos: list[Path]) -> tuple[int, float, float]:
@@ -116,7 +122,7 @@ def bench_set(name: str, videos: list[Path], repeat: int | None, params: FacesPa
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-root", default=".", help="project root holding data/interim/ingest (demo clips)")
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--repeat", type=int, default=None,
                     help="list each clip this many times in the stage run (default: enough for --min-frames)")
     ap.add_argument("--min-frames", type=int, default=6000,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -32,9 +33,14 @@ from headflow.metrics.offset_recovery import (SHIFTS, envelope_offset, format_ta
 from headflow.sync.train import load_expert
 
 
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--expert", nargs="+", default=["data/models/expert/last.pt"],
                     help="train_expert checkpoint(s); several are scored on the same prepared clips in one run, "
                          "the first as the baseline of the comparison table")
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     videos = sorted(Path(args.grid).glob("*.mpg"))
     if not videos:
-        raise SystemExit(f"no .mpg clips in {args.grid}")
+        raise SystemExit(f"no .mpg clips in {args.grid} (pass --grid or set HEADFLOW_SHARED)")
     with tempfile.TemporaryDirectory() as tmp:
         prepared = [prepare_clip_and_aperture(v, Path(tmp)) for v in videos]
     results = []
