@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-frames", type=int, default=6000,
                     help="default repeat: at least this many frames per set, so pool start-up and model "
                          "loading (~1 s per worker, included) do not dominate")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes of the stage run (default %(default)s)")
     ap.add_argument("--every", type=int, default=None, help="override faces.detect.every")
-    ap.add_argument("--only", choices=["demo", "grid"], default=None)
+    ap.add_argument("--only", choices=["demo", "grid"], default=None, help="run one clip set only (default: both)")
     ap.add_argument("--params", default="params.yaml", help="params file whose faces block is benchmarked")
     args = ap.parse_args(argv)
     # The faces block of params.yaml: what `dvc repro` runs (dataclass defaults if there is none).

@@ -99,9 +99,12 @@ def grid(folder: Path, params: FacesParams) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--demo-root", default=".")
-    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"))
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--demo-root", default=".",
+                    help="project root holding data/interim/ingest and the demo's truth files (default: here)")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"),
+                    help="folder of GRID .mpg clips (default $HEADFLOW_SHARED/data/grid, else ../shared/data/grid)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a faces param, repeatable (e.g. detect.every=5)")
     args = ap.parse_args(argv)
     params = _params(args.set)
     clips = Path(args.demo_root) / "data/interim/ingest/clips.parquet"

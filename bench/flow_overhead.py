@@ -271,11 +271,12 @@ def _append(out: Path, records: list[dict], rec: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", type=Path, help="a project (bench/scale.py's <work>/n<N>) with the stage's inputs")
-    ap.add_argument("--stage", default="align", choices=sorted(PER_CLIP_CPU))
+    ap.add_argument("--stage", default="align", choices=sorted(PER_CLIP_CPU),
+                    help="the stage timed (default %(default)s)")
     ap.add_argument("--shard-sizes", type=int, nargs="+", default=[8, 32, 128],
                     help="clips per shard task (0: the flow's default)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Dask worker processes per run")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting (default %(default)s)")
     ap.add_argument("--plain-only", action="store_true", help="time the plain stage only (and keep its outputs)")
     ap.add_argument("--work", type=Path, help="server home and reference outputs (default: <project>/../overhead)")
     ap.add_argument("--out", type=Path, help="results (JSON, appended run by run)")

@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--width", type=float, help="model.width (default: params.yaml)")
     ap.add_argument("--refs", type=int, help="data.n_references (default: params.yaml)")
     ap.add_argument("--batch", type=int, help="loop.batch_size (default: params.yaml)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--steps", type=int, default=20, help="timed optimiser steps per stage (after 2 warm-up steps)")
     ap.add_argument("--clips", type=int, default=3, help="test clips generated")
     args = ap.parse_args()

@@ -199,9 +199,10 @@ def bench_render(args) -> dict | None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["fit", "render"], default=None)
+    ap.add_argument("--only", choices=["fit", "render"], default=None, help="run one part only (default: both)")
     ap.add_argument("--model", default="ict", help="ict (../shared npz), a path to the ICT npz, or builtin")
-    ap.add_argument("--landmarks", choices=["grid", "demo"], default="grid")
+    ap.add_argument("--landmarks", choices=["grid", "demo"], default="grid",
+                    help="landmarks fitted: real GRID clips or the demo's ground truth (default %(default)s)")
     ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--demo-root", default=".", help="project root holding data/raw/demo (demo ground truth)")
     ap.add_argument("--frames", type=int, default=1500, help="at least this many frames for fit_video")

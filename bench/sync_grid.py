@@ -44,9 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--expert", nargs="+", default=["data/models/expert/last.pt"],
                     help="train_expert checkpoint(s); several are scored on the same prepared clips in one run, "
                          "the first as the baseline of the comparison table")
-    ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS))
-    ap.add_argument("--max-offset", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS),
+                    help="audio shifts in frames, > 0 delays the audio (default %(default)s)")
+    ap.add_argument("--max-offset", type=int, default=15,
+                    help="offsets scanned: +- this many frames (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     ap.add_argument("--tolerance", type=int, default=1, help="frames: a clip as recorded is in sync when |offset| <= this")
     ap.add_argument("--envelope-window", type=int, default=4,
                     help="frames either side of the applied shift the expert-free envelope estimate scans")

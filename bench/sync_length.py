@@ -113,14 +113,17 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--expert", default="data/models/expert/last.pt", help="a train_expert checkpoint (read only)")
-    ap.add_argument("--lengths", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4, 2.6, 2.8, 3.0])
+    ap.add_argument("--lengths", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4, 2.6, 2.8, 3.0],
+                    help="cut lengths in seconds (default %(default)s)")
     ap.add_argument("--starts", type=int, default=5, help="cut positions per clip and length")
-    ap.add_argument("--shifts", type=int, nargs="+", default=[-5, 5])
-    ap.add_argument("--max-offset", type=int, default=15)
-    ap.add_argument("--min-pairs", type=int, default=5)
+    ap.add_argument("--shifts", type=int, nargs="+", default=[-5, 5],
+                    help="audio delays in frames applied before cutting (default %(default)s)")
+    ap.add_argument("--max-offset", type=int, default=15,
+                    help="sync_check.max_offset: +- frames scanned (default %(default)s)")
+    ap.add_argument("--min-pairs", type=int, default=5, help="sync_check.min_pairs (default %(default)s)")
     ap.add_argument("--tolerance", type=int, default=2, help="sync_check.max_abs_offset")
     ap.add_argument("--target", type=float, default=0.9, help="right rate a length must reach")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--json", help="also write the table and the rows here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
