@@ -80,7 +80,7 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(headflow|insightface)' > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf data/raw/demo data/interim data/processed reports/*.json reports/plots
+	rm -rf data/raw/demo data/interim data/processed reports/metrics reports/plots reports/fit3dmm reports/report.html reports/compare.html
 
 # Deployments of every flow (pipeline, preprocess, train, generate, evaluate) served from this process:
 # with `make ui` running, start runs from the UI (Deployments -> <flow>/headflow -> Custom run).

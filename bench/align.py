@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -225,7 +226,8 @@ def grid_real(shared: Path, params: AlignParams) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", type=Path, default=ROOT, help="project root holding the built demo corpus")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--shared", type=Path, default=Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared"),
+                    help="the shared material (data/mfa, data/grid; default $HEADFLOW_SHARED, else ../shared)")
     ap.add_argument("--init", choices=["flat", "espeak_dtw", "espeak_hmm"], default=None, help="override align.builtin.init")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo corpus (the slowest part)")
     ap.add_argument("--no-grid", action="store_true", help="skip the GRID clips")

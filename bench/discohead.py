@@ -36,16 +36,16 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="a project's data/ folder with the shards stage's outputs")
-    ap.add_argument("--head-motion", choices=("affine", "tps"))
-    ap.add_argument("--encoder", choices=("dense_motion", "neural_mix"))
+    ap.add_argument("--head-motion", choices=("affine", "tps"), help="model.head_motion (default: params.yaml)")
+    ap.add_argument("--encoder", choices=("dense_motion", "neural_mix"), help="model.encoder (default: params.yaml)")
     ap.add_argument("--size", type=int, help="model.image_size")
     ap.add_argument("--width", type=float, help="model.width")
     ap.add_argument("--batch", type=int, help="loop.batch_size")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--train-clips", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
+    ap.add_argument("--steps", type=int, default=20, help="timed training steps (default %(default)s)")
+    ap.add_argument("--train-clips", type=int, default=8, help="training clips loaded (default %(default)s)")
     ap.add_argument("--clips", type=int, default=2, help="test clips generated")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

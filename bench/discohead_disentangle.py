@@ -363,7 +363,7 @@ def compare(per_clip: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=Path("."), help="project root whose data/ has generate_discohead's "
                     "outputs, the shards, the faces stage's landmarks and the demo's raw truth files")
     ap.add_argument("--variant", help="DisCoHead variant of the transfer rows (default: the first)")

@@ -5,7 +5,7 @@
         # dotted path (loop.epochs, model.width) or a field name that occurs once in the block (epochs, width)
     PYTHONPATH=src:. python bench/expert.py --loso                 # leave-one-speaker-out over all speakers
     PYTHONPATH=src:. python bench/expert.py --data /path/to/data   # another project's data/ (default: ./data)
-    PYTHONPATH=src:. python bench/expert.py --set face_centre=none audio_centre=none face_input=motion \
+    PYTHONPATH=src:. python bench/expert.py --set face_centre=none audio_centre=none face_input=motion \\
         audio_input=norm                                           # the window-normalised inputs of before
     PYTHONPATH=src:. python bench/expert.py --save /tmp/x         # keep the checkpoint(s)
     PYTHONPATH=src:. python bench/expert.py --checkpoint A.pt B.pt C.pt   # score trained experts (no training):
@@ -209,9 +209,10 @@ def score_checkpoints(paths: list[Path], held, batch_size: int = 256, common_pai
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("data"), help="the project's data/ directory")
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"),
+                    help="the params file whose train_expert block is used (default %(default)s)")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                     help="override train_expert params (loop.epochs=4 or epochs=4; repeatable)")
     ap.add_argument("--loso", nargs="*", default=None, help="held-out speakers (leave-one-out); default: the split")

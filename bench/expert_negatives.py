@@ -102,9 +102,11 @@ def breakdown(model, held: list, min_shifts=(5, 8, 12)) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path("data"))
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("data"),
+                    help="the project's data/ directory (default %(default)s)")
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"),
+                    help="the params file whose train_expert block is used (default %(default)s)")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                     help="override train_expert params (loop.epochs=4 or epochs=4; repeatable)")
     ap.add_argument("--loso", default=None, help="held-out speaker (default: the split's held-out clips)")

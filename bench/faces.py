@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +37,11 @@ from headflow.manifest.schemas import schema_for
 from headflow.media import read_frames
 
 STEPS = ("decode", "detect", "landmarks", "smooth", "warp", "encode")
+
+
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def decode_only(videos: list[Path]) -> tuple[int, float, float]:
@@ -116,15 +122,15 @@ def bench_set(name: str, videos: list[Path], repeat: int | None, params: FacesPa
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-root", default=".", help="project root holding data/interim/ingest (demo clips)")
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--repeat", type=int, default=None,
                     help="list each clip this many times in the stage run (default: enough for --min-frames)")
     ap.add_argument("--min-frames", type=int, default=6000,
                     help="default repeat: at least this many frames per set, so pool start-up and model "
                          "loading (~1 s per worker, included) do not dominate")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes of the stage run (default %(default)s)")
     ap.add_argument("--every", type=int, default=None, help="override faces.detect.every")
-    ap.add_argument("--only", choices=["demo", "grid"], default=None)
+    ap.add_argument("--only", choices=["demo", "grid"], default=None, help="run one clip set only (default: both)")
     ap.add_argument("--params", default="params.yaml", help="params file whose faces block is benchmarked")
     args = ap.parse_args(argv)
     # The faces block of params.yaml: what `dvc repro` runs (dataclass defaults if there is none).

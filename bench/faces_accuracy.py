@@ -12,6 +12,7 @@ Override params with --set key=value (e.g. --set detect.every=5 --set smooth.met
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,11 @@ from headflow.faces.faces import process_clip
 from headflow.faces.params import FacesParams
 from headflow.landmarks68 import MOUTH, inter_ocular
 from headflow.manifest import Rejected
+
+
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def _params(overrides: list[str]) -> FacesParams:
@@ -93,15 +99,23 @@ def grid(folder: Path, params: FacesParams) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--demo-root", default=".")
-    ap.add_argument("--grid", default="../shared/data/grid")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--demo-root", default=".",
+                    help="project root holding data/interim/ingest and the demo's truth files (default: here)")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"),
+                    help="folder of GRID .mpg clips (default $HEADFLOW_SHARED/data/grid, else ../shared/data/grid)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a faces param, repeatable (e.g. detect.every=5)")
     args = ap.parse_args(argv)
     params = _params(args.set)
-    if (Path(args.demo_root) / "data/interim/ingest/clips.parquet").exists():
+    clips = Path(args.demo_root) / "data/interim/ingest/clips.parquet"
+    if clips.exists():
         demo(Path(args.demo_root), params)
+    else:
+        print(f"{clips} not found: demo set skipped (run `dvc repro faces` or pass --demo-root)")
     if Path(args.grid).is_dir():
         grid(Path(args.grid), params)
+    else:
+        print(f"{args.grid} not found: GRID set skipped (pass --grid or set HEADFLOW_SHARED)")
 
 
 if __name__ == "__main__":

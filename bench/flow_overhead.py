@@ -2,10 +2,10 @@
 DVC stage (`python -m stages.<stage>`) on the same project, and the shard size that keeps it small.
 
     # a 1,000-clip project with the inputs of align (bench/scale.py builds it; ~25 CPU-min)
-    PYTHONPATH=src:. python bench/scale.py --sizes 1000 --stages demo_corpus ingest audio_features align \
+    PYTHONPATH=src:. python bench/scale.py --sizes 1000 --stages demo_corpus ingest audio_features align \\
         --keep-project --work ../scale3proj --out ../scale3proj/scale.json
     # the timings: plain stage, then the flow at each shard size and worker count, each `--repeats` times
-    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project ../scale3proj/n1000 --stage align \
+    PYTHONPATH=src:. nice -n 10 python bench/flow_overhead.py --project ../scale3proj/n1000 --stage align \\
         --shard-sizes 8 32 128 --workers 1 2 --repeats 2 --out ../scale3proj/overhead.json
     PYTHONPATH=src:. python bench/flow_overhead.py --report ../scale3proj/overhead.json   # the table again
 
@@ -271,11 +271,12 @@ def _append(out: Path, records: list[dict], rec: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", type=Path, help="a project (bench/scale.py's <work>/n<N>) with the stage's inputs")
-    ap.add_argument("--stage", default="align", choices=sorted(PER_CLIP_CPU))
+    ap.add_argument("--stage", default="align", choices=sorted(PER_CLIP_CPU),
+                    help="the stage timed (default %(default)s)")
     ap.add_argument("--shard-sizes", type=int, nargs="+", default=[8, 32, 128],
                     help="clips per shard task (0: the flow's default)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Dask worker processes per run")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each setting (default %(default)s)")
     ap.add_argument("--plain-only", action="store_true", help="time the plain stage only (and keep its outputs)")
     ap.add_argument("--work", type=Path, help="server home and reference outputs (default: <project>/../overhead)")
     ap.add_argument("--out", type=Path, help="results (JSON, appended run by run)")

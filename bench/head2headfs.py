@@ -56,13 +56,13 @@ def _steps(step, data, n: int, weights: dict) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int)
-    ap.add_argument("--ngf", type=int)
-    ap.add_argument("--steps", type=int, default=10)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, help="model.image_size (default: params.yaml)")
+    ap.add_argument("--ngf", type=int, help="model.ngf (default: params.yaml)")
+    ap.add_argument("--steps", type=int, default=10, help="timed training steps (default %(default)s)")
     ap.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs for the 50/500-frame estimate")
-    ap.add_argument("--clips", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clips", type=int, default=3, help="clips loaded (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--synthetic", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

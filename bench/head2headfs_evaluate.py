@@ -24,9 +24,10 @@ def main() -> None:
     from headflow.evaluate.stage import run_stage
     from headflow.stage import setup_logging
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--min-face-fraction", type=float, default=0.5)
-    ap.add_argument("--max-clips", type=int, default=4)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--min-face-fraction", type=float, default=0.5,
+                    help="evaluate.min_face_fraction (default %(default)s)")
+    ap.add_argument("--max-clips", type=int, default=4, help="evaluate.max_clips (default %(default)s)")
     ap.add_argument("--out", type=Path, required=True, help="folder for every output of the run")
     a = ap.parse_args()
     setup_logging()

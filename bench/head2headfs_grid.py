@@ -495,13 +495,15 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--random-init", action="store_true", help="also the table 2 ablation (fine-tuning from random "
                     "weights; doubles the fine-tuning time)")
     ap.add_argument("--morphable-model", help="the 3DMM the clips were fitted with (default: params.yaml fit3dmm.model)")
-    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--params", default="params.yaml",
+                    help="the params file for the stages' blocks (default %(default)s)")
     ap.add_argument("--columns", type=int, default=6, help="frames in the figure")
-    ap.add_argument("--out", default="reports/head2headfs_grid.json")
-    ap.add_argument("--figure", default="reports/head2headfs_grid.png")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="reports/head2headfs_grid.json", help="JSON of the figures (default %(default)s)")
+    ap.add_argument("--figure", default="reports/head2headfs_grid.png",
+                    help="the frames figure, PNG (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--work", help="keep the temporary project and the fine-tuning runs here")
-    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--progress", action="store_true", help="show progress bars")
     return ap
 
 

@@ -41,12 +41,12 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="a project's data/ folder with the shards stage's outputs")
     ap.add_argument("--width", type=float, help="model.width (default: params.yaml)")
     ap.add_argument("--refs", type=int, help="data.n_references (default: params.yaml)")
     ap.add_argument("--batch", type=int, help="loop.batch_size (default: params.yaml)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--steps", type=int, default=20, help="timed optimiser steps per stage (after 2 warm-up steps)")
     ap.add_argument("--clips", type=int, default=3, help="test clips generated")
     args = ap.parse_args()

@@ -32,7 +32,7 @@ def best_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=8, help="frames per clip (per-frame figures divide by this)")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per measurement (the best is kept)")
     args = parser.parse_args()

@@ -29,7 +29,10 @@ from headflow.fit3dmm.fit import FitConfig, fit_frames, fit_video
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # morph_render beside this file
 from morph_render import best_of  # noqa: E402
 
-ICT_NPZ = "../shared/models/ict_facekit/ict_face_model_light_full.npz"
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+ICT_NPZ = str(SHARED / "models" / "ict_facekit" / "ict_face_model_light_full.npz")
 
 
 def load_model(name: str):
@@ -196,10 +199,11 @@ def bench_render(args) -> dict | None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["fit", "render"], default=None)
+    ap.add_argument("--only", choices=["fit", "render"], default=None, help="run one part only (default: both)")
     ap.add_argument("--model", default="ict", help="ict (../shared npz), a path to the ICT npz, or builtin")
-    ap.add_argument("--landmarks", choices=["grid", "demo"], default="grid")
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--landmarks", choices=["grid", "demo"], default="grid",
+                    help="landmarks fitted: real GRID clips or the demo's ground truth (default %(default)s)")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--demo-root", default=".", help="project root holding data/raw/demo (demo ground truth)")
     ap.add_argument("--frames", type=int, default=1500, help="at least this many frames for fit_video")
     ap.add_argument("--baseline-frames", type=int, default=450, help="at least this many for fit_frames")

@@ -19,6 +19,7 @@ Timings are best of `--repeat` runs (the machine may be shared); the ratios are 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ from headflow.nmfc.render import face_triangles, nmfc_colors, read_nmfc, render_
 from headflow.rotations import euler_to_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT.parent / "shared" / "models" / "ict_facekit" / "ict_face_model_light_full.npz"
+DEFAULT_MODEL = (Path(os.environ.get("HEADFLOW_SHARED") or ROOT.parent / "shared")
+                 / "models" / "ict_facekit" / "ict_face_model_light_full.npz")
 
 
 def _smooth_noise(rng, T: int, k: int, period: float) -> np.ndarray:

@@ -405,7 +405,7 @@ def train_all(jobs: list[str], minutes: float, out: Path, threads: int, workers:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("pack")
     a.add_argument("--data", type=Path, required=True)

@@ -4,7 +4,7 @@ CPU seconds are the figure to fit on a shared machine (wall time there measures 
 
     PYTHONPATH=src:. python bench/scale.py --sizes 100 300 1000 --work /tmp/headflow-scale
     PYTHONPATH=src:. python bench/scale.py --fit reports/bench/scale.json     # refit saved runs only
-    PYTHONPATH=src:. python bench/scale.py --sizes 100 300 --stages faces shards --keep-project \
+    PYTHONPATH=src:. python bench/scale.py --sizes 100 300 --stages faces shards --keep-project \\
         --work /tmp/headflow-scale --out /tmp/after.json     # rerun two stages with this checkout's code
 
 For each N: a copy of the tracked project files in `<work>/n<N>` (git, DVC), params.yaml with the demo

@@ -11,6 +11,7 @@ nearest join between two clips (where the silences of both clips meet).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,17 +24,24 @@ from headflow.ingest.sources import SourceItem
 from headflow.media import probe
 
 
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", default="../shared/data/grid")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"),
+                    help="folder of GRID .mpg clips (default $HEADFLOW_SHARED/data/grid, else ../shared/data/grid)")
     ap.add_argument("--max", type=float, nargs="+", default=[8.0, 5.0], help="max_duration_s values")
     ap.add_argument("--min", type=float, default=1.0, help="min_duration_s")
-    ap.add_argument("--pause-db", type=float, default=25.0)
-    ap.add_argument("--min-pause-s", type=float, default=0.2)
+    ap.add_argument("--pause-db", type=float, default=25.0,
+                    help="segment.pause_db: dB under the 95th-percentile level (default %(default)s)")
+    ap.add_argument("--min-pause-s", type=float, default=0.2, help="segment.min_pause_s (default %(default)s)")
     args = ap.parse_args(argv)
     clips = sorted(Path(args.grid).glob("*.mpg"))
     if not clips:
-        raise SystemExit(f"no .mpg clips in {args.grid}")
+        raise SystemExit(f"no .mpg clips in {args.grid} (pass --grid or set HEADFLOW_SHARED)")
     with tempfile.TemporaryDirectory() as tmp:
         lst, long = Path(tmp) / "list.txt", Path(tmp) / "long.mp4"
         lst.write_text("".join(f"file '{c.resolve()}'\n" for c in clips))

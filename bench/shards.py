@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--root", type=Path, default=Path("."),
                     help="project root with data/interim/{ingest,faces,audio_features}")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="whose demo_corpus to estimate")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes of the stage run (default %(default)s)")
     args = ap.parse_args(argv)
     root = args.root.resolve()
     base = ShardsParams(workers=args.workers)

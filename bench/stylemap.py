@@ -41,11 +41,11 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="project data folder (interim/shards, interim/shard_labels)")
-    ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--clips", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=12, help="timed training steps (default %(default)s)")
+    ap.add_argument("--clips", type=int, default=2, help="test clips generated (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     params = P.load("train_stylemap")

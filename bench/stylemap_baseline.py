@@ -28,9 +28,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--data", default="data")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="test", help="the clips' split (default %(default)s)")
+    ap.add_argument("--data", default="data", help="the project's data/ directory (default %(default)s)")
     a = ap.parse_args()
     data = Path(a.data)
     clips = pd.read_parquet(data / "interim/ingest/clips.parquet")

@@ -31,11 +31,12 @@ from headflow.shards import read_clip
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--corpus", default="data/raw/demo")
-    ap.add_argument("--data", default="data")
-    ap.add_argument("--n-boot", type=int, default=1000)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="test", help="the clips' split (default %(default)s)")
+    ap.add_argument("--corpus", default="data/raw/demo",
+                    help="the demo corpus with its truth files (default %(default)s)")
+    ap.add_argument("--data", default="data", help="the project's data/ directory (default %(default)s)")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default %(default)s)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     data, corpus = Path(a.data), Path(a.corpus)

@@ -68,8 +68,8 @@ def classifier() -> object:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="data")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data", help="the project's data/ directory (default %(default)s)")
     ap.add_argument("--features", choices=("landmarks", "pixels"), default="landmarks")
     ap.add_argument("--landmarks", choices=("refit", "faces"), default="refit")
     a = ap.parse_args()

@@ -55,12 +55,12 @@ from headflow.morphable.registry import load_model as load_morphable
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--clips", type=int, default=2, help="clips for the generation speed")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--split", default="test", help="the clips' split (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tp, gp = P.load("train_styletalk"), P.load("generate_styletalk")

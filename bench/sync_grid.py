@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -32,15 +33,22 @@ from headflow.metrics.offset_recovery import (SHIFTS, envelope_offset, format_ta
 from headflow.sync.train import load_expert
 
 
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--expert", nargs="+", default=["data/models/expert/last.pt"],
                     help="train_expert checkpoint(s); several are scored on the same prepared clips in one run, "
                          "the first as the baseline of the comparison table")
-    ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS))
-    ap.add_argument("--max-offset", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shifts", type=int, nargs="+", default=list(SHIFTS),
+                    help="audio shifts in frames, > 0 delays the audio (default %(default)s)")
+    ap.add_argument("--max-offset", type=int, default=15,
+                    help="offsets scanned: +- this many frames (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     ap.add_argument("--tolerance", type=int, default=1, help="frames: a clip as recorded is in sync when |offset| <= this")
     ap.add_argument("--envelope-window", type=int, default=4,
                     help="frames either side of the applied shift the expert-free envelope estimate scans")
@@ -50,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     videos = sorted(Path(args.grid).glob("*.mpg"))
     if not videos:
-        raise SystemExit(f"no .mpg clips in {args.grid}")
+        raise SystemExit(f"no .mpg clips in {args.grid} (pass --grid or set HEADFLOW_SHARED)")
     with tempfile.TemporaryDirectory() as tmp:
         prepared = [prepare_clip_and_aperture(v, Path(tmp)) for v in videos]
     results = []

@@ -1,6 +1,6 @@
 """Offset reliability of the lip-sync expert against clip length, on real GRID clips cut short.
 
-    PYTHONPATH=src:. nice -n 10 python bench/sync_length.py --expert data/models/expert/last.pt \
+    PYTHONPATH=src:. nice -n 10 python bench/sync_length.py --expert data/models/expert/last.pt \\
         --grid ../shared/data/grid --json reports/bench/sync_length.json
 
 Each GRID clip (3 s) goes through the pipeline's own steps once (`offset_recovery.prepare_clip`:
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,11 @@ from headflow.metrics.lse import ClipTooShort, score_clip, shift_audio
 from headflow.metrics.offset_recovery import prepare_clip
 from headflow.sync.data import ClipArrays
 from headflow.sync.train import load_expert
+
+
+# The shared test material, found as tests/conftest.py finds it: HEADFLOW_SHARED, else ../shared beside the
+# checkout (not beside the current folder).
+SHARED = Path(os.environ.get("HEADFLOW_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def cut_clip(clip: ClipArrays, start: int, n_frames: int) -> ClipArrays:
@@ -105,23 +111,26 @@ def reliable_length(table: pd.DataFrame, target: float) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", default="../shared/data/grid", help="folder of GRID .mpg clips")
+    ap.add_argument("--grid", default=str(SHARED / "data" / "grid"), help="folder of GRID .mpg clips")
     ap.add_argument("--expert", default="data/models/expert/last.pt", help="a train_expert checkpoint (read only)")
-    ap.add_argument("--lengths", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4, 2.6, 2.8, 3.0])
+    ap.add_argument("--lengths", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4, 2.6, 2.8, 3.0],
+                    help="cut lengths in seconds (default %(default)s)")
     ap.add_argument("--starts", type=int, default=5, help="cut positions per clip and length")
-    ap.add_argument("--shifts", type=int, nargs="+", default=[-5, 5])
-    ap.add_argument("--max-offset", type=int, default=15)
-    ap.add_argument("--min-pairs", type=int, default=5)
+    ap.add_argument("--shifts", type=int, nargs="+", default=[-5, 5],
+                    help="audio delays in frames applied before cutting (default %(default)s)")
+    ap.add_argument("--max-offset", type=int, default=15,
+                    help="sync_check.max_offset: +- frames scanned (default %(default)s)")
+    ap.add_argument("--min-pairs", type=int, default=5, help="sync_check.min_pairs (default %(default)s)")
     ap.add_argument("--tolerance", type=int, default=2, help="sync_check.max_abs_offset")
     ap.add_argument("--target", type=float, default=0.9, help="right rate a length must reach")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     ap.add_argument("--json", help="also write the table and the rows here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     videos = sorted(Path(args.grid).glob("*.mpg"))
     if not videos:
-        raise SystemExit(f"no .mpg clips in {args.grid}")
+        raise SystemExit(f"no .mpg clips in {args.grid} (pass --grid or set HEADFLOW_SHARED)")
     model = load_expert(Path(args.expert))
     tables = []
     with tempfile.TemporaryDirectory() as tmp:

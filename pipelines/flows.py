@@ -350,8 +350,8 @@ FLOWS = {"pipeline": pipeline, "train": train, "generate": generate, "evaluate":
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("flow", choices=list(FLOWS))
-    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("flow", choices=list(FLOWS), help="the flow to run (`pipeline`: every stage, in dvc.yaml's order)")
+    ap.add_argument("--params", default="params.yaml", help="the params file (default %(default)s)")
     ap.add_argument("--stages", nargs="+", help="pipeline/preprocess: only these stages")
     ap.add_argument("--models", nargs="+", choices=MODELS, help="train: only these models")
     ap.add_argument("--shard-size", type=int, help="clips per shard task (default: each stage's own)")

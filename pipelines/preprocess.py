@@ -230,7 +230,7 @@ def dask_runner(address: str, root: Path) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--params", default="params.yaml", help="the params file (default %(default)s)")
     ap.add_argument("--skip-demo", action="store_true", help="do not rebuild the demo corpus")
     ap.add_argument("--stages", nargs="+", choices=list(STAGES), help="run only these stages (default: all)")
     ap.add_argument("--shard-size", type=int, help="clips per shard task (default: each stage's own)")

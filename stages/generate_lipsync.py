@@ -8,5 +8,5 @@ from headflow.generators.lipsync.generate import run_stage
 from headflow.stage import setup_logging
 
 if __name__ == "__main__":
-    setup_logging()
+    setup_logging(__doc__)
     run_stage(params.load("generate_lipsync"))

@@ -9,6 +9,6 @@ from headflow.metrics.transfer import identity_interval, pose_intervals, transfe
 from headflow.stage import setup_logging
 
 if __name__ == "__main__":
-    setup_logging()
+    setup_logging(__doc__)
     # the family may not import metrics/ (DESIGN): the pose and identity intervals are passed in
     run_stage(params.load("generate_stylemap"), measures=Measures(pose_intervals, transfer_identity, identity_interval))

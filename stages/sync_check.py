@@ -9,5 +9,5 @@ from headflow.stage import setup_logging
 from headflow.sync.sync_check import run_stage
 
 if __name__ == "__main__":
-    setup_logging()
+    setup_logging(__doc__)
     run_stage(params.load("sync_check"))

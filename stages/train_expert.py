@@ -9,5 +9,5 @@ from headflow.stage import setup_logging
 from headflow.sync.train_expert import run_stage
 
 if __name__ == "__main__":
-    setup_logging()
+    setup_logging(__doc__)
     run_stage(params.load("train_expert"))

@@ -10,5 +10,5 @@ from headflow.generators.head2headfs.train import run_stage
 from headflow.stage import setup_logging
 
 if __name__ == "__main__":
-    setup_logging()
+    setup_logging(__doc__)
     run_stage(params.load("train_head2headfs"))

@@ -95,6 +95,38 @@ def test_generator_lines_read_the_stylemap_stage_metrics(tmp_path):
     assert "20 videos (1746 frames, 7.99 frames/s), 0 quarantined" in gen and "2.841 deg vs mean-pose baseline 5.725" in gen
 
 
+def test_generator_lines_read_the_styletalk_and_head2headfs_stage_metrics(tmp_path):
+    import json
+
+    from headflow.catalog import Catalog
+    from headflow.summary import generator_lines
+
+    cat = Catalog(tmp_path)
+    cat.metrics("train_styletalk").parent.mkdir(parents=True)
+    figures = {   # the keys each stage writes (styletalk/train.py, generate.py; head2headfs/train.py, finetune.py, ...)
+        "train_styletalk_disc": {"n_train_clips": 52, "n_val_clips": 10, "train_seconds": 3.0, "val_sync_acc": 0.640625,
+                                 "val_style_acc": 0.46875},
+        "train_styletalk": {"n_train_clips": 52, "n_val_clips": 10, "epochs": 6, "steps": 144, "train_seconds": 15.6,
+                            "train_sequences_per_s": 43.08, "val_l1": 0.12397, "val_style_acc": None},
+        "generate_styletalk": {"outputs": 20, "baseline_outputs": 20, "frames": 1650, "frames_per_s": 63.35,
+                               "quarantined": 0},
+        "train_head2headfs": {"n_clips": 52, "n_identities": 5, "epochs": 2, "steps": 96, "train_seconds": 13.3,
+                              "train_samples_per_s": 8.67, "perceptual_backend": "weight_free"},
+        "finetune_head2headfs": {"targets": 1, "finetuned": 1, "finetune_seconds": 8.2, "quarantined": 0},
+        "generate_head2headfs": {"outputs": 6, "baseline_outputs": 0, "self": 3, "cross": 3, "frames": 594,
+                                 "resolution": 64, "frames_per_s": 66.08, "quarantined": 0},
+    }
+    for stage, m in figures.items():
+        cat.metrics(stage).write_text(json.dumps(m))
+    disc, train, gen, init, fine, h2h = generator_lines(cat)
+    assert disc.startswith("train_styletalk_disc: 52 train / 10 val clips, 3.0 s, val sync accuracy 0.641")
+    assert "6 epochs (144 steps, 15.6 s, 43.1 sequences/s), val L1 0.1240, val style accuracy n/a" in train
+    assert "20 videos + 20 baseline videos (1650 frames, 63.35 frames/s), 0 quarantined" in gen
+    assert "52 clips of 5 identities, 2 epochs (96 steps, 13.3 s, 8.7 windows/s)" in init
+    assert "1 of 1 targets fine-tuned (8.2 s)" in fine and "data/models/head2headfs/people" in fine
+    assert "6 videos (3 self / 3 cross-reenactment tasks), 594 frames at 64 px" in h2h   # no baselines: not named
+
+
 def test_follow_repro_times_each_stage_that_ran():
     from headflow.demo_run import follow_repro
 

@@ -1,5 +1,5 @@
-"""The `headflow` command: `headflow models list`, `headflow models fetch NAME`, `headflow params`,
-`headflow report [--exp A B ...]`."""
+"""The `headflow` command: `headflow models list`, `headflow models fetch NAME`, `headflow params [BLOCK]`,
+`headflow lipsync --video V --audio A --out O`, `headflow report [--exp A B ...]`."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     msub = models.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="registered weights and whether they are on disk").set_defaults(fn=_models_list)
     fetch = msub.add_parser("fetch", help="download weights from their official URL (needs a network)")
-    fetch.add_argument("names", nargs="+")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="entries of `headflow models list` (e.g. vgg19)")
     fetch.set_defaults(fn=_models_fetch)
     params = sub.add_parser("params", help="every field of the params blocks: type, default, value in use, docs")
     params.add_argument("block", nargs="?", help="one block (default: all)")
@@ -162,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     lip.add_argument("--audio", required=True, help="the speech to lip-sync to (any audio or video file)")
     lip.add_argument("--out", required=True, help="the mp4 to write (marked synthetic in its metadata)")
     lip.add_argument("--checkpoint", default="data/models/lipsync/generator.pt",
-                     help="an exported generator (train_lipsync's generator.pt)")
-    lip.add_argument("--params", default="params.yaml", help="params file whose `faces` block tracks the face")
+                     help="an exported generator (train_lipsync's generator.pt; default %(default)s)")
+    lip.add_argument("--params", default="params.yaml",
+                     help="params file whose `faces` block tracks the face (default %(default)s)")
     lip.add_argument("--quiet", action="store_true", help="no progress bar")
     lip.set_defaults(fn=_lipsync)
     report = sub.add_parser("report", help="the evaluation report page; with --exp, several DVC experiments side by side")

@@ -24,9 +24,49 @@ from headflow.validation import validate_manifest
 log = logging.getLogger("headflow")
 
 
-def setup_logging() -> None:
+def setup_logging(usage: str | None = None) -> None:
+    """Send INFO log lines to stderr, each with its time and logger name.
+
+    Args:
+        usage: a stage entry point's module docstring (`stages/<name>.py` passes its `__doc__`). Given, the
+            command line is checked first with `check_stage_arguments`, so `python -m stages.<name> --help`
+            explains instead of running the stage.
+
+    Raises:
+        SystemExit: from `check_stage_arguments` (0 after `--help`, 2 for any other argument).
+    """
+    if usage is not None:
+        check_stage_arguments(usage, sys.argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
+
+
+def check_stage_arguments(usage: str, argv: list[str]) -> None:
+    """A stage entry point takes no command-line arguments: its settings are its params.yaml block.
+
+    Without this, `python -m stages.<name> --help` (or `--epochs 3`) ran the whole stage with the argument
+    silently ignored, and for `demo_corpus` that rebuilds `data/raw/demo`.
+
+    Args:
+        usage: the entry point's docstring, printed by `-h` / `--help`.
+        argv: `sys.argv`; `argv[0]` is the entry point's file (`stages/<name>.py`), which names the stage.
+
+    Raises:
+        SystemExit: code 0 after printing `usage` and where the settings are, for `-h` / `--help`; code 2
+            with a message on stderr for any other argument. Returns normally when there are none.
+    """
+    if len(argv) <= 1:
+        return
+    name = Path(argv[0]).stem
+    settings = (f"Its settings are the `{name}` block of params.yaml (`headflow params {name}` lists them with "
+                f"their docs): edit params.yaml, or run `dvc exp run -S {name}.<key>=<value>`; "
+                f"`dvc repro {name}` also runs the stages it depends on.")
+    if argv[1] in ("-h", "--help"):
+        print(f"{usage.strip()}\n\nA stage takes no command-line arguments. {settings}")
+        raise SystemExit(0)
+    print(f"error: python -m stages.{name} takes no arguments, got {' '.join(argv[1:])!r}. {settings}",
+          file=sys.stderr)
+    raise SystemExit(2)
 
 
 def write_validated(df: pd.DataFrame | pa.Table, path: str | Path, kind: str) -> None:

@@ -91,7 +91,7 @@ def evaluation_lines(catalog: Catalog = CATALOG) -> list[str]:
 
 
 def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
-    """One line per trained and generated generator run (train_/generate_ lipsync and stylemap metrics)."""
+    """One line per trained and generated generator run, from each family's train_/finetune_/generate_ metrics."""
     lines = []
     if "train_lipsync" in catalog.stages and catalog.metrics("train_lipsync").exists():
         m = json.loads(catalog.metrics("train_lipsync").read_text())
@@ -133,6 +133,58 @@ def generator_lines(catalog: Catalog = CATALOG) -> list[str]:
                      f"frames/s), {m.get('quarantined')} quarantined; pose error median "
                      f"{m.get('pose_err_median_deg')} deg vs mean-pose baseline {m.get('baseline_pose_err_median_deg')} "
                      f"-> {catalog.artifacts('generate_stylemap', 'videos')}/")
+    lines.extend(_styletalk_head2headfs_lines(catalog))
+    return lines
+
+
+def _num(value, digits: int) -> str:
+    """`value` rounded for a summary line; "n/a" for a missing (None) figure."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _baselines(m: dict) -> str:
+    """" + N baseline videos" of a generate stage's metrics; "" when it wrote none or does not say."""
+    return f" + {m['baseline_outputs']} baseline videos" if m.get("baseline_outputs") else ""
+
+
+def _styletalk_head2headfs_lines(catalog: Catalog) -> list[str]:
+    """The StyleTalk (discriminators, generator, generation) and Head2HeadFS (initialisation, fine-tuning,
+    generation) lines of `generator_lines`, from the metrics each stage writes."""
+    lines = []
+
+    def metrics(stage: str) -> dict | None:
+        path = catalog.metrics(stage)
+        return json.loads(path.read_text()) if stage in catalog.stages and path.exists() else None
+
+    if (m := metrics("train_styletalk_disc")) is not None:
+        lines.append(f"train_styletalk_disc: {m.get('n_train_clips')} train / {m.get('n_val_clips')} val clips, "
+                     f"{m.get('train_seconds')} s, val sync accuracy {_num(m.get('val_sync_acc'), 3)}, val style "
+                     f"accuracy {_num(m.get('val_style_acc'), 3)} -> "
+                     f"{catalog.model('train_styletalk_disc', 'discriminators')}/")
+    if (m := metrics("train_styletalk")) is not None:
+        lines.append(f"train_styletalk: {m.get('n_train_clips')} train / {m.get('n_val_clips')} val clips, "
+                     f"{m.get('epochs')} epochs ({m.get('steps')} steps, {m.get('train_seconds')} s, "
+                     f"{_num(m.get('train_sequences_per_s'), 1)} sequences/s), val L1 {_num(m.get('val_l1'), 4)}, "
+                     f"val style accuracy {_num(m.get('val_style_acc'), 3)} -> "
+                     f"{catalog.model('train_styletalk', 'generator')}/")
+    if (m := metrics("generate_styletalk")) is not None:
+        lines.append(f"generate_styletalk: {m.get('outputs')} videos{_baselines(m)} "
+                     f"({m.get('frames')} frames, {m.get('frames_per_s')} frames/s), {m.get('quarantined')} "
+                     f"quarantined -> {catalog.artifacts('generate_styletalk', 'videos')}/")
+    if (m := metrics("train_head2headfs")) is not None:
+        lines.append(f"train_head2headfs: {m.get('n_clips')} clips of {m.get('n_identities')} identities, "
+                     f"{m.get('epochs')} epochs ({m.get('steps')} steps, {m.get('train_seconds')} s, "
+                     f"{_num(m.get('train_samples_per_s'), 1)} windows/s), perceptual {m.get('perceptual_backend')} "
+                     f"-> {catalog.model('train_head2headfs', 'generator')}/")
+    if (m := metrics("finetune_head2headfs")) is not None:
+        lines.append(f"finetune_head2headfs: {m.get('finetuned')} of {m.get('targets')} targets fine-tuned "
+                     f"({m.get('finetune_seconds')} s), {m.get('quarantined')} quarantined -> "
+                     f"{catalog.model('finetune_head2headfs', 'generators')}/")
+    if (m := metrics("generate_head2headfs")) is not None:
+        lines.append(f"generate_head2headfs: {m.get('outputs')} videos ({m.get('self')} self / {m.get('cross')} "
+                     f"cross-reenactment tasks){_baselines(m)}, {m.get('frames')} "
+                     f"frames at {m.get('resolution')} px, {m.get('frames_per_s')} frames/s, {m.get('quarantined')} "
+                     f"quarantined -> {catalog.artifacts('generate_head2headfs', 'videos')}/")
     return lines
 
 
