@@ -51,3 +51,18 @@ def test_cli_writes_the_comparison_page(tmp_path, capsys):
     assert main(["report", "--exp", "master", "seed1", "--json", str(SAMPLE), "--out", str(out)]) == 0
     assert out.exists() and "seed1" in out.read_text() and out.as_uri() in capsys.readouterr().out
     assert main(["report", "--exp", "nope", "--json", str(SAMPLE), "--out", str(out)]) == 1
+
+
+def test_the_report_names_the_same_run_baselines_of_a_protocol_without_reference_systems():
+    import pandas as pd
+
+    from headflow.evaluate.report import same_run_baselines_note
+
+    agg = pd.DataFrame({"protocol": ["reenactment", "reenactment", "reenactment", "transfer", "reconstruction"],
+                        "family": ["head2headfs", "head2headfs", "head2headfs", "stylemap", "discohead"],
+                        "variant": ["default", "default+retrieval", "default+random_init", "default",
+                                    "default+source_warp"]})
+    note = same_run_baselines_note(agg, "reenactment")
+    assert "head2headfs:default+random_init, head2headfs:default+retrieval" in note
+    assert "source_warp" not in note                       # another protocol's baseline is not listed
+    assert "No family wrote" in same_run_baselines_note(agg, "transfer")

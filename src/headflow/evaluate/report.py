@@ -333,6 +333,30 @@ def speed_section(meta: dict) -> str:
             f"<th>seconds</th></tr>{rows}</table>")
 
 
+def same_run_baselines_note(agg: pd.DataFrame, protocol: str) -> str:
+    """What stands in for the evaluation stage's reference systems in a protocol that has none
+    (reenactment, transfer: no real clip shows the target doing what another person's driver does).
+
+    Args:
+        agg: aggregates.parquet rows (columns protocol, family, variant).
+        protocol: the protocol's name.
+
+    Returns:
+        A sentence naming the same-run baseline rows ("family:variant+name", written by the families
+        beside their outputs and paired by `aggregate.compare`) present for `protocol`, or saying that
+        no family wrote any in this run.
+    """
+    rows = agg[agg.protocol == protocol]
+    plus = sorted({f"{f}:{v}" for f, v in zip(rows.get("family", []), rows.get("variant", []))
+                   if isinstance(f, str) and isinstance(v, str) and "+" in v})
+    head = (f"The evaluation stage has no reference systems for {protocol} (no real clip shows the target "
+            "doing what the driver does). ")
+    if plus:
+        return (head + "The families write their own baselines beside their outputs, on the same tasks and frames: "
+                + ", ".join(plus) + "; each variant is compared with its own below, by paired bootstrap.")
+    return head + "No family wrote same-run baselines (rows of variant <variant>+<name>) for it in this run."
+
+
 def build_report(data_dir: Path, report_path: Path) -> str:
     """The report page's HTML from an evaluate output folder (see the module docstring)."""
     data_dir, report_path = Path(data_dir), Path(report_path)
@@ -356,8 +380,7 @@ def build_report(data_dir: Path, report_path: Path) -> str:
             body.append("<p class=\"muted\">No real video exists for the new audio: full-reference metrics do not "
                         "apply; see reconstruction's ground truth for real speech's sync.</p>")
         if protocol not in BASELINES:
-            body.append("<p class=\"muted\">Baselines of this protocol (issue 13: nearest training frame by NMFC / "
-                        "global warp; source unchanged / reference image) are not implemented yet.</p>")
+            body.append(f"<p class=\"muted\">{html.escape(same_run_baselines_note(agg, protocol))}</p>")
         body.append(metric_table(agg, comparisons, protocol))
         body.append(f"<h3>paired comparisons with the baselines</h3>{comparison_table(comparisons, protocol)}")
     body.append(f"<h2 id=\"charts\">per-metric charts</h2>")
