@@ -218,6 +218,7 @@ def test_evaluate_breaks_balanced_accuracy_down_by_group():
     data = [(torch.zeros(1), torch.full((1, 1, 1), p), torch.tensor(y)) for p, y in zip(probs, labels)]
     out = evaluate(_FixedProbabilities(), data, batch_size=3, device="cpu", groups=groups)
     assert out["balanced_accuracy"] == pytest.approx((3 / 4 + 2 / 3) / 2)
+    assert set(out) == {"loss", "balanced_accuracy", "tpr", "tnr", "by_group"}   # the history's fields + the breakdown
     assert set(out["by_group"]) == {"a", "b"}
     a, b = out["by_group"]["a"], out["by_group"]["b"]
     assert (a["tpr"], a["tnr"], a["n_pos"], a["n_neg"]) == (pytest.approx(0.5), 1, 2, 1)

@@ -88,7 +88,8 @@ def evaluate(model: SyncExpert, data: SyncPairs, batch_size: int, device: str | 
         labels.append(y)
     p, y = torch.cat(probs), torch.cat(labels)
     loss = torch.nn.functional.binary_cross_entropy(p, y.float()).item()
-    out = {"loss": loss, **_rates(p > 0.5, y > 0.5)}
+    overall = _rates(p > 0.5, y > 0.5)
+    out = {"loss": loss, **{k: overall[k] for k in ("balanced_accuracy", "tpr", "tnr")}}   # the history's fields
     if groups is not None:
         label = np.array(groups, dtype=object)
         out["by_group"] = {g: _rates(p[torch.from_numpy(label == g)] > 0.5, y[torch.from_numpy(label == g)] > 0.5)
