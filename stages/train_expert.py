@@ -1,4 +1,4 @@
-"""DVC stage `train_expert`: the lip-sync expert from faces crops + mels, evaluated on held-out speakers.
+"""DVC stage `train_expert`: the lip-sync expert from the shards' face96 crops (lower half) + mels, evaluated on held-out speakers.
 
     python -m stages.train_expert
     torchrun --nproc_per_node=N -m stages.train_expert     # DDP on GPUs; rank 0 writes
