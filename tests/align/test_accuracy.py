@@ -45,7 +45,7 @@ def test_real_speech_against_mfa(shared_dir):
     boundaries within 40 ms and (the aim, not reached) >= 85% of word boundaries. Measured (bench/align.py,
     2026-11-30): phones 81.9% (held-out acoustic_corpus 84.7%, cold_corpus, tuned on, 79.5%), median 15 ms;
     words 79.2% within 40 ms (held out 84.3%); over 5 dither seeds the worst was 78.4%. With the LDA features
-    (`lda_dim` 30, 2026-11-30 afternoon): phones 82.6%, words 81.5% (137 of 168) on dither seed 0, 80.4-82.6%
+    (`lda_dim` 30, 2026-11-30, second pass): phones 82.6%, words 81.5% (137 of 168) on dither seed 0, 80.4-82.6%
     over seeds 0-4. The word gate is that worst seed, 80% (135 of 168 boundaries; seed 0 has 2 to spare);
     without the LDA features seed 0 measures 79.2% (133) and fails it. The aligner of 2026-11-29 (no
     pronunciation variants, no SIL penalty on loud frames) measured 76.7% / 70.8%; the one before issue 16
