@@ -57,3 +57,31 @@ def test_lda_dimension_beyond_the_spliced_features_is_an_error():
     cfg = BuiltinAlignerParams(lda_dim=92, lda_context=3)    # 7 frames x 13 cepstra = 91
     with pytest.raises(ValueError, match="lda_dim"):
         cfg.validate()
+
+
+def test_aligner_uses_lda_features_only_on_enough_frames(monkeypatch):
+    """train_and_align estimates the LDA (once, at `lda_at`) when the corpus has at least
+    LDA_MIN_FRAMES_PER_DIM frames per spliced dimension, and not below that or with lda_dim 0."""
+    import headflow.align.builtin as builtin
+    from headflow.align.types import AudioFrames, UtteranceInput
+
+    rng = np.random.default_rng(0)
+    calls = []
+    real = builtin.lda_transform
+    monkeypatch.setattr(builtin, "lda_transform",
+                        lambda xs, ys, dim: calls.append(sum(map(len, xs))) or real(xs, ys, dim))
+
+    def corpus(n_frames):
+        x = rng.normal(0, 1, (n_frames, 39)).astype(np.float32)
+        x[n_frames // 3:2 * n_frames // 3] += 2.0            # a louder middle: the word's phones
+        frames = AudioFrames(x, None, None, [(0, n_frames // 3)], (n_frames // 3, 2 * n_frames // 3), n_frames * 160)
+        return [UtteranceInput("u", np.zeros(0, np.float32), ["ah"], [("AA", "B")], "ah", None, frames)]
+
+    cfg = BuiltinAlignerParams(init="flat", iterations=4, lda_dim=10, lda_at=2, lda_context=1)
+    need = builtin.LDA_MIN_FRAMES_PER_DIM * 13 * 3            # 13 cepstra x 3 spliced frames
+    al = builtin.train_and_align(corpus(need), cfg)
+    assert calls == [need] and al[0].failed is None and [p[2] for p in al[0].phones][1:3] == ["AA", "B"]
+    calls.clear()
+    builtin.train_and_align(corpus(need - 1), cfg)
+    builtin.train_and_align(corpus(need), BuiltinAlignerParams(init="flat", iterations=4, lda_dim=0))
+    assert calls == []

@@ -85,6 +85,10 @@ def _global_model(frames: np.ndarray) -> GaussianModel:
 
 N_MFCC = 13
 """Static cepstra at the front of features.mfcc_features' rows (c0..c12), the input of `splice` for the LDA."""
+LDA_MIN_FRAMES_PER_DIM = 20
+"""The LDA runs only on corpora of at least this many frames per spliced dimension (91 at +-3 frames: 1820
+frames, 18 s of audio): below that the within-class covariance it inverts is barely estimated (rank-deficient
+under ~1 frame per dimension) and the aligner keeps MFCC + deltas."""
 
 
 def splice(x: np.ndarray, context: int) -> np.ndarray:
@@ -224,7 +228,8 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
                      else uniform_path(g, len(x), audio[i].region))
     scores = [-np.inf] * len(utts)
     for it in range(cfg.iterations + 1):
-        if cfg.lda_dim > 0 and it == min(cfg.lda_at, cfg.iterations):
+        if (cfg.lda_dim > 0 and it == min(cfg.lda_at, cfg.iterations)
+                and len(everything) >= LDA_MIN_FRAMES_PER_DIM * N_MFCC * (2 * cfg.lda_context + 1)):
             have = [i for i, p in enumerate(paths) if p is not None]
             lda = lda_transform([splice(feats[i][:, :N_MFCC], cfg.lda_context) for i in have],
                                 [graphs[i].state[paths[i]] for i in have], cfg.lda_dim)
