@@ -9,8 +9,9 @@ Figures (see headflow.align.evaluate for how boundaries are matched):
 1. demo corpus: phone and word boundaries of the stage's output vs espeak's exact timings (truth.json),
    and the stage's speed as x real time (audio seconds / stage seconds, training included);
 2. real speech, ../shared/data/mfa (acoustic_corpus + cold_corpus, aligned together) vs the MFA TextGrids
-   there, for today's aligner (params.yaml), the aligner of 2026-11-29 (PREVIOUS: before the word-boundary
-   work) and the BASELINE (the aligner before issue 16) in the same run: phones within 20 / 40 ms and words
+   there, for today's aligner (params.yaml), the one without LDA features (NO_LDA, the morning of 2026-11-30),
+   the aligner of 2026-11-29 (PREVIOUS: before the word-boundary work) and the BASELINE (the aligner before
+   issue 16) in the same run: phones within 20 / 40 ms and words
    within 40 ms per recording and both together. cold_corpus is the recording the issue 16 settings were
    tuned on; acoustic_corpus was held out of the tuning. --seeds N repeats each with N dither seeds
    (align.builtin.dither_seed) and prints the mean and the worst; --words prints today's word boundaries
@@ -73,7 +74,10 @@ def demo(project: Path, params: AlignParams) -> None:
 
 TUNED_ON = "cold_corpus"
 """The recording the issue 16 settings (var_mix, pause_*) were chosen on; acoustic_corpus is held out."""
-PREVIOUS = {"speech_penalty": 0.0, "max_pronunciations": 1}
+NO_LDA = {"lda_dim": 0}
+"""align.builtin settings of the aligner of the morning of 2026-11-30 (pronunciation variants and the SIL
+penalty on loud frames, MFCC + deltas throughout: before the LDA features)."""
+PREVIOUS = {"speech_penalty": 0.0, "max_pronunciations": 1, **NO_LDA}
 """align.builtin settings of the aligner of 2026-11-29 (issue 16's phone half; before pronunciation variants
 and the SIL penalty on frames above the floor)."""
 BASELINE = {"var_mix": 0.3, "pause_penalty": 0.0, "pause_gap_ms": 0.0, "long_pause_weight": 1.0, **PREVIOUS}
@@ -82,11 +86,12 @@ quiet_frames' floor; that fix, which changes nothing without exact zeros, is in 
 
 
 def configs(params: AlignParams) -> list[tuple[str, AlignParams]]:
-    """(name, params) of today's aligner, the aligner of 2026-11-29 and the baseline."""
+    """(name, params) of today's aligner, the one without the LDA features (no-lda), the aligner of 2026-11-29
+    and the baseline."""
     import copy
 
     out = [("today", params)]
-    for name, change in (("11-29", PREVIOUS), ("baseline", BASELINE)):
+    for name, change in (("no-lda", NO_LDA), ("11-29", PREVIOUS), ("baseline", BASELINE)):
         p = copy.deepcopy(params)
         for k, v in change.items():
             setattr(p.builtin, k, v)
@@ -133,8 +138,28 @@ def mfa_real(shared: Path, params: AlignParams, seeds: int = 1, words: bool = Fa
             speed = (f"; {dur * seeds / seconds:.1f}x real time ({dur * seeds / cpu:.1f}x per CPU second: on a busy "
                      "machine wall time lies)") if n == "both" else ""
             print(f"  {name:8s} {n + role:26s}: {line}{speed}")
+    for line in unused_references(folder, names):
+        print(line)
     if words:
         word_diagnosis(today_words)
+
+
+def unused_references(folder: Path, used: list[str]) -> list[str]:
+    """A line for each other TextGrid in `folder` saying why it is not a reference here: only a TextGrid with
+    `words` and `phones` tiers (MFA's output) gives word and phone boundaries; 61-70968-0000 (LibriSpeech, in
+    MFA's test data) has a single utterance tier spanning the file, i.e. no alignment to compare with."""
+    out = []
+    for path in sorted(folder.glob("*.TextGrid")):
+        if path.stem in used:
+            continue
+        tiers = read_textgrid(path).tiers
+        missing = [t for t in ("words", "phones") if t not in tiers]
+        if missing:
+            out.append(f"  {path.stem}: not a reference (tiers {sorted(tiers)}: no {' or '.join(missing)} tier, "
+                       "only the transcript over the whole file)")
+        else:
+            out.append(f"  {path.stem}: has word and phone tiers but is not in the bench; add it as held out")
+    return out
 
 
 def _seed_figures(figs: list[tuple[np.ndarray, np.ndarray]]) -> str:

@@ -12,7 +12,12 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
    espeak-ng speaking every transcript in three voices plus the real pauses (`init="espeak_hmm"`,
    see synth.py), which starts closest to the truth on real speech.
 4. `iterations` rounds of: re-estimate Gaussians and self-loop probabilities from the current
-   alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`.
+   alignment, then re-align every utterance with Viterbi; mixtures double at `split_at`. At round
+   `lda_at` the features become LDA features (Kaldi's LDA stage, as in MFA's training): the 13 static
+   cepstra of +-`lda_context` frames, spliced, projected onto the `lda_dim` linear discriminants of the
+   alignment's HMM states (`lda_transform`), and the Gaussians restart from one per state on them. The
+   context lets a state see the spectral change around a frame, which deltas summarise in 2 numbers per
+   cepstrum; on real speech it moved word boundaries within 40 ms from 79.0% to 81.4% (README).
 5. The last alignment gives the phone intervals; a word spans its phones.
 
 Voice-activity-aware silence (issue 16; MFA's optional silence between words plus what its silence
@@ -76,6 +81,47 @@ def _global_model(frames: np.ndarray) -> GaussianModel:
     mu, var = frames.mean(0), frames.var(0) + 1e-3
     s, d = N_UNITS * STATES, frames.shape[1]
     return GaussianModel(np.ones((s, 1)), np.tile(mu, (s, 1, 1)), np.tile(var, (s, 1, 1)), np.full(s, 0.7))
+
+
+N_MFCC = 13
+"""Static cepstra at the front of features.mfcc_features' rows (c0..c12), the input of `splice` for the LDA."""
+LDA_MIN_FRAMES_PER_DIM = 20
+"""The LDA runs only on corpora of at least this many frames per spliced dimension (91 at +-3 frames: 1820
+frames, 18 s of audio): below that the within-class covariance it inverts is barely estimated (rank-deficient
+under ~1 frame per dimension) and the aligner keeps MFCC + deltas."""
+
+
+def splice(x: np.ndarray, context: int) -> np.ndarray:
+    """(T, D) -> (T, (2 * context + 1) * D): each frame with its `context` neighbours on each side (edges
+    repeated), in time order, as Kaldi's splice-feats."""
+    padded = np.pad(x, ((context, context), (0, 0)), mode="edge")
+    return np.concatenate([padded[k:k + len(x)] for k in range(2 * context + 1)], axis=1)
+
+
+def lda_transform(xs: list[np.ndarray], labels: list[np.ndarray], dim: int) -> np.ndarray:
+    """(D, dim) linear discriminant analysis of frames `xs` (each (T, D)) labelled with classes `labels` (each
+    (T,) int, here the HMM states of a Viterbi alignment): the directions that maximise between-class over
+    within-class scatter, scaled so the projected within-class covariance is the identity (the generalised
+    eigenproblem S_b v = lambda S_w v; Kaldi's acc-lda / est-lda, the LDA of its LDA+MLLT training stage).
+    Raises ValueError when dim exceeds D."""
+    x = np.concatenate(xs).astype(np.float64)
+    y = np.concatenate(labels)
+    d = x.shape[1]
+    if not 0 < dim <= d:
+        raise ValueError(f"lda_transform: dim {dim} must be in 1..{d} (the spliced feature size)")
+    classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(classes), d))
+    np.add.at(sums, inv, x)
+    means = sums / counts[:, None]
+    centred = x - means[inv]
+    s_w = centred.T @ centred / len(x)
+    mu = x.mean(0)
+    s_b = ((means - mu).T * counts) @ (means - mu) / len(x)
+    s_w += 1e-6 * np.trace(s_w) / d * np.eye(d)
+    from scipy.linalg import eigh
+
+    _, vecs = eigh(s_b, s_w)
+    return vecs[:, ::-1][:, :dim]
 
 
 def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, duration: float) -> Alignment:
@@ -182,6 +228,15 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
                      else uniform_path(g, len(x), audio[i].region))
     scores = [-np.inf] * len(utts)
     for it in range(cfg.iterations + 1):
+        if (cfg.lda_dim > 0 and it == min(cfg.lda_at, cfg.iterations)
+                and len(everything) >= LDA_MIN_FRAMES_PER_DIM * N_MFCC * (2 * cfg.lda_context + 1)):
+            have = [i for i, p in enumerate(paths) if p is not None]
+            lda = lda_transform([splice(feats[i][:, :N_MFCC], cfg.lda_context) for i in have],
+                                [graphs[i].state[paths[i]] for i in have], cfg.lda_dim)
+            feats = [(splice(x[:, :N_MFCC], cfg.lda_context) @ lda).astype(np.float32) for x in feats]
+            everything = np.concatenate([x for x, good in zip(feats, ok) if good])
+            model = _global_model(everything)
+            floor = cfg.var_floor * everything.var(0)
         acc = Accumulator(model.n_states, model.weights.shape[1], everything.shape[1])
         for x, g, p in zip(feats, graphs, paths):
             if p is not None:
