@@ -184,15 +184,18 @@ class SyncPairs(Dataset):
                              "and no other clip of its speaker to draw a negative from")
         return c, int(rng.choice(far))
 
-    def face_clip(self, index: int) -> int:
-        """Index into `clips` of the clip whose face window sample `index` shows (the first draw of
-        `__getitem__`, repeated): to break an evaluation down by a property of the clip (its style)."""
+    def _draw_clip(self, index: int) -> tuple[np.random.Generator, int]:
+        """Sample `index`'s generator and its first draw, the clip of its face window."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return int(rng.choice(len(self.clips), p=self.weights))
+        return rng, int(rng.choice(len(self.clips), p=self.weights))
+
+    def face_clip(self, index: int) -> int:
+        """Index into `clips` of the clip whose face window sample `index` shows (the same draw as
+        `__getitem__`): to break an evaluation down by a property of the clip (its style)."""
+        return self._draw_clip(index)[1]
 
     def __getitem__(self, index: int):
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        c = int(rng.choice(len(self.clips), p=self.weights))
+        rng, c = self._draw_clip(index)
         f = int(rng.choice(self.starts[c]))
         label = 1.0 if index % 2 == 0 else 0.0
         ac, af = (c, f) if label else self._negative(rng, c, f)
