@@ -54,7 +54,7 @@ from pathlib import Path
 from bench.scale import _env, run_stage
 
 PER_CLIP_CPU = {"faces": 0.52, "ingest": 0.41, "shards": 0.33, "align": 0.095, "audio_features": 0.003}
-"""CPU s per demo clip of each stage (README "### Measured", the linear fits at 100-1,000 clips)."""
+"""CPU s per demo clip of each stage (docs/results/scaleout.md, the linear fits at 100-1,000 clips)."""
 
 
 # ---------------------------------------------------------------- arithmetic (tested without a project)

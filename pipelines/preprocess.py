@@ -37,7 +37,7 @@ SHARD_SIZE = 32
 """Clips per shard task of the per-clip stages. Measured (bench/flow_overhead.py, align on 1,000 demo clips,
 one Dask worker against the plain stage, 2026-11-30): a shard task costs ~0.2-0.5 s of wall time besides
 its clips' work, so 32 clips keep it under ~5 % for faces, ingest and shards (0.33-0.52 CPU s a clip; 8
-clips cost 11-17 %). README "Prefect and scale-out", "### Measured"."""
+clips cost 11-17 %). docs/results/scaleout.md (README "Prefect and scale-out")."""
 SHARD_SIZE_LIGHT = 128
 """Clips per shard task of the stages that cost ~0.1 CPU s a clip or less (align's map, audio_features):
 at 32 align's task overhead would be ~15 %, at 128 ~4 %."""

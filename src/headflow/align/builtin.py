@@ -17,7 +17,7 @@ Method (Viterbi training, as in a Kaldi/HTK flat start, sized for minutes of spe
    cepstra of +-`lda_context` frames, spliced, projected onto the `lda_dim` linear discriminants of the
    alignment's HMM states (`lda_transform`), and the Gaussians restart from one per state on them. The
    context lets a state see the spectral change around a frame, which deltas summarise in 2 numbers per
-   cepstrum; on real speech it moved word boundaries within 40 ms from 79.0% to 81.4% (README).
+   cepstrum; on real speech it moved word boundaries within 40 ms from 79.0% to 81.4% (docs/results/align.md).
 5. The last alignment gives the phone intervals; a word spans its phones.
 
 Voice-activity-aware silence (issue 16; MFA's optional silence between words plus what its silence

@@ -32,7 +32,7 @@ class BuiltinAlignerParams:
     max_pronunciations: int = 3
     """Pronunciations per word the graph may choose from (the dictionary's first n; parallel chains,
     builtin.segments_for), as MFA's lexicon graph does; 1 = the first only. Alone it moved nothing on
-    real speech; with `speech_penalty` it is most of the word-boundary gain (README, aligner section)."""
+    real speech; with `speech_penalty` it is most of the word-boundary gain (docs/results/align.md)."""
     p_silence: float = 0.3
     """Prior probability of a pause after each word."""
     var_floor: float = 0.02

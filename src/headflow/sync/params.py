@@ -13,7 +13,7 @@ from headflow.sync.config import TrainConfig
 MIN_LENGTH_S = 2.6
 """Default `sync_check.min_length_s`: the shortest cut length from which the demo expert's offsets on
 in-sync real GRID clips were right (|offset| <= 2 frames) in at least 90% of cuts at that length and
-every longer one (bench/sync_length.py: 0.93 at 2.6 s, 0.87 at 2.4 s, 0.43 at 1.2 s; README)."""
+every longer one (bench/sync_length.py: 0.93 at 2.6 s, 0.87 at 2.4 s, 0.43 at 1.2 s; docs/results/sync.md)."""
 
 @dataclass
 class TrainExpertParams(TrainConfig):
@@ -73,7 +73,7 @@ class SyncCheckParams:
     """Clips shorter than this (seconds) are scored and flagged (`sync_offset_short`) but never shifted or
     dropped on their offset alone: on short clips the expert's offset is unreliable (bench/sync_length.py
     measures it against length on real GRID clips; the default comes from that measurement, README
-    "Sync check"). 0 trusts every offset."""
+    "Sync check on short clips", docs/results/sync.md). 0 trusts every offset."""
     drop_unscorable: bool = True
     """In drop/shift mode, quarantine clips that cannot be scored (too short for the scan)."""
     threads: int = 2
