@@ -103,8 +103,13 @@ def summarise(eval_dir: Path, runs: list[dict], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                    help="train_lipsync loop.seed values (also generate_lipsync.seed); every row is trained and "
+                         "generated once per seed, and the evaluation averages each row's seeds per clip "
+                         "(default %(default)s)")
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW",
+                    help="ablation rows to run, names of ROWS: %(choices)s; each is a set of train_lipsync "
+                         "overrides (kmeans: none, the base row) (default: all)")
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each one thread)")
     args = ap.parse_args(argv)
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]

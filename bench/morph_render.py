@@ -143,11 +143,20 @@ def bench_render(frames: int = 140, size: int = 256, repeat: int = 3, naive_fram
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=140)
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--naive-frames", type=int, default=2)
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--frames", type=int, default=140,
+                    help="length of the synthetic clip in frames; the numba, shaded, to_crop and NMFC-file "
+                         "figures are over all of them (default %(default)s)")
+    ap.add_argument("--size", type=int, default=256,
+                    help="side of the square crop rendered into, in pixels (default %(default)s)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs of each numba render, to_crop, write_nmfc and read_nmfc; the best one is "
+                         "reported (the numpy and naive renderers run once) (default %(default)s)")
+    ap.add_argument("--naive-frames", type=int, default=2,
+                    help="frames rendered by the slow per-triangle baseline (capped at --frames); its frames/s "
+                         "and mask agreement come from these (default %(default)s)")
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                    help="ICT-FaceKit model .npz to render (default: models/ict_facekit/"
+                         "ict_face_model_light_full.npz under $HEADFLOW_SHARED, else ../shared beside the repository)")
     args = ap.parse_args(argv)
     r = bench_render(args.frames, args.size, args.repeat, args.naive_frames, model_path=args.model)
     print(f"NMFC render, ICT face area ({r['triangles']} triangles), {r['frames']} frames at "

@@ -407,33 +407,70 @@ def train_all(jobs: list[str], minutes: float, out: Path, threads: int, workers:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("pack")
-    a.add_argument("--data", type=Path, required=True)
-    a.add_argument("--out", type=Path, default=ROOT / ".gpu")
-    a.add_argument("--crf-face", type=int, default=8)
-    a.add_argument("--crf-crop", type=int, default=10)
-    a.add_argument("--crop-size", type=int, default=128)
-    a.add_argument("--splits", default="train,val")
-    a = sub.add_parser("restore")
-    a.add_argument("--files", type=Path, required=True)
-    a.add_argument("--into", type=Path, required=True)
-    a = sub.add_parser("unpack")
-    a.add_argument("--pack", type=Path, default=ROOT / ".gpu")
+    a = sub.add_parser("pack", help="here: write a pack of the train/val shards to carry to the machine",
+                       description="Write the pack: the small manifests and models verbatim, one zip per shard of "
+                                   "--splits with face96 and crop256 as H.264 4:4:4, everything else byte for byte.")
+    a.add_argument("--data", type=Path, required=True,
+                   help="a demo run's data/ folder (the one holding interim/shards/ and models/expert/)")
+    a.add_argument("--out", type=Path, default=ROOT / ".gpu",
+                   help="pack folder to write; deleted first if it exists (default: .gpu in the repository root)")
+    a.add_argument("--crf-face", type=int, default=8,
+                   help="libx264 CRF (0-51, lower = closer to lossless and larger) for the face96 frames "
+                        "(default %(default)s: ~43 dB PSNR on the demo)")
+    a.add_argument("--crf-crop", type=int, default=10,
+                   help="libx264 CRF (0-51, lower = closer to lossless and larger) for the crop256 frames, "
+                        "applied after the downsampling to --crop-size (default %(default)s)")
+    a.add_argument("--crop-size", type=int, default=128,
+                   help="side in pixels the 256x256 crop256 frames are downsampled to (area interpolation) before "
+                        "encoding; unpack upsamples them back to 256 (bicubic) (default %(default)s)")
+    a.add_argument("--splits", default="train,val",
+                   help="comma-separated shard splits to pack; the others stay here (default %(default)s)")
+    a = sub.add_parser("restore", help="here: turn the files a run brought back into float32 exports and runs/",
+                       description="Widen each returned `<model dir>__<export>` float16 file to float32 as "
+                                   "`<into>/<model dir>/<export>` and extract runs.tar.gz into `<into>/runs/`.")
+    a.add_argument("--files", type=Path, required=True,
+                   help="folder holding the files `train --out` wrote (`<model dir>__<export>.pt`, runs.tar.gz)")
+    a.add_argument("--into", type=Path, required=True,
+                   help="folder to write `<model dir>/<export>` (float32) and `runs/` (the unpacked logs and "
+                        "histories) under; created if missing")
+    a = sub.add_parser("unpack", help="there: rebuild data/ in the repository root from a pack",
+                       description="Copy the pack's small files into data/ and rewrite each shard with write_shard "
+                                   "(H.264 frames decoded, crop256 upsampled back to its stored shape).")
+    a.add_argument("--pack", type=Path, default=ROOT / ".gpu",
+                   help="pack folder written by `pack --out` (default: .gpu in the repository root)")
     for cmd in ("train", "job"):
-        a = sub.add_parser(cmd)
+        if cmd == "train":
+            a = sub.add_parser(cmd, help="there: train the jobs in parallel processes and collect their exports",
+                               description="Run each job as a `job` subprocess, stop those still running at "
+                                           "--deadline-s, then write the float16 exports and runs.tar.gz to --out.")
+        else:
+            a = sub.add_parser(cmd, help="one job in this process (what `train` starts for each job)")
         if cmd == "train":
             a.add_argument("--jobs", required=True, help="comma list of JOBS names, '@<seed>' for another seed")
-            a.add_argument("--out", type=Path, required=True)
+            a.add_argument("--out", type=Path, required=True,
+                           help="folder (created if missing) for each job's float16 exports "
+                                "`<model dir>__<export>.pt` and runs.tar.gz (logs, histories, metrics, last sample "
+                                "grid); the job logs and jobs.json go into the archive")
         else:
-            a.add_argument("name")
-            a.add_argument("--seed", type=int, default=0)
-        a.add_argument("--minutes", type=float, required=True)
-        a.add_argument("--threads", type=int, default=2)
-        a.add_argument("--workers", type=int, default=2)
+            a.add_argument("name", help="job: a JOBS name (%s), optionally with '@<seed>' (which names the output "
+                                        "folders; the seed itself comes from --seed)" % ", ".join(JOBS))
+            a.add_argument("--seed", type=int, default=0,
+                           help="loop.seed of the job (and of StyleTalk's discriminator stage) (default %(default)s)")
+        a.add_argument("--minutes", type=float, required=True,
+                       help="training budget per job in minutes, set as loop.max_minutes (the loop stops after the "
+                            "epoch in which it runs out); lipsync gives each of its two stages half, StyleTalk "
+                            "gives 1/6 to its discriminator stage and 5/6 to the generator")
+        a.add_argument("--threads", type=int, default=2,
+                       help="the `threads` parameter of each job: torch CPU threads per job process "
+                            "(default %(default)s)")
+        a.add_argument("--workers", type=int, default=2,
+                       help="loop.num_workers of each job: DataLoader worker processes (default %(default)s)")
         a.add_argument("--set", action="append", default=[], help="dotted=json override for every job")
         a.add_argument("--accelerator", default="cuda", help="cpu for a dry run")
         if cmd == "train":
-            a.add_argument("--deadline-s", type=float, default=None)
+            a.add_argument("--deadline-s", type=float, default=None,
+                           help="seconds after the start at which jobs still running are killed, so that the "
+                                "others' results are still collected (default: 60 x --minutes + 120)")
     args = ap.parse_args(argv)
     if args.cmd == "pack":
         pack(args.data, args.out, args.crf_face, args.crf_crop, args.crop_size, tuple(args.splits.split(",")))

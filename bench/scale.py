@@ -144,9 +144,16 @@ def summarise(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
-    ap.add_argument("--work", type=Path, default=Path("/tmp/headflow-scale"))
-    ap.add_argument("--out", type=Path, default=ROOT / "reports/bench/scale.json")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000],
+                    help="corpus sizes N to run, in clips (demo_corpus.n_clips); each one is a project copy and "
+                         "one point of the fits (default %(default)s)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/headflow-scale"),
+                    help="folder for the project copies <work>/n<N>, each deleted and made anew unless "
+                         "--keep-project; holds N clips' data per size (default %(default)s)")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports/bench/scale.json",
+                    help="results file (JSON list, one record per (N, stage)); records already there are kept "
+                         "except those of the sizes (and, with --stages, the stages) being rerun; rewritten after "
+                         "each stage (default: reports/bench/scale.json)")
     ap.add_argument("--fit", type=Path, help="only print the table and exponents of this results file")
     ap.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES,
                     help="run only these stages (with --keep-project: rerun them on an earlier run's inputs)")

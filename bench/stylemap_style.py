@@ -70,8 +70,14 @@ def classifier() -> object:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data", help="the project's data/ directory (default %(default)s)")
-    ap.add_argument("--features", choices=("landmarks", "pixels"), default="landmarks")
-    ap.add_argument("--landmarks", choices=("refit", "faces"), default="refit")
+    ap.add_argument("--features", choices=("landmarks", "pixels"), default="landmarks",
+                    help="what the classifier sees per clip: landmarks = the 21 speaker-normalised geometric style "
+                         "features, pixels = mean and temporal std of 32x32 grey lower-face crops "
+                         "(default %(default)s)")
+    ap.add_argument("--landmarks", choices=("refit", "faces"), default="refit",
+                    help="with --features landmarks, where the real clips' landmarks come from: refit = dlib "
+                         "re-fitted on each 256 crop (the generated outputs' pipe), faces = the faces stage's "
+                         "landmarks.parquet; the outputs are re-fitted either way (default %(default)s)")
     a = ap.parse_args()
     data = Path(a.data)
     shards_root, labels_root = data / "interim/shards", data / "interim/shard_labels"

@@ -56,7 +56,10 @@ from headflow.morphable.registry import load_model as load_morphable
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10,
+                    help="timed optimiser steps (D_tem, then the generator) of a fresh network, each on a batch of "
+                         "train_styletalk's loop.batch_size train-split sequences; the training rate in "
+                         "sequences/s is over these (default %(default)s)")
     ap.add_argument("--clips", type=int, default=2, help="clips for the generation speed")
     ap.add_argument("--split", default="test", help="the clips' split (default %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")

@@ -97,9 +97,15 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared")
                                                           if p.is_dir()), ROOT.parent / "shared"),
                     help="the shared folder holding data/mfa (default ../shared, or ../../shared from a worktree)")
-    ap.add_argument("--steps", type=int, default=800)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=800,
+                    help="Adam steps of each recogniser training, for variants without '@<steps>' "
+                         "(default %(default)s)")
+    ap.add_argument("--batch", type=int, default=64,
+                    help="labelled video frames (each with its mel window) per training step, drawn at random "
+                         "(default %(default)s)")
+    ap.add_argument("--width", type=int, default=64,
+                    help="channels of the recogniser's three conv layers (PhoneRecognizer width) "
+                         "(default %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="first seed")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per variant (mean and range reported)")
     ap.add_argument("--variants", default=",".join([*VARIANTS, "cmvn@100", "cmvn@200", "cmvn@400"]),
