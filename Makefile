@@ -41,7 +41,7 @@ test: env
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: treating as failure"; exit 1; fi; exit $$rc
 
 # The quality configurations (not in CI): minutes of training each, figures printed. Needs `make demo`'s
-# data first (the shards). The expert: width 0.5 x 40 epochs, EMA 0.998 (~15 min on 2 cores), held-out balanced
+# data first (the shards). The expert: width 0.5 x 40 epochs, EMA 0.998 (~40 CPU-minutes: 59 CPU-s an epoch on one thread), held-out balanced
 # accuracy on the test speaker against the 0.85 target.
 quality: env
 	@test -f data/interim/shards/shards.parquet || { echo "error: no shards; run 'make demo' first"; exit 1; }
