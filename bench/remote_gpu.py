@@ -30,7 +30,6 @@ exports come back here, where generation and evaluation run with the full pipeli
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -194,6 +193,13 @@ JOBS = {
     "discohead": ("discohead", "train_discohead", {}),
     "stylemap": ("stylemap", "train_stylemap", {}),
     "styletalk": ("styletalk", "train_styletalk", {}),
+    # 2026-11-30: Style Mapping at batch 16 (FOMM's vox-256 trains at 20; the quality configuration's 4 is
+    # a CPU size); the schedule is constant, so `--minutes` decides how many epochs of 800 pairs it sees
+    "stylemap_b16": ("stylemap", "train_stylemap", {"loop.batch_size": 16, "loop.epochs": 160}),
+    "discohead_tps": ("discohead", "train_discohead", {"model.head_motion": "tps"}),
+    # one short epoch of each lip-sync stage: the GAN stage 2 failed on CUDA on 2026-11-29 (traceback lost)
+    "lipsync_s2check": ("lipsync", "train_lipsync", {"loop.epochs": 1, "stage2_epochs": 1,
+                                                     "samples_per_epoch": 200}),
 }
 
 

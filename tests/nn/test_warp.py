@@ -179,3 +179,71 @@ def test_keypoint_grid_maps_each_canonical_offset_between_the_two_poses():
     for k in range(2):
         u = (p - kp_d[0, k]) @ torch.linalg.inv(rot_d).T  # R_d^-1 (p - x_d), row vectors
         torch.testing.assert_close(grids[0, k], kp_s[0, k] + u @ rot_s.T, atol=1e-5, rtol=0)
+
+
+# ------------------------------------------------------------- grid_sample with second derivatives
+from torch.nn import functional as F  # noqa: E402
+
+from headflow.nn.warp import grid_sample  # noqa: E402
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (PyTorch's CUDA grid sampler lacks the second "
+                                          "derivative this replaces)")])]
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "nearest"])
+def test_grid_sample_equals_torchs_with_its_first_derivatives(mode, padding):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    g = (torch.rand(2, 5, 6, 2, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)   # some outside
+    ours = grid_sample(x, g, mode=mode, padding_mode=padding)
+    ref = F.grid_sample(x, g, mode=mode, padding_mode=padding, align_corners=True)
+    assert torch.equal(ours, ref)
+    u = torch.rand_like(ours)
+    for a, b in zip(torch.autograd.grad((ours * u).sum(), (x, g)), torch.autograd.grad((ref * u).sum(), (x, g))):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert torch.autograd.gradgradcheck(lambda t: grid_sample(t, g.detach(), mode=mode, padding_mode=padding), (x,))
+
+
+def r1_weight_grad(sample, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """d/dw of |d D(sample(x)) / dx|^2 for D(y) = sum((w_c y_c)^2): R1's double backward in miniature."""
+    w.grad = None
+    (gx,) = torch.autograd.grad((sample(x) * w.view(1, -1, 1, 1)).pow(2).sum(), x, create_graph=True)
+    gx.pow(2).sum().backward()
+    return w.grad.clone()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_grid_sample_r1_double_backward_equals_the_dense_operators(device):
+    # PyTorch's own sampler has no second derivative on CUDA, nor on CPU in some versions (2.11 raises
+    # "derivative for aten::grid_sampler_2d_backward is not implemented"; 2.13's CPU falls back to a
+    # composite). The reference is version-free: the warp as a dense matrix A (A's columns = the warped
+    # one-hot images), R1 through plain matrix products.
+    torch.manual_seed(1)
+    b, c, h, w = 2, 3, 12, 10
+    x0 = torch.rand(b, c, h, w, dtype=torch.float64)
+    theta = torch.tensor([[[0.9, 0.2, 0.1], [-0.15, 1.05, -0.05]]], dtype=torch.float64)
+    grid0 = F.affine_grid(theta, [1, 1, h, w], align_corners=True)
+    basis = torch.eye(h * w, dtype=torch.float64).view(h * w, 1, h, w)
+    a = F.grid_sample(basis, grid0.expand(h * w, -1, -1, -1), padding_mode="reflection",
+                      align_corners=True).view(h * w, h * w).T                       # out pixel x in pixel
+    w0 = torch.rand(c, dtype=torch.float64)
+    ref = r1_weight_grad(lambda t: (t.flatten(2) @ a.T).view(b, c, h, w), x0.clone().requires_grad_(True),
+                         torch.nn.Parameter(w0.clone()))
+    x, grid = x0.to(device).requires_grad_(True), grid0.expand(b, -1, -1, -1).to(device)
+    ours = r1_weight_grad(lambda t: grid_sample(t, grid, padding_mode="reflection"), x,
+                          torch.nn.Parameter(w0.to(device)))
+    torch.testing.assert_close(ours.cpu(), ref, rtol=1e-9, atol=1e-12)
+
+
+def test_grid_sample_refuses_a_second_derivative_through_the_grid_and_bad_arguments():
+    x = torch.rand(1, 1, 4, 4, requires_grad=True)
+    g = (torch.rand(1, 3, 3, 2) * 2 - 1).requires_grad_(True)
+    (gx,) = torch.autograd.grad(grid_sample(x, g).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="through the sampling grid"):
+        gx.pow(2).sum().backward()
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        grid_sample(torch.rand(1, 1, 2, 4, 4), torch.rand(1, 2, 4, 4, 3))
+    with pytest.raises(ValueError, match="padding"):
+        grid_sample(x, g.detach(), padding_mode="mirror")

@@ -238,3 +238,85 @@ def keypoint_volume_warp(volume: torch.Tensor, kp_src: torch.Tensor, kp_drv: tor
     """
     grids = keypoint_warp_grids(kp_src, kp_drv, rot_src, rot_drv, tuple(volume.shape[2:]), include_identity)
     return warp_volume(volume, grids)
+
+
+# ----------------------------------------------------------------- grid_sample with second derivatives
+_INTERPOLATION = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+class _GridSample2d(torch.autograd.Function):
+    """`F.grid_sample` whose backward is itself differentiable in the incoming gradient (below)."""
+
+    @staticmethod
+    def forward(ctx, image, grid, mode, padding_mode, align_corners):  # noqa: D102 (autograd protocol)
+        ctx.save_for_backward(image, grid)
+        ctx.cfg = (mode, padding_mode, align_corners)
+        return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        image, grid = ctx.saved_tensors
+        grad_image, grad_grid = _GridSample2dBackward.apply(grad_out, image, grid, ctx.cfg,
+                                                            bool(ctx.needs_input_grad[1]))
+        return (grad_image if ctx.needs_input_grad[0] else None), grad_grid, None, None, None
+
+
+class _GridSample2dBackward(torch.autograd.Function):
+    """aten's grid_sampler_2d_backward as a function of the incoming gradient. The image's gradient
+    A(grid)^T g is linear in g, so its derivative applied to v is A(grid) v = grid_sample(v, grid); it does
+    not depend on the image. Derivatives through the grid (of either output) are not implemented."""
+
+    @staticmethod
+    def forward(ctx, grad_out, image, grid, cfg, need_grid):  # noqa: D102
+        mode, padding_mode, align_corners = cfg
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(grid)
+        ctx.cfg = cfg
+        grad_image, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
+            grad_out, image, grid, _INTERPOLATION[mode], _PADDING[padding_mode], align_corners, [True, need_grid])
+        return grad_image, (grad_grid if need_grid else None)
+
+    @staticmethod
+    def backward(ctx, grad2_image, grad2_grid):  # noqa: D102
+        (grid,) = ctx.saved_tensors
+        if grad2_grid is not None or (ctx.needs_input_grad[2] and grad2_image is not None):
+            raise NotImplementedError("grid_sample: a second derivative through the sampling grid is not "
+                                      "implemented (only through the sampled image, as R1 needs)")
+        if grad2_image is None or not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        return _GridSample2d.apply(grad2_image, grid, *ctx.cfg), None, None, None, None
+
+
+def grid_sample(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding_mode: Padding = "zeros",
+                align_corners: bool = True) -> torch.Tensor:
+    """`torch.nn.functional.grid_sample` (2D) that also has second derivatives through the image.
+
+    PyTorch's CUDA grid sampler (native and cuDNN) has no derivative for its backward, so a gradient
+    penalty on a discriminator that sees warped images (R1 on augmented reals: the gradient of D's logits
+    with respect to the real image, itself differentiated in D's weights) raises "derivative for
+    aten::grid_sampler_2d_backward is not implemented" on CUDA; the CPU sampler falls back to a composite
+    that has them, which is why it trained on CPU. This wraps aten's backward in an autograd function whose
+    own derivative in the incoming gradient is the forward sampling again, as StyleGAN2-ADA's
+    `torch_utils/ops/grid_sample_gradfix.py` does (ours keeps every mode, padding and `align_corners`).
+
+    Args:
+        image: (B, C, H, W) float.
+        grid: (B, H_out, W_out, 2) normalised (x, y) sampling points, same dtype and device.
+        mode: "bilinear", "nearest" or "bicubic".
+        padding_mode: "zeros", "border" or "reflection".
+        align_corners: as `F.grid_sample`.
+
+    Returns:
+        (B, C, H_out, W_out), equal to `F.grid_sample`'s; first derivatives equal its too.
+
+    Raises:
+        ValueError: not a 4-D image, or an unknown mode / padding.
+        NotImplementedError: (at backward time) a second derivative through the grid is needed.
+    """
+    if image.dim() != 4:
+        raise ValueError(f"grid_sample: a (B, C, H, W) image is needed, got {tuple(image.shape)}")
+    if mode not in _INTERPOLATION or padding_mode not in _PADDING:
+        raise ValueError(f"grid_sample: mode {mode!r} / padding {padding_mode!r} not in {list(_INTERPOLATION)} / "
+                         f"{list(_PADDING)}")
+    return _GridSample2d.apply(image, grid, mode, padding_mode, align_corners)

@@ -148,3 +148,39 @@ def test_tiny_training_loop_lowers_masked_l1_on_a_fixed_batch(tiny_batch):
     with torch.no_grad():                          # train-mode BatchNorm: running stats lag after 15 steps
         last = step.g_losses(tiny_batch)["l1_masked"].item()
     assert last < 0.7 * first, (first, last)
+
+
+def test_affine_augment_equals_kornias_warp_affine_on_the_same_draws():
+    from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
+
+    from headflow.generators.lipsync.data import affine_augment
+
+    x = torch.rand(6, 15, 48, 96)
+    out = affine_augment(x, torch.Generator().manual_seed(3), rotation_deg=10, scale=0.1, shift=0.1)
+    g, (b, _, h, w) = torch.Generator().manual_seed(3), x.shape
+
+    def u():
+        return torch.rand(b, generator=g) * 2 - 1
+
+    angle, zoom = u() * 10, 1 + u() * 0.1
+    m = get_rotation_matrix2d(torch.tensor([[(w - 1) / 2, (h - 1) / 2]]).expand(b, 2), angle, torch.stack([zoom, zoom], 1))
+    m[:, 0, 2] += u() * 0.1 * w
+    m[:, 1, 2] += u() * 0.1 * h
+    ref = warp_affine(x, m, (h, w), padding_mode="reflection", align_corners=True)
+    assert (out - ref).abs().max() < 1e-4            # kornia builds the same grid by hand: float32 rounding
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device: stage 2's R1 failed there on 2026-11-29")])])
+def test_stage2_r1_penalty_backpropagates_through_the_augmented_discriminator(tiny_batch, device):
+    # R1 differentiates D's logits on DiffAugmented reals ("affine" warps them) with respect to the reals,
+    # then that gradient's norm with respect to D: a second derivative through the warp.
+    step2 = make_step(2)
+    step2.discriminator.to(device)
+    batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in tiny_batch.items()}
+    assert "affine" in step2.params.loss.d_augment
+    real, logits = step2.d_real_logits(batch)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    grad.pow(2).flatten(1).sum(1).mean().backward()
+    grads = [p.grad for p in step2.discriminator.parameters() if p.grad is not None]   # biases get none:
+    assert len(grads) > 0 and sum(float(g.abs().sum()) for g in grads) > 0      # the input gradient lacks them
