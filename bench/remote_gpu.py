@@ -197,7 +197,8 @@ JOBS = {
     # a CPU size); the schedule is constant, so `--minutes` decides how many epochs of 800 pairs it sees
     "stylemap_b16": ("stylemap", "train_stylemap", {"loop.batch_size": 16, "loop.epochs": 160}),
     "discohead_tps": ("discohead", "train_discohead", {"model.head_motion": "tps"}),
-    # one short epoch of each lip-sync stage: the GAN stage 2 failed on CUDA on 2026-11-29 (traceback lost)
+    # one short epoch of each lip-sync stage: the GAN stage 2 failed on CUDA on 2026-11-29 (R1 through grid_sample;
+    # fixed 2026-11-30 by headflow.nn.warp.grid_sample)
     "lipsync_s2check": ("lipsync", "train_lipsync", {"loop.epochs": 1, "stage2_epochs": 1,
                                                      "samples_per_epoch": 200}),
 }
