@@ -77,3 +77,18 @@ def test_float16_transport_restores_float32_exports_and_leaves_other_dtypes(tmp_
     assert torch.allclose(back["state_dict"]["w"], sd["w"], rtol=1e-3, atol=1e-3)
     assert (back["state_dict"]["w"] - sd["w"]).abs().max() > 0          # it did travel as float16
     assert back["state_dict"]["steps"].dtype == torch.int64 and back["state_dict"]["mask"].dtype == torch.bool
+
+
+def test_every_job_override_names_a_field_of_its_familys_quality_params():
+    # run_job skips an override whose field the family lacks (so that --set may name any family's field):
+    # a typo in JOBS would silently train the plain quality configuration under the job's name.
+    import importlib
+
+    from headflow.config import replace_dotted
+
+    for name, (family, block, overrides) in remote_gpu.JOBS.items():
+        p = importlib.import_module(f"headflow.generators.{family}.params").quality_params()
+        assert block == f"train_{family}", name
+        for key, value in overrides.items():
+            p = replace_dotted(p, key, value)          # raises on an unknown field
+        p.validate() if hasattr(p, "validate") else None
