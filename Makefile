@@ -49,7 +49,7 @@ quality: env
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m quality --durations=0 tests; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 # The lip-sync generator's quality configuration as a DVC experiment (~80 min on one core; the figures it
-# gets: README "Lip-sync generator", all of them in docs/results/lipsync.md). Needs `make demo` first (its upstream
+# gets: README "Generator families", all of them in docs/results/lipsync.md). Needs `make demo` first (its upstream
 # stages are then cached).
 LIPSYNC_QUALITY := -S train_lipsync.model.width=0.25 -S train_lipsync.data.n_references=5 \
 	-S train_lipsync.loop.batch_size=4 -S train_lipsync.loop.epochs=24 -S train_lipsync.stage2_epochs=8 \

@@ -3,7 +3,7 @@
     python bench/lipsync_ablation.py --seeds 0 1 2 --jobs 2        # after `make demo` (its data/)
 
 Each row of `ROWS` is a set of `train_lipsync` overrides on the demo configuration (params.yaml), the
-`dvc exp run -S` variants of the README written out: KMeans references (the paper's method, the base
+`dvc exp run -S` variants of docs/families/lipsync.md written out: KMeans references (the paper's method, the base
 row), a random single reference, no reference augmentation, no mask head, no GAN stage. Every (row,
 seed) trains with the stage's own code into `data/models/ablation/<row>_s<seed>/`, generates the
 evaluation clips under `generate_lipsync.variant = <row>` and that seed, and all of them go into one

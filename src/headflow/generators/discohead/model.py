@@ -10,7 +10,7 @@
     out = Dec(E; f_exp): 6 modulated residual blocks (eq. 11, `headflow.nn.modconv`), 3 bilinear-upsample
           conv blocks, output conv k = 7, sigmoid
 
-Interpretations where the paper is silent (also in README): the encoder's "three convolution layers
+Interpretations where the paper is silent (also in docs/families/discohead.md): the encoder's "three convolution layers
 with a kernel size of 1" are its three heads (F, C, M); the NM variant has no M head, so two. C and M
 are sigmoids (one channel each). A modulated residual block is x + ModConv(LeakyReLU(ModConv(x, s)), s),
 both demodulated (StyleGAN2's layer without noise). Downsample blocks are conv3-BN-ReLU-avgpool

@@ -13,7 +13,7 @@ Both give a backward map driver -> source in the normalised coordinates of `head
 (x, y in [-1, 1], align_corners=True): `coarse_grid` samples the source at T(p) for each driver point p,
 so `warp(S, grid)` = S_T shows the source in the driver's head pose.
 
-Deviation (written in README): the SVD leaves the sign of U's columns free (MRAA takes whatever
+Deviation (written in docs/families/discohead.md): the SVD leaves the sign of U's columns free (MRAA takes whatever
 torch.svd returns), so a source and a driver could land on different signs and A_{S<-D} would rotate
 by 180 degrees. Here U is the eigenbasis in closed form for the 2x2 covariance, its first column (the
 major axis, largest singular value first as SVD orders them) pointing to +y (down the face) and

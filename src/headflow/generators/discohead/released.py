@@ -1,6 +1,6 @@
 """DisCoHead's released checkpoint (deepbrainai-research/discohead, affine variant): the network it fits.
 
-The authors' inference code is not the architecture of `model.py` (see README, "DisCoHead"): a 7x7 stem
+The authors' inference code is not the architecture of `model.py` (see docs/families/discohead.md): a 7x7 stem
 and 5x5 encoder heads at 512 channels, BN-ReLU inside each modulated conv, a 2-way softmax motion mask,
 an 8-d eye code from a half-resolution eye image, a 256-d audio code from a 192-bin spectrogram
 (22.05 kHz, their own front end), and in the GRID config A = [U, t] without S^(1/2). This module

@@ -9,7 +9,7 @@ Sizes (docs/DESIGN.md "Generators"):
 
 * `tiny_params()`: seconds on a CPU, for tests.
 * `demo_params()`: initialisation + fine-tuning in about 2 minutes on one core (64x64, narrow).
-* `quality_params()`: 96x96, wider, longer (an estimated ~10 h on one core; see README).
+* `quality_params()`: 96x96, wider, longer (an estimated ~10 h on one core; see docs/families/head2headfs.md).
 * `published_params()`: the paper's (256x256, vid2vid widths, n_f 512, 20 + 15 epochs), for a GPU.
 """
 

@@ -10,7 +10,7 @@ Three sizes (docs/DESIGN.md "Generators"):
 * `demo_params()`: trains in at most ~3 minutes on 2 CPU cores; it shows the pipeline end to end, not
   the quality.
 * `quality_params()`: the configuration that has to beat the baselines on held-out speakers (hours on
-  2 cores; see README).
+  2 cores; see docs/families/lipsync.md).
 
 The published configuration (width 1.0: 16-32-64-128-256-512 channels, 512-d embeddings, batch 4
 windows, ~3 days of stage 1 + 18-24 h of stage 2 on one RTX 2080) is `published_params()`; it is

@@ -8,7 +8,7 @@ configuration (`published_params`). CPU sizes:
 
 * `tiny_params()`: seconds, for tests (the shared per-family test trains it two steps).
 * `demo_params()`: trains in <= 90 s on one core; shows the pipeline, not the quality.
-* `quality_params()`: the configuration that has to beat the baselines (hours on 2 cores; README).
+* `quality_params()`: the configuration that has to beat the baselines (hours on 2 cores; docs/families/stylemap.md).
 """
 
 from __future__ import annotations

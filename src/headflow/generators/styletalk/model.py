@@ -13,7 +13,7 @@ and the released code. Public shapes:
     style clip (B, S, K) float + pad mask (B, S) bool (True = padding) -> E_s -> s (B, d)
     E_d(content, s) -> (B, N, K) expression coefficients of the N middle frames
 
-Deviations (also in the README): the adaptive FFN replaces the first linear layer of each decoder FFN
+Deviations (also in docs/families/styletalk.md): the adaptive FFN replaces the first linear layer of each decoder FFN
 only (released code; the paper says "the feed-forward layers"); pi(s) uses the released softmax
 temperature (`ModelParams.dynamic_temperature`); the pooling's scorer is Linear-Mish-Linear (released)
 where the paper writes a row vector W_s.
