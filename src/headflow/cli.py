@@ -133,11 +133,15 @@ def dub_files(video: str, audio: str, out: str, checkpoint: str = "data/models/l
 
 def _lipsync(args: argparse.Namespace) -> int:
     from headflow.manifest.quarantine import Rejected
+    from headflow.media.probe import MediaError
 
     try:
         info = dub_files(args.video, args.audio, args.out, args.checkpoint, args.params, progress=not args.quiet)
     except Rejected as err:
         print(f"headflow lipsync: {args.video}: {err}", file=sys.stderr)
+        return 2
+    except MediaError as err:                     # a missing, unreadable or stream-less --video / --audio file
+        print(f"headflow lipsync: {err}", file=sys.stderr)
         return 2
     print(f"{info['out']}: {info['frames']} frames ({info['generated_frames']} generated) in {info['seconds']} s "
           f"({info['frames_per_s']} frames/s end to end)")

@@ -125,6 +125,9 @@ def test_demo_run_builds_everything_and_summarises(project):
     assert set(scores.action) == {"keep"} and scores.offset.notna().all()
     history = json.loads((dst / "reports/plots/expert_history.json").read_text())
     assert [h["epoch"] for h in history] == [1]
+    for plot in sorted((dst / "reports/plots").glob("*.json")):   # DVC renders nothing for a plot whose rows'
+        rows = json.loads(plot.read_text())                       # keys differ (lipsync's stage 1 vs 2 did)
+        assert len({tuple(sorted(r)) for r in rows}) == 1, f"{plot.name}: rows with different keys"
     # The plot file and the DVC metric carry the same held-out figure as the checkpoint's history.
     import torch
 

@@ -57,3 +57,12 @@ def test_a_video_without_a_face_is_a_reason_code_not_a_crash(tiny_checkpoint, tm
     assert rc == 2
     assert "no_face" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_missing_input_file_is_a_one_line_error_not_a_traceback(tiny_checkpoint, tmp_path, capsys):
+    rc = cli.main(["lipsync", "--video", str(tmp_path / "nope.mp4"), "--audio", str(tmp_path / "nope.wav"),
+                   "--out", str(tmp_path / "o.mp4"), "--checkpoint", str(tiny_checkpoint),
+                   "--params", str(tmp_path / "none.yaml"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope.mp4" in err and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "o.mp4").exists()

@@ -314,6 +314,8 @@ def run_stage(params: LipsyncParams, progress: bool = True, accelerator: str = "
         "train_seconds": round(timer.seconds, 1), "generator_sha256": result["generator_sha256"],
     }
     write_metrics(metrics_path, metrics)
-    write_json([{k: h.get(k) for k in (*PLOTTED, "stage") if k in h} for h in history], plot_path)
+    # every row has every key (null where a stage has no such term: stage 1 has no gan_g / gan_d / r1): DVC's
+    # plot renderer drops the whole plot when rows' keys differ ("argument of type 'NoneType' is not iterable")
+    write_json([{k: h.get(k) for k in (*PLOTTED, "stage")} for h in history], plot_path)
     finish_quarantine(quarantine, out_dir / "quarantine.parquet", len(rows), params.max_reject_fraction)
     return metrics
