@@ -29,7 +29,9 @@ def test_one_block_expands_nested_blocks_with_types_defaults_values_and_docs(tmp
     assert "  faces.detect: DetectParams" in lines and "      Detection." in lines
     assert ("    faces.crop.preset: 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow' | "
             "'slower' | 'veryslow' = 'ultrafast'  [params.yaml: 'veryfast']") in lines
-    assert "  faces.min_face_px: float = 48.0  [params.yaml: 48.0]" in lines   # absent key: the default is in use
+    # an absent key: the default is in use, and DVC's -S needs a "+" to add it ("Could not override" without)
+    assert ("  faces.min_face_px: float = 48.0  [not in params.yaml: default 48.0 in use; "
+            "dvc exp run -S +faces.min_face_px=...]") in lines
     assert not any(l.startswith("align") for l in lines)
 
 
@@ -42,7 +44,7 @@ def test_every_block_and_every_leaf_field_of_the_real_params(project_root, capsy
         for key in leaf_keys(params.block_class(name), name):
             assert f" {key}: " in out, key
     # nested blocks of several stages expand (FitConfig is the fitter's own dataclass)
-    assert " fit3dmm.fit.admm_iters: int = 10  [params.yaml: " in out
+    assert " fit3dmm.fit.admm_iters: int = 10  [" in out
     assert " align.builtin.init: 'flat' | 'espeak_dtw' | 'espeak_hmm' = 'espeak_hmm'" in out
     assert " fit3dmm.n_id: int | null = None" in out
 

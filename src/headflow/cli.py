@@ -34,14 +34,18 @@ def _params(args: argparse.Namespace) -> int:
     from headflow.config import describe
     from headflow.params import BLOCKS, block_class, load
 
+    import yaml
+
     names = [args.block] if args.block else list(BLOCKS)
     current = Path(args.params).exists()
     if not current:
         print(f"({args.params} not found: defaults only)")
+    raw = (yaml.safe_load(Path(args.params).read_text()) or {}) if current else {}
     for name in names:
         cls = block_class(name)
         print(f"{name}: {cls.__name__}  {' '.join((cls.__doc__ or '').split())}")
-        for line in describe(cls, load(name, args.params) if current else None, name):
+        for line in describe(cls, load(name, args.params) if current else None, name,
+                             raw.get(name) or {} if current else None):
             print(line)
     return 0
 

@@ -228,16 +228,19 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def describe(cls: type, current: Any, where: str) -> list[str]:
+def describe(cls: type, current: Any, where: str, raw: Any = None) -> list[str]:
     """Lines documenting every field of params dataclass `cls`, nested blocks expanded.
 
     Each field: `<dotted key>: <type> = <default>  [params.yaml: <value in use>]`, its docstring below;
-    a nested dataclass gets a header line and its fields one level deeper.
+    a nested dataclass gets a header line and its fields one level deeper. With `raw`, a field that
+    params.yaml does not list reads `[not in params.yaml: default <value> in use; dvc exp run -S +<key>=...]`:
+    DVC refuses `-S key=value` for a key absent from the file ("Could not override") and needs the `+`.
 
     Args:
         cls: the params dataclass.
         current: an instance holding the values in use (from params.yaml), or None when unknown.
         where: the block's dotted name (`faces`, `faces.detect`).
+        raw: the block's mapping as params.yaml writes it (None: do not mark absent keys).
     """
     hints, docs = get_type_hints(cls), field_docs(cls)
     depth = where.count(".") + 1
@@ -247,10 +250,11 @@ def describe(cls: type, current: Any, where: str) -> list[str]:
         key, tp = f"{where}.{f.name}", hints[f.name]
         doc = docs.get(f.name) or (tp.__doc__ if dataclasses.is_dataclass(tp) else None) or ""
         value = getattr(current, f.name) if current is not None else None
+        listed = isinstance(raw, dict) and f.name in raw
         if dataclasses.is_dataclass(tp):
             lines.append(f"{pad}{key}: {tp.__name__}")
             lines.extend(textwrap.wrap(doc, 100, initial_indent=pad + "    ", subsequent_indent=pad + "    "))
-            lines.extend(describe(tp, value, key))
+            lines.extend(describe(tp, value, key, (raw.get(f.name) or {}) if isinstance(raw, dict) else None))
             continue
         if f.default is not dataclasses.MISSING:
             default = repr(f.default)
@@ -259,6 +263,8 @@ def describe(cls: type, current: Any, where: str) -> list[str]:
         else:
             default = "(required)"
         now = "" if current is None else f"  [params.yaml: {value!r}]"
+        if current is not None and raw is not None and not listed:
+            now = f"  [not in params.yaml: default {value!r} in use; dvc exp run -S +{key}=...]"
         lines.append(f"{pad}{key}: {type_name(tp)} = {default}{now}")
         lines.extend(textwrap.wrap(doc, 100, initial_indent=pad + "    ", subsequent_indent=pad + "    "))
     return lines
