@@ -41,10 +41,14 @@ def bad_folder(tmp_path_factory):
     return root
 
 
-def test_every_input_is_accepted_or_quarantined_with_its_reason(bad_folder, tmp_path):
+def test_every_input_is_accepted_or_quarantined_with_its_reason(bad_folder, tmp_path, caplog):
     params = IngestParams(source="folder", root=str(bad_folder), max_duration_s=3.0, face_probe_frames=0,
                           workers=1)
-    result = run_ingest(params, bad_folder, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    with caplog.at_level("WARNING", logger="headflow"):
+        result = run_ingest(params, bad_folder, tmp_path / "ingest", project_root=tmp_path, progress=False)
+    # Two speakers of one usable clip each: none can be held out, and ingest says so instead of leaving
+    # val and test silently empty.
+    assert "no speaker for val and test: 0 speaker(s) have >= 2 usable clips" in caplog.text
     reasons = dict(zip(result.quarantine.frame().source_path, result.quarantine.frame().reason_code))
     assert reasons == {
         "bob/good2_copy.mp4": "duplicate_content", "bob/silent.mp4": "no_audio_stream",

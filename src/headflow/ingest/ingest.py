@@ -360,6 +360,15 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
             f.unlink()
     # Quarantined clips never count; known-bad demo inputs and thin speakers train (see splits.py).
     splits = assign_splits([r["speaker_id"] for r in rows], params.split, usable)
+    empty = [name for name, frac in (("val", params.split.val), ("test", params.split.test))
+             if frac > 0 and name not in splits.values()]
+    if rows and empty and params.source != "wav2lip_pairs":   # held-out splits need speakers to spare
+        log.warning("ingest: no speaker for %s: %d speaker(s) have >= %d usable clips and one must train "
+                    "(splits are speaker-disjoint; val and test each take a whole speaker once there are 3): "
+                    "add speakers, or lower ingest.split.min_speaker_clips", " and ".join(empty),
+                    sum(n >= params.split.min_speaker_clips for n in
+                        Counter(r["speaker_id"] for r, ok in zip(rows, usable) if ok).values()),
+                    params.split.min_speaker_clips)
     for r in rows:
         # A dubbing test-pair list is an evaluation set: all of it is test (generate/evaluate score `test`).
         r["split"] = "test" if params.source == "wav2lip_pairs" else splits[r["speaker_id"]]
