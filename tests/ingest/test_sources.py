@@ -87,12 +87,13 @@ def test_audit_root_sorts_every_other_file(tmp_path):
     from headflow.ingest.sources import audit_root
 
     for rel in ("s/a.mp4", "s/a.txt", "s/a.truth.json", "s/a.truth.npz", "s/orphan.lab", "README.md",
-                "transcripts.json", "s/b.wmv", "s/cover.png", "s/noext", ".git/config", "s/.DS_Store"):
+                "transcripts.json", "s/b.wmv", "s/a.wmv", "s/cover.png", "s/noext", ".git/config", "s/.DS_Store"):
         _touch(tmp_path / rel)
     items = discover_folder(tmp_path, [".mp4"])
     audit = audit_root(tmp_path, items, ("transcripts.json", None))
     rel = lambda paths: sorted(p.relative_to(tmp_path).as_posix() for p in paths)  # noqa: E731
-    assert rel(audit.unsupported) == ["s/b.wmv", "s/cover.png", "s/noext"]      # may be media: quarantined
+    # may be media: quarantined; a.wmv beside a.mp4 is another video, not a sidecar of it
+    assert rel(audit.unsupported) == ["s/a.wmv", "s/b.wmv", "s/cover.png", "s/noext"]
     assert rel(audit.other) == ["README.md", "s/a.truth.json", "s/a.truth.npz", "s/a.txt", "s/orphan.lab",
                                 "transcripts.json"]                              # hidden files are not looked at
 

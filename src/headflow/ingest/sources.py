@@ -334,6 +334,14 @@ NOT_MEDIA_SUFFIXES = frozenset({
 })
 """Suffixes of files that are not inputs by nature (transcripts, alignments, tables, documents, checksums)."""
 
+VIDEO_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".mpe", ".m2v", ".ts", ".mts", ".m2ts",
+    ".3gp", ".3g2", ".wmv", ".asf", ".flv", ".f4v", ".ogv", ".vob", ".rm", ".rmvb", ".divx", ".dv", ".mxf", ".y4m",
+})
+"""Video container suffixes: a file with one is never a sidecar, even beside an input of the same stem
+(`clip.wmv` next to `clip.mpg` is another video, quarantined as `unsupported_extension` when its suffix is not
+in `ingest.extensions`)."""
+
 
 @dataclass(frozen=True)
 class RootAudit:
@@ -361,7 +369,8 @@ def audit_root(root: Path, items: list[SourceItem], extra: tuple[str | None, ...
         r = f.resolve()
         if r in inputs:
             continue
-        sidecar = any((r.parent, stem) in stems for stem in _stem_prefixes(f.name))
+        sidecar = f.suffix.lower() not in VIDEO_SUFFIXES and any((r.parent, stem) in stems
+                                                                 for stem in _stem_prefixes(f.name))
         if sidecar or r in named or f.suffix.lower() in NOT_MEDIA_SUFFIXES:
             other.append(f)
         else:
