@@ -50,6 +50,9 @@ def test_every_input_is_accepted_or_quarantined_with_its_reason(bad_folder, tmp_
     # val and test silently empty.
     assert "no speaker for val and test: 0 speaker(s) have >= 2 usable clips" in caplog.text
     reasons = dict(zip(result.quarantine.frame().source_path, result.quarantine.frame().reason_code))
+    # every message names its file relative to the root, as source_path does (the media layer's errors too)
+    for path, message in zip(result.quarantine.frame().source_path, result.quarantine.frame().message):
+        assert message.startswith(f"{path}:") and str(bad_folder) not in message, message
     assert reasons == {
         "bob/good2_copy.mp4": "duplicate_content", "bob/silent.mp4": "no_audio_stream",
         "cat/short.mp4": "too_short", "cat/long.mp4": "too_long", "cat/cut.mp4": "unreadable",

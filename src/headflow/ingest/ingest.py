@@ -136,8 +136,8 @@ def process_item(item: SourceItem, content_hash: str, params: IngestParams, medi
                              crf=params.crf, max_side=params.max_side, max_downmix_loss_db=params.max_downmix_loss_db,
                              start_s=item.start_s, end_s=item.end_s, crop=item.crop)
         norm = probe(video_out)
-    except MediaError as err:
-        raise Rejected(err.reason_code, err.message) from None
+    except MediaError as err:   # the media layer names the file by its path: the row names it as the others do
+        raise Rejected(err.reason_code, err.message.replace(str(item.path), item.relpath)) from None
     n_faces = None
     if params.face_probe_frames > 0:
         n_faces = _face_probe(video_out, params.face_probe_frames)
@@ -210,7 +210,7 @@ def plan_file(args: tuple) -> tuple[list[SourceItem], tuple[str, str] | None]:
                 out.append(item)
         return out, None
     except MediaError as err:
-        return [], (err.reason_code, err.message)
+        return [], (err.reason_code, err.message.replace(str(first.path), first.relpath))
     except Rejected as rej:
         return [], (rej.reason_code, rej.message)
 
