@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             from prefect_ray import RayTaskRunner
         except ImportError:
-            raise SystemExit("--ray needs prefect-ray: .venv/bin/pip install 'prefect-ray' 'ray==2.60.*'") from None
+            raise SystemExit("--ray needs the ray extra: .venv/bin/pip install -e '.[ray]' (prefect-ray and ray, "
+                             "pinned in pyproject.toml)") from None
 
         from headflow.cluster import ray_runtime_env
 

@@ -63,3 +63,9 @@ def test_unknown_block_and_bad_values_are_errors(tmp_path, capsys):
     p.write_text("faces:\n  detect: {every: 0}\n")
     assert main(["params", "faces", "--params", str(p)]) == 1
     assert "faces.detect.every: got 0; allowed: >= 1" in capsys.readouterr().err
+
+
+def test_report_without_evaluate_outputs_says_what_to_run(tmp_path, capsys):
+    assert main(["report", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert "no evaluate outputs" in err and "dvc repro evaluate" in err and not (tmp_path / "r.html").exists()

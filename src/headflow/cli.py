@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (KeyError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        # str(KeyError) quotes its message; print the message itself
+        print(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=sys.stderr)
         return 1
 
 

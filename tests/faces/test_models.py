@@ -51,7 +51,8 @@ def test_cli_models_list_and_unknown_fetch(empty_models_dir, capsys):
     out = capsys.readouterr().out
     assert str(empty_models_dir) in out and "missing" in out and "headflow models fetch s3fd" in out
     assert cli.main(["models", "fetch", "no_such_model"]) == 1
-    assert "unknown model 'no_such_model'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown model 'no_such_model'" in err and not err.startswith('error: "')   # the message, unquoted
 
 
 def test_fetch_checks_the_hash_before_anything_lands(empty_models_dir, tmp_path, monkeypatch):

@@ -118,3 +118,12 @@ def test_mfcc_framing_matches_syncnet_python():
     for f in (0, 2, 19):                      # video frame f pairs with MFCC frames 4f..4f+20
         np.testing.assert_array_equal(w[f, 0], cep[4 * f:4 * f + 20].T.astype(np.float32))
     assert not np.array_equal(w[2, 0], cep[9:29].T.astype(np.float32))
+
+
+def test_a_corrupt_weights_file_is_a_clear_error_not_unpickling_advice(tmp_path):
+    # torch's own error suggests weights_only=False, an unsafe load of an untrusted file; ours names the file.
+    bad = tmp_path / "syncnet_v2.model"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=r"syncnet_v2.model: cannot be read as syncnet_python's") as info:
+        load_syncnet(bad)
+    assert "weights_only" not in str(info.value)

@@ -360,6 +360,11 @@ def same_run_baselines_note(agg: pd.DataFrame, protocol: str) -> str:
 def build_report(data_dir: Path, report_path: Path) -> str:
     """The report page's HTML from an evaluate output folder (see the module docstring)."""
     data_dir, report_path = Path(data_dir), Path(report_path)
+    missing = [n for n in ("per_clip.parquet", "aggregates.parquet", "comparisons.parquet", "quarantine.parquet",
+                           "meta.json") if not (data_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{data_dir}: no evaluate outputs ({', '.join(missing)} missing): run "
+                                "`dvc repro evaluate` (or `make demo`) first, or pass --data <an evaluate folder>")
     per_clip = pd.read_parquet(data_dir / "per_clip.parquet")
     agg = pd.read_parquet(data_dir / "aggregates.parquet")
     comparisons = pd.read_parquet(data_dir / "comparisons.parquet")
@@ -383,7 +388,7 @@ def build_report(data_dir: Path, report_path: Path) -> str:
             body.append(f"<p class=\"muted\">{html.escape(same_run_baselines_note(agg, protocol))}</p>")
         body.append(metric_table(agg, comparisons, protocol))
         body.append(f"<h3>paired comparisons with the baselines</h3>{comparison_table(comparisons, protocol)}")
-    body.append(f"<h2 id=\"charts\">per-metric charts</h2>")
+    body.append("<h2 id=\"charts\">per-metric charts</h2>")
     body += [f"<h3>{p}</h3>{bar_charts(agg, p)}" for p in protocols]
     body.append(f"<h2 id=\"frames\">side by side</h2>{frames_section(data_dir, report_path.parent, per_clip, meta)}")
     body.append(f"<h2 id=\"failures\">failures and quarantine</h2>{failures_section(per_clip, quarantine)}")

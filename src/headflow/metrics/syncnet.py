@@ -22,6 +22,7 @@ the `faces` stage), so this loader is not wired into `sync_check`; callers bring
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,11 @@ def load_syncnet(path: str | Path | None = None, device: str = "cpu") -> SyncNet
     from headflow.models import require
 
     path = Path(path) if path is not None else require(MODEL_NAME)
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:   # a corrupt or foreign file
+        raise ValueError(f"{path}: cannot be read as syncnet_python's syncnet_v2.model ({type(err).__name__}); "
+                         f"place the released file there again (`headflow models list` gives its source)") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state_dict (syncnet_python's syncnet_v2.model), got {type(state).__name__}")
     model = SyncNetV2().to(device)
