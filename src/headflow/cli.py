@@ -45,7 +45,7 @@ def _params(args: argparse.Namespace) -> int:
         cls = block_class(name)
         print(f"{name}: {cls.__name__}  {' '.join((cls.__doc__ or '').split())}")
         for line in describe(cls, load(name, args.params) if current else None, name,
-                             raw.get(name) or {} if current else None):
+                             (raw.get(name) or {}) if current else None):
             print(line)
     return 0
 

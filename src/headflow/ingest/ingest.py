@@ -36,7 +36,7 @@ from headflow.ingest.params import IngestParams
 from headflow.ingest.segment import segment_item
 from headflow.ingest.sources import (SourceItem, audit_root, discover_demo, discover_folder, discover_grid,
                                      discover_lrs2, normalise_extensions)
-from headflow.ingest.splits import assign_splits
+from headflow.ingest.splits import assign_splits, eligible_speakers
 from headflow.manifest import Quarantine, Rejected, check_accounting, clip_id_for, file_sha256
 from headflow.media import MediaError, decode_check, normalize_clip, probe, require_streams
 from headflow.parallel import map_jobs
@@ -366,8 +366,7 @@ def run_ingest(params: IngestParams, root: Path, out_dir: Path, project_root: Pa
         log.warning("ingest: no speaker for %s: %d speaker(s) have >= %d usable clips and one must train "
                     "(splits are speaker-disjoint; val and test each take a whole speaker once there are 3): "
                     "add speakers, or lower ingest.split.min_speaker_clips", " and ".join(empty),
-                    sum(n >= params.split.min_speaker_clips for n in
-                        Counter(r["speaker_id"] for r, ok in zip(rows, usable) if ok).values()),
+                    len(eligible_speakers([r["speaker_id"] for r in rows], params.split, usable)),
                     params.split.min_speaker_clips)
     for r in rows:
         # A dubbing test-pair list is an evaluation set: all of it is test (generate/evaluate score `test`).

@@ -36,6 +36,13 @@ def split_sizes(n_eligible: int, split: SplitParams) -> tuple[int, int]:
     return n_test, n_val
 
 
+def eligible_speakers(speakers: Sequence[str], split: SplitParams, usable: Sequence[bool]) -> set[str]:
+    """The speakers with at least `split.min_speaker_clips` usable clips (one `speakers` / `usable` entry per
+    clip): the only ones `assign_splits` deals to val and test."""
+    n_usable = Counter(s for s, ok in zip(speakers, usable) if ok)
+    return {s for s, n in n_usable.items() if n >= split.min_speaker_clips}
+
+
 def assign_splits(speakers: Sequence[str], split: SplitParams,
                   usable: Sequence[bool] | None = None) -> dict[str, str]:
     """Speaker-disjoint split with val and test drawn only from speakers that have usable clips.
@@ -64,10 +71,10 @@ def assign_splits(speakers: Sequence[str], split: SplitParams,
     if len(usable) != len(speakers):
         raise ValueError(f"assign_splits: usable has {len(usable)} entries for {len(speakers)} clips; "
                          "pass one flag per accepted clip")
-    n_usable = Counter(s for s, ok in zip(speakers, usable) if ok)
+    ok = eligible_speakers(speakers, split, usable)
     order = sorted(set(speakers))
     random.Random(split.seed).shuffle(order)
-    eligible = [s for s in order if n_usable[s] >= split.min_speaker_clips]
+    eligible = [s for s in order if s in ok]
     n_test, n_val = split_sizes(len(eligible), split)
     out = dict.fromkeys(order, "train")
     for s in eligible[:n_test]:

@@ -55,7 +55,7 @@ def affine_warp(img: torch.Tensor, theta: torch.Tensor, padding_mode: Padding = 
         padding_mode: grid_sample padding outside the input.
 
     Returns:
-        (B, C, H, W).
+        (B, C, H, W); differentiable twice in `img` (sampled by `grid_sample` below, for R1 on warped reals).
 
     Raises:
         ValueError: theta not (B, 2, 3).
@@ -63,7 +63,7 @@ def affine_warp(img: torch.Tensor, theta: torch.Tensor, padding_mode: Padding = 
     if theta.shape != (img.shape[0], 2, 3):
         raise ValueError(f"affine_warp: theta must be (B={img.shape[0]}, 2, 3), got {tuple(theta.shape)}")
     grid = F.affine_grid(theta.to(img.dtype), list(img.shape), align_corners=True)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    return grid_sample(img, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
 
 
 def fit_tps(domain: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from torch.nn import functional as F
 from kornia.filters import gaussian_blur2d
 from kornia.geometry.conversions import normalize_homography
 from kornia.geometry.transform import get_rotation_matrix2d
@@ -34,7 +33,7 @@ from kornia.geometry.transform import get_rotation_matrix2d
 from headflow import landmarks68
 from headflow.audio.mel import WAV2LIP, mel_window_start
 from headflow.generators.lipsync.params import IMAGE_SIZE, WINDOW
-from headflow.nn.warp import grid_sample
+from headflow.nn.warp import affine_warp
 
 LIP_POINTS = tuple(int(i) for i in landmarks68.MOUTH)
 """iBUG indices of the outer (48-59) and inner (60-67) lip contours."""
@@ -322,13 +321,12 @@ def affine_augment(images: torch.Tensor, gen: torch.Generator | None, rotation_d
     m = get_rotation_matrix2d(centre, angle, torch.stack([zoom, zoom], 1))
     m[:, 0, 2] += u() * shift * w
     m[:, 1, 2] += u() * shift * h
-    # kornia's `warp_affine` (align_corners=True, reflected borders) with its pixel -> normalised conversion,
-    # sampled by `headflow.nn.warp.grid_sample`: the discriminator's R1 differentiates through this warp
-    # twice, which PyTorch's CUDA grid sampler cannot (a test checks the output equals `warp_affine`'s)
+    # kornia's `warp_affine` (align_corners=True, reflected borders): its pixel -> normalised conversion, then
+    # the shared `affine_warp`, whose sampler has the second derivative the discriminator's R1 takes through
+    # this warp (PyTorch's CUDA grid sampler lacks it; a test checks the output equals `warp_affine`'s)
     m3 = torch.cat([m, torch.tensor([[[0.0, 0.0, 1.0]]]).expand(b, 1, 3)], 1)
     src_from_dst = torch.linalg.inv(normalize_homography(m3, (h, w), (h, w)))[:, :2]
-    grid = F.affine_grid(src_from_dst.to(images), [b, images.shape[1], h, w], align_corners=True)
-    return grid_sample(images, grid, padding_mode="reflection", align_corners=True)
+    return affine_warp(images, src_from_dst.to(images), padding_mode="reflection")
 
 
 def blur_sigma_kernel(sigma: float) -> int:
