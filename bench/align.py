@@ -9,7 +9,8 @@ Figures (see headflow.align.evaluate for how boundaries are matched):
 1. demo corpus: phone and word boundaries of the stage's output vs espeak's exact timings (truth.json),
    and the stage's speed as x real time (audio seconds / stage seconds, training included);
 2. real speech, ../shared/data/mfa (acoustic_corpus + cold_corpus, aligned together) vs the MFA TextGrids
-   there, for today's aligner (params.yaml), the one without LDA features (NO_LDA, the morning of 2026-11-30),
+   there, for today's aligner (params.yaml), the one without the onset snap (NO_SNAP, the evening of 2026-11-30),
+   the one also without LDA features (NO_LDA, the morning of 2026-11-30),
    the aligner of 2026-11-29 (PREVIOUS: before the word-boundary work) and the BASELINE (the aligner before
    issue 16) in the same run: phones within 20 / 40 ms and words
    within 40 ms per recording and both together. cold_corpus is the recording the issue 16 settings were
@@ -74,7 +75,10 @@ def demo(project: Path, params: AlignParams) -> None:
 
 TUNED_ON = "cold_corpus"
 """The recording the issue 16 settings (var_mix, pause_*) were chosen on; acoustic_corpus is held out."""
-NO_LDA = {"lda_dim": 0}
+NO_SNAP = {"onset_snap_ms": 0.0}
+"""align.builtin settings of the aligner of the evening of 2026-11-30 (LDA features; before word onsets after a
+pause snapped to the first loud frame, builtin.snap_onsets)."""
+NO_LDA = {"lda_dim": 0, **NO_SNAP}
 """align.builtin settings of the aligner of the morning of 2026-11-30 (pronunciation variants and the SIL
 penalty on loud frames, MFCC + deltas throughout: before the LDA features)."""
 PREVIOUS = {"speech_penalty": 0.0, "max_pronunciations": 1, **NO_LDA}
@@ -86,12 +90,12 @@ quiet_frames' floor; that fix, which changes nothing without exact zeros, is in 
 
 
 def configs(params: AlignParams) -> list[tuple[str, AlignParams]]:
-    """(name, params) of today's aligner, the one without the LDA features (no-lda), the aligner of 2026-11-29
-    and the baseline."""
+    """(name, params) of today's aligner, the one without the onset snap (no-snap), the one also without the LDA
+    features (no-lda), the aligner of 2026-11-29 and the baseline."""
     import copy
 
     out = [("today", params)]
-    for name, change in (("no-lda", NO_LDA), ("11-29", PREVIOUS), ("baseline", BASELINE)):
+    for name, change in (("no-snap", NO_SNAP), ("no-lda", NO_LDA), ("11-29", PREVIOUS), ("baseline", BASELINE)):
         p = copy.deepcopy(params)
         for k, v in change.items():
             setattr(p.builtin, k, v)

@@ -16,7 +16,7 @@ class AudioFrames:
 
     features: np.ndarray                 # (T, 39) float32 MFCC + deltas (features.mfcc_features)
     pause: np.ndarray | None             # (T,) pause weights (features.pause_frames); None without the penalty
-    loud: np.ndarray | None              # (T,) loud frames (features.loud_frames); None without the penalty
+    loud: np.ndarray | None              # (T,) loud frames (features.loud_frames); None without the penalty or onset snap
     quiet: list[tuple[int, int]]         # [first, last) frames of the real pauses (builtin.quiet_spans)
     region: tuple[int, int]              # [first, last) frames of speech (features.speech_region)
     n_samples: int                       # of the audio at 16 kHz
