@@ -131,6 +131,36 @@ def test_deployments_expose_the_run_parameters():
         assert set(d.get("parameters", {})) <= schema[name]
 
 
+@pytest.mark.slow
+def test_deploy_all_and_deployment_ls_work_against_a_local_server(prefect_server, tmp_path):
+    """README's work-pool route: `prefect deploy --all` registers every deployment of prefect.yaml and
+    `prefect deployment ls` lists them (both once failed with HTTP 422 on the client's explicit
+    `"limit": null` under fastapi >= 0.151, which no longer maps a null body field to its default)."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    from pipelines.flows import FLOWS
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_HOME": str(tmp_path),
+           "COLUMNS": "200"}
+    prefect = [str(Path(sys.executable).parent / "prefect"), "--no-prompt"]
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([*prefect, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"prefect {' '.join(args)}: rc {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    cli("work-pool", "create", "headflow", "--type", "process")
+    deployed = cli("deploy", "--all")
+    listed = cli("deployment", "ls")
+    for name in FLOWS:
+        assert f"Deployment '{name}/headflow' successfully created" in deployed, deployed
+        assert f"{name}/headflow" in listed, listed
+
+
 def test_sample_grids_are_inlined_in_the_samples_artifact(tmp_path):
     """The UI cannot open file:// links: the last grid of each run folder is a downscaled data-URI PNG."""
     import base64
