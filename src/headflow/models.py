@@ -187,7 +187,8 @@ def fetch(name: str, dest_dir: Path | None = None, timeout_s: float = 60.0) -> P
 def status(verify: bool = False) -> list[dict]:
     """One row per registered file: name, backend, present, path, url, sha256 (the registered one or "-"),
     description, and `hash`: "ok" / "mismatch" for a present file with a registered sha256 when `verify`
-    (hashes every such file: ~0.3 s per 100 MB), "unpinned" when none is registered, None otherwise."""
+    (hashes every such file: ~0.3 s per 100 MB), "unpinned" when none is registered (bundled files excepted),
+    None otherwise."""
     rows = []
     for spec in REGISTRY.values():
         try:
@@ -196,7 +197,7 @@ def status(verify: bool = False) -> list[dict]:
             path = Path("?")
         present = path.is_file()
         hash_state = None
-        if present and not spec.sha256:
+        if present and not spec.sha256 and not spec.bundled:    # a wheel's file comes with its package
             hash_state = "unpinned"
         elif present and verify and not spec.bundled:
             hash_state = "ok" if sha256_of(path).startswith(spec.sha256) else "mismatch"

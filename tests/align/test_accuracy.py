@@ -48,8 +48,9 @@ def test_real_speech_against_mfa(shared_dir):
     (`lda_dim` 30, 2026-11-30, second pass): phones 82.6%, words 81.5% (137 of 168) on dither seed 0, 80.4-82.6%
     over seeds 0-4. The word gate is that worst seed, 80% (135 of 168 boundaries; seed 0 has 2 to spare);
     without the LDA features seed 0 measures 79.2% (133) and fails it. With the onset snap (`onset_snap_ms` 30,
-    2026-11-30, fourth pass) words 83.3% mean over seeds 0-4, the worst 82.1% (138 of 168): the gate is 82%, which
-    the aligner without the snap (80.4-82.6% over the seeds, 81.5% on seed 0) fails. The aligner of 2026-11-29 (no
+    2026-11-30, fourth pass) words 83.3% mean over seeds 0-4, the worst 82.1% (138 of 168): the gate is 82% (138;
+    seed 0 measures 83.3%, 140, 2 to spare), which seed 0 without the snap (81.5%, 137) fails; without the snap
+    seeds 0-4 span 80.4-82.6%, so another seed could pass it. The aligner of 2026-11-29 (no
     pronunciation variants, no SIL penalty on loud frames) measured 76.7% / 70.8%; the one before issue 16
     (var_mix 0.3, no pause penalty) 67.3% / 62.5%."""
     from headflow.media import read_audio

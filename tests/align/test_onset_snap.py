@@ -44,3 +44,11 @@ def test_off_changes_nothing():
     assert snap_onsets(units, change, _loud(20, [12]), 0).tolist() == [0, 10]
     with pytest.raises(ValueError, match="onset_snap_ms"):
         BuiltinAlignerParams(onset_snap_ms=-1).validate()
+
+
+@pytest.mark.parametrize("ms, frames", [(30.0, 3), (35.0, 3), (25.0, 2), (15.0, 1), (9.0, 0), (0.0, 0)])
+def test_the_window_is_whole_frames_never_wider_than_onset_snap_ms(ms, frames):
+    # 10 ms frames: +-35 ms is 3 frames, not round(3.5) = 4 (40 ms); +-9 ms snaps nothing
+    from headflow.align.builtin import onset_snap_frames
+
+    assert onset_snap_frames(BuiltinAlignerParams(onset_snap_ms=ms, shift_ms=10.0)) == frames

@@ -57,8 +57,12 @@ def test_require_returns_a_good_file_and_rechecks_a_replaced_one(empty_models_di
     spec = models.ModelFile("toy", "toy.bin", "https://example.org/toy.bin",
                             hashlib.sha256(b"weights").hexdigest()[:10], "dlib_hog")
     monkeypatch.setitem(models.REGISTRY, "toy", spec)
+    hashed = []
+    real_sha256_of = models.sha256_of
+    monkeypatch.setattr(models, "sha256_of", lambda p: hashed.append(p) or real_sha256_of(p))
     assert models.require("toy") == path
-    path.write_bytes(b"tampered")                               # same size class, new mtime: hashed again
+    assert models.require("toy") == path and len(hashed) == 1      # hashed once per process and file
+    path.write_bytes(b"weightz")                                   # same size, new mtime: hashed again
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     with pytest.raises(models.WeightsHashMismatch):
         models.require("toy")
@@ -79,6 +83,8 @@ def test_cli_models_list_flags_a_bad_file(empty_models_dir, capsys):
     assert bad.lstrip().startswith("BAD") and "sha256 differs" in bad
     loose = next(line for line in out.splitlines() if " syncnet_v2 " in line)
     assert loose.lstrip().startswith("ok") and "no sha256 registered" in loose
+    bundled = next(line for line in out.splitlines() if " dlib_shape_predictor_68 " in line)
+    assert bundled.lstrip().startswith("ok") and "sha256" not in bundled     # shipped in its wheel
 
 
 def test_cli_models_list_and_unknown_fetch(empty_models_dir, capsys):

@@ -162,6 +162,12 @@ def snap_onsets(units: np.ndarray, change: np.ndarray, loud: np.ndarray, max_fra
     return out
 
 
+def onset_snap_frames(cfg: BuiltinAlignerParams) -> int:
+    """`snap_onsets`' window in whole frames: floor(onset_snap_ms / shift_ms), so an onset never moves by more
+    than `onset_snap_ms` (as features.pause_frames converts `gap_ms`); a window under one frame shift is off."""
+    return int(cfg.onset_snap_ms // cfg.shift_ms)
+
+
 def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, duration: float,
                loud: np.ndarray | None = None, snap_frames: int = 0) -> Alignment:
     seg = graph.segment[path]
@@ -205,8 +211,8 @@ def audio_frames(wav: np.ndarray, cfg: BuiltinAlignerParams | None = None) -> Au
     x = mfcc_features(wav, cfg.shift_ms, dither_seed=cfg.dither_seed)
     pause = (pause_frames(wav, len(x), cfg.shift_ms, cfg.pause_min_ms, cfg.pause_gap_ms, cfg.long_pause_ms,
                           cfg.long_pause_weight) if cfg.pause_penalty > 0 else None)
-    loud = (loud_frames(wav, len(x), cfg.shift_ms, cfg.loud_level) if cfg.speech_penalty > 0 or cfg.onset_snap_ms > 0
-            else None)
+    loud = (loud_frames(wav, len(x), cfg.shift_ms, cfg.loud_level)
+            if cfg.speech_penalty > 0 or onset_snap_frames(cfg) > 0 else None)
     return AudioFrames(x, pause, loud, quiet_spans(wav, len(x), cfg.shift_ms),
                        speech_region(wav, cfg.shift_ms, len(x)), len(wav))
 
@@ -300,7 +306,7 @@ def train_and_align(utts: list[UtteranceInput], cfg: BuiltinAlignerParams | None
             out.append(Alignment(u.clip_id, duration, failed=f"no alignment fits: {len(x)} frames for a graph "
                                                               f"needing at least {g.min_frames}"))
             continue
-        al = _intervals(u, g, p, shift, duration, a.loud, int(round(cfg.onset_snap_ms / cfg.shift_ms)))
+        al = _intervals(u, g, p, shift, duration, a.loud, onset_snap_frames(cfg))
         al.log_likelihood = float(s / len(x))
         out.append(al)
     return out
