@@ -12,11 +12,13 @@ def _models_list(_: argparse.Namespace) -> int:
 
     print(f"models folder: {models.models_dir()}  (${models.ENV_VAR})")
     for r in models.status(verify=True):
-        mark = {"mismatch": "BAD    ", None: "ok     " if r["present"] else "missing"}.get(r["hash"], "ok     ")
+        mark = {"mismatch": "BAD    ", "unreadable": "BAD    ",
+                None: "ok     " if r["present"] else "missing"}.get(r["hash"], "ok     ")
         note = {"mismatch": f"   sha256 differs from the registered {r['sha256']}: delete it and fetch again",
+                "unreadable": "   cannot be read (permissions?): fix or fetch again",
                 "unpinned": "   (no sha256 registered: not checked)"}.get(r["hash"], "")
         print(f"  {mark} {r['name']:<26} {r['backend']:<15} {r['path']}{note}")
-        if not r["present"] or r["hash"] == "mismatch":
+        if not r["present"] or r["hash"] in ("mismatch", "unreadable"):
             print(f"          fetch: headflow models fetch {r['name']}   ({r['url']})")
     return 0
 

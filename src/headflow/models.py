@@ -187,8 +187,8 @@ def fetch(name: str, dest_dir: Path | None = None, timeout_s: float = 60.0) -> P
 def status(verify: bool = False) -> list[dict]:
     """One row per registered file: name, backend, present, path, url, sha256 (the registered one or "-"),
     description, and `hash`: "ok" / "mismatch" for a present file with a registered sha256 when `verify`
-    (hashes every such file: ~0.3 s per 100 MB), "unpinned" when none is registered (bundled files excepted),
-    None otherwise."""
+    (hashes every such file: ~0.3 s per 100 MB; "unreadable" when it cannot be read), "unpinned" when none is
+    registered (bundled files excepted), None otherwise."""
     rows = []
     for spec in REGISTRY.values():
         try:
@@ -200,7 +200,10 @@ def status(verify: bool = False) -> list[dict]:
         if present and not spec.sha256 and not spec.bundled:    # a wheel's file comes with its package
             hash_state = "unpinned"
         elif present and verify and not spec.bundled:
-            hash_state = "ok" if sha256_of(path).startswith(spec.sha256) else "mismatch"
+            try:
+                hash_state = "ok" if sha256_of(path).startswith(spec.sha256) else "mismatch"
+            except OSError:
+                hash_state = "unreadable"
         rows.append({"name": spec.name, "backend": spec.backend, "present": present, "hash": hash_state,
                      "path": str(path), "url": spec.url, "sha256": spec.sha256 or "-",
                      "description": spec.description})

@@ -52,3 +52,10 @@ def test_the_window_is_whole_frames_never_wider_than_onset_snap_ms(ms, frames):
     from headflow.align.builtin import onset_snap_frames
 
     assert onset_snap_frames(BuiltinAlignerParams(onset_snap_ms=ms, shift_ms=10.0)) == frames
+
+
+def test_a_loud_array_longer_than_the_alignment_never_moves_an_onset_past_its_end():
+    # 12 frames aligned (SIL 0-9, AH 10-11), loud frames from 13 on (beyond the path): nothing to snap to
+    units, change = np.array([SIL, AH]), np.array([0, 10])
+    assert snap_onsets(units, change, _loud(20, range(13, 20)), 3, n_frames=12).tolist() == [0, 10]
+    assert snap_onsets(units, change, _loud(20, range(11, 20)), 3, n_frames=12).tolist() == [0, 11]

@@ -116,3 +116,17 @@ def test_fetch_checks_the_hash_before_anything_lands(empty_models_dir, tmp_path,
             umask = os.umask(0)
             os.umask(umask)
             assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_cli_models_list_reports_an_unreadable_file(empty_models_dir, capsys, monkeypatch):
+    spec = models.REGISTRY["s3fd"]
+    empty_models_dir.mkdir(parents=True)
+    (empty_models_dir / spec.filename).write_bytes(b"x")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(models, "sha256_of", refuse)
+    assert cli.main(["models", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if " s3fd " in x)
+    assert line.lstrip().startswith("BAD") and "cannot be read" in line

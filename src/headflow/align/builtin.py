@@ -125,7 +125,8 @@ def lda_transform(xs: list[np.ndarray], labels: list[np.ndarray], dim: int) -> n
     return vecs[:, ::-1][:, :dim]
 
 
-def snap_onsets(units: np.ndarray, change: np.ndarray, loud: np.ndarray, max_frames: int) -> np.ndarray:
+def snap_onsets(units: np.ndarray, change: np.ndarray, loud: np.ndarray, max_frames: int,
+                n_frames: int | None = None) -> np.ndarray:
     """Move each word onset after a pause to the first loud frame near it: a post-Viterbi boundary correction.
 
     Args:
@@ -133,6 +134,8 @@ def snap_onsets(units: np.ndarray, change: np.ndarray, loud: np.ndarray, max_fra
         change: (K,) int, ascending, the first frame of each segment (change[0] = 0).
         loud: (T,) bool, features.loud_frames at `loud_level` (frames clearly above the recording's floor).
         max_frames: how far (frames, each way) an onset may move; 0 changes nothing.
+        n_frames: the alignment's frames (the path's length; default len(loud)); a `loud` of another length is
+            read only where both exist, so no onset moves past the alignment's end.
 
     Returns:
         (K,) int: `change` with every SIL -> speech boundary moved to the first loud frame within +-max_frames
@@ -150,7 +153,7 @@ def snap_onsets(units: np.ndarray, change: np.ndarray, loud: np.ndarray, max_fra
     if max_frames <= 0 or len(out) < 2:
         return out
     sil = PHONE_INDEX[SIL]
-    n = len(loud)
+    n = min(len(loud), n_frames if n_frames is not None else len(loud))
     for k in range(1, len(out)):
         if units[k - 1] != sil or units[k] == sil:
             continue
@@ -174,7 +177,8 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
     change = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
     starts = change
     if loud is not None and snap_frames > 0:
-        starts = snap_onsets(np.array([graph.segments[seg[a]].unit for a in change]), change, loud, snap_frames)
+        starts = snap_onsets(np.array([graph.segments[seg[a]].unit for a in change]), change, loud, snap_frames,
+                             len(seg))
     bounds = np.r_[starts, len(seg)]
     times = np.clip((bounds - 0.5) * shift, 0.0, duration)
     times[0], times[-1] = 0.0, duration
