@@ -38,7 +38,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from headflow.align.editdistance import edit_pairs  # noqa: E402
 from headflow.align.evaluate import boundary_errors, tier_phones  # noqa: E402
-from headflow.align.features import mfcc_features  # noqa: E402
+from headflow.align.builtin import word_spans  # noqa: E402
+from headflow.align.features import frame_levels, mfcc_features  # noqa: E402
 
 NAMES = ("acoustic_corpus", "cold_corpus")
 BROAD = {**dict.fromkeys("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split(), 1),
@@ -47,15 +48,11 @@ BROAD = {**dict.fromkeys("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split(),
 """Broad phone classes: silence, vowel, stop/affricate, fricative, nasal, approximant."""
 
 
-def log_energy(wav: np.ndarray, hop: int = 160, win: int = 400) -> np.ndarray:
-    """(T,) frame log energy scaled so the recording's 5th percentile is 0 and its 95th is 1; frame t centred
-    at t x 10 ms, as features.mfcc_features."""
-    n = 1 + len(wav) // hop
-    x = np.pad(wav.astype(np.float64), (win // 2, win))
-    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n]
-    e = 10 * np.log10((frames ** 2).mean(1) + 1e-10)
-    lo, hi = np.percentile(e, [5, 95])
-    return (e - lo) / max(hi - lo, 1e-6)
+def log_energy(wav: np.ndarray) -> np.ndarray:
+    """(T,) frame energy (features.frame_levels: high-passed, dB) scaled so the recording's floor (5th percentile)
+    is 0 and its top (95th) is 1; frame t as in features.mfcc_features."""
+    db, floor, top = frame_levels(wav, 1 + len(wav) // 160)
+    return (db - floor) / max(top - floor, 1e-6)
 
 
 def internal_boundaries(phones: list) -> list[tuple[float, str, str, float, float, bool]]:
@@ -102,15 +99,6 @@ def corrected(phones: list, shifts: np.ndarray) -> list:
     for k in range(1, len(times)):
         times[k] = max(times[k], times[k - 1] + 0.005)
     return [(times[k], times[k + 1], p[2], p[3]) for k, p in enumerate(phones)]
-
-
-def words_from(phones: list, words: list) -> list:
-    """Word intervals spanning their phones (builtin._intervals' rule)."""
-    out = []
-    for w, (a, b, word) in enumerate(words):
-        mine = [(x, y) for x, y, _, k in phones if k == w]
-        out.append((mine[0][0], mine[-1][1], word) if mine else (a, b, word))
-    return out
 
 
 def main() -> None:
@@ -186,7 +174,7 @@ def main() -> None:
                 bounds = internal_boundaries(phones)
                 shift = np.clip(fitted[r].predict(boundary_features(bounds, energy[r], mfcc[r])),
                                 -args.cap / 1000, args.cap / 1000)
-                row.append(hits(r, words_from(corrected(phones, shift), words)))
+                row.append(hits(r, word_spans(corrected(phones, shift), [w for _, _, w in words])))
             scores.append(row)
         print(line(label + " (cross-fitted)", scores))
 

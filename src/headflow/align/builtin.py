@@ -188,12 +188,18 @@ def _intervals(utt: UtteranceInput, graph, path: np.ndarray, shift: float, durat
         label = SIL if g.unit == GARBAGE else PHONES[g.unit]
         if times[i + 1] > times[i]:
             phones.append((float(times[i]), float(times[i + 1]), label, g.word))
-    words = []
-    for w, word in enumerate(utt.words):
+    return Alignment(utt.clip_id, duration, phones, word_spans(phones, utt.words))
+
+
+def word_spans(phones: list[tuple[float, float, str, int]], words: list[str]) -> list[tuple[float, float, str]]:
+    """(start s, end s, word) of each word that has phones: from its first phone's start to its last phone's end
+    (`phones`: start, end, phone, word index; -1 = no word). A word without phones is left out."""
+    out = []
+    for w, word in enumerate(words):
         mine = [(a, b) for a, b, _, k in phones if k == w]
         if mine:
-            words.append((mine[0][0], mine[-1][1], word))
-    return Alignment(utt.clip_id, duration, phones, words)
+            out.append((mine[0][0], mine[-1][1], word))
+    return out
 
 
 def quiet_spans(wav: np.ndarray, n_frames: int, shift_ms: float, min_ms: float = 200.0) -> list[tuple[int, int]]:
